@@ -1,0 +1,74 @@
+//! The one error type. The public API returns `anyhow::Result` (drop-in for
+//! datawal 0.1.x); every error the engine raises is an [`Error`] inside it,
+//! so callers tell the kinds apart with `err.downcast_ref::<datawal::Error>()`
+//! and [`Error::kind`] instead of parsing text. Every message starts with
+//! `datawal:` and names the directory, segment and offset where they apply.
+
+use std::path::PathBuf;
+
+/// The kinds of failure a caller can act on differently.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+#[non_exhaustive]
+pub enum ErrorKind {
+    /// The call's arguments are not acceptable (over-limit key or payload,
+    /// a bad name or target directory). Nothing was changed.
+    InvalidInput,
+    /// Another writer holds the directory.
+    Locked,
+    /// Bytes on disk are damaged in a way recovery must not paper over.
+    Corrupt,
+    /// An earlier write, sync or rotation failed; the handle refuses mutations.
+    Poisoned,
+    /// The operating system refused an operation.
+    Io,
+}
+
+/// An engine error. `#[non_exhaustive]`: match on [`Error::kind`].
+#[derive(Debug, thiserror::Error)]
+#[non_exhaustive]
+pub enum Error {
+    #[error("datawal: invalid input: {message}")]
+    InvalidInput { message: String },
+
+    #[error("datawal: directory {} is locked by another writer (lock file {LOCK}): {detail}", dir.display(), LOCK = crate::lock::LOCK_FILENAME)]
+    Locked { dir: PathBuf, detail: String },
+
+    /// `segment` and `offset` locate the first byte that does not decode.
+    #[error("datawal: corrupt segment {} at offset {offset}: {message}", dir.join(crate::segment::segment_file_name(*segment)).display())]
+    Corrupt { dir: PathBuf, segment: u32, offset: u64, message: String },
+
+    /// The message format is a contract shared with datawal 0.1.x.
+    #[error("datawal: writer poisoned: {reason}; drop handle and reopen")]
+    Poisoned { reason: String },
+
+    #[error("datawal: {op} {}: {source}", path.display())]
+    Io {
+        op: &'static str,
+        path: PathBuf,
+        #[source]
+        source: std::io::Error,
+    },
+}
+
+impl Error {
+    pub fn kind(&self) -> ErrorKind {
+        match self {
+            Self::InvalidInput { .. } => ErrorKind::InvalidInput,
+            Self::Locked { .. } => ErrorKind::Locked,
+            Self::Corrupt { .. } => ErrorKind::Corrupt,
+            Self::Poisoned { .. } => ErrorKind::Poisoned,
+            Self::Io { .. } => ErrorKind::Io,
+        }
+    }
+
+    /// The kind of an `anyhow` error raised by this crate, if it is one.
+    pub fn kind_of(err: &anyhow::Error) -> Option<ErrorKind> {
+        err.downcast_ref::<Error>().map(Error::kind)
+    }
+
+    pub(crate) fn invalid(message: impl Into<String>) -> Self {
+        Self::InvalidInput { message: message.into() }
+    }
+}
+
+pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;

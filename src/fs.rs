@@ -1,0 +1,489 @@
+//! The filesystem seam: the only module that touches `std::fs` or cap-std.
+//!
+//! The engine sees one directory type, [`Dir`], and one file type, [`File`].
+//! Natively a `Dir` wraps a `cap_std::fs::Dir`, so every operation is
+//! relative to a directory handle and cannot escape it. Inside the
+//! WebAssembly component (where cap-std does not build on stable Rust) a
+//! `Dir` is a path under the host's preopened directory, and WASI enforces
+//! the sandbox; the same name rules are checked here on both sides, before
+//! any I/O, so they are testable natively:
+//!
+//! - a *name* (`Dir::open_file`, `Dir::rename`, ...) is one path component:
+//!   not empty, not `.` or `..`, no `/`, `\` or NUL;
+//! - a *relative path* ([`check_relative_path`]) is a `/`-separated list of
+//!   names: never absolute, never `..`.
+//!
+//! The single ambient entry point is [`Dir::open_ambient`], used by the
+//! path-taking conveniences of the public API. Every I/O error comes back as
+//! [`Error::Io`] naming the operation and the path.
+
+use std::io;
+use std::path::{Path, PathBuf};
+
+use crate::error::{Error, Result};
+
+/// Reject anything that is not a single plain path component.
+pub(crate) fn check_name(name: &str) -> Result<()> {
+    let bad = name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']);
+    if bad {
+        return Err(Error::invalid(format!(
+            "{name:?} is not a plain file name (empty, '.', '..', or contains a separator)"
+        )));
+    }
+    Ok(())
+}
+
+/// Validate a relative path inside a sandbox root: never absolute, no `..`,
+/// no empty components other than a trailing `/`. Returns it as a `PathBuf`.
+/// The component uses it on every directory string it is given.
+#[cfg_attr(not(target_arch = "wasm32"), allow(dead_code))]
+pub fn check_relative_path(path: &str) -> Result<PathBuf> {
+    if path.starts_with('/') || path.starts_with('\\') {
+        return Err(Error::invalid(format!(
+            "directory {path:?} is absolute; give a path relative to the sandbox root"
+        )));
+    }
+    let mut out = PathBuf::new();
+    for part in path.trim_end_matches('/').split('/') {
+        if part == "." {
+            continue;
+        }
+        check_name(part).map_err(|_| {
+            Error::invalid(format!(
+                "directory {path:?}: component {part:?} is not allowed (no '..', no empty parts)"
+            ))
+        })?;
+        out.push(part);
+    }
+    if out.as_os_str().is_empty() {
+        return Err(Error::invalid(format!(
+            "directory {path:?} names the sandbox root itself; use a subdirectory"
+        )));
+    }
+    Ok(out)
+}
+
+fn io_err(op: &'static str, path: PathBuf) -> impl FnOnce(io::Error) -> Error {
+    move |source| Error::Io { op, path, source }
+}
+
+/// What a directory entry is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum EntryKind {
+    File,
+    Dir,
+    Other,
+}
+
+/// How to open a file.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum OpenMode {
+    /// Read only; the file must exist.
+    Read,
+    /// Read and write, created if missing, never truncated.
+    ReadWrite,
+    /// Write, created if missing, truncated to zero.
+    Truncate,
+    /// Read and write a new file; an existing one is an error.
+    CreateNew,
+}
+
+/// An open directory. All names given to its methods are checked with
+/// [`check_name`] first.
+#[derive(Debug)]
+pub(crate) struct Dir {
+    /// For messages only: the engine never builds paths from it for I/O
+    /// natively (cap-std resolves names against the handle).
+    display: PathBuf,
+    #[cfg(not(target_arch = "wasm32"))]
+    inner: cap_std::fs::Dir,
+}
+
+#[cfg(not(target_arch = "wasm32"))]
+mod backend {
+    //! Native backend: cap-std handles.
+    use super::*;
+    use cap_std::ambient_authority;
+    use cap_std::fs::OpenOptions;
+
+    impl Dir {
+        /// The ambient entry point: open (and with `create`, first create)
+        /// the directory at `path` in the process's filesystem namespace.
+        pub fn open_ambient(path: &Path, create: bool) -> Result<Dir> {
+            if create {
+                std::fs::create_dir_all(path).map_err(io_err("create directory", path.into()))?;
+            }
+            let inner = cap_std::fs::Dir::open_ambient_dir(path, ambient_authority())
+                .map_err(io_err("open directory", path.into()))?;
+            Ok(Dir { display: path.into(), inner })
+        }
+
+        pub fn from_cap_std(inner: cap_std::fs::Dir, display: PathBuf) -> Dir {
+            Dir { display, inner }
+        }
+
+        pub fn try_clone(&self) -> Result<Dir> {
+            let inner =
+                self.inner.try_clone().map_err(io_err("duplicate handle of", self.display.clone()))?;
+            Ok(Dir { display: self.display.clone(), inner })
+        }
+
+        pub(super) fn raw_open(&self, name: &str, mode: OpenMode) -> io::Result<std::fs::File> {
+            let mut o = OpenOptions::new();
+            match mode {
+                OpenMode::Read => o.read(true),
+                OpenMode::ReadWrite => o.read(true).write(true).create(true),
+                OpenMode::Truncate => o.write(true).create(true).truncate(true),
+                OpenMode::CreateNew => o.read(true).write(true).create_new(true),
+            };
+            Ok(self.inner.open_with(name, &o)?.into_std())
+        }
+
+        pub(super) fn raw_subdir(&self, name: &str, create: bool) -> io::Result<cap_std::fs::Dir> {
+            if create {
+                match self.inner.create_dir(name) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
+                    _ => {}
+                }
+            }
+            self.inner.open_dir(name)
+        }
+
+        pub fn open_subdir(&self, name: &str, create: bool) -> Result<Dir> {
+            check_name(name)?;
+            let inner =
+                self.raw_subdir(name, create).map_err(io_err("open directory", self.display.join(name)))?;
+            Ok(Dir { display: self.display.join(name), inner })
+        }
+
+        pub(super) fn raw_list(&self) -> io::Result<Vec<(String, EntryKind)>> {
+            let mut out = Vec::new();
+            for entry in self.inner.entries()? {
+                let entry = entry?;
+                let Ok(name) = entry.file_name().into_string() else { continue };
+                let ft = entry.file_type()?;
+                out.push((name, kind_of(ft.is_file(), ft.is_dir())));
+            }
+            Ok(out)
+        }
+
+        pub(super) fn raw_kind(&self, name: &str) -> io::Result<EntryKind> {
+            let m = self.inner.symlink_metadata(name)?;
+            Ok(kind_of(m.is_file(), m.is_dir()))
+        }
+
+        pub(super) fn raw_rename(&self, from: &str, to_dir: &Dir, to: &str) -> io::Result<()> {
+            self.inner.rename(from, &to_dir.inner, to)
+        }
+
+        pub(super) fn raw_remove_file(&self, name: &str) -> io::Result<()> {
+            self.inner.remove_file(name)
+        }
+
+        pub(super) fn raw_remove_dir_all(&self, name: &str) -> io::Result<()> {
+            self.inner.remove_dir_all(name)
+        }
+
+        /// cap-std directory handles are `O_PATH`, on which fsync fails with
+        /// EBADF: open the directory itself to sync it.
+        pub(super) fn raw_sync(&self) -> io::Result<()> {
+            self.inner.open(".")?.into_std().sync_all()
+        }
+    }
+}
+
+#[cfg(target_arch = "wasm32")]
+mod backend {
+    //! Component backend: paths under a preopened directory, resolved by
+    //! WASI, which refuses anything outside the preopens.
+    use super::*;
+
+    impl Dir {
+        pub fn open_ambient(path: &Path, create: bool) -> Result<Dir> {
+            if create {
+                std::fs::create_dir_all(path).map_err(io_err("create directory", path.into()))?;
+            }
+            let meta = std::fs::metadata(path).map_err(io_err("open directory", path.into()))?;
+            if !meta.is_dir() {
+                return Err(Error::Io {
+                    op: "open directory",
+                    path: path.into(),
+                    source: io::Error::new(io::ErrorKind::NotADirectory, "not a directory"),
+                });
+            }
+            Ok(Dir { display: path.into() })
+        }
+
+        pub fn try_clone(&self) -> Result<Dir> {
+            Ok(Dir { display: self.display.clone() })
+        }
+
+        fn at(&self, name: &str) -> PathBuf {
+            self.display.join(name)
+        }
+
+        pub(super) fn raw_open(&self, name: &str, mode: OpenMode) -> io::Result<std::fs::File> {
+            let mut o = std::fs::OpenOptions::new();
+            match mode {
+                OpenMode::Read => o.read(true),
+                OpenMode::ReadWrite => o.read(true).write(true).create(true),
+                OpenMode::Truncate => o.write(true).create(true).truncate(true),
+                OpenMode::CreateNew => o.read(true).write(true).create_new(true),
+            };
+            o.open(self.at(name))
+        }
+
+        pub fn open_subdir(&self, name: &str, create: bool) -> Result<Dir> {
+            check_name(name)?;
+            let path = self.at(name);
+            if create {
+                match std::fs::create_dir(&path) {
+                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
+                        return Err(io_err("create directory", path)(e));
+                    }
+                    _ => {}
+                }
+            }
+            Dir::open_ambient(&path, false)
+        }
+
+        pub(super) fn raw_list(&self) -> io::Result<Vec<(String, EntryKind)>> {
+            let mut out = Vec::new();
+            for entry in std::fs::read_dir(&self.display)? {
+                let entry = entry?;
+                let Ok(name) = entry.file_name().into_string() else { continue };
+                let ft = entry.file_type()?;
+                out.push((name, kind_of(ft.is_file(), ft.is_dir())));
+            }
+            Ok(out)
+        }
+
+        pub(super) fn raw_kind(&self, name: &str) -> io::Result<EntryKind> {
+            let m = std::fs::symlink_metadata(self.at(name))?;
+            Ok(kind_of(m.is_file(), m.is_dir()))
+        }
+
+        pub(super) fn raw_rename(&self, from: &str, to_dir: &Dir, to: &str) -> io::Result<()> {
+            std::fs::rename(self.at(from), to_dir.at(to))
+        }
+
+        pub(super) fn raw_remove_file(&self, name: &str) -> io::Result<()> {
+            std::fs::remove_file(self.at(name))
+        }
+
+        pub(super) fn raw_remove_dir_all(&self, name: &str) -> io::Result<()> {
+            std::fs::remove_dir_all(self.at(name))
+        }
+
+        pub(super) fn raw_sync(&self) -> io::Result<()> {
+            std::fs::File::open(&self.display)?.sync_all()
+        }
+    }
+}
+
+fn kind_of(is_file: bool, is_dir: bool) -> EntryKind {
+    match (is_file, is_dir) {
+        (true, _) => EntryKind::File,
+        (_, true) => EntryKind::Dir,
+        _ => EntryKind::Other,
+    }
+}
+
+impl Dir {
+    /// The directory's path, for messages.
+    pub fn path(&self) -> &Path {
+        &self.display
+    }
+
+    pub fn open_file(&self, name: &str, mode: OpenMode) -> Result<File> {
+        check_name(name)?;
+        let path = self.display.join(name);
+        let file = self.raw_open(name, mode).map_err(io_err("open", path.clone()))?;
+        Ok(File { file, path })
+    }
+
+    /// Every entry's name and kind; names that are not UTF-8 are skipped
+    /// (they can be neither segments nor anything else the engine writes).
+    pub fn list(&self) -> Result<Vec<(String, EntryKind)>> {
+        self.raw_list().map_err(io_err("list directory", self.display.clone()))
+    }
+
+    /// The kind of entry `name`, or `None` when there is none. Symlinks are
+    /// not followed.
+    pub fn entry_kind(&self, name: &str) -> Result<Option<EntryKind>> {
+        check_name(name)?;
+        match self.raw_kind(name) {
+            Ok(kind) => Ok(Some(kind)),
+            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
+            Err(e) => Err(io_err("inspect", self.display.join(name))(e)),
+        }
+    }
+
+    /// Atomically rename `from` in this directory to `to` in `to_dir`.
+    pub fn rename(&self, from: &str, to_dir: &Dir, to: &str) -> Result<()> {
+        check_name(from)?;
+        check_name(to)?;
+        self.raw_rename(from, to_dir, to).map_err(io_err("rename", self.display.join(from)))
+    }
+
+    /// Remove a file; a missing file is not an error.
+    pub fn remove_file_if_exists(&self, name: &str) -> Result<()> {
+        check_name(name)?;
+        match self.raw_remove_file(name) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(io_err("remove", self.display.join(name))(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Remove a directory tree; a missing one is not an error.
+    pub fn remove_dir_all_if_exists(&self, name: &str) -> Result<()> {
+        check_name(name)?;
+        match self.raw_remove_dir_all(name) {
+            Err(e) if e.kind() != io::ErrorKind::NotFound => {
+                Err(io_err("remove", self.display.join(name))(e))
+            }
+            _ => Ok(()),
+        }
+    }
+
+    /// Make this directory's entries (creations, renames) durable.
+    pub fn sync(&self) -> Result<()> {
+        self.raw_sync().map_err(io_err("sync directory", self.display.clone()))
+    }
+}
+
+/// An open file with its path (for messages). Reads and writes that fail
+/// come back as [`Error::Io`] naming the path.
+#[derive(Debug)]
+pub(crate) struct File {
+    file: std::fs::File,
+    path: PathBuf,
+}
+
+impl File {
+    pub fn path(&self) -> &Path {
+        &self.path
+    }
+
+    pub fn len(&self) -> Result<u64> {
+        Ok(self.file.metadata().map_err(io_err("stat", self.path.clone()))?.len())
+    }
+
+    /// Fill `buf` from byte `offset`. `UnexpectedEof` if the file is shorter.
+    pub fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> Result<()> {
+        self.raw_read_exact_at(buf, offset).map_err(io_err("read", self.path.clone()))
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn raw_read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset)
+    }
+
+    /// `std::os::wasi` positional reads are unstable on wasip2: seek + read.
+    #[cfg(target_arch = "wasm32")]
+    fn raw_read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
+        use std::io::{Read, Seek, SeekFrom};
+        self.file.seek(SeekFrom::Start(offset))?;
+        self.file.read_exact(buf)
+    }
+
+    /// Write all of `buf` at byte `offset`.
+    pub fn write_all_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
+        self.raw_write_all_at(buf, offset).map_err(io_err("write", self.path.clone()))
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn raw_write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
+        std::os::unix::fs::FileExt::write_all_at(&self.file, buf, offset)
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn raw_write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom, Write};
+        self.file.seek(SeekFrom::Start(offset))?;
+        self.file.write_all(buf)
+    }
+
+    /// Read up to `buf.len()` bytes from the current position (0 at EOF).
+    pub fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
+        use std::io::Read;
+        loop {
+            match self.file.read(buf) {
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
+                r => return r.map_err(io_err("read", self.path.clone())),
+            }
+        }
+    }
+
+    pub fn set_len(&mut self, len: u64) -> Result<()> {
+        self.file.set_len(len).map_err(io_err("truncate", self.path.clone()))
+    }
+
+    /// Make the contents durable (not necessarily the metadata).
+    pub fn sync_data(&mut self) -> Result<()> {
+        self.file.sync_data().map_err(io_err("sync", self.path.clone()))
+    }
+
+    /// Make contents and metadata durable.
+    pub fn sync_all(&mut self) -> Result<()> {
+        self.file.sync_all().map_err(io_err("sync", self.path.clone()))
+    }
+
+    /// Take an exclusive advisory lock without blocking. `Ok(false)` when
+    /// another open file description holds it. Where the platform has no
+    /// locks (WASI) this is an `Unsupported` I/O error.
+    pub fn try_lock(&self) -> Result<bool> {
+        match self.file.try_lock() {
+            Ok(()) => Ok(true),
+            Err(std::fs::TryLockError::WouldBlock) => Ok(false),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_err("lock", self.path.clone())(e)),
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn plain_names_only() {
+        for bad in ["", ".", "..", "a/b", "/abs", "a\\b", "nul\0"] {
+            assert!(check_name(bad).is_err(), "{bad:?} accepted");
+        }
+        for good in ["00000001.dwal", ".lock", "..hidden", "a.b.c"] {
+            check_name(good).unwrap();
+        }
+    }
+
+    #[test]
+    fn relative_paths_stay_inside() {
+        assert_eq!(check_relative_path("a/b/").unwrap(), PathBuf::from("a/b"));
+        assert_eq!(check_relative_path("./a").unwrap(), PathBuf::from("a"));
+        for bad in ["/data", "../x", "a/../b", "a//b", "", ".", "\\x"] {
+            let err = check_relative_path(bad).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidInput, "{bad:?}");
+            assert!(err.to_string().starts_with("datawal: "), "{err}");
+        }
+    }
+
+    #[test]
+    fn bad_names_fail_before_io() {
+        let td = tempfile::tempdir().unwrap();
+        let dir = Dir::open_ambient(td.path(), false).unwrap();
+        for bad in ["../escape", "/etc/passwd", "sub/x"] {
+            let err = dir.open_file(bad, OpenMode::ReadWrite).unwrap_err();
+            assert_eq!(err.kind(), crate::ErrorKind::InvalidInput);
+        }
+        assert!(std::fs::read_dir(td.path()).unwrap().next().is_none(), "nothing created");
+    }
+
+    #[test]
+    fn directory_sync_works_on_cap_std_handles() {
+        let td = tempfile::tempdir().unwrap();
+        let dir = Dir::open_ambient(td.path(), false).unwrap();
+        dir.open_file("f", OpenMode::ReadWrite).unwrap();
+        dir.sync().unwrap();
+    }
+}

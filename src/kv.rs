@@ -1,0 +1,326 @@
+//! `DataWal`: a last-write-wins key/value store projected from a record log.
+//!
+//! The keydir maps each live key to the [`RecordRef`] of its latest Put and
+//! holds nothing else: values stay on disk. It is built during the log's own
+//! recovery pass (the log is read once at open, not twice). `get` reads the
+//! referenced frame and checks CRC, type, key and size before returning a
+//! byte, so a damaged or stale reference is an error, never wrong bytes.
+//!
+//! The keydir is ordered (`BTreeMap`): `keys`, `items`, `compact_to` and
+//! `export_jsonl` are in ascending byte order without sorting, and paging by
+//! cursor is a range query.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+use base64::Engine as _;
+
+use crate::error::Error;
+use crate::format::{self, Decoded, RecordType};
+use crate::fs::{self, EntryKind, OpenMode};
+use crate::log::{Options, RecordLog, RecordRef};
+
+/// What [`DataWal::compact_to`] wrote.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct CompactionStats {
+    pub live_keys: u64,
+    pub records_written: u64,
+    pub bytes_written: u64,
+}
+
+/// Read handles kept open at most; beyond it the cache starts over. Bounds
+/// file descriptors, whatever the number of segments.
+const READ_HANDLES_MAX: usize = 16;
+
+/// Bytes buffered by `export_jsonl` between writes.
+const EXPORT_BUFFER_BYTES: usize = 1 << 20;
+
+/// Key/value store over a [`RecordLog`].
+#[derive(Debug)]
+pub struct DataWal {
+    log: RecordLog,
+    keydir: BTreeMap<Vec<u8>, RecordRef>,
+    readers: HashMap<u32, fs::File>,
+}
+
+impl DataWal {
+    /// Open (creating if needed) the store in directory `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, Options::default())
+    }
+
+    /// [`DataWal::open`] with options.
+    pub fn open_with(path: &Path, options: Options) -> Result<Self> {
+        Ok(Self::open_in(fs::Dir::open_ambient(path, true)?, options)?)
+    }
+
+    /// Capability-style twin of [`DataWal::open`].
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open_dir(dir: cap_std::fs::Dir, display: &Path, options: Options) -> Result<Self> {
+        Ok(Self::open_in(fs::Dir::from_cap_std(dir, display.into()), options)?)
+    }
+
+    fn open_in(dir: fs::Dir, options: Options) -> Result<Self, Error> {
+        let mut keydir: BTreeMap<Vec<u8>, RecordRef> = BTreeMap::new();
+        let log = RecordLog::open_in(dir, options, &mut |rref, frame| match frame.header.record_type {
+            RecordType::Put => match keydir.get_mut(frame.key) {
+                Some(slot) => *slot = rref,
+                None => drop(keydir.insert(frame.key.to_vec(), rref)),
+            },
+            RecordType::Delete => drop(keydir.remove(frame.key)),
+            RecordType::Raw => {}
+        })?;
+        Ok(DataWal { log, keydir, readers: HashMap::new() })
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.log.dir()
+    }
+
+    pub fn dir_path_buf(&self) -> PathBuf {
+        self.log.dir().to_path_buf()
+    }
+
+    /// Number of live keys.
+    pub fn len(&self) -> usize {
+        self.keydir.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keydir.is_empty()
+    }
+
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.keydir.contains_key(key)
+    }
+
+    /// Where the live value of `key` is, without reading it.
+    pub fn ref_of(&self, key: &[u8]) -> Option<RecordRef> {
+        self.keydir.get(key).copied()
+    }
+
+    /// The live value of `key`, read from disk and verified.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let Some(rref) = self.ref_of(key) else { return Ok(None) };
+        Ok(Some(self.read_value(key, rref)?))
+    }
+
+    /// All live keys, ascending.
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        self.keydir.keys().cloned().collect()
+    }
+
+    /// Up to `limit` live keys strictly after `after` (from the first key
+    /// when `None`), ascending: one page of a cursor walk.
+    pub fn keys_after(&self, after: Option<&[u8]>, limit: usize) -> Vec<Vec<u8>> {
+        let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.keydir.range::<[u8], _>((lower, Bound::Unbounded)).take(limit).map(|(k, _)| k.clone()).collect()
+    }
+
+    /// All live pairs, ascending by key, each value verified.
+    pub fn items(&mut self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        let refs: Vec<(Vec<u8>, RecordRef)> = self.keydir.iter().map(|(k, r)| (k.clone(), *r)).collect();
+        let mut out = Vec::with_capacity(refs.len());
+        for (key, rref) in refs {
+            let value = self.read_value(&key, rref)?;
+            out.push((key, value));
+        }
+        Ok(out)
+    }
+
+    /// Write a Put; visible at once, durable after [`DataWal::fsync`].
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let rref = self.log.append_record(RecordType::Put, key, value)?;
+        match self.keydir.get_mut(key) {
+            Some(slot) => *slot = rref,
+            None => drop(self.keydir.insert(key.to_vec(), rref)),
+        }
+        Ok(())
+    }
+
+    /// Write a tombstone (even when the key is absent, so the log records
+    /// the intent) and forget the key.
+    pub fn delete(&mut self, key: &[u8]) -> Result<()> {
+        self.log.append_record(RecordType::Delete, key, b"")?;
+        self.keydir.remove(key);
+        Ok(())
+    }
+
+    pub fn fsync(&mut self) -> Result<()> {
+        self.log.fsync()
+    }
+
+    pub fn log(&self) -> &RecordLog {
+        &self.log
+    }
+
+    /// Release the lock (no sync; see [`DataWal::fsync`]).
+    pub fn close(self) -> Result<()> {
+        self.log.close()
+    }
+
+    /// Read and verify the frame `rref` must hold: the Put of `key`.
+    fn read_value(&mut self, key: &[u8], rref: RecordRef) -> Result<Vec<u8>, Error> {
+        if !self.readers.contains_key(&rref.segment) && self.readers.len() >= READ_HANDLES_MAX {
+            self.readers.clear();
+        }
+        let file = match self.readers.entry(rref.segment) {
+            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
+            std::collections::hash_map::Entry::Vacant(e) => {
+                let name = crate::segment::segment_file_name(rref.segment);
+                e.insert(self.log.dir_handle().open_file(&name, OpenMode::Read)?)
+            }
+        };
+        let mut buf = vec![0u8; rref.len as usize];
+        file.read_exact_at(&mut buf, rref.offset)?;
+        let corrupt = |message: String| Error::Corrupt {
+            dir: self.log.dir().into(),
+            segment: rref.segment,
+            offset: rref.offset,
+            message,
+        };
+        let frame = match format::decode_frame(&buf) {
+            Ok(Decoded::Frame(f)) => f,
+            Ok(Decoded::CrcMismatch { .. }) => {
+                return Err(corrupt("get: CRC mismatch in the value's frame".into()))
+            }
+            Ok(Decoded::Truncated { .. }) => {
+                return Err(corrupt("get: the value's frame is cut short".into()))
+            }
+            Err(e) => return Err(corrupt(format!("get: {}", e.to_string().trim_start_matches("datawal: ")))),
+        };
+        let h = frame.header;
+        if h.record_type != RecordType::Put || frame.key != key || h.frame_len() != rref.len {
+            return Err(corrupt(format!(
+                "get: frame is a {:?} of a {}-byte key, {} bytes long; expected the Put of this {}-byte key, {} bytes",
+                h.record_type,
+                h.key_len,
+                h.frame_len(),
+                key.len(),
+                rref.len
+            )));
+        }
+        // Reuse the read buffer for the value: shift the payload to the front.
+        let start = format::HEADER_LEN + key.len();
+        let value_len = h.payload_len as usize;
+        buf.copy_within(start..start + value_len, 0);
+        buf.truncate(value_len);
+        Ok(buf)
+    }
+
+    /// Write a compacted copy (one Put per live key, ascending) into
+    /// `out_dir`, which must be absent or empty. See [`DataWal::compact_into`].
+    pub fn compact_to(&mut self, out_dir: &Path) -> Result<CompactionStats> {
+        let (parent, name) = split_target(out_dir)?;
+        Ok(self.compact_into(&fs::Dir::open_ambient(&parent, true)?, &name)?)
+    }
+
+    /// Capability-style twin of [`DataWal::compact_to`]: the target is
+    /// `name` inside `parent`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn compact_to_dir(
+        &mut self,
+        parent: cap_std::fs::Dir,
+        display: &Path,
+        name: &str,
+    ) -> Result<CompactionStats> {
+        Ok(self.compact_into(&fs::Dir::from_cap_std(parent, display.into()), name)?)
+    }
+
+    /// The copy is built under a temporary name beside the target, made
+    /// durable, renamed into place and the parent synced: until the rename
+    /// the target is absent (or the empty directory it was), so a crash can
+    /// never leave a target that opens as a complete store. The source is
+    /// never modified.
+    fn compact_into(&mut self, parent: &fs::Dir, name: &str) -> Result<CompactionStats, Error> {
+        match parent.entry_kind(name)? {
+            None => {}
+            Some(EntryKind::Dir) if parent.open_subdir(name, false)?.list()?.is_empty() => {}
+            Some(_) => {
+                return Err(Error::invalid(format!(
+                    "compact_to target {} exists and is not an empty directory; refusing to overwrite",
+                    parent.path().join(name).display()
+                )))
+            }
+        }
+        let tmp = format!(".{name}.compact-tmp");
+        parent.remove_dir_all_if_exists(&tmp)?;
+        let mut out =
+            RecordLog::open_in(parent.open_subdir(&tmp, true)?, Options::default(), &mut |_, _| {})?;
+        let mut stats = CompactionStats::default();
+        let refs: Vec<(Vec<u8>, RecordRef)> = self.keydir.iter().map(|(k, r)| (k.clone(), *r)).collect();
+        for (key, rref) in refs {
+            let value = self.read_value(&key, rref)?;
+            let written = out.try_append_record(RecordType::Put, &key, &value)?;
+            stats.records_written += 1;
+            stats.bytes_written += u64::from(written.len);
+        }
+        stats.live_keys = stats.records_written;
+        out.try_fsync()?;
+        drop(out);
+        parent.rename(&tmp, parent, name)?;
+        parent.sync()?;
+        Ok(stats)
+    }
+
+    /// Write every live pair as a JSON line,
+    /// `{"key_b64":"<b64>","value_b64":"<b64>"}` (standard padded base64),
+    /// keys ascending. The file is replaced atomically (temporary file in the
+    /// same directory, sync, rename, sync directory); a missing parent
+    /// directory is created.
+    pub fn export_jsonl(&mut self, out_path: &Path) -> Result<()> {
+        let (parent, name) = split_target(out_path)?;
+        Ok(self.export_into(&fs::Dir::open_ambient(&parent, true)?, &name)?)
+    }
+
+    fn export_into(&mut self, parent: &fs::Dir, name: &str) -> Result<(), Error> {
+        let tmp = format!(".{name}.tmp");
+        let result = self.write_export(parent, &tmp, name);
+        if result.is_err() {
+            // Best effort: the target was never touched; don't leave the temp behind.
+            let _ = parent.remove_file_if_exists(&tmp);
+        }
+        result
+    }
+
+    fn write_export(&mut self, parent: &fs::Dir, tmp: &str, name: &str) -> Result<(), Error> {
+        let mut file = parent.open_file(tmp, OpenMode::Truncate)?;
+        let mut line = String::new();
+        let mut pending = Vec::with_capacity(EXPORT_BUFFER_BYTES);
+        let mut written = 0u64;
+        let refs: Vec<(Vec<u8>, RecordRef)> = self.keydir.iter().map(|(k, r)| (k.clone(), *r)).collect();
+        for (key, rref) in refs {
+            let value = self.read_value(&key, rref)?;
+            line.clear();
+            line.push_str("{\"key_b64\":\"");
+            base64::engine::general_purpose::STANDARD.encode_string(&key, &mut line);
+            line.push_str("\",\"value_b64\":\"");
+            base64::engine::general_purpose::STANDARD.encode_string(&value, &mut line);
+            line.push_str("\"}\n");
+            pending.extend_from_slice(line.as_bytes());
+            if pending.len() >= EXPORT_BUFFER_BYTES {
+                file.write_all_at(&pending, written)?;
+                written += pending.len() as u64;
+                pending.clear();
+            }
+        }
+        file.write_all_at(&pending, written)?;
+        file.sync_all()?;
+        parent.rename(tmp, parent, name)?;
+        parent.sync()
+    }
+}
+
+/// Split a target path into its parent directory and a plain final name.
+fn split_target(path: &Path) -> Result<(PathBuf, String), Error> {
+    let name = path.file_name().and_then(|n| n.to_str()).ok_or_else(|| {
+        Error::invalid(format!("target {} has no final UTF-8 name component", path.display()))
+    })?;
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p.to_path_buf(),
+        _ => PathBuf::from("."),
+    };
+    Ok((parent, name.to_owned()))
+}

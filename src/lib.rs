@@ -1,0 +1,47 @@
+//! A durable record log with a key/value store on top.
+//!
+//! - [`RecordLog`]: CRC-32C framed records in numbered segment files, one
+//!   writer per directory, recovery of the longest valid prefix on open.
+//! - [`RecordLogReader`]: a lock-free snapshot reader.
+//! - [`DataWal`]: last-write-wins keys -> values projected from the log;
+//!   only record references live in memory, `get` re-verifies the frame.
+//!
+//! The bytes on disk are those of the `datawal` 0.1.x crate (wire version
+//! 1, see [`format`]), so stores move between the two in both directions,
+//! and the public names of 0.1.5 are kept. Where this crate is stricter
+//! (torn tails are repaired instead of appended after, damage followed by
+//! valid frames is reported, recovery streams) the README says why.
+//!
+//! All disk access goes through one filesystem seam (`fs`): cap-std
+//! natively, the preopened directory inside the WebAssembly component.
+//! Errors are `anyhow` at the API; each carries an [`Error`] whose
+//! [`ErrorKind`] callers can match.
+
+#![forbid(unsafe_code)]
+#![deny(rust_2018_idioms)]
+
+mod error;
+pub mod format;
+mod fs;
+mod kv;
+pub mod lock;
+mod log;
+mod reader;
+mod recovery;
+pub mod segment;
+
+pub use error::{Error, ErrorKind};
+pub use format::{RecordType, MAX_KEY_LEN, MAX_PAYLOAD_LEN, WIRE_VERSION};
+pub use kv::{CompactionStats, DataWal};
+pub use log::{Options, Record, RecordIter, RecordLog, RecordRef};
+pub use reader::RecordLogReader;
+pub use recovery::{DamagePolicy, RecoveryReport, TornTail};
+
+/// Test hooks kept for datawal 0.1.x compatibility. Not part of the API.
+#[doc(hidden)]
+pub mod testing {
+    /// Put a writer into the poisoned state without a real I/O failure.
+    pub fn poison_record_log_for_test(log: &mut crate::RecordLog, reason: &'static str) {
+        log.__set_poisoned_for_test(reason);
+    }
+}

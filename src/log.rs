@@ -1,0 +1,414 @@
+//! `RecordLog`: the single writer of a log directory.
+//!
+//! Open is recovery (see `recovery`): one streaming pass over every segment
+//! finds the end of the longest valid prefix and the highest txid. Opening
+//! never changes a byte. A torn tail found by open is repaired lazily, right
+//! before the first mutation: its bytes are copied into a side file
+//! (`<segment>.torn-<offset>`, which never matches the segment pattern),
+//! made durable, and the segment is truncated to its valid prefix, so new
+//! records start exactly where the valid prefix ends.
+//!
+//! Failure model: every mutating method first refuses a poisoned writer,
+//! then funnels its I/O result through [`RecordLog::latch`], the one place
+//! that poisons. An I/O failure part-way through a write, sync, rotation or
+//! repair leaves the on-disk state unknown to this handle, so it stops
+//! mutating; reopening recovers the longest valid prefix.
+
+use std::marker::PhantomData;
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::error::Error;
+use crate::format::{self, Frame, RecordType};
+use crate::fs::{self, OpenMode};
+use crate::lock::DirLock;
+use crate::recovery::{DamagePolicy, RecoveryReport, Scan, TornTail};
+use crate::segment::{self, segment_file_name};
+
+/// Where a frame lives: segment id, byte offset of its header, frame size.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub struct RecordRef {
+    pub segment: u32,
+    pub offset: u64,
+    pub len: u32,
+}
+
+/// A decoded record and where it was read from.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Record {
+    pub record_type: RecordType,
+    pub txid: u64,
+    pub key: Vec<u8>,
+    pub payload: Vec<u8>,
+    pub segment: u32,
+    pub offset: u64,
+    pub len: u32,
+}
+
+impl Record {
+    pub(crate) fn new(rref: RecordRef, frame: &Frame<'_>) -> Self {
+        Record {
+            record_type: frame.header.record_type,
+            txid: frame.header.txid,
+            key: frame.key.to_vec(),
+            payload: frame.payload.to_vec(),
+            segment: rref.segment,
+            offset: rref.offset,
+            len: rref.len,
+        }
+    }
+}
+
+/// How to open a log or a store. Defaults match datawal 0.1.x, except where
+/// the behaviour contract is stricter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    damage_policy: DamagePolicy,
+}
+
+impl Options {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Salvage mode (default off). When the active segment has a bad frame
+    /// followed by CRC-valid ones, a strict open fails and names the offset;
+    /// a salvaging open accepts losing everything from the bad frame on. The
+    /// dropped bytes are still moved into the side file, never deleted, and
+    /// the report counts the damage in `mid_stream_errors`.
+    #[must_use]
+    pub fn salvage(mut self, on: bool) -> Self {
+        self.damage_policy = if on { DamagePolicy::Salvage } else { DamagePolicy::Strict };
+        self
+    }
+
+    pub(crate) fn damage_policy(&self) -> DamagePolicy {
+        self.damage_policy
+    }
+}
+
+/// Append-only framed record log with a single writer per directory.
+#[derive(Debug)]
+pub struct RecordLog {
+    dir: fs::Dir,
+    _lock: DirLock,
+    options: Options,
+    active_id: u32,
+    /// Read-write handle on the active segment.
+    active: fs::File,
+    /// End of the valid prefix of the active segment: the next frame's offset.
+    active_len: u64,
+    /// `active_len` when the active segment was last made durable.
+    synced_len: u64,
+    /// The directory has entries this handle has not made durable yet.
+    dir_dirty: bool,
+    last_txid: u64,
+    report: RecoveryReport,
+    /// Torn tail found by open and not yet moved aside.
+    pending_repair: Option<TornTail>,
+    poisoned: Option<String>,
+    /// Reused encode buffer: appends do not allocate.
+    encode_buf: Vec<u8>,
+}
+
+impl RecordLog {
+    /// Open (creating if needed) the log in directory `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, Options::default())
+    }
+
+    /// [`RecordLog::open`] with options.
+    pub fn open_with(path: &Path, options: Options) -> Result<Self> {
+        let dir = fs::Dir::open_ambient(path, true)?;
+        Ok(Self::open_in(dir, options, &mut |_, _| {})?)
+    }
+
+    /// Open the log in an already-open directory (capability-style twin of
+    /// [`RecordLog::open`]). `display` names it in messages.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn open_dir(dir: cap_std::fs::Dir, display: &Path, options: Options) -> Result<Self> {
+        Ok(Self::open_in(fs::Dir::from_cap_std(dir, display.into()), options, &mut |_, _| {})?)
+    }
+
+    /// Recovery: lock, list, replay every frame through `visit`, find the end.
+    pub(crate) fn open_in(
+        dir: fs::Dir,
+        options: Options,
+        visit: &mut dyn FnMut(RecordRef, &Frame<'_>),
+    ) -> Result<Self, Error> {
+        let lock = DirLock::acquire_in(&dir)?;
+        let mut ids = segment::list_ids(&dir)?;
+        if ids.is_empty() {
+            dir.open_file(&segment_file_name(1), OpenMode::CreateNew)?;
+            dir.sync()?;
+            ids.push(1);
+        }
+        let active_id = *ids.last().expect("at least segment 1");
+        let mut scan = Scan::new(dir.try_clone()?, ids, options.damage_policy());
+        while let Some((rref, frame)) = scan.next_frame()? {
+            visit(rref, &frame);
+        }
+        let report = scan.report().clone();
+        let pending_repair = scan.torn_tail();
+        let active = dir.open_file(&segment_file_name(active_id), OpenMode::ReadWrite)?;
+        let active_len = match pending_repair {
+            Some(tail) => tail.offset,
+            None => active.len()?,
+        };
+        Ok(RecordLog {
+            dir,
+            _lock: lock,
+            options,
+            active_id,
+            active,
+            active_len,
+            synced_len: active_len,
+            dir_dirty: true,
+            last_txid: report.last_txid_seen,
+            report,
+            pending_repair,
+            poisoned: None,
+            encode_buf: Vec::new(),
+        })
+    }
+
+    pub fn is_poisoned(&self) -> bool {
+        self.poisoned.is_some()
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.dir.path()
+    }
+
+    /// The seam handle on the log's directory, for readers of its segments.
+    pub(crate) fn dir_handle(&self) -> &fs::Dir {
+        &self.dir
+    }
+
+    pub fn active_segment(&self) -> u32 {
+        self.active_id
+    }
+
+    /// What the open (or the latest [`RecordLog::scan`]) found.
+    pub fn recovery_report(&self) -> Result<RecoveryReport> {
+        Ok(self.report.clone())
+    }
+
+    /// The torn tail open found, while it has not been moved aside yet.
+    pub fn pending_torn_tail(&self) -> Option<TornTail> {
+        self.pending_repair
+    }
+
+    /// Highest txid written or replayed (0 for an empty log).
+    pub fn last_txid(&self) -> u64 {
+        self.last_txid
+    }
+
+    /// Append a Raw record (empty key).
+    pub fn append(&mut self, payload: &[u8]) -> Result<RecordRef> {
+        self.append_record(RecordType::Raw, b"", payload)
+    }
+
+    /// Append a record of any type. Visible to scans and safe from a process
+    /// crash on return; safe from power loss after the next [`RecordLog::fsync`].
+    pub fn append_record(
+        &mut self,
+        record_type: RecordType,
+        key: &[u8],
+        payload: &[u8],
+    ) -> Result<RecordRef> {
+        Ok(self.try_append_record(record_type, key, payload)?)
+    }
+
+    pub(crate) fn try_append_record(
+        &mut self,
+        record_type: RecordType,
+        key: &[u8],
+        payload: &[u8],
+    ) -> Result<RecordRef, Error> {
+        self.check_writable()?;
+        format::check_lengths(key.len(), payload.len())?;
+        let result = self.write_frame(record_type, key, payload);
+        self.latch("append", result)
+    }
+
+    fn write_frame(
+        &mut self,
+        record_type: RecordType,
+        key: &[u8],
+        payload: &[u8],
+    ) -> Result<RecordRef, Error> {
+        self.repair_torn_tail()?;
+        let txid = self.last_txid.checked_add(1).ok_or_else(|| Error::invalid("txid space exhausted"))?;
+        self.encode_buf.clear();
+        let len = format::encode_into(&mut self.encode_buf, record_type, txid, key, payload)?;
+        let offset = self.active_len;
+        let end =
+            offset.checked_add(u64::from(len)).ok_or_else(|| Error::invalid("segment offset overflow"))?;
+        self.active.write_all_at(&self.encode_buf, offset)?;
+        self.active_len = end;
+        self.last_txid = txid;
+        Ok(RecordRef { segment: self.active_id, offset, len })
+    }
+
+    /// Make every record appended so far durable: syncs the active segment's
+    /// data, and the directory when it has entries not yet made durable.
+    /// Cheap when nothing changed.
+    pub fn fsync(&mut self) -> Result<()> {
+        Ok(self.try_fsync()?)
+    }
+
+    pub(crate) fn try_fsync(&mut self) -> Result<(), Error> {
+        self.check_writable()?;
+        let result = self.sync_inner();
+        self.latch("fsync", result)
+    }
+
+    fn sync_inner(&mut self) -> Result<(), Error> {
+        if self.synced_len != self.active_len {
+            self.active.sync_data()?;
+            self.synced_len = self.active_len;
+        }
+        if self.dir_dirty {
+            self.dir.sync()?;
+            self.dir_dirty = false;
+        }
+        Ok(())
+    }
+
+    /// Seal the active segment (durably) and switch to a new, empty one
+    /// whose directory entry is durable before this returns.
+    pub fn rotate(&mut self) -> Result<()> {
+        self.check_writable()?;
+        let result = self.rotate_inner();
+        Ok(self.latch("rotate", result)?)
+    }
+
+    fn rotate_inner(&mut self) -> Result<(), Error> {
+        self.repair_torn_tail()?;
+        let next = segment::next_id(self.active_id)?;
+        self.sync_inner()?;
+        let file = self.dir.open_file(&segment_file_name(next), OpenMode::CreateNew)?;
+        self.dir.sync()?;
+        self.active = file;
+        self.active_id = next;
+        self.active_len = 0;
+        self.synced_len = 0;
+        Ok(())
+    }
+
+    /// Every record, in log order. Also refreshes [`RecordLog::recovery_report`].
+    pub fn scan(&mut self) -> Result<Vec<Record>> {
+        let mut iter = self.scan_iter()?;
+        let records = iter.by_ref().collect::<Result<Vec<_>>>()?;
+        let report = iter.recovery_report();
+        self.report = report;
+        Ok(records)
+    }
+
+    /// Stream the records one at a time, with memory bounded by the largest
+    /// frame. Same rules as open; ends at a torn tail.
+    pub fn scan_iter(&self) -> Result<RecordIter<'_>> {
+        let ids = segment::list_ids(&self.dir)?;
+        Ok(RecordIter::new(Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy())))
+    }
+
+    /// Release the lock. Does not sync: durability is [`RecordLog::fsync`]'s job.
+    pub fn close(self) -> Result<()> {
+        Ok(())
+    }
+
+    /// Move a torn tail aside (if open found one) before the first mutation.
+    fn repair_torn_tail(&mut self) -> Result<(), Error> {
+        let Some(tail) = self.pending_repair else { return Ok(()) };
+        debug_assert_eq!((tail.segment, tail.offset), (self.active_id, self.active_len));
+        if !tail.all_zero {
+            let name = format!("{}.torn-{}", segment_file_name(tail.segment), tail.offset);
+            debug_assert!(segment::parse_segment_filename(&name).is_none());
+            let mut side = self.dir.open_file(&name, OpenMode::Truncate)?;
+            copy_range(&mut self.active, tail.offset, tail.len, &mut side)?;
+            side.sync_all()?;
+            self.dir.sync()?;
+        }
+        self.active.set_len(tail.offset)?;
+        self.active.sync_all()?;
+        self.pending_repair = None;
+        Ok(())
+    }
+
+    fn check_writable(&self) -> Result<(), Error> {
+        match &self.poisoned {
+            Some(reason) => Err(Error::Poisoned { reason: reason.clone() }),
+            None => Ok(()),
+        }
+    }
+
+    /// The one place a writer is poisoned: an I/O failure in a mutation.
+    /// Invalid input and exhausted limits change nothing and do not poison.
+    fn latch<T>(&mut self, op: &str, result: Result<T, Error>) -> Result<T, Error> {
+        if let Err(e) = &result {
+            if e.kind() == crate::ErrorKind::Io {
+                self.poisoned =
+                    Some(format!("{op} failed: {}", e.to_string().trim_start_matches("datawal: ")));
+            }
+        }
+        result
+    }
+
+    #[doc(hidden)]
+    pub fn __set_poisoned_for_test(&mut self, reason: &str) {
+        self.poisoned = Some(reason.to_owned());
+    }
+}
+
+/// Copy `len` bytes from `src` at `offset` to the start of `dst`, one chunk
+/// at a time.
+fn copy_range(src: &mut fs::File, offset: u64, len: u64, dst: &mut fs::File) -> Result<(), Error> {
+    const CHUNK_BYTES: u64 = 64 * 1024;
+    let mut buf = vec![0u8; CHUNK_BYTES as usize];
+    let mut done = 0;
+    while done < len {
+        let n = (len - done).min(CHUNK_BYTES) as usize;
+        src.read_exact_at(&mut buf[..n], offset + done)?;
+        dst.write_all_at(&buf[..n], done)?;
+        done += n as u64;
+    }
+    Ok(())
+}
+
+/// Streaming iterator over a log's records, from [`RecordLog::scan_iter`] or
+/// [`crate::RecordLogReader::scan_iter`]. After a hard error it yields that
+/// error once, then `None`.
+pub struct RecordIter<'a> {
+    scan: Scan,
+    _borrow: PhantomData<&'a ()>,
+}
+
+impl RecordIter<'_> {
+    pub(crate) fn new(scan: Scan) -> Self {
+        RecordIter { scan, _borrow: PhantomData }
+    }
+
+    /// What the scan has found so far; complete once the iterator is exhausted.
+    pub fn recovery_report(&self) -> RecoveryReport {
+        self.scan.report().clone()
+    }
+
+    /// The torn tail, once iteration has reached it.
+    pub fn torn_tail(&self) -> Option<TornTail> {
+        self.scan.torn_tail()
+    }
+}
+
+impl Iterator for RecordIter<'_> {
+    type Item = Result<Record>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        match self.scan.next_frame() {
+            Ok(Some((rref, frame))) => Some(Ok(Record::new(rref, &frame))),
+            Ok(None) => None,
+            Err(e) => Some(Err(e.into())),
+        }
+    }
+}

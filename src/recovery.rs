@@ -1,0 +1,278 @@
+//! The streaming pass over a log's segments, and the rules that decide what
+//! bytes that do not decode mean (the table in the behaviour contract,
+//! step 5). Open, `scan_iter` and the lock-free reader all walk a log
+//! through [`Scan`], so they cannot disagree.
+//!
+//! | where                         | truncated / CRC mismatch | structural | zeros to EOF |
+//! |-------------------------------|--------------------------|------------|--------------|
+//! | sealed segment                | hard error               | hard error | hard error   |
+//! | active, nothing valid after   | torn tail                | hard error | torn tail    |
+//! | active, CRC-valid frames after| hard error (or salvage)  | hard error | n/a          |
+//!
+//! A torn tail is the writer dying mid-frame: the longest valid prefix is
+//! the log. Anything else means bytes that were once acknowledged are
+//! damaged, so it is reported, naming segment and offset, and no file is
+//! touched.
+
+use crate::error::{Error, Result};
+use crate::format::{self, Frame, HEADER_LEN, MAGIC};
+use crate::fs;
+use crate::segment::{Damage, SegmentReader, Step};
+use crate::RecordRef;
+
+/// What the last scan (or open) of a log found. Field names are shared with
+/// datawal 0.1.x.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct RecoveryReport {
+    /// Segment files read.
+    pub files_scanned: u32,
+    /// CRC-valid records read.
+    pub records_replayed: u64,
+    /// 1 when the active segment ended in a torn tail, else 0.
+    pub tail_truncated: u32,
+    /// Bytes in that torn tail (from its offset to the end of the file).
+    pub tail_bytes_discarded: u64,
+    /// Damage accepted by salvage mode (CRC-valid frames dropped after a
+    /// bad frame in the active segment); always 0 otherwise.
+    pub mid_stream_errors: u32,
+    /// Always 0: an unknown version is a hard error, never skipped.
+    pub unsupported_versions: u32,
+    /// Highest txid seen, 0 for an empty log.
+    pub last_txid_seen: u64,
+}
+
+/// Where the active segment stops being valid, and what follows.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct TornTail {
+    /// The active segment.
+    pub segment: u32,
+    /// End of the valid prefix: the next record is written here.
+    pub offset: u64,
+    /// Bytes from `offset` to the end of the file.
+    pub len: u64,
+    /// True when those bytes are all zero (nothing worth keeping aside).
+    pub all_zero: bool,
+    /// CRC-valid frames found after `offset` (non-zero only in salvage mode).
+    pub valid_frames_dropped: u64,
+}
+
+/// How to treat damage in the active segment that has CRC-valid frames
+/// after it.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
+pub enum DamagePolicy {
+    /// Refuse: a hard error naming the offset and how many frames follow.
+    #[default]
+    Strict,
+    /// Accept the loss: everything from the damage on is treated as the
+    /// torn tail (moved aside before the first write, like any torn tail).
+    Salvage,
+}
+
+/// A streaming walk over a fixed list of segments; the last one is treated
+/// as the active segment. Yields borrowed frames one at a time.
+pub(crate) struct Scan {
+    dir: fs::Dir,
+    ids: Vec<u32>,
+    /// Index in `ids` of the segment being read.
+    idx: usize,
+    reader: Option<SegmentReader>,
+    policy: DamagePolicy,
+    report: RecoveryReport,
+    torn: Option<TornTail>,
+    done: bool,
+}
+
+impl Scan {
+    pub fn new(dir: fs::Dir, ids: Vec<u32>, policy: DamagePolicy) -> Self {
+        debug_assert!(ids.windows(2).all(|w| w[0] < w[1]), "segment ids must ascend");
+        let report = RecoveryReport::default();
+        Scan { dir, ids, idx: 0, reader: None, policy, report, torn: None, done: false }
+    }
+
+    pub fn report(&self) -> &RecoveryReport {
+        &self.report
+    }
+
+    /// The torn tail found, once the scan has reached it.
+    pub fn torn_tail(&self) -> Option<TornTail> {
+        self.torn
+    }
+
+    /// The next CRC-valid frame, `None` at the end of the log (after a torn
+    /// tail, too), or the error that ends the scan (yielded once).
+    pub fn next_frame(&mut self) -> Result<Option<(RecordRef, Frame<'_>)>> {
+        match self.advance() {
+            Ok(Some(rref)) => Ok(Some((rref, self.reader.as_ref().expect("frame read").frame()))),
+            Ok(None) => Ok(None),
+            Err(e) => {
+                self.done = true;
+                Err(e)
+            }
+        }
+    }
+
+    /// Step to the next CRC-valid frame and return where it is.
+    fn advance(&mut self) -> Result<Option<RecordRef>> {
+        loop {
+            if self.done {
+                return Ok(None);
+            }
+            if self.reader.is_none() {
+                let Some(&id) = self.ids.get(self.idx) else {
+                    self.done = true;
+                    return Ok(None);
+                };
+                self.reader = Some(SegmentReader::open(&self.dir, id)?);
+                self.report.files_scanned += 1;
+            }
+            let id = self.ids[self.idx];
+            let is_active = self.idx + 1 == self.ids.len();
+            let reader = self.reader.as_mut().expect("opened above");
+            match reader.next_step()? {
+                Step::Frame { offset, header } => {
+                    self.report.records_replayed += 1;
+                    self.report.last_txid_seen = self.report.last_txid_seen.max(header.txid);
+                    return Ok(Some(RecordRef { segment: id, offset, len: header.frame_len() }));
+                }
+                Step::End => {
+                    self.reader = None;
+                    self.idx += 1;
+                }
+                Step::Damage { offset, what } => {
+                    self.done = true;
+                    let file = self.reader.as_mut().expect("opened above").file_mut();
+                    let verdict = judge(file, offset, what, is_active, self.policy)?;
+                    return match verdict {
+                        Verdict::Tail(mut tail) => {
+                            tail.segment = id;
+                            self.report.tail_truncated = 1;
+                            self.report.tail_bytes_discarded = tail.len;
+                            self.report.mid_stream_errors = u32::from(tail.valid_frames_dropped > 0);
+                            self.torn = Some(tail);
+                            Ok(None)
+                        }
+                        Verdict::Hard(message) => {
+                            Err(Error::Corrupt { dir: self.dir.path().into(), segment: id, offset, message })
+                        }
+                    };
+                }
+            }
+        }
+    }
+}
+
+enum Verdict {
+    Tail(TornTail),
+    Hard(String),
+}
+
+/// Apply the rules table to damage at `offset`.
+fn judge(
+    file: &mut fs::File,
+    offset: u64,
+    what: Damage,
+    is_active: bool,
+    policy: DamagePolicy,
+) -> Result<Verdict> {
+    let describe = match what {
+        Damage::Truncated { available, needed } => {
+            format!("truncated frame ({available} bytes present, {needed} needed)")
+        }
+        Damage::CrcMismatch { frame_len } => format!("CRC mismatch in a {frame_len}-byte frame"),
+        Damage::Structural(e) => e.to_string().trim_start_matches("datawal: ").to_owned(),
+    };
+    if !is_active {
+        return Ok(Verdict::Hard(format!("{describe} in a sealed segment")));
+    }
+    let after = inspect_rest(file, offset)?;
+    let tail =
+        TornTail { segment: 0, offset, len: after.len, all_zero: after.all_zero, valid_frames_dropped: 0 };
+    if after.all_zero {
+        return Ok(Verdict::Tail(tail));
+    }
+    if let Damage::Structural(_) = what {
+        return Ok(Verdict::Hard(describe));
+    }
+    match (after.valid_frames, policy) {
+        (0, _) => Ok(Verdict::Tail(tail)),
+        (n, DamagePolicy::Salvage) => Ok(Verdict::Tail(TornTail { valid_frames_dropped: n, ..tail })),
+        (n, DamagePolicy::Strict) => Ok(Verdict::Hard(format!(
+            "{describe} with {n} CRC-valid frame(s) after it (first at offset {}); \
+             refusing to drop them (open in salvage mode to accept the loss)",
+            after.first_valid.unwrap_or(offset)
+        ))),
+    }
+}
+
+/// What lies between a damaged position and the end of the file.
+struct Rest {
+    len: u64,
+    all_zero: bool,
+    valid_frames: u64,
+    first_valid: Option<u64>,
+}
+
+/// Chunk size for looking past damage.
+const PROBE_CHUNK_BYTES: usize = 64 * 1024;
+
+/// Look past damage at `from`: is the rest zero, and do CRC-valid frames
+/// follow? Frames are searched for at every `DWAL` occurrence after `from`
+/// and chained (a found frame's end is the next place to look), with memory
+/// bounded by one chunk plus one frame.
+fn inspect_rest(file: &mut fs::File, from: u64) -> Result<Rest> {
+    let file_len = file.len()?;
+    let len = file_len.saturating_sub(from);
+    let mut rest = Rest { len, all_zero: true, valid_frames: 0, first_valid: None };
+    let mut chunk = vec![0u8; PROBE_CHUNK_BYTES];
+    let mut frame = Vec::new();
+    // Search from the byte after `from`: the frame at `from` is the damaged one.
+    let mut pos = from;
+    let mut search_from = from + 1;
+    while pos < file_len {
+        let n = usize::try_from((file_len - pos).min(PROBE_CHUNK_BYTES as u64)).expect("bounded by chunk");
+        file.read_exact_at(&mut chunk[..n], pos)?;
+        rest.all_zero &= chunk[..n].iter().all(|&b| b == 0);
+        // Candidates starting in this chunk (the magic may straddle its end).
+        let mut at = search_from.max(pos);
+        while at < pos + n as u64 {
+            let i = (at - pos) as usize;
+            let hit = if i + MAGIC.len() <= n {
+                chunk[i..i + MAGIC.len()] == MAGIC
+            } else {
+                let mut m = [0u8; 4];
+                at + 4 <= file_len && {
+                    file.read_exact_at(&mut m, at)?;
+                    m == MAGIC
+                }
+            };
+            match hit.then(|| valid_frame_at(file, at, file_len, &mut frame)).transpose()? {
+                Some(Some(frame_len)) => {
+                    rest.valid_frames += 1;
+                    rest.first_valid.get_or_insert(at);
+                    at += u64::from(frame_len);
+                }
+                _ => at += 1,
+            }
+        }
+        search_from = at;
+        pos += n as u64;
+    }
+    Ok(rest)
+}
+
+/// The size of the CRC-valid frame at `at`, if there is one.
+fn valid_frame_at(file: &mut fs::File, at: u64, file_len: u64, buf: &mut Vec<u8>) -> Result<Option<u32>> {
+    if file_len - at < HEADER_LEN as u64 {
+        return Ok(None);
+    }
+    let mut head = [0u8; HEADER_LEN];
+    file.read_exact_at(&mut head, at)?;
+    let Ok(header) = format::parse_header(&head) else { return Ok(None) };
+    let frame_len = header.frame_len();
+    if file_len - at < u64::from(frame_len) {
+        return Ok(None);
+    }
+    buf.resize(frame_len as usize, 0);
+    file.read_exact_at(buf, at)?;
+    Ok(matches!(format::decode_frame(buf), Ok(format::Decoded::Frame(_))).then_some(frame_len))
+}
