@@ -3,7 +3,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: setup test lint wasm-lib upstream-tests run
+.PHONY: setup test lint wasm-lib component upstream-tests run
 
 setup:
 	rustup target add $(WASM_TARGET)
@@ -12,18 +12,28 @@ setup:
 lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --lib --target $(WASM_TARGET) -- -D warnings
 
 # The engine library builds for the component target: the seam is proven there.
 wasm-lib: setup
 	$(CARGO) build --lib --target $(WASM_TARGET)
 
+# The component: the engine crate built for wasm32-wasip2, release, size-optimised.
+COMPONENT := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/datawal.wasm
+component: setup
+	$(CARGO) build --release --lib --target $(WASM_TARGET)
+	@ls -l $(COMPONENT)
+
 # datawal 0.1.5's own tests, run from the registry source against this crate.
 upstream-tests:
 	bash scripts/upstream-tests.sh
 
-test: lint wasm-lib
+test: lint wasm-lib component
 	$(CARGO) test --workspace
 
 
-run:
-	$(CARGO) run --release --example events -- data/native-demo
+# The main job: the component keeping a plugin's state, in a wasmtime host, on
+# data/ (ignored by git). Built with --workspace so it shares the test build.
+run: component
+	$(CARGO) build --workspace --bins
+	$(CARGO_TARGET_DIR)/debug/plugin-host data

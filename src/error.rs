@@ -34,7 +34,9 @@ pub enum Error {
     Locked { dir: PathBuf, detail: String },
 
     /// `segment` and `offset` locate the first byte that does not decode.
-    #[error("datawal: corrupt segment {} at offset {offset}: {message}", dir.join(crate::segment::segment_file_name(*segment)).display())]
+    /// The message names the segment by id as well as by path, as datawal
+    /// 0.1.x does ("segment 1"), so callers matching on it keep working.
+    #[error("datawal: corrupt segment {segment} ({}) at offset {offset}: {message}", dir.join(crate::segment::segment_file_name(*segment)).display())]
     Corrupt { dir: PathBuf, segment: u32, offset: u64, message: String },
 
     /// The message format is a contract shared with datawal 0.1.x.

@@ -417,6 +417,11 @@ impl File {
         }
     }
 
+    pub fn seek_to(&mut self, offset: u64) -> Result<()> {
+        use std::io::{Seek, SeekFrom};
+        self.file.seek(SeekFrom::Start(offset)).map(drop).map_err(io_err("seek", self.path.clone()))
+    }
+
     pub fn set_len(&mut self, len: u64) -> Result<()> {
         self.file.set_len(len).map_err(io_err("truncate", self.path.clone()))
     }
@@ -432,8 +437,9 @@ impl File {
     }
 
     /// Take an exclusive advisory lock without blocking. `Ok(false)` when
-    /// another open file description holds it. Where the platform has no
-    /// locks (WASI) this is an `Unsupported` I/O error.
+    /// another open file description holds it. (WASI has no locks: `lock`
+    /// does its own bookkeeping there.)
+    #[cfg(not(target_arch = "wasm32"))]
     pub fn try_lock(&self) -> Result<bool> {
         match self.file.try_lock() {
             Ok(()) => Ok(true),

@@ -20,7 +20,7 @@ use base64::Engine as _;
 use crate::error::Error;
 use crate::format::{self, Decoded, RecordType};
 use crate::fs::{self, EntryKind, OpenMode};
-use crate::log::{Options, RecordLog, RecordRef};
+use crate::log::{Options, RecordLog, RecordRef, PAGE_ENTRIES_MAX};
 
 /// What [`DataWal::compact_to`] wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -28,6 +28,22 @@ pub struct CompactionStats {
     pub live_keys: u64,
     pub records_written: u64,
     pub bytes_written: u64,
+}
+
+/// One page of keys, ascending.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPage {
+    pub keys: Vec<Vec<u8>>,
+    /// Pass as `after` for the next page; `None` when no keys are left.
+    pub next: Option<Vec<u8>>,
+}
+
+/// One page of pairs, ascending by key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemPage {
+    pub items: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Pass as `after` for the next page; `None` when no pairs are left.
+    pub next: Option<Vec<u8>>,
 }
 
 /// Read handles kept open at most; beyond it the cache starts over. Bounds
@@ -112,11 +128,47 @@ impl DataWal {
         self.keydir.keys().cloned().collect()
     }
 
-    /// Up to `limit` live keys strictly after `after` (from the first key
-    /// when `None`), ascending: one page of a cursor walk.
-    pub fn keys_after(&self, after: Option<&[u8]>, limit: usize) -> Vec<Vec<u8>> {
+    /// Live keys strictly after `after` (from the first when `None`), ascending.
+    fn range_after(&self, after: Option<&[u8]>) -> impl Iterator<Item = (&Vec<u8>, &RecordRef)> + '_ {
         let lower = after.map_or(Bound::Unbounded, Bound::Excluded);
-        self.keydir.range::<[u8], _>((lower, Bound::Unbounded)).take(limit).map(|(k, _)| k.clone()).collect()
+        self.keydir.range::<[u8], _>((lower, Bound::Unbounded))
+    }
+
+    /// One page of a key walk: up to `limit` keys (clamped to
+    /// 1..=[`PAGE_ENTRIES_MAX`]) strictly after `after`, ascending.
+    pub fn keys_page(&self, after: Option<&[u8]>, limit: u32) -> KeyPage {
+        let limit = limit.clamp(1, PAGE_ENTRIES_MAX) as usize;
+        let mut keys: Vec<Vec<u8>> =
+            self.range_after(after).take(limit + 1).map(|(k, _)| k.clone()).collect();
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        let next = if more { keys.last().cloned() } else { None };
+        KeyPage { keys, next }
+    }
+
+    /// One page of a pair walk: up to `limit` pairs (clamped to
+    /// 1..=[`PAGE_ENTRIES_MAX`]) strictly after `after`, ascending, at most
+    /// `max_bytes` of keys plus values but at least one pair if any is left.
+    /// Each value is verified like [`DataWal::get`].
+    pub fn items_page(&mut self, after: Option<&[u8]>, limit: u32, max_bytes: u64) -> Result<ItemPage> {
+        let limit = limit.clamp(1, PAGE_ENTRIES_MAX) as usize;
+        let refs: Vec<(Vec<u8>, RecordRef)> =
+            self.range_after(after).take(limit + 1).map(|(k, r)| (k.clone(), *r)).collect();
+        let mut page = ItemPage { items: Vec::new(), next: None };
+        let mut bytes = 0u64;
+        for (key, rref) in refs {
+            // The frame size bounds key + value, known before reading it.
+            let size = u64::from(rref.len);
+            let full = page.items.len() == limit || bytes.saturating_add(size) > max_bytes;
+            if full && !page.items.is_empty() {
+                page.next = page.items.last().map(|(k, _)| k.clone());
+                break;
+            }
+            bytes = bytes.saturating_add(size);
+            let value = self.read_value(&key, rref)?;
+            page.items.push((key, value));
+        }
+        Ok(page)
     }
 
     /// All live pairs, ascending by key, each value verified.
@@ -152,6 +204,11 @@ impl DataWal {
         self.log.fsync()
     }
 
+    /// Seal the active segment and start the next one; see [`RecordLog::rotate`].
+    pub fn rotate(&mut self) -> Result<()> {
+        self.log.rotate()
+    }
+
     pub fn log(&self) -> &RecordLog {
         &self.log
     }
@@ -174,13 +231,21 @@ impl DataWal {
             }
         };
         let mut buf = vec![0u8; rref.len as usize];
-        file.read_exact_at(&mut buf, rref.offset)?;
+        let read = file.read_exact_at(&mut buf, rref.offset);
         let corrupt = |message: String| Error::Corrupt {
             dir: self.log.dir().into(),
             segment: rref.segment,
             offset: rref.offset,
             message,
         };
+        match read {
+            // The segment ends inside the frame (cut short behind the store):
+            // damaged data at a known place, not an OS failure.
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return Err(corrupt("get: the segment ends inside the value's frame".into()))
+            }
+            other => other?,
+        }
         let frame = match format::decode_frame(&buf) {
             Ok(Decoded::Frame(f)) => f,
             Ok(Decoded::CrcMismatch { .. }) => {
@@ -247,8 +312,22 @@ impl DataWal {
         }
         let tmp = format!(".{name}.compact-tmp");
         parent.remove_dir_all_if_exists(&tmp)?;
-        let mut out =
-            RecordLog::open_in(parent.open_subdir(&tmp, true)?, Options::default(), &mut |_, _| {})?;
+        let result = self.write_compacted(parent, &tmp).and_then(|stats| {
+            parent.rename(&tmp, parent, name)?;
+            parent.sync()?;
+            Ok(stats)
+        });
+        if result.is_err() {
+            // Best effort: the target was never created; don't leave the
+            // partial copy behind (the next compaction would remove it anyway).
+            let _ = parent.remove_dir_all_if_exists(&tmp);
+        }
+        result
+    }
+
+    /// Write the compacted copy into `parent/tmp` and make it durable.
+    fn write_compacted(&mut self, parent: &fs::Dir, tmp: &str) -> Result<CompactionStats, Error> {
+        let mut out = RecordLog::open_in(parent.open_subdir(tmp, true)?, Options::default(), &mut |_, _| {})?;
         let mut stats = CompactionStats::default();
         let refs: Vec<(Vec<u8>, RecordRef)> = self.keydir.iter().map(|(k, r)| (k.clone(), *r)).collect();
         for (key, rref) in refs {
@@ -259,9 +338,6 @@ impl DataWal {
         }
         stats.live_keys = stats.records_written;
         out.try_fsync()?;
-        drop(out);
-        parent.rename(&tmp, parent, name)?;
-        parent.sync()?;
         Ok(stats)
     }
 

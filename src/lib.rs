@@ -17,7 +17,7 @@
 //! Errors are `anyhow` at the API; each carries an [`Error`] whose
 //! [`ErrorKind`] callers can match.
 
-#![forbid(unsafe_code)]
+#![deny(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
 mod error;
@@ -31,9 +31,15 @@ mod recovery;
 pub mod segment;
 
 pub use error::{Error, ErrorKind};
+
+// The component's generated bindings need `unsafe` (the canonical ABI);
+// the engine itself has none.
+#[cfg(target_arch = "wasm32")]
+#[allow(unsafe_code)]
+mod component;
 pub use format::{RecordType, MAX_KEY_LEN, MAX_PAYLOAD_LEN, WIRE_VERSION};
-pub use kv::{CompactionStats, DataWal};
-pub use log::{Options, Record, RecordIter, RecordLog, RecordRef};
+pub use kv::{CompactionStats, DataWal, ItemPage, KeyPage};
+pub use log::{Cursor, Options, Record, RecordIter, RecordLog, RecordRef, ScanPage, PAGE_ENTRIES_MAX};
 pub use reader::RecordLogReader;
 pub use recovery::{DamagePolicy, RecoveryReport, TornTail};
 

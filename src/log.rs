@@ -60,6 +60,25 @@ impl Record {
     }
 }
 
+/// Most entries one page may hold (`scan_page`, `keys_page`, `items_page`);
+/// larger requests are clamped to it. Bounds what one call materialises.
+pub const PAGE_ENTRIES_MAX: u32 = 10_000;
+
+/// The position of a record: where a paged scan resumes.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub struct Cursor {
+    pub segment: u32,
+    pub offset: u64,
+}
+
+/// One page of a paged scan.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ScanPage {
+    pub records: Vec<Record>,
+    /// Where the next page starts; `None` when the log ended.
+    pub next: Option<Cursor>,
+}
+
 /// How to open a log or a store. Defaults match datawal 0.1.x, except where
 /// the behaviour contract is stricter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -105,7 +124,9 @@ pub struct RecordLog {
     dir_dirty: bool,
     last_txid: u64,
     report: RecoveryReport,
-    /// Torn tail found by open and not yet moved aside.
+    /// Torn tail found by open.
+    torn_tail: Option<TornTail>,
+    /// That torn tail, while it has not been moved aside yet.
     pending_repair: Option<TornTail>,
     poisoned: Option<String>,
     /// Reused encode buffer: appends do not allocate.
@@ -167,6 +188,7 @@ impl RecordLog {
             dir_dirty: true,
             last_txid: report.last_txid_seen,
             report,
+            torn_tail: pending_repair,
             pending_repair,
             poisoned: None,
             encode_buf: Vec::new(),
@@ -195,9 +217,9 @@ impl RecordLog {
         Ok(self.report.clone())
     }
 
-    /// The torn tail open found, while it has not been moved aside yet.
-    pub fn pending_torn_tail(&self) -> Option<TornTail> {
-        self.pending_repair
+    /// The torn tail open found, if any (also after it has been moved aside).
+    pub fn torn_tail(&self) -> Option<TornTail> {
+        self.torn_tail
     }
 
     /// Highest txid written or replayed (0 for an empty log).
@@ -312,6 +334,68 @@ impl RecordLog {
     pub fn scan_iter(&self) -> Result<RecordIter<'_>> {
         let ids = segment::list_ids(&self.dir)?;
         Ok(RecordIter::new(Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy())))
+    }
+
+    /// One page of records from `start` (the beginning when `None`): at most
+    /// `max_records` (clamped to 1..=[`PAGE_ENTRIES_MAX`]) and at most
+    /// `max_bytes` of keys plus payloads, but at least one record if any is
+    /// left. Memory is bounded by the page, not the log.
+    ///
+    /// A cursor must come from an earlier page: an unknown segment, an offset
+    /// past its end, or an offset where no frame starts is invalid input.
+    pub fn scan_page(&self, start: Option<Cursor>, max_records: u32, max_bytes: u64) -> Result<ScanPage> {
+        Ok(self.try_scan_page(start, max_records, max_bytes)?)
+    }
+
+    fn try_scan_page(
+        &self,
+        start: Option<Cursor>,
+        max_records: u32,
+        max_bytes: u64,
+    ) -> Result<ScanPage, Error> {
+        let max_records = max_records.clamp(1, PAGE_ENTRIES_MAX) as usize;
+        let mut ids = segment::list_ids(&self.dir)?;
+        let from = start.unwrap_or(Cursor { segment: ids.first().copied().unwrap_or(1), offset: 0 });
+        let bad_cursor =
+            |why: &str| Error::invalid(format!("scan cursor {from:?} in {}: {why}", self.dir().display()));
+        ids.retain(|&id| id >= from.segment);
+        if start.is_some() {
+            if ids.first() != Some(&from.segment) {
+                return Err(bad_cursor("no such segment"));
+            }
+            let len = self.dir.open_file(&segment_file_name(from.segment), OpenMode::Read)?.len()?;
+            if from.offset > len {
+                return Err(bad_cursor("offset is past the end of the segment"));
+            }
+        }
+        let mut scan =
+            Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy()).resume_at(from.offset);
+        let mut page = ScanPage { records: Vec::new(), next: None };
+        let mut bytes = 0u64;
+        loop {
+            let (rref, frame) = match scan.next_frame() {
+                Ok(Some(next)) => next,
+                Ok(None) => return Ok(page),
+                // Damage exactly where a caller-supplied cursor points means
+                // the cursor is not a record boundary.
+                Err(Error::Corrupt { segment, offset, .. })
+                    if start.is_some()
+                        && page.records.is_empty()
+                        && (segment, offset) == (from.segment, from.offset) =>
+                {
+                    return Err(bad_cursor("no record starts there"));
+                }
+                Err(e) => return Err(e),
+            };
+            let size = (frame.key.len() + frame.payload.len()) as u64;
+            let full = page.records.len() == max_records || bytes.saturating_add(size) > max_bytes;
+            if full && !page.records.is_empty() {
+                page.next = Some(Cursor { segment: rref.segment, offset: rref.offset });
+                return Ok(page);
+            }
+            bytes = bytes.saturating_add(size);
+            page.records.push(Record::new(rref, &frame));
+        }
     }
 
     /// Release the lock. Does not sync: durability is [`RecordLog::fsync`]'s job.

@@ -77,6 +77,8 @@ pub(crate) struct Scan {
     idx: usize,
     reader: Option<SegmentReader>,
     policy: DamagePolicy,
+    /// Where reading starts in the first segment (0 unless resuming).
+    first_offset: u64,
     report: RecoveryReport,
     torn: Option<TornTail>,
     done: bool,
@@ -86,7 +88,13 @@ impl Scan {
     pub fn new(dir: fs::Dir, ids: Vec<u32>, policy: DamagePolicy) -> Self {
         debug_assert!(ids.windows(2).all(|w| w[0] < w[1]), "segment ids must ascend");
         let report = RecoveryReport::default();
-        Scan { dir, ids, idx: 0, reader: None, policy, report, torn: None, done: false }
+        Scan { dir, ids, idx: 0, reader: None, policy, first_offset: 0, report, torn: None, done: false }
+    }
+
+    /// A scan that starts at byte `offset` of the first segment in `ids`.
+    pub fn resume_at(mut self, offset: u64) -> Self {
+        self.first_offset = offset;
+        self
     }
 
     pub fn report(&self) -> &RecoveryReport {
@@ -122,7 +130,8 @@ impl Scan {
                     self.done = true;
                     return Ok(None);
                 };
-                self.reader = Some(SegmentReader::open(&self.dir, id)?);
+                let offset = if self.idx == 0 { self.first_offset } else { 0 };
+                self.reader = Some(SegmentReader::open(&self.dir, id, offset)?);
                 self.report.files_scanned += 1;
             }
             let id = self.ids[self.idx];

@@ -125,14 +125,18 @@ pub(crate) struct SegmentReader {
 }
 
 impl SegmentReader {
-    pub fn open(dir: &fs::Dir, id: u32) -> Result<Self, Error> {
-        let file = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
+    /// Read segment `id` from byte `offset` (a frame boundary, or the end).
+    pub fn open(dir: &fs::Dir, id: u32, offset: u64) -> Result<Self, Error> {
+        let mut file = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
+        if offset > 0 {
+            file.seek_to(offset)?;
+        }
         Ok(Self {
             file,
             buf: vec![0; READ_AHEAD_BYTES],
             start: 0,
             end: 0,
-            offset: 0,
+            offset,
             eof: false,
             last_frame_at: None,
         })

@@ -1,1 +1,265 @@
-pub fn placeholder() {}
+//! A wasmtime host for the datawal component: loads the component built
+//! for `wasm32-wasip2`, preopens one host directory, and drives the `log`
+//! and `kv` interfaces of the `engine` world.
+//!
+//! The component is compiled once per process ([`component`]) and
+//! instantiated per [`Sandbox`] (about a millisecond). A trap is always a bug
+//! in the component (every failure must be a WIT `error` value), so the
+//! typed wrappers panic on one, loudly, with the trap's message.
+
+use std::path::{Path, PathBuf};
+use std::sync::OnceLock;
+
+use wasmtime::component::{Component, Linker, ResourceAny, ResourceTable};
+use wasmtime::Result;
+use wasmtime::{Engine, Store};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// Host bindings generated from `wit/datawal.wit`. In a module of its own
+/// because the world is called `engine`, like `wasmtime::Engine`.
+pub mod bindings {
+    wasmtime::component::bindgen!({ world: "engine", path: "../wit" });
+}
+
+pub use bindings::exports::datawal::store::kv::{CompactionStats, ItemPage, KeyPage};
+pub use bindings::exports::datawal::store::log::{Cursor, Entry, ScanPage};
+pub use bindings::exports::datawal::store::types::{
+    Corruption, Error as GuestError, RecordRef, RecordType, RecoveryReport, TornTail,
+};
+
+/// A key and its value.
+pub type Pair = (Vec<u8>, Vec<u8>);
+
+/// Where the guest sees the preopened directory. Directory strings given
+/// to the component are relative to it.
+pub const GUEST_ROOT: &str = ".";
+
+/// The component file: `$DATAWAL_COMPONENT`, else the release build in the
+/// workspace's target directory (`make component` builds it).
+pub fn component_path() -> PathBuf {
+    if let Some(p) = std::env::var_os("DATAWAL_COMPONENT") {
+        return p.into();
+    }
+    let target = std::env::var_os("CARGO_TARGET_DIR")
+        .map(PathBuf::from)
+        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
+    target.join("wasm32-wasip2/release/datawal.wasm")
+}
+
+/// The process-wide engine.
+pub fn engine() -> &'static Engine {
+    static ENGINE: OnceLock<Engine> = OnceLock::new();
+    ENGINE.get_or_init(Engine::default)
+}
+
+/// The component, compiled on first use and shared by every sandbox.
+pub fn component() -> &'static Component {
+    static COMPONENT: OnceLock<Component> = OnceLock::new();
+    COMPONENT.get_or_init(|| {
+        let path = component_path();
+        Component::from_file(engine(), &path).unwrap_or_else(|e| {
+            panic!("loading the component {} (build it with `make component`): {e:?}", path.display())
+        })
+    })
+}
+
+/// Per-instance host state: WASI context and resource table.
+pub struct HostState {
+    ctx: WasiCtx,
+    table: ResourceTable,
+}
+
+impl WasiView for HostState {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+    }
+}
+
+/// One component instance with `host_dir` preopened (read-write) as
+/// [`GUEST_ROOT`]. Nothing else of the host filesystem is visible to it.
+pub struct Sandbox {
+    store: Store<HostState>,
+    engine: bindings::Engine,
+}
+
+/// An open `record-log` resource.
+pub struct LogHandle(ResourceAny);
+/// An open `store` resource.
+pub struct StoreHandle(ResourceAny);
+
+fn no_trap<T>(r: wasmtime::Result<Result<T, GuestError>>) -> Result<T, GuestError> {
+    match r {
+        Ok(r) => r,
+        Err(trap) => panic!("the datawal component trapped (a bug: failures must be WIT errors): {trap:?}"),
+    }
+}
+
+impl Sandbox {
+    pub fn new(host_dir: &Path) -> Result<Sandbox> {
+        let mut linker = Linker::<HostState>::new(engine());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        let ctx = WasiCtxBuilder::new()
+            .inherit_stderr()
+            .preopened_dir(host_dir, GUEST_ROOT, FsPerms::ReadWrite)?
+            .build();
+        let mut store = Store::new(engine(), HostState { ctx, table: ResourceTable::new() });
+        let engine = bindings::Engine::instantiate(&mut store, component(), &linker)?;
+        Ok(Sandbox { store, engine })
+    }
+
+    // ---- log ----
+
+    pub fn log_open(&mut self, dir: &str) -> Result<LogHandle, GuestError> {
+        let log = self.engine.datawal_store_log().record_log();
+        no_trap(log.call_open(&mut self.store, dir)).map(LogHandle)
+    }
+
+    pub fn log_append(&mut self, h: &LogHandle, payload: &[u8]) -> Result<RecordRef, GuestError> {
+        no_trap(self.engine.datawal_store_log().record_log().call_append(&mut self.store, h.0, payload))
+    }
+
+    pub fn log_append_record(
+        &mut self,
+        h: &LogHandle,
+        record_type: RecordType,
+        key: &[u8],
+        payload: &[u8],
+    ) -> Result<RecordRef, GuestError> {
+        let log = self.engine.datawal_store_log().record_log();
+        no_trap(log.call_append_record(&mut self.store, h.0, record_type, key, payload))
+    }
+
+    pub fn log_fsync(&mut self, h: &LogHandle) -> Result<(), GuestError> {
+        no_trap(self.engine.datawal_store_log().record_log().call_fsync(&mut self.store, h.0))
+    }
+
+    pub fn log_rotate(&mut self, h: &LogHandle) -> Result<(), GuestError> {
+        no_trap(self.engine.datawal_store_log().record_log().call_rotate(&mut self.store, h.0))
+    }
+
+    pub fn log_scan(
+        &mut self,
+        h: &LogHandle,
+        start: Option<Cursor>,
+        max_records: u32,
+        max_bytes: u64,
+    ) -> Result<ScanPage, GuestError> {
+        let log = self.engine.datawal_store_log().record_log();
+        no_trap(log.call_scan(&mut self.store, h.0, start, max_records, max_bytes))
+    }
+
+    /// Every record, page by page.
+    pub fn log_scan_all(&mut self, h: &LogHandle, max_records: u32) -> Result<Vec<Entry>, GuestError> {
+        let mut out = Vec::new();
+        let mut cursor = None;
+        loop {
+            let page = self.log_scan(h, cursor, max_records, u64::MAX)?;
+            out.extend(page.entries);
+            match page.next {
+                Some(next) => cursor = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    pub fn log_recovery_report(&mut self, h: &LogHandle) -> Result<RecoveryReport, GuestError> {
+        no_trap(self.engine.datawal_store_log().record_log().call_recovery_report(&mut self.store, h.0))
+    }
+
+    pub fn log_close(&mut self, h: &LogHandle) -> Result<(), GuestError> {
+        no_trap(self.engine.datawal_store_log().record_log().call_close(&mut self.store, h.0))
+    }
+
+    // ---- kv ----
+
+    pub fn kv_open(&mut self, dir: &str) -> Result<StoreHandle, GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_open(&mut self.store, dir)).map(StoreHandle)
+    }
+
+    pub fn kv_get(&mut self, h: &StoreHandle, key: &[u8]) -> Result<Option<Vec<u8>>, GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_get(&mut self.store, h.0, key))
+    }
+
+    pub fn kv_put(&mut self, h: &StoreHandle, key: &[u8], value: &[u8]) -> Result<(), GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_put(&mut self.store, h.0, key, value))
+    }
+
+    pub fn kv_delete(&mut self, h: &StoreHandle, key: &[u8]) -> Result<(), GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_delete(&mut self.store, h.0, key))
+    }
+
+    pub fn kv_contains(&mut self, h: &StoreHandle, key: &[u8]) -> Result<bool, GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_contains(&mut self.store, h.0, key))
+    }
+
+    pub fn kv_len(&mut self, h: &StoreHandle) -> Result<u64, GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_len(&mut self.store, h.0))
+    }
+
+    pub fn kv_keys(
+        &mut self,
+        h: &StoreHandle,
+        after: Option<&[u8]>,
+        limit: u32,
+    ) -> Result<KeyPage, GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_keys(&mut self.store, h.0, after, limit))
+    }
+
+    pub fn kv_items(
+        &mut self,
+        h: &StoreHandle,
+        after: Option<&[u8]>,
+        limit: u32,
+        max_bytes: u64,
+    ) -> Result<ItemPage, GuestError> {
+        let kv = self.engine.datawal_store_kv().store();
+        no_trap(kv.call_items(&mut self.store, h.0, after, limit, max_bytes))
+    }
+
+    /// Every live pair, page by page.
+    pub fn kv_items_all(&mut self, h: &StoreHandle, limit: u32) -> Result<Vec<Pair>, GuestError> {
+        let mut out = Vec::new();
+        let mut after: Option<Vec<u8>> = None;
+        loop {
+            let page = self.kv_items(h, after.as_deref(), limit, u64::MAX)?;
+            out.extend(page.items);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => return Ok(out),
+            }
+        }
+    }
+
+    pub fn kv_fsync(&mut self, h: &StoreHandle) -> Result<(), GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_fsync(&mut self.store, h.0))
+    }
+
+    pub fn kv_compact_to(&mut self, h: &StoreHandle, dir: &str) -> Result<CompactionStats, GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_compact_to(&mut self.store, h.0, dir))
+    }
+
+    pub fn kv_export_jsonl(&mut self, h: &StoreHandle, path: &str) -> Result<(), GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_export_jsonl(&mut self.store, h.0, path))
+    }
+
+    pub fn kv_close(&mut self, h: &StoreHandle) -> Result<(), GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_close(&mut self.store, h.0))
+    }
+
+    /// Drop a resource handle (the guest's destructor runs).
+    pub fn drop_handle(&mut self, h: impl Into<ResourceAny>) -> Result<()> {
+        h.into().resource_drop(&mut self.store)
+    }
+}
+
+impl From<LogHandle> for ResourceAny {
+    fn from(h: LogHandle) -> Self {
+        h.0
+    }
+}
+
+impl From<StoreHandle> for ResourceAny {
+    fn from(h: StoreHandle) -> Self {
+        h.0
+    }
+}
