@@ -11,7 +11,7 @@ setup:
 
 lint: setup
 	$(CARGO) fmt --all -- --check
-	$(CARGO) clippy --workspace --all-targets -- -D warnings
+	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 	$(CARGO) clippy --lib --target $(WASM_TARGET) -- -D warnings
 
 # The engine library builds for the component target: the seam is proven there.
@@ -29,7 +29,7 @@ upstream-tests:
 	bash scripts/upstream-tests.sh
 
 test: lint wasm-lib component
-	$(CARGO) test --workspace
+	$(CARGO) test --workspace --all-features
 
 
 # The main job: the component keeping a plugin's state, in a wasmtime host, on

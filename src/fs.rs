@@ -22,6 +22,13 @@ use std::path::{Path, PathBuf};
 
 use crate::error::{Error, Result};
 
+#[cfg(feature = "fault-injection")]
+pub mod faults;
+#[cfg(not(feature = "fault-injection"))]
+mod faults;
+
+use faults::Op;
+
 /// Reject anything that is not a single plain path component.
 pub(crate) fn check_name(name: &str) -> Result<()> {
     let bad = name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']);
@@ -111,7 +118,8 @@ mod backend {
         /// the directory at `path` in the process's filesystem namespace.
         pub fn open_ambient(path: &Path, create: bool) -> Result<Dir> {
             if create {
-                std::fs::create_dir_all(path).map_err(io_err("create directory", path.into()))?;
+                faults::run(|| Op::MkDir { path: path.into() }, || std::fs::create_dir_all(path))
+                    .map_err(io_err("create directory", path.into()))?;
             }
             let inner = cap_std::fs::Dir::open_ambient_dir(path, ambient_authority())
                 .map_err(io_err("open directory", path.into()))?;
@@ -141,10 +149,13 @@ mod backend {
 
         pub(super) fn raw_subdir(&self, name: &str, create: bool) -> io::Result<cap_std::fs::Dir> {
             if create {
-                match self.inner.create_dir(name) {
-                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => return Err(e),
-                    _ => {}
-                }
+                faults::run(
+                    || Op::MkDir { path: self.display.join(name) },
+                    || match self.inner.create_dir(name) {
+                        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+                        _ => Ok(()),
+                    },
+                )?;
             }
             self.inner.open_dir(name)
         }
@@ -201,7 +212,8 @@ mod backend {
     impl Dir {
         pub fn open_ambient(path: &Path, create: bool) -> Result<Dir> {
             if create {
-                std::fs::create_dir_all(path).map_err(io_err("create directory", path.into()))?;
+                faults::run(|| Op::MkDir { path: path.into() }, || std::fs::create_dir_all(path))
+                    .map_err(io_err("create directory", path.into()))?;
             }
             let meta = std::fs::metadata(path).map_err(io_err("open directory", path.into()))?;
             if !meta.is_dir() {
@@ -237,12 +249,14 @@ mod backend {
             check_name(name)?;
             let path = self.at(name);
             if create {
-                match std::fs::create_dir(&path) {
-                    Err(e) if e.kind() != io::ErrorKind::AlreadyExists => {
-                        return Err(io_err("create directory", path)(e));
-                    }
-                    _ => {}
-                }
+                faults::run(
+                    || Op::MkDir { path: path.clone() },
+                    || match std::fs::create_dir(&path) {
+                        Err(e) if e.kind() != io::ErrorKind::AlreadyExists => Err(e),
+                        _ => Ok(()),
+                    },
+                )
+                .map_err(io_err("create directory", path.clone()))?;
             }
             Dir::open_ambient(&path, false)
         }
@@ -298,7 +312,14 @@ impl Dir {
     pub fn open_file(&self, name: &str, mode: OpenMode) -> Result<File> {
         check_name(name)?;
         let path = self.display.join(name);
-        let file = self.raw_open(name, mode).map_err(io_err("open", path.clone()))?;
+        let file = match mode {
+            OpenMode::Read => self.raw_open(name, mode),
+            _ => faults::run(
+                || Op::Create { path: path.clone(), truncate: mode == OpenMode::Truncate },
+                || self.raw_open(name, mode),
+            ),
+        }
+        .map_err(io_err("open", path.clone()))?;
         Ok(File { file, path })
     }
 
@@ -323,13 +344,17 @@ impl Dir {
     pub fn rename(&self, from: &str, to_dir: &Dir, to: &str) -> Result<()> {
         check_name(from)?;
         check_name(to)?;
-        self.raw_rename(from, to_dir, to).map_err(io_err("rename", self.display.join(from)))
+        faults::run(
+            || Op::Rename { from: self.display.join(from), to: to_dir.display.join(to) },
+            || self.raw_rename(from, to_dir, to),
+        )
+        .map_err(io_err("rename", self.display.join(from)))
     }
 
     /// Remove a file; a missing file is not an error.
     pub fn remove_file_if_exists(&self, name: &str) -> Result<()> {
         check_name(name)?;
-        match self.raw_remove_file(name) {
+        match faults::run(|| Op::Remove { path: self.display.join(name) }, || self.raw_remove_file(name)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(io_err("remove", self.display.join(name))(e))
             }
@@ -340,7 +365,10 @@ impl Dir {
     /// Remove a directory tree; a missing one is not an error.
     pub fn remove_dir_all_if_exists(&self, name: &str) -> Result<()> {
         check_name(name)?;
-        match self.raw_remove_dir_all(name) {
+        match faults::run(
+            || Op::RemoveTree { path: self.display.join(name) },
+            || self.raw_remove_dir_all(name),
+        ) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(io_err("remove", self.display.join(name))(e))
             }
@@ -350,7 +378,8 @@ impl Dir {
 
     /// Make this directory's entries (creations, renames) durable.
     pub fn sync(&self) -> Result<()> {
-        self.raw_sync().map_err(io_err("sync directory", self.display.clone()))
+        faults::run(|| Op::SyncDir { path: self.display.clone() }, || self.raw_sync())
+            .map_err(io_err("sync directory", self.display.clone()))
     }
 }
 
@@ -391,7 +420,9 @@ impl File {
 
     /// Write all of `buf` at byte `offset`.
     pub fn write_all_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
-        self.raw_write_all_at(buf, offset).map_err(io_err("write", self.path.clone()))
+        let path = self.path.clone();
+        faults::run_write(&path, offset, buf, |data| self.raw_write_all_at(data, offset))
+            .map_err(io_err("write", path))
     }
 
     #[cfg(not(target_arch = "wasm32"))]
@@ -423,17 +454,20 @@ impl File {
     }
 
     pub fn set_len(&mut self, len: u64) -> Result<()> {
-        self.file.set_len(len).map_err(io_err("truncate", self.path.clone()))
+        faults::run(|| Op::SetLen { path: self.path.clone(), len }, || self.file.set_len(len))
+            .map_err(io_err("truncate", self.path.clone()))
     }
 
     /// Make the contents durable (not necessarily the metadata).
     pub fn sync_data(&mut self) -> Result<()> {
-        self.file.sync_data().map_err(io_err("sync", self.path.clone()))
+        faults::run(|| Op::SyncFile { path: self.path.clone() }, || self.file.sync_data())
+            .map_err(io_err("sync", self.path.clone()))
     }
 
     /// Make contents and metadata durable.
     pub fn sync_all(&mut self) -> Result<()> {
-        self.file.sync_all().map_err(io_err("sync", self.path.clone()))
+        faults::run(|| Op::SyncFile { path: self.path.clone() }, || self.file.sync_all())
+            .map_err(io_err("sync", self.path.clone()))
     }
 
     /// Take an exclusive advisory lock without blocking. `Ok(false)` when

@@ -43,6 +43,11 @@ pub use log::{Cursor, Options, Record, RecordIter, RecordLog, RecordRef, ScanPag
 pub use reader::RecordLogReader;
 pub use recovery::{DamagePolicy, RecoveryReport, TornTail};
 
+/// The filesystem seam's fault-injection and recording backend (tests only).
+#[cfg(feature = "fault-injection")]
+#[doc(hidden)]
+pub use fs::faults;
+
 /// Test hooks kept for datawal 0.1.x compatibility. Not part of the API.
 #[doc(hidden)]
 pub mod testing {

@@ -4,8 +4,8 @@
 //! finds the end of the longest valid prefix and the highest txid. Opening
 //! never changes a byte. A torn tail found by open is repaired lazily, right
 //! before the first mutation: its bytes are copied into a side file
-//! (`<segment>.torn-<offset>`, which never matches the segment pattern),
-//! made durable, and the segment is truncated to its valid prefix, so new
+//! (`<segment>.torn-<offset>`, never matching the segment pattern; a `.N`
+//! suffix keeps an earlier repair's file at that name), made durable, and the segment is truncated to its valid prefix, so new
 //! records start exactly where the valid prefix ends.
 //!
 //! Failure model: every mutating method first refuses a poisoned writer,
@@ -403,14 +403,26 @@ impl RecordLog {
         Ok(())
     }
 
+    /// Move the torn tail open found aside now instead of at the first write:
+    /// its bytes go into the side file `<segment>.torn-<offset>` (unless all
+    /// zero), the segment is cut to its valid prefix, both made durable.
+    /// Returns what was moved, `None` when the log had no pending torn tail.
+    pub fn repair(&mut self) -> Result<Option<TornTail>> {
+        self.check_writable()?;
+        let pending = self.pending_repair;
+        let result = self.repair_torn_tail();
+        self.latch("repair", result)?;
+        Ok(pending)
+    }
+
     /// Move a torn tail aside (if open found one) before the first mutation.
     fn repair_torn_tail(&mut self) -> Result<(), Error> {
         let Some(tail) = self.pending_repair else { return Ok(()) };
         debug_assert_eq!((tail.segment, tail.offset), (self.active_id, self.active_len));
         if !tail.all_zero {
-            let name = format!("{}.torn-{}", segment_file_name(tail.segment), tail.offset);
+            let name = self.free_side_file_name(tail)?;
             debug_assert!(segment::parse_segment_filename(&name).is_none());
-            let mut side = self.dir.open_file(&name, OpenMode::Truncate)?;
+            let mut side = self.dir.open_file(&name, OpenMode::CreateNew)?;
             copy_range(&mut self.active, tail.offset, tail.len, &mut side)?;
             side.sync_all()?;
             self.dir.sync()?;
@@ -419,6 +431,23 @@ impl RecordLog {
         self.active.sync_all()?;
         self.pending_repair = None;
         Ok(())
+    }
+
+    /// `<segment>.torn-<offset>`, or with a `.1`, `.2`, ... suffix when that
+    /// exists: an earlier repair at the same offset (a salvage, then a crash
+    /// mid-append there) left bytes that must never be overwritten.
+    fn free_side_file_name(&self, tail: TornTail) -> Result<String, Error> {
+        let base = format!("{}.torn-{}", segment_file_name(tail.segment), tail.offset);
+        for n in 0..=SIDE_FILE_SUFFIX_MAX {
+            let name = if n == 0 { base.clone() } else { format!("{base}.{n}") };
+            if self.dir.entry_kind(&name)?.is_none() {
+                return Ok(name);
+            }
+        }
+        Err(Error::invalid(format!(
+            "{} already holds side files {base} to {base}.{SIDE_FILE_SUFFIX_MAX}; move them away to repair",
+            self.dir.path().display()
+        )))
     }
 
     fn check_writable(&self) -> Result<(), Error> {
@@ -445,6 +474,10 @@ impl RecordLog {
         self.poisoned = Some(reason.to_owned());
     }
 }
+
+/// Most side files kept for one segment offset (see
+/// `RecordLog::free_side_file_name`); a bound, not an expected count.
+const SIDE_FILE_SUFFIX_MAX: u32 = 1_000;
 
 /// Copy `len` bytes from `src` at `offset` to the start of `dst`, one chunk
 /// at a time.

@@ -1,0 +1,180 @@
+//! Test backend of the filesystem seam (cargo feature `fault-injection`).
+//!
+//! Every mutating operation the engine performs passes through [`run`] (or
+//! [`run_write`]) in `fs`, which here counts it, can fail it, and can record
+//! it. Tests use that to
+//!
+//! - fail the k-th mutating operation of a call, for every k, with an errno
+//!   (ENOSPC, EIO) or as a short write that lands a prefix of its bytes and
+//!   then fails ([`arm`]);
+//! - record the exact sequence of creates, writes, truncations, syncs and
+//!   renames ([`start_recording`] / [`take_trace`]), from which a power-loss
+//!   simulator rebuilds what a disk could hold after a crash at any point.
+//!
+//! State is per thread, so tests running in parallel do not see each
+//! other's plans. Reads are not counted: they never change the disk.
+
+use std::path::PathBuf;
+
+/// One mutating operation, as the seam performed it.
+#[derive(Debug, Clone, PartialEq, Eq)]
+#[cfg_attr(not(feature = "fault-injection"), allow(dead_code))]
+pub enum Op {
+    /// A directory was created (if it did not exist).
+    MkDir { path: PathBuf },
+    /// A file was opened for writing, created if missing; `truncate` cut it to 0.
+    Create { path: PathBuf, truncate: bool },
+    /// `data` was written at `offset`.
+    Write { path: PathBuf, offset: u64, data: Vec<u8> },
+    /// The file's length was set.
+    SetLen { path: PathBuf, len: u64 },
+    /// The file's contents (and length) were made durable.
+    SyncFile { path: PathBuf },
+    /// The directory's entries were made durable.
+    SyncDir { path: PathBuf },
+    /// An entry was renamed (atomically replacing `to`).
+    Rename { from: PathBuf, to: PathBuf },
+    /// A file was removed.
+    Remove { path: PathBuf },
+    /// A directory tree was removed.
+    RemoveTree { path: PathBuf },
+}
+
+/// Without the feature the hooks are plain calls: no counting, no state.
+#[cfg(not(feature = "fault-injection"))]
+pub(super) fn run<T>(_op: impl FnOnce() -> Op, f: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
+    f()
+}
+
+#[cfg(not(feature = "fault-injection"))]
+pub(super) fn run_write(
+    _path: &std::path::Path,
+    _offset: u64,
+    data: &[u8],
+    f: impl FnOnce(&[u8]) -> std::io::Result<()>,
+) -> std::io::Result<()> {
+    f(data)
+}
+
+#[cfg(feature = "fault-injection")]
+pub(super) use planned::{run_planned as run, run_write_planned as run_write};
+
+#[cfg(feature = "fault-injection")]
+pub use planned::*;
+
+#[cfg(feature = "fault-injection")]
+mod planned {
+    use super::Op;
+    use std::cell::RefCell;
+    use std::io;
+
+    /// How an armed operation fails.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    pub enum Fault {
+        /// Fail with this raw OS error before doing anything (e.g. 28 = ENOSPC, 5 = EIO).
+        Errno(i32),
+        /// For a write: land the first half of the bytes, then fail with this
+        /// errno (an interrupted, partly applied write). Other operations fail
+        /// as with `Errno`.
+        ShortWrite(i32),
+    }
+
+    #[derive(Default)]
+    struct State {
+        /// Mutating operations seen since the last `reset`.
+        ops: u64,
+        /// Fail the operation with this index (0-based, counted from `reset`).
+        armed: Option<(u64, Fault)>,
+        trace: Option<Vec<Op>>,
+    }
+
+    thread_local! {
+        static STATE: RefCell<State> = RefCell::new(State::default());
+    }
+
+    /// Forget counts, plans and recordings on this thread.
+    pub fn reset() {
+        STATE.with(|s| *s.borrow_mut() = State::default());
+    }
+
+    /// Fail the mutating operation with index `op_index` (0 = the next one).
+    pub fn arm(op_index: u64, fault: Fault) {
+        STATE.with(|s| {
+            let mut s = s.borrow_mut();
+            s.armed = Some((s.ops + op_index, fault));
+        });
+    }
+
+    /// Cancel an armed fault; `true` if it was still pending (never fired).
+    pub fn disarm() -> bool {
+        STATE.with(|s| s.borrow_mut().armed.take().is_some())
+    }
+
+    /// Mutating operations seen on this thread since the last `reset`.
+    pub fn ops_seen() -> u64 {
+        STATE.with(|s| s.borrow().ops)
+    }
+
+    /// Start recording every mutating operation on this thread.
+    pub fn start_recording() {
+        STATE.with(|s| s.borrow_mut().trace = Some(Vec::new()));
+    }
+
+    /// Stop recording and return what was recorded.
+    pub fn take_trace() -> Vec<Op> {
+        STATE.with(|s| s.borrow_mut().trace.take().unwrap_or_default())
+    }
+
+    /// Count the operation; the armed fault for it, if this is the one.
+    fn next_fault() -> Option<Fault> {
+        STATE.with(|s| {
+            let mut s = s.borrow_mut();
+            let index = s.ops;
+            s.ops += 1;
+            match s.armed {
+                Some((at, fault)) if at == index => {
+                    s.armed = None;
+                    Some(fault)
+                }
+                _ => None,
+            }
+        })
+    }
+
+    fn record(op: impl FnOnce() -> Op) {
+        STATE.with(|s| {
+            if let Some(trace) = s.borrow_mut().trace.as_mut() {
+                trace.push(op());
+            }
+        });
+    }
+
+    /// Run a mutating operation through the plan: maybe fail it, record it if it ran.
+    pub fn run_planned<T>(op: impl FnOnce() -> Op, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        if let Some(Fault::Errno(code) | Fault::ShortWrite(code)) = next_fault() {
+            return Err(io::Error::from_raw_os_error(code));
+        }
+        let out = f()?;
+        record(op);
+        Ok(out)
+    }
+
+    /// [`run`] for a positional write, which a `ShortWrite` fault lands half of.
+    pub fn run_write_planned(
+        path: &std::path::Path,
+        offset: u64,
+        data: &[u8],
+        f: impl FnOnce(&[u8]) -> io::Result<()>,
+    ) -> io::Result<()> {
+        let (landed, failure) = match next_fault() {
+            None => (data, None),
+            Some(Fault::Errno(code)) => return Err(io::Error::from_raw_os_error(code)),
+            Some(Fault::ShortWrite(code)) => {
+                (&data[..data.len() / 2], Some(io::Error::from_raw_os_error(code)))
+            }
+        };
+        f(landed)?;
+        record(|| Op::Write { path: path.to_owned(), offset, data: landed.to_vec() });
+        failure.map_or(Ok(()), Err)
+    }
+}
