@@ -30,6 +30,7 @@ upstream-tests:
 
 test: lint wasm-lib component
 	$(CARGO) test --workspace --all-features
+	$(MAKE) upstream-tests
 
 
 # The main job: the component keeping a plugin's state, in a wasmtime host, on

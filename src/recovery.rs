@@ -9,6 +9,10 @@
 //! | active, nothing valid after   | torn tail                | hard error | torn tail    |
 //! | active, CRC-valid frames after| hard error (or salvage)  | hard error | n/a          |
 //!
+//! A frame position whose magic is four zero bytes is unwritten space (power
+//! loss kept a later write but not an earlier one): in the active segment it
+//! is judged like a truncated frame, in a sealed segment it is a hard error.
+//!
 //! A torn tail is the writer dying mid-frame: the longest valid prefix is
 //! the log. Anything else means bytes that were once acknowledged are
 //! damaged, so it is reported, naming segment and offset, and no file is
@@ -170,26 +174,31 @@ impl Scan {
     }
 }
 
-enum Verdict {
+pub(crate) enum Verdict {
     Tail(TornTail),
     Hard(String),
 }
 
+/// What failed to decode, in words (no `datawal:` prefix, no location).
+pub(crate) fn describe(what: Damage) -> String {
+    match what {
+        Damage::Truncated { available, needed } => {
+            format!("truncated frame ({available} bytes present, {needed} needed)")
+        }
+        Damage::CrcMismatch { frame_len } => format!("CRC mismatch in a {frame_len}-byte frame"),
+        Damage::Structural(e) => e.to_string().trim_start_matches("datawal: ").to_owned(),
+    }
+}
+
 /// Apply the rules table to damage at `offset`.
-fn judge(
+pub(crate) fn judge(
     file: &mut fs::File,
     offset: u64,
     what: Damage,
     is_active: bool,
     policy: DamagePolicy,
 ) -> Result<Verdict> {
-    let describe = match what {
-        Damage::Truncated { available, needed } => {
-            format!("truncated frame ({available} bytes present, {needed} needed)")
-        }
-        Damage::CrcMismatch { frame_len } => format!("CRC mismatch in a {frame_len}-byte frame"),
-        Damage::Structural(e) => e.to_string().trim_start_matches("datawal: ").to_owned(),
-    };
+    let describe = describe(what);
     if !is_active {
         return Ok(Verdict::Hard(format!("{describe} in a sealed segment")));
     }
@@ -199,7 +208,11 @@ fn judge(
     if after.all_zero {
         return Ok(Verdict::Tail(tail));
     }
-    if let Damage::Structural(_) = what {
+    // A header of zero bytes is space a crash left unwritten (a later write
+    // extended the file, an earlier one never landed), never a frame of some
+    // other version: it is judged like a torn frame, not a structural error.
+    let unwritten = what == Damage::Structural(format::DecodeError::BadMagic { found: [0; 4] });
+    if let (Damage::Structural(_), false) = (what, unwritten) {
         return Ok(Verdict::Hard(describe));
     }
     match (after.valid_frames, policy) {
@@ -214,11 +227,11 @@ fn judge(
 }
 
 /// What lies between a damaged position and the end of the file.
-struct Rest {
-    len: u64,
-    all_zero: bool,
-    valid_frames: u64,
-    first_valid: Option<u64>,
+pub(crate) struct Rest {
+    pub len: u64,
+    pub all_zero: bool,
+    pub valid_frames: u64,
+    pub first_valid: Option<u64>,
 }
 
 /// Chunk size for looking past damage.
@@ -228,7 +241,7 @@ const PROBE_CHUNK_BYTES: usize = 64 * 1024;
 /// follow? Frames are searched for at every `DWAL` occurrence after `from`
 /// and chained (a found frame's end is the next place to look), with memory
 /// bounded by one chunk plus one frame.
-fn inspect_rest(file: &mut fs::File, from: u64) -> Result<Rest> {
+pub(crate) fn inspect_rest(file: &mut fs::File, from: u64) -> Result<Rest> {
     let file_len = file.len()?;
     let len = file_len.saturating_sub(from);
     let mut rest = Rest { len, all_zero: true, valid_frames: 0, first_valid: None };

@@ -120,6 +120,11 @@ mod planned {
         STATE.with(|s| s.borrow_mut().trace = Some(Vec::new()));
     }
 
+    /// Operations recorded so far (0 when not recording).
+    pub fn trace_len() -> usize {
+        STATE.with(|s| s.borrow().trace.as_ref().map_or(0, Vec::len))
+    }
+
     /// Stop recording and return what was recorded.
     pub fn take_trace() -> Vec<Op> {
         STATE.with(|s| s.borrow_mut().trace.take().unwrap_or_default())

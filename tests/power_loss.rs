@@ -1,0 +1,417 @@
+//! Simulated power loss. The seam records every create, write, truncate,
+//! sync, rename and removal a workload makes (`fault-injection` feature).
+//! For every prefix of that trace, a crash model rebuilds what a disk could
+//! hold if power failed there, in a fresh directory, and recovery is checked:
+//!
+//! - file data: what the last sync of that file made durable, plus an
+//!   arbitrary subset of the later writes and truncations, applied in order,
+//!   the last kept write possibly torn (only a prefix of it landed);
+//! - directory entries (creates, renames, removals, mkdirs): what the last
+//!   sync of the directory made durable, plus an arbitrary prefix of the
+//!   later ones (journals commit in order).
+//!
+//! After each simulated crash: the log opens (or, when surviving unsynced
+//! writes left a hole before later ones, refuses with `Corrupt` and opens
+//! in salvage mode), every record acknowledged by a returned `fsync` is
+//! there, in order and intact, anything else present is a prefix of what
+//! was written after it, and compaction / export targets are either absent
+//! (or what they were) or complete.
+
+use std::collections::BTreeMap;
+use std::path::{Path, PathBuf};
+
+use datawal::faults::{self, Op};
+use datawal::{DataWal, Error, ErrorKind, Options, RecordLog};
+
+/// A small deterministic generator (xorshift64*), so a failing seed replays.
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 ^= self.0 >> 12;
+        self.0 ^= self.0 << 25;
+        self.0 ^= self.0 >> 27;
+        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
+    }
+    fn below(&mut self, n: u64) -> u64 {
+        self.next() % n.max(1)
+    }
+    fn coin(&mut self) -> bool {
+        self.next() & 1 == 1
+    }
+}
+
+#[derive(Clone, Debug)]
+enum DataOp {
+    Write(u64, Vec<u8>),
+    SetLen(u64),
+}
+
+#[derive(Clone, Debug, Default)]
+struct Inode {
+    durable: Vec<u8>,
+    pending: Vec<DataOp>,
+}
+
+#[derive(Clone, Debug)]
+enum Entry {
+    File(usize),
+    Dir,
+}
+
+#[derive(Clone, Debug)]
+enum EntryOp {
+    Link(PathBuf, Entry),
+    Rename(PathBuf, PathBuf),
+    Unlink(PathBuf),
+}
+
+/// The crash model: inodes with durable and pending data, and a namespace
+/// with durable and pending (per directory) entry operations.
+#[derive(Clone, Debug, Default)]
+struct Disk {
+    inodes: Vec<Inode>,
+    /// Durable namespace.
+    durable: BTreeMap<PathBuf, Entry>,
+    /// The namespace as the running program saw it.
+    live: BTreeMap<PathBuf, Entry>,
+    /// Entry operations per parent directory, not yet made durable.
+    pending: BTreeMap<PathBuf, Vec<EntryOp>>,
+}
+
+fn apply_entry(ns: &mut BTreeMap<PathBuf, Entry>, op: &EntryOp) {
+    match op {
+        EntryOp::Link(p, e) => {
+            ns.insert(p.clone(), e.clone());
+        }
+        EntryOp::Rename(from, to) => {
+            let moved: Vec<(PathBuf, Entry)> =
+                ns.iter().filter(|(p, _)| p.starts_with(from)).map(|(p, e)| (p.clone(), e.clone())).collect();
+            ns.retain(|p, _| !p.starts_with(from) && !p.starts_with(to));
+            for (p, e) in moved {
+                ns.insert(to.join(p.strip_prefix(from).unwrap()), e);
+            }
+        }
+        EntryOp::Unlink(p) => ns.retain(|q, _| !q.starts_with(p)),
+    }
+}
+
+fn apply_data(content: &mut Vec<u8>, op: &DataOp) {
+    match op {
+        DataOp::Write(offset, data) => {
+            let end = *offset as usize + data.len();
+            if content.len() < end {
+                content.resize(end, 0);
+            }
+            content[*offset as usize..end].copy_from_slice(data);
+        }
+        DataOp::SetLen(len) => content.resize(*len as usize, 0),
+    }
+}
+
+impl Disk {
+    /// Start from what is on disk under `root`, all of it durable.
+    fn from_dir(root: &Path) -> Disk {
+        let mut disk = Disk::default();
+        disk.durable.insert(root.to_path_buf(), Entry::Dir);
+        let mut stack = vec![root.to_path_buf()];
+        while let Some(dir) = stack.pop() {
+            for e in std::fs::read_dir(&dir).unwrap() {
+                let p = e.unwrap().path();
+                if p.is_dir() {
+                    disk.durable.insert(p.clone(), Entry::Dir);
+                    stack.push(p);
+                } else {
+                    disk.inodes.push(Inode { durable: std::fs::read(&p).unwrap(), pending: vec![] });
+                    disk.durable.insert(p, Entry::File(disk.inodes.len() - 1));
+                }
+            }
+        }
+        disk.live = disk.durable.clone();
+        disk
+    }
+
+    fn entry_op(&mut self, parent: &Path, op: EntryOp) {
+        apply_entry(&mut self.live, &op);
+        self.pending.entry(parent.to_path_buf()).or_default().push(op);
+    }
+
+    fn inode(&self, path: &Path) -> usize {
+        match self.live.get(path) {
+            Some(Entry::File(i)) => *i,
+            other => panic!("{} is not a live file: {other:?}", path.display()),
+        }
+    }
+
+    fn step(&mut self, op: &Op) {
+        let parent = |p: &Path| p.parent().unwrap().to_path_buf();
+        match op {
+            Op::MkDir { path } => {
+                let mut missing: Vec<&Path> =
+                    path.ancestors().take_while(|a| !self.live.contains_key(*a)).collect();
+                missing.reverse();
+                for dir in missing {
+                    self.entry_op(&parent(dir), EntryOp::Link(dir.to_path_buf(), Entry::Dir));
+                }
+            }
+            Op::Create { path, truncate } => match self.live.get(path) {
+                Some(Entry::File(i)) if *truncate => self.inodes[*i].pending.push(DataOp::SetLen(0)),
+                Some(_) => {}
+                None => {
+                    self.inodes.push(Inode::default());
+                    let entry = Entry::File(self.inodes.len() - 1);
+                    self.entry_op(&parent(path), EntryOp::Link(path.clone(), entry));
+                }
+            },
+            Op::Write { path, offset, data } => {
+                let i = self.inode(path);
+                self.inodes[i].pending.push(DataOp::Write(*offset, data.clone()));
+            }
+            Op::SetLen { path, len } => {
+                let i = self.inode(path);
+                self.inodes[i].pending.push(DataOp::SetLen(*len));
+            }
+            Op::SyncFile { path } => {
+                let i = self.inode(path);
+                let inode = &mut self.inodes[i];
+                for op in std::mem::take(&mut inode.pending) {
+                    apply_data(&mut inode.durable, &op);
+                }
+            }
+            Op::SyncDir { path } => {
+                for op in self.pending.remove(path).unwrap_or_default() {
+                    apply_entry(&mut self.durable, &op);
+                }
+            }
+            Op::Rename { from, to } => self.entry_op(&parent(to), EntryOp::Rename(from.clone(), to.clone())),
+            Op::Remove { path } | Op::RemoveTree { path } => {
+                self.entry_op(&parent(path), EntryOp::Unlink(path.clone()))
+            }
+        }
+    }
+
+    /// Lose power: keep a random subset of what was not made durable, and
+    /// write the resulting tree under `out` in place of `root`.
+    fn crash_into(&self, rng: &mut Rng, root: &Path, out: &Path) {
+        let mut ns = self.durable.clone();
+        for ops in self.pending.values() {
+            for op in &ops[..rng.below(ops.len() as u64 + 1) as usize] {
+                apply_entry(&mut ns, op);
+            }
+        }
+        for (path, entry) in &ns {
+            let Ok(rel) = path.strip_prefix(root) else { continue };
+            let target = out.join(rel);
+            match entry {
+                Entry::Dir => std::fs::create_dir_all(&target).unwrap(),
+                Entry::File(i) => {
+                    let inode = &self.inodes[*i];
+                    let mut content = inode.durable.clone();
+                    let kept: Vec<&DataOp> = inode.pending.iter().filter(|_| rng.coin()).collect();
+                    for (n, op) in kept.iter().enumerate() {
+                        match op {
+                            DataOp::Write(off, data) if n + 1 == kept.len() && rng.coin() => {
+                                let torn = rng.below(data.len() as u64) as usize;
+                                apply_data(&mut content, &DataOp::Write(*off, data[..torn].to_vec()));
+                            }
+                            _ => apply_data(&mut content, op),
+                        }
+                    }
+                    std::fs::create_dir_all(target.parent().unwrap()).unwrap();
+                    std::fs::write(&target, content).unwrap();
+                }
+            }
+        }
+    }
+}
+
+/// What a workload did: its trace, the payloads it appended in order, and
+/// after which trace position how many of them a returned fsync covered.
+struct Run {
+    root: PathBuf,
+    base: Disk,
+    trace: Vec<Op>,
+    written: Vec<Vec<u8>>,
+    synced_at: Vec<(usize, usize)>,
+}
+
+fn record(root: &Path, workload: impl FnOnce(&Path, &mut Vec<Vec<u8>>, &mut Vec<(usize, usize)>)) -> Run {
+    let base = Disk::from_dir(root.parent().unwrap());
+    faults::reset();
+    faults::start_recording();
+    let (mut written, mut synced_at) = (Vec::new(), Vec::new());
+    workload(root, &mut written, &mut synced_at);
+    let trace = faults::take_trace();
+    Run { root: root.to_path_buf(), base, trace, written, synced_at }
+}
+
+/// Open the crashed log and return its payloads: strictly, or, when the
+/// strict open refuses a hole left by unsynced writes, in salvage mode.
+fn recover(dir: &Path) -> Vec<Vec<u8>> {
+    let log = match RecordLog::open(dir) {
+        Ok(log) => log,
+        Err(err) => {
+            assert_eq!(Error::kind_of(&err), Some(ErrorKind::Corrupt), "{err:#}");
+            RecordLog::open_with(dir, Options::new().salvage(true)).unwrap()
+        }
+    };
+    let out = log.scan_iter().unwrap().map(|r| r.unwrap().payload).collect();
+    drop(log);
+    out
+}
+
+/// Explore every crash point of `run` with `subsets` random outcomes each.
+fn explore(run: &Run, seed: u64, subsets: usize, check: impl Fn(&Path, usize)) -> usize {
+    let mut rng = Rng(seed | 1);
+    let mut disk = run.base.clone();
+    let mut explored = 0;
+    for point in 0..=run.trace.len() {
+        for _ in 0..subsets {
+            let td = tempfile::tempdir().unwrap();
+            let out = td.path().join("crashed");
+            disk.crash_into(&mut rng, run.root.parent().unwrap(), &out);
+            let synced =
+                run.synced_at.iter().take_while(|(at, _)| *at <= point).last().map_or(0, |&(_, n)| n);
+            check(&out, synced);
+            explored += 1;
+        }
+        if let Some(op) = run.trace.get(point) {
+            disk.step(op);
+        }
+    }
+    explored
+}
+
+fn check_log(run: &Run, crashed_root: &Path, synced: usize) {
+    let dir = crashed_root.join(run.root.file_name().unwrap());
+    if !dir.exists() {
+        assert_eq!(synced, 0, "a synced log vanished");
+        return;
+    }
+    let got = recover(&dir);
+    assert!(got.len() >= synced, "lost acknowledged records: {} < {synced}", got.len());
+    assert_eq!(&got[..], &run.written[..got.len()], "recovered records are a prefix of what was written");
+    // The crashed store stays usable.
+    let mut log = RecordLog::open_with(&dir, Options::new().salvage(true)).unwrap();
+    log.append(b"after the crash").unwrap();
+    log.fsync().unwrap();
+}
+
+fn payload(rng: &mut Rng, i: usize) -> Vec<u8> {
+    let len = 1 + rng.below(300) as usize;
+    (0..len).map(|j| (i * 31 + j) as u8).collect()
+}
+
+#[test]
+fn appends_syncs_and_rotations_lose_nothing_synced() {
+    let td = tempfile::tempdir().unwrap();
+    let root = td.path().join("log");
+    let run = record(&root, |dir, written, synced_at| {
+        let mut rng = Rng(7);
+        let mut log = RecordLog::open(dir).unwrap();
+        for i in 0..24 {
+            let p = payload(&mut rng, i);
+            log.append(&p).unwrap();
+            written.push(p);
+            if i % 3 == 2 {
+                log.fsync().unwrap();
+                synced_at.push((faults::trace_len(), written.len()));
+            }
+            if i % 8 == 7 {
+                log.rotate().unwrap();
+                synced_at.push((faults::trace_len(), written.len()));
+            }
+        }
+    });
+    let n = explore(&run, 0x5eed, 12, |out, synced| check_log(&run, out, synced));
+    assert!(n > 500, "explored {n} crash states");
+}
+
+#[test]
+fn torn_tail_repair_loses_nothing_synced() {
+    let td = tempfile::tempdir().unwrap();
+    let root = td.path().join("log");
+    let mut prior = Vec::new();
+    {
+        let mut log = RecordLog::open(&root).unwrap();
+        for i in 0..5 {
+            let p = payload(&mut Rng(3 + i as u64), i);
+            log.append(&p).unwrap();
+            prior.push(p);
+        }
+        log.fsync().unwrap();
+    }
+    let seg = root.join("00000001.dwal");
+    let mut bytes = std::fs::read(&seg).unwrap();
+    let prefix_len = bytes.len();
+    let torn: &[u8] = &[0x44, 0x57, 0x41, 0x4c, 1, 0, 1, 0, 9, 9, 9];
+    bytes.extend_from_slice(torn);
+    std::fs::write(&seg, bytes).unwrap();
+
+    let mut run = record(&root, |dir, written, synced_at| {
+        let mut log = RecordLog::open(dir).unwrap();
+        for i in 0..6 {
+            let p = payload(&mut Rng(99 + i as u64), 100 + i);
+            log.append(&p).unwrap();
+            written.push(p);
+            if i % 2 == 1 {
+                log.fsync().unwrap();
+                synced_at.push((faults::trace_len(), written.len()));
+            }
+        }
+    });
+    let new = std::mem::take(&mut run.written);
+    run.written = prior.iter().cloned().chain(new).collect();
+    run.synced_at = std::iter::once((0, prior.len()))
+        .chain(run.synced_at.iter().map(|&(at, n)| (at, n + prior.len())))
+        .collect();
+    let n = explore(&run, 0xfeed, 8, |out, synced| {
+        // The torn bytes are never lost: still in the segment, or in the side file.
+        let seg = std::fs::read(out.join("log/00000001.dwal")).unwrap();
+        let side =
+            std::fs::read(out.join(format!("log/00000001.dwal.torn-{prefix_len}"))).unwrap_or_default();
+        assert!(
+            seg.get(prefix_len..prefix_len + torn.len()) == Some(torn) || side == torn,
+            "torn bytes lost"
+        );
+        check_log(&run, out, synced);
+    });
+    assert!(n > 100, "explored {n} crash states");
+}
+
+#[test]
+fn compaction_and_export_targets_never_look_complete_when_they_are_not() {
+    let td = tempfile::tempdir().unwrap();
+    let root = td.path().join("store");
+    let mut expect = BTreeMap::new();
+    {
+        let mut kv = DataWal::open(&root).unwrap();
+        for i in 0..12u8 {
+            kv.put(&[b'k', i], &vec![i; 40 + i as usize]).unwrap();
+            expect.insert(vec![b'k', i], vec![i; 40 + i as usize]);
+        }
+        kv.delete(b"k\x05").unwrap();
+        expect.remove(&b"k\x05"[..]);
+        kv.fsync().unwrap();
+    }
+    std::fs::write(td.path().join("out.jsonl"), b"old\n").unwrap();
+    let run = record(&root, |dir, _, _| {
+        let mut kv = DataWal::open(dir).unwrap();
+        kv.compact_to(&dir.with_file_name("compacted")).unwrap();
+        kv.export_jsonl(&dir.with_file_name("out.jsonl")).unwrap();
+    });
+    let lines = expect.len();
+    let n = explore(&run, 0xc0de, 6, |out, _| {
+        let target = out.join("compacted");
+        if target.join("00000001.dwal").exists() {
+            let mut kv = DataWal::open(&target).unwrap();
+            let items: BTreeMap<Vec<u8>, Vec<u8>> = kv.items().unwrap().into_iter().collect();
+            assert_eq!(items, expect, "a compaction target that exists is complete");
+        }
+        let export = std::fs::read_to_string(out.join("out.jsonl")).unwrap();
+        assert!(export == "old\n" || export.lines().count() == lines, "partial export: {export:?}");
+        let mut src = DataWal::open(&out.join("store")).unwrap();
+        assert_eq!(src.items().unwrap().into_iter().collect::<BTreeMap<_, _>>(), expect);
+    });
+    assert!(n > 50, "explored {n} crash states");
+}
