@@ -3,7 +3,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: setup test lint wasm-lib component upstream-tests run
+.PHONY: setup test lint wasm-lib component upstream-tests run soak
 
 setup:
 	rustup target add $(WASM_TARGET)
@@ -38,3 +38,9 @@ test: lint wasm-lib component
 run: component
 	$(CARGO) build --workspace --bins
 	$(CARGO_TARGET_DIR)/debug/plugin-host data
+
+# The crash harness at full size: 1000 SIGKILLs of native and component
+# writers (SEED=n replays a run's operation stream and kill delays).
+soak: component
+	$(CARGO) build --workspace --bins
+	$(CARGO_TARGET_DIR)/debug/soak --kills 1000 $(if $(SEED),--seed $(SEED))

@@ -53,14 +53,32 @@ pub fn engine() -> &'static Engine {
 }
 
 /// The component, compiled on first use and shared by every sandbox.
+///
+/// With `$DATAWAL_CWASM` set, it is instead loaded precompiled from that
+/// file, which [`precompile`] wrote: crash tests start hundreds of host
+/// processes and must not pay for compilation in each.
 pub fn component() -> &'static Component {
     static COMPONENT: OnceLock<Component> = OnceLock::new();
     COMPONENT.get_or_init(|| {
+        if let Some(cwasm) = std::env::var_os("DATAWAL_CWASM") {
+            // SAFETY: `deserialize_file` trusts its input to be wasmtime's
+            // own output for this engine configuration. The file is written
+            // by `precompile` in this same binary (same wasmtime, same
+            // `Engine::default()`), and only handed down to its own children.
+            return unsafe { Component::deserialize_file(engine(), &cwasm) }
+                .unwrap_or_else(|e| panic!("loading precompiled {}: {e:?}", Path::new(&cwasm).display()));
+        }
         let path = component_path();
         Component::from_file(engine(), &path).unwrap_or_else(|e| {
             panic!("loading the component {} (build it with `make component`): {e:?}", path.display())
         })
     })
+}
+
+/// Compile the component once and write it to `out` for `$DATAWAL_CWASM`.
+pub fn precompile(out: &Path) -> Result<()> {
+    std::fs::write(out, component().serialize()?)?;
+    Ok(())
 }
 
 /// Per-instance host state: WASI context and resource table.

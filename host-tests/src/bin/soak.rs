@@ -1,0 +1,375 @@
+//! `make soak`: the SIGKILL crash harness.
+//!
+//! The parent starts a child that writes without end (puts, deletes,
+//! appends, rotations, fsyncs) to a key/value store and a record log, and
+//! reports on its stdout pipe every operation that returned. At a random
+//! moment (including during startup, i.e. recovery and torn-tail repair) the
+//! parent kills it with SIGKILL, reopens both stores natively, and checks:
+//! both open; every acknowledged write is there (a returned write is in the
+//! OS, so it survives the process dying, synced or not); nothing is there
+//! that was never written; every key holds its last acknowledged value, or
+//! the value of the one operation that may have been in flight; new writes
+//! work. Children run natively or inside the component in wasmtime.
+//!
+//! Every value and payload is derived from (operation number, seed), so the
+//! parent knows byte for byte what each operation wrote.
+//!
+//! Usage: `soak [--kills N] [--component-every K] [--seed S] [--dir D]`.
+//! The last line reads `N kills, M records acknowledged, L lost`; a failing
+//! seed replays with `--seed`.
+
+use std::collections::BTreeMap;
+use std::io::{BufRead as _, BufReader, Write};
+use std::path::{Path, PathBuf};
+use std::process::{Command, Stdio};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use datawal::{DataWal, RecordLog};
+
+/// Keys are `key-00` .. `key-63`: a small space, so most puts overwrite.
+const KEYS: u64 = 64;
+/// Kills between fresh directories: keeps each reopen's work bounded.
+const KILLS_PER_DIR: u64 = 100;
+/// Operations a child performs at most before exiting by itself.
+const CHILD_OPS_MAX: u64 = 5_000;
+
+/// SplitMix64: the operation stream is a pure function of (seed, op number).
+fn mix(mut x: u64) -> u64 {
+    x = x.wrapping_add(0x9E37_79B9_7F4A_7C15);
+    x = (x ^ (x >> 30)).wrapping_mul(0xBF58_476D_1CE4_E5B9);
+    x = (x ^ (x >> 27)).wrapping_mul(0x94D0_49BB_1331_11EB);
+    x ^ (x >> 31)
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Op {
+    Put(u64),
+    Delete(u64),
+    Append,
+    Fsync,
+    Rotate,
+}
+
+fn op_at(seed: u64, i: u64) -> Op {
+    let r = mix(seed ^ mix(i));
+    match r % 100 {
+        0..=54 => Op::Put((r >> 8) % KEYS),
+        55..=69 => Op::Delete((r >> 8) % KEYS),
+        70..=89 => Op::Append,
+        90..=97 => Op::Fsync,
+        _ => Op::Rotate,
+    }
+}
+
+fn key(k: u64) -> Vec<u8> {
+    format!("key-{k:02}").into_bytes()
+}
+
+/// The bytes operation `i` writes: self-describing and of varied length.
+fn value(seed: u64, i: u64) -> Vec<u8> {
+    let len = (mix(seed.wrapping_add(i)) % 1500) as usize;
+    let mut v = format!("op {i} seed {seed}:").into_bytes();
+    v.extend((0..len).map(|j| (mix(i ^ j as u64) & 0xff) as u8));
+    v
+}
+
+/// The op number whose value `v` is, if it is exactly one.
+fn op_of_value(seed: u64, v: &[u8]) -> Option<u64> {
+    let text = std::str::from_utf8(v.get(..v.iter().position(|&b| b == b':')?)?).ok()?;
+    let i = text.strip_prefix("op ")?.split(' ').next()?.parse().ok()?;
+    (value(seed, i) == v).then_some(i)
+}
+
+/// What a child writes to, natively or through the component.
+trait Target {
+    fn put(&mut self, k: &[u8], v: &[u8]) -> Result<(), String>;
+    fn delete(&mut self, k: &[u8]) -> Result<(), String>;
+    fn append(&mut self, p: &[u8]) -> Result<(), String>;
+    fn fsync(&mut self) -> Result<(), String>;
+    fn rotate(&mut self) -> Result<(), String>;
+}
+
+struct Native(DataWal, RecordLog);
+
+impl Target for Native {
+    fn put(&mut self, k: &[u8], v: &[u8]) -> Result<(), String> {
+        self.0.put(k, v).map_err(|e| format!("{e:#}"))
+    }
+    fn delete(&mut self, k: &[u8]) -> Result<(), String> {
+        self.0.delete(k).map_err(|e| format!("{e:#}"))
+    }
+    fn append(&mut self, p: &[u8]) -> Result<(), String> {
+        self.1.append(p).map(drop).map_err(|e| format!("{e:#}"))
+    }
+    fn fsync(&mut self) -> Result<(), String> {
+        self.0.fsync().and_then(|()| self.1.fsync()).map_err(|e| format!("{e:#}"))
+    }
+    fn rotate(&mut self) -> Result<(), String> {
+        self.1.rotate().map_err(|e| format!("{e:#}"))
+    }
+}
+
+struct InComponent(host_tests::Sandbox, host_tests::StoreHandle, host_tests::LogHandle);
+
+impl Target for InComponent {
+    fn put(&mut self, k: &[u8], v: &[u8]) -> Result<(), String> {
+        self.0.kv_put(&self.1, k, v).map_err(|e| format!("{e:?}"))
+    }
+    fn delete(&mut self, k: &[u8]) -> Result<(), String> {
+        self.0.kv_delete(&self.1, k).map_err(|e| format!("{e:?}"))
+    }
+    fn append(&mut self, p: &[u8]) -> Result<(), String> {
+        self.0.log_append(&self.2, p).map(drop).map_err(|e| format!("{e:?}"))
+    }
+    fn fsync(&mut self) -> Result<(), String> {
+        self.0.kv_fsync(&self.1).and_then(|()| self.0.log_fsync(&self.2)).map_err(|e| format!("{e:?}"))
+    }
+    fn rotate(&mut self) -> Result<(), String> {
+        self.0.log_rotate(&self.2).map_err(|e| format!("{e:?}"))
+    }
+}
+
+/// Child: perform operations from `start` on, printing each one's number
+/// once it has returned.
+fn child(dir: &Path, seed: u64, start: u64, component: bool) -> Result<(), String> {
+    let mut target: Box<dyn Target> = if component {
+        let mut sb = host_tests::Sandbox::new(dir).map_err(|e| format!("{e:?}"))?;
+        let kv = sb.kv_open("kv").map_err(|e| format!("{e:?}"))?;
+        let log = sb.log_open("log").map_err(|e| format!("{e:?}"))?;
+        Box::new(InComponent(sb, kv, log))
+    } else {
+        let kv = DataWal::open(&dir.join("kv")).map_err(|e| format!("{e:#}"))?;
+        let log = RecordLog::open(&dir.join("log")).map_err(|e| format!("{e:#}"))?;
+        Box::new(Native(kv, log))
+    };
+    let mut out = std::io::stdout().lock();
+    for i in start..start + CHILD_OPS_MAX {
+        match op_at(seed, i) {
+            Op::Put(k) => target.put(&key(k), &value(seed, i))?,
+            Op::Delete(k) => target.delete(&key(k))?,
+            Op::Append => target.append(&value(seed, i))?,
+            Op::Fsync => target.fsync()?,
+            Op::Rotate => target.rotate()?,
+        }
+        writeln!(out, "{i}").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
+    }
+    Ok(())
+}
+
+/// The parent's model of what the stores must hold.
+#[derive(Default)]
+struct Model {
+    /// key -> op number of its last acknowledged put (`None`: deleted).
+    keys: BTreeMap<u64, Option<u64>>,
+    /// Op numbers of acknowledged appends, in order.
+    appends: Vec<u64>,
+    /// Acknowledged writes (puts, deletes, appends) in total.
+    acknowledged: u64,
+    next_op: u64,
+}
+
+impl Model {
+    fn acknowledge(&mut self, seed: u64, i: u64) {
+        assert_eq!(i, self.next_op, "child reported ops out of order");
+        match op_at(seed, i) {
+            Op::Put(k) => drop(self.keys.insert(k, Some(i))),
+            Op::Delete(k) => drop(self.keys.insert(k, None)),
+            Op::Append => self.appends.push(i),
+            Op::Fsync | Op::Rotate => return self.next_op += 1,
+        }
+        self.acknowledged += 1;
+        self.next_op += 1;
+    }
+
+    /// Check the reopened stores; returns the acknowledged writes missing.
+    /// The in-flight op (`next_op`) may or may not have landed; if it did,
+    /// the model takes it in.
+    fn verify(&mut self, dir: &Path, seed: u64) -> u64 {
+        let in_flight = self.next_op;
+        let mut lost = 0;
+        let mut landed = false;
+        let mut kv = DataWal::open(&dir.join("kv")).unwrap_or_else(|e| panic!("store does not open: {e:#}"));
+        for k in 0..KEYS {
+            let got = kv.get(&key(k)).unwrap_or_else(|e| panic!("get {k}: {e:#}"));
+            let expect = self.keys.get(&k).copied().flatten().map(|i| value(seed, i));
+            if got == expect {
+                continue;
+            }
+            match op_at(seed, in_flight) {
+                Op::Put(f) if f == k && got.as_deref() == Some(&value(seed, in_flight)[..]) => landed = true,
+                Op::Delete(f) if f == k && got.is_none() => landed = true,
+                _ if got.is_none() => lost += 1,
+                // An older value of this key: the newer acknowledged put was lost.
+                _ if got
+                    .as_deref()
+                    .and_then(|v| op_of_value(seed, v))
+                    .is_some_and(|j| op_at(seed, j) == Op::Put(k)) =>
+                {
+                    lost += 1
+                }
+                _ => panic!("key {k} holds bytes that were never its value: {:?}", got.map(|v| v.len())),
+            }
+        }
+        let log = RecordLog::open(&dir.join("log")).unwrap_or_else(|e| panic!("log does not open: {e:#}"));
+        let payloads: Vec<Vec<u8>> = log.scan_iter().unwrap().map(|r| r.unwrap().payload).collect();
+        for (n, i) in self.appends.iter().enumerate() {
+            match payloads.get(n) {
+                Some(p) if *p == value(seed, *i) => {}
+                Some(_) => panic!("log record {n} is not append op {i}"),
+                None => lost += 1,
+            }
+        }
+        match payloads.len() - self.appends.len().min(payloads.len()) {
+            0 => {}
+            1 if op_at(seed, in_flight) == Op::Append && payloads.last() == Some(&value(seed, in_flight)) => {
+                landed = true
+            }
+            extra => panic!("{extra} log records that were never acknowledged or in flight"),
+        }
+        if landed {
+            self.acknowledge(seed, in_flight);
+            self.acknowledged -= 1; // it landed, but was never acknowledged
+        } else {
+            self.next_op += 1; // it did not land (or wrote nothing): skip its number
+        }
+        // New writes after the reopen work.
+        let mut log = log;
+        kv.put(b"after-reopen", b"ok").unwrap();
+        kv.fsync().unwrap();
+        log.fsync().unwrap();
+        lost
+    }
+}
+
+struct Args {
+    kills: u64,
+    component_every: u64,
+    seed: u64,
+    dir: PathBuf,
+}
+
+fn parse_args() -> Args {
+    let mut a = Args {
+        kills: 1000,
+        component_every: 5,
+        seed: mix(std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64),
+        dir: std::env::temp_dir().join("datawal-soak"),
+    };
+    let args: Vec<String> = std::env::args().skip(1).collect();
+    for pair in args.chunks(2) {
+        let value = pair.get(1).unwrap_or_else(|| panic!("{} needs a value", pair[0]));
+        match pair[0].as_str() {
+            "--kills" => a.kills = value.parse().expect("--kills N"),
+            "--component-every" => a.component_every = value.parse().expect("--component-every K"),
+            "--seed" => a.seed = value.parse().expect("--seed S"),
+            "--dir" => a.dir = value.into(),
+            other => panic!("unknown argument {other}"),
+        }
+    }
+    a
+}
+
+fn main() {
+    if std::env::var_os("SOAK_CHILD").is_some() {
+        let get = |v: &str| std::env::var(v).unwrap_or_else(|_| panic!("{v} not set"));
+        let result = child(
+            Path::new(&get("SOAK_DIR")),
+            get("SOAK_SEED").parse().unwrap(),
+            get("SOAK_START").parse().unwrap(),
+            get("SOAK_COMPONENT") == "1",
+        );
+        if let Err(e) = result {
+            eprintln!("soak child: {e}");
+            std::process::exit(1);
+        }
+        return;
+    }
+    let args = parse_args();
+    println!(
+        "soak: seed {} (replay with --seed {}), {} kills, dir {}",
+        args.seed,
+        args.seed,
+        args.kills,
+        args.dir.display()
+    );
+    let _ = std::fs::remove_dir_all(&args.dir);
+    std::fs::create_dir_all(&args.dir).unwrap();
+    let cwasm = args.dir.join("component.cwasm");
+    host_tests::precompile(&cwasm).expect("precompile the component");
+
+    let (mut acknowledged, mut lost, mut component_kills) = (0u64, 0u64, 0u64);
+    let mut model = Model::default();
+    let started = Instant::now();
+    for kill in 0..args.kills {
+        let store_dir = args.dir.join(format!("run-{}", kill / KILLS_PER_DIR));
+        if kill % KILLS_PER_DIR == 0 {
+            acknowledged += model.acknowledged;
+            model = Model::default();
+            std::fs::create_dir_all(&store_dir).unwrap();
+        }
+        let component = args.component_every > 0 && kill % args.component_every == args.component_every - 1;
+        component_kills += u64::from(component);
+        let delay = Duration::from_micros(
+            mix(args.seed ^ kill.wrapping_mul(7919)) % if component { 60_000 } else { 25_000 },
+        );
+        let reported = run_child(&store_dir, &cwasm, args.seed, model.next_op, component, delay);
+        for i in reported {
+            model.acknowledge(args.seed, i);
+        }
+        lost += model.verify(&store_dir, args.seed);
+    }
+    acknowledged += model.acknowledged;
+    println!(
+        "soak: {} native and {component_kills} component children killed in {:.1?}",
+        args.kills - component_kills,
+        started.elapsed()
+    );
+    println!("{} kills, {acknowledged} records acknowledged, {lost} lost", args.kills);
+    if lost > 0 {
+        std::process::exit(1);
+    }
+}
+
+/// Start a child, SIGKILL it after `delay`, and return the op numbers it
+/// reported complete.
+fn run_child(dir: &Path, cwasm: &Path, seed: u64, start: u64, component: bool, delay: Duration) -> Vec<u64> {
+    let mut child = Command::new(std::env::current_exe().unwrap())
+        .env("SOAK_CHILD", "1")
+        .env("SOAK_DIR", dir)
+        .env("SOAK_SEED", seed.to_string())
+        .env("SOAK_START", start.to_string())
+        .env("SOAK_COMPONENT", if component { "1" } else { "0" })
+        .env("DATAWAL_CWASM", cwasm)
+        .stdout(Stdio::piped())
+        .stderr(Stdio::inherit())
+        .spawn()
+        .expect("spawn soak child");
+    let stdout = child.stdout.take().unwrap();
+    let lines = Arc::new(Mutex::new(Vec::new()));
+    let reader = {
+        let lines = Arc::clone(&lines);
+        std::thread::spawn(move || {
+            // Only newline-terminated lines count: one cut by the kill is not
+            // an acknowledgment (and "12" cut from "123" must not read as 12).
+            let mut reader = BufReader::new(stdout);
+            let mut line = Vec::new();
+            while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
+                if line.last() == Some(&b'\n') {
+                    let i = std::str::from_utf8(&line[..line.len() - 1]).ok().and_then(|l| l.parse().ok());
+                    lines.lock().unwrap().push(i.expect("child printed a malformed line"));
+                }
+                line.clear();
+            }
+        })
+    };
+    std::thread::sleep(delay);
+    let _ = child.kill(); // SIGKILL; the child may have finished its ops already
+    let status = child.wait().unwrap();
+    reader.join().unwrap();
+    if status.code().is_some_and(|c| c != 0) {
+        panic!("soak child failed on its own (exit {status}); see its stderr above");
+    }
+    let out = std::mem::take(&mut *lines.lock().unwrap());
+    out
+}
