@@ -44,3 +44,4 @@ run: component
 soak: component
 	$(CARGO) build --workspace --bins
 	$(CARGO_TARGET_DIR)/debug/soak --kills 1000 $(if $(SEED),--seed $(SEED))
+	PROPTEST_CASES=4000 $(CARGO) test --all-features --test fuzz --test recovery
