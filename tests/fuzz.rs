@@ -124,7 +124,7 @@ fn write_store(dir: &Path, seed: u64) -> BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>> {
         x ^= x >> 7;
         x ^= x << 17;
         let key = format!("k{}", x % 16).into_bytes();
-        if x % 5 == 0 {
+        if x.is_multiple_of(5) {
             kv.delete(&key).unwrap();
         } else {
             let value: Vec<u8> = (0..(x % 200)).map(|j| (j ^ i) as u8).collect();
