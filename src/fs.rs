@@ -210,7 +210,21 @@ mod backend {
     use super::*;
 
     impl Dir {
+        /// Refuses paths through a symlink: inside the component a directory
+        /// must have exactly one name, because the per-instance lock registry
+        /// (see `lock`) is keyed by it (WASI gives std no inode numbers).
         pub fn open_ambient(path: &Path, create: bool) -> Result<Dir> {
+            let mut at = PathBuf::new();
+            for part in path.components() {
+                at.push(part);
+                if std::fs::symlink_metadata(&at).is_ok_and(|m| m.file_type().is_symlink()) {
+                    return Err(Error::invalid(format!(
+                        "directory {} passes through the symlink {}; the component does not follow symlinks",
+                        path.display(),
+                        at.display()
+                    )));
+                }
+            }
             if create {
                 faults::run(|| Op::MkDir { path: path.into() }, || std::fs::create_dir_all(path))
                     .map_err(io_err("create directory", path.into()))?;

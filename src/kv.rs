@@ -157,8 +157,8 @@ impl DataWal {
         let mut page = ItemPage { items: Vec::new(), next: None };
         let mut bytes = 0u64;
         for (key, rref) in refs {
-            // The frame size bounds key + value, known before reading it.
-            let size = u64::from(rref.len);
+            // Key + value, known from the frame size before reading it.
+            let size = u64::from(rref.len) - (format::HEADER_LEN + format::CRC_LEN) as u64;
             let full = page.items.len() == limit || bytes.saturating_add(size) > max_bytes;
             if full && !page.items.is_empty() {
                 page.next = page.items.last().map(|(k, _)| k.clone());
