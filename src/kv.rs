@@ -20,7 +20,7 @@ use base64::Engine as _;
 use crate::error::Error;
 use crate::format::{self, Decoded, RecordType};
 use crate::fs::{self, EntryKind, OpenMode};
-use crate::log::{Options, RecordLog, RecordRef, PAGE_ENTRIES_MAX};
+use crate::log::{BatchRecord, Options, RecordLog, RecordRef, PAGE_ENTRIES_MAX};
 
 /// What [`DataWal::compact_to`] wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -81,10 +81,7 @@ impl DataWal {
     fn open_in(dir: fs::Dir, options: Options) -> Result<Self, Error> {
         let mut keydir: BTreeMap<Vec<u8>, RecordRef> = BTreeMap::new();
         let log = RecordLog::open_in(dir, options, &mut |rref, frame| match frame.header.record_type {
-            RecordType::Put => match keydir.get_mut(frame.key) {
-                Some(slot) => *slot = rref,
-                None => drop(keydir.insert(frame.key.to_vec(), rref)),
-            },
+            RecordType::Put => set_ref(&mut keydir, frame.key, rref),
             RecordType::Delete => drop(keydir.remove(frame.key)),
             RecordType::Raw => {}
         })?;
@@ -185,10 +182,25 @@ impl DataWal {
     /// Write a Put; visible at once, durable after [`DataWal::fsync`].
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let rref = self.log.append_record(RecordType::Put, key, value)?;
-        match self.keydir.get_mut(key) {
-            Some(slot) => *slot = rref,
-            None => drop(self.keydir.insert(key.to_vec(), rref)),
-        }
+        set_ref(&mut self.keydir, key, rref);
+        Ok(())
+    }
+
+    /// Apply many puts and deletes with one write (and no sync: call
+    /// [`DataWal::fsync`] once after). Later operations on the same key win,
+    /// as if applied one by one. Crash guarantees are those of
+    /// [`RecordLog::append_batch`]: whole once synced; before, a prefix of
+    /// the batch, never part of a record. Over-limit input rejects the whole
+    /// batch before any I/O.
+    pub fn write_batch(&mut self, ops: &[BatchOp<'_>]) -> Result<()> {
+        let records: Vec<BatchRecord<'_>> = ops.iter().map(BatchOp::record).collect();
+        let keydir = &mut self.keydir;
+        let mut ops_iter = ops.iter();
+        self.log.try_append_batch(&records, &mut |rref| match ops_iter.next() {
+            Some(BatchOp::Put { key, .. }) => set_ref(keydir, key, rref),
+            Some(BatchOp::Delete { key }) => drop(keydir.remove(*key)),
+            None => unreachable!("one ref per record"),
+        })?;
         Ok(())
     }
 
@@ -386,6 +398,30 @@ impl DataWal {
         file.sync_all()?;
         parent.rename(tmp, parent, name)?;
         parent.sync()
+    }
+}
+
+/// Point `key` at `rref`, allocating the key only when it is new.
+fn set_ref(keydir: &mut BTreeMap<Vec<u8>, RecordRef>, key: &[u8], rref: RecordRef) {
+    match keydir.get_mut(key) {
+        Some(slot) => *slot = rref,
+        None => drop(keydir.insert(key.to_vec(), rref)),
+    }
+}
+
+/// One operation of [`DataWal::write_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOp<'a> {
+    Put { key: &'a [u8], value: &'a [u8] },
+    Delete { key: &'a [u8] },
+}
+
+impl<'a> BatchOp<'a> {
+    fn record(&self) -> BatchRecord<'a> {
+        match *self {
+            BatchOp::Put { key, value } => BatchRecord { record_type: RecordType::Put, key, payload: value },
+            BatchOp::Delete { key } => BatchRecord { record_type: RecordType::Delete, key, payload: b"" },
+        }
     }
 }
 

@@ -38,8 +38,10 @@ pub use error::{Error, ErrorKind};
 #[allow(unsafe_code)]
 mod component;
 pub use format::{RecordType, MAX_KEY_LEN, MAX_PAYLOAD_LEN, WIRE_VERSION};
-pub use kv::{CompactionStats, DataWal, ItemPage, KeyPage};
-pub use log::{Cursor, Options, Record, RecordIter, RecordLog, RecordRef, ScanPage, PAGE_ENTRIES_MAX};
+pub use kv::{BatchOp, CompactionStats, DataWal, ItemPage, KeyPage};
+pub use log::{
+    BatchRecord, Cursor, Options, Record, RecordIter, RecordLog, RecordRef, ScanPage, PAGE_ENTRIES_MAX,
+};
 pub use reader::RecordLogReader;
 pub use recovery::{DamagePolicy, RecoveryReport, TornTail};
 

@@ -79,11 +79,20 @@ pub struct ScanPage {
     pub next: Option<Cursor>,
 }
 
+/// One record of a batch ([`RecordLog::append_batch`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct BatchRecord<'a> {
+    pub record_type: RecordType,
+    pub key: &'a [u8],
+    pub payload: &'a [u8],
+}
+
 /// How to open a log or a store. Defaults match datawal 0.1.x, except where
 /// the behaviour contract is stricter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
 pub struct Options {
     damage_policy: DamagePolicy,
+    segment_bytes_max: Option<u64>,
 }
 
 impl Options {
@@ -99,6 +108,20 @@ impl Options {
     #[must_use]
     pub fn salvage(mut self, on: bool) -> Self {
         self.damage_policy = if on { DamagePolicy::Salvage } else { DamagePolicy::Strict };
+        self
+    }
+
+    /// Automatic rotation (default off, as in datawal 0.1.x): before a write
+    /// that would take a non-empty active segment past `bytes`, rotate.
+    /// A single record or batch larger than `bytes` still goes into one
+    /// (fresh) segment: a frame never spans segments.
+    ///
+    /// # Panics
+    /// If `bytes` is 0.
+    #[must_use]
+    pub fn segment_bytes_max(mut self, bytes: u64) -> Self {
+        assert!(bytes > 0, "segment_bytes_max must be positive");
+        self.segment_bytes_max = Some(bytes);
         self
     }
 
@@ -249,29 +272,78 @@ impl RecordLog {
         key: &[u8],
         payload: &[u8],
     ) -> Result<RecordRef, Error> {
+        let mut written = None;
+        self.try_append_batch(&[BatchRecord { record_type, key, payload }], &mut |r| written = Some(r))?;
+        Ok(written.expect("one record written"))
+    }
+
+    /// Append many records with one write (and no sync: call
+    /// [`RecordLog::fsync`] once after). They get consecutive txids and land
+    /// in one segment, in order.
+    ///
+    /// After a crash: once the following `fsync` has returned, the whole
+    /// batch is there. Before that, each record is its own CRC-checked
+    /// frame, so a torn batch keeps a prefix of its records and loses only
+    /// the suffix that did not reach the disk; recovery never returns part
+    /// of a record. Every length is checked before any I/O: one over-limit
+    /// record rejects the whole batch and nothing is written.
+    pub fn append_batch(&mut self, records: &[BatchRecord<'_>]) -> Result<Vec<RecordRef>> {
+        let mut refs = Vec::with_capacity(records.len());
+        self.try_append_batch(records, &mut |r| refs.push(r))?;
+        Ok(refs)
+    }
+
+    /// Check, then write `records` as one contiguous run of frames; `each`
+    /// gets their refs in order once the write has returned.
+    pub(crate) fn try_append_batch(
+        &mut self,
+        records: &[BatchRecord<'_>],
+        each: &mut dyn FnMut(RecordRef),
+    ) -> Result<(), Error> {
         self.check_writable()?;
-        format::check_lengths(key.len(), payload.len())?;
-        let result = self.write_frame(record_type, key, payload);
+        let mut bytes = 0u64;
+        for r in records {
+            format::check_lengths(r.key.len(), r.payload.len())?;
+            bytes += format::record_wire_size(r.key.len() as u32, r.payload.len() as u32);
+        }
+        let result = self.write_frames(records, bytes, each);
         self.latch("append", result)
     }
 
-    fn write_frame(
+    fn write_frames(
         &mut self,
-        record_type: RecordType,
-        key: &[u8],
-        payload: &[u8],
-    ) -> Result<RecordRef, Error> {
+        records: &[BatchRecord<'_>],
+        bytes: u64,
+        each: &mut dyn FnMut(RecordRef),
+    ) -> Result<(), Error> {
         self.repair_torn_tail()?;
-        let txid = self.last_txid.checked_add(1).ok_or_else(|| Error::invalid("txid space exhausted"))?;
+        if let Some(max) = self.options.segment_bytes_max {
+            if self.active_len > 0 && self.active_len.saturating_add(bytes) > max {
+                self.rotate_inner()?;
+            }
+        }
+        let start = self.active_len;
+        start.checked_add(bytes).ok_or_else(|| Error::invalid("segment offset overflow"))?;
+        let last_txid = self
+            .last_txid
+            .checked_add(records.len() as u64)
+            .ok_or_else(|| Error::invalid("txid space exhausted"))?;
         self.encode_buf.clear();
-        let len = format::encode_into(&mut self.encode_buf, record_type, txid, key, payload)?;
-        let offset = self.active_len;
-        let end =
-            offset.checked_add(u64::from(len)).ok_or_else(|| Error::invalid("segment offset overflow"))?;
-        self.active.write_all_at(&self.encode_buf, offset)?;
-        self.active_len = end;
-        self.last_txid = txid;
-        Ok(RecordRef { segment: self.active_id, offset, len })
+        for (n, r) in records.iter().enumerate() {
+            let txid = self.last_txid + 1 + n as u64;
+            format::encode_into(&mut self.encode_buf, r.record_type, txid, r.key, r.payload)?;
+        }
+        debug_assert_eq!(self.encode_buf.len() as u64, bytes);
+        self.active.write_all_at(&self.encode_buf, start)?;
+        self.active_len = start + bytes;
+        self.last_txid = last_txid;
+        let mut offset = start;
+        for r in records {
+            let len = format::record_wire_size(r.key.len() as u32, r.payload.len() as u32) as u32;
+            each(RecordRef { segment: self.active_id, offset, len });
+            offset += u64::from(len);
+        }
+        Ok(())
     }
 
     /// Make every record appended so far durable: syncs the active segment's

@@ -415,3 +415,31 @@ fn compaction_and_export_targets_never_look_complete_when_they_are_not() {
     });
     assert!(n > 50, "explored {n} crash states");
 }
+
+#[test]
+fn batches_lose_only_their_unsynced_suffix() {
+    let td = tempfile::tempdir().unwrap();
+    let root = td.path().join("log");
+    let run = record(&root, |dir, written, synced_at| {
+        let mut log = RecordLog::open(dir).unwrap();
+        for b in 0..4 {
+            let payloads: Vec<Vec<u8>> =
+                (0..20).map(|i| payload(&mut Rng(b * 100 + i), i as usize)).collect();
+            let batch: Vec<datawal::BatchRecord<'_>> = payloads
+                .iter()
+                .map(|p| datawal::BatchRecord { record_type: datawal::RecordType::Raw, key: b"", payload: p })
+                .collect();
+            log.append_batch(&batch).unwrap();
+            written.extend(payloads.iter().cloned());
+            log.fsync().unwrap();
+            synced_at.push((faults::trace_len(), written.len()));
+        }
+    });
+    assert_eq!(
+        run.trace.iter().filter(|op| matches!(op, Op::Write { .. })).count(),
+        4,
+        "one write per batch"
+    );
+    let n = explore(&run, 0xba7c, 16, |out, synced| check_log(&run, out, synced));
+    assert!(n > 100, "explored {n} crash states");
+}
