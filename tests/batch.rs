@@ -75,7 +75,7 @@ fn automatic_rotation_keeps_segments_near_the_limit_and_frames_whole() {
     let options = Options::new().segment_bytes_max(4096);
     let mut log = RecordLog::open_with(td.path(), options).unwrap();
     for i in 0..100u32 {
-        log.append(&vec![i as u8; 100]).unwrap();
+        log.append(&[i as u8; 100]).unwrap();
     }
     // A record bigger than the limit gets a segment of its own.
     log.append(&vec![7u8; 10_000]).unwrap();
