@@ -1,0 +1,139 @@
+//! Memory of open and scan does not grow with the log or with a segment's
+//! size (`semantics.md`, "Open = recovery" step 3 and "Reads"): it stays
+//! near the largest frame. The reference crate (datawal 0.1.5) loads every
+//! record of every segment at open and a whole segment per scan.
+//!
+//! Peak RSS is per process and only ever grows, so the measuring runs in a
+//! fresh child: this test binary again, where `child_measures_peak_rss`
+//! reads its own `VmHWM` from `/proc/self/status` after each phase and
+//! prints it; the parent asserts.
+#![cfg(target_os = "linux")]
+
+use std::path::{Path, PathBuf};
+use std::process::Command;
+
+use datawal::{DataWal, RecordLog, RecordLogReader};
+
+const CHILD_DIR_ENV: &str = "DATAWAL_MEMORY_TEST_CHILD_DIR";
+const CHILD_PHASE_ENV: &str = "DATAWAL_MEMORY_TEST_CHILD_PHASE";
+
+const FRAME_PAYLOAD_BYTES: usize = 8 << 20;
+const FRAMES: usize = 20;
+/// Frames per segment: each segment is many times the bound below.
+const FRAMES_PER_SEGMENT: usize = 10;
+const MIB: u64 = 1 << 20;
+/// Each runs in its own child: peaks only grow, and the allocator keeps
+/// freed frame-sized buffers of one phase around for the next.
+const PHASES: [&str; 4] = ["open", "get", "scan", "reader"];
+
+/// Peak resident set size of this process so far, in bytes.
+fn peak_rss_bytes() -> u64 {
+    let status = std::fs::read_to_string("/proc/self/status").unwrap();
+    let line = status.lines().find(|l| l.starts_with("VmHWM:")).expect("VmHWM in /proc/self/status");
+    let kib: u64 = line.split_whitespace().nth(1).unwrap().parse().unwrap();
+    kib * 1024
+}
+
+fn key(i: usize) -> Vec<u8> {
+    format!("frame-{i:02}").into_bytes()
+}
+
+#[test]
+fn child_measures_peak_rss() {
+    let Ok(dir) = std::env::var(CHILD_DIR_ENV) else { return };
+    let dir = PathBuf::from(dir);
+    let phase = std::env::var(CHILD_PHASE_ENV).unwrap();
+    let baseline = peak_rss_bytes();
+    match phase.as_str() {
+        "open" => assert_eq!(DataWal::open(&dir).unwrap().len(), FRAMES),
+        // Open, then every value one at a time, each dropped before the next.
+        "get" => {
+            let mut store = DataWal::open(&dir).unwrap();
+            for i in 0..FRAMES {
+                assert_eq!(store.get(&key(i)).unwrap().unwrap().len(), FRAME_PAYLOAD_BYTES);
+            }
+        }
+        // Open the log, then one full streaming pass.
+        "scan" => {
+            let log = RecordLog::open(&dir).unwrap();
+            let mut payload_bytes = 0;
+            for record in log.scan_iter().unwrap() {
+                payload_bytes += record.unwrap().payload.len();
+            }
+            assert_eq!(payload_bytes, FRAMES * FRAME_PAYLOAD_BYTES);
+        }
+        "reader" => {
+            let reader = RecordLogReader::open(&dir).unwrap();
+            let mut records = 0;
+            for record in reader.scan_iter().unwrap() {
+                record.unwrap();
+                records += 1;
+            }
+            assert_eq!(records, FRAMES);
+        }
+        other => panic!("unknown phase {other}"),
+    }
+    println!("\nMEM baseline={baseline} peak={}", peak_rss_bytes());
+}
+
+/// Run one phase in a fresh child; its (baseline, peak) RSS in bytes.
+fn measure(dir: &Path, phase: &str) -> (u64, u64) {
+    let out = Command::new(std::env::current_exe().unwrap())
+        .args(["--exact", "child_measures_peak_rss", "--nocapture", "--test-threads=1"])
+        .env(CHILD_DIR_ENV, dir)
+        .env(CHILD_PHASE_ENV, phase)
+        .output()
+        .unwrap();
+    let stdout = String::from_utf8_lossy(&out.stdout);
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(out.status.success(), "{phase} child failed: {}\n{stdout}\n{stderr}", out.status);
+    let line = stdout.lines().find_map(|l| l.split_once("MEM ").map(|(_, r)| r)).expect("MEM line");
+    let figure = |name: &str| -> u64 {
+        let field = line.split_whitespace().find_map(|f| f.strip_prefix(&format!("{name}="))).unwrap();
+        field.parse().unwrap()
+    };
+    (figure("baseline"), figure("peak"))
+}
+
+/// Write the log: `FRAMES` Puts of `FRAME_PAYLOAD_BYTES` each. Returns its size.
+fn write_log(dir: &Path) -> u64 {
+    let mut store = DataWal::open(dir).unwrap();
+    let mut value = vec![0u8; FRAME_PAYLOAD_BYTES];
+    for i in 0..FRAMES {
+        if i > 0 && i % FRAMES_PER_SEGMENT == 0 {
+            store.rotate().unwrap();
+        }
+        value.iter_mut().enumerate().for_each(|(j, b)| *b = (i + j) as u8);
+        store.put(&key(i), &value).unwrap();
+    }
+    store.fsync().unwrap();
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
+}
+
+#[test]
+fn open_get_and_scan_peak_rss_stays_near_the_largest_frame() {
+    let td = tempfile::tempdir().unwrap();
+    let dir = td.path().join("db");
+    let log_bytes = write_log(&dir);
+    assert!(log_bytes >= (FRAMES * FRAME_PAYLOAD_BYTES) as u64);
+
+    let frame = FRAME_PAYLOAD_BYTES as u64;
+    for phase in PHASES {
+        let (baseline, peak) = measure(&dir, phase);
+        let bound = baseline + 3 * frame;
+        eprintln!(
+            "{phase}: log {} MiB in {} segments, frame {} MiB; peak RSS {:.1} MiB (baseline {:.1}, bound {:.1})",
+            log_bytes / MIB,
+            FRAMES.div_ceil(FRAMES_PER_SEGMENT),
+            frame / MIB,
+            peak as f64 / MIB as f64,
+            baseline as f64 / MIB as f64,
+            bound as f64 / MIB as f64,
+        );
+        assert!(peak <= bound, "{phase}: peak RSS {peak} over baseline {baseline} + 3 frames ({bound})");
+        assert!(
+            peak < log_bytes / 4,
+            "{phase}: peak RSS {peak} is not clearly below the log size {log_bytes}"
+        );
+    }
+}
