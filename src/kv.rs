@@ -80,9 +80,9 @@ impl DataWal {
 
     fn open_in(dir: fs::Dir, options: Options) -> Result<Self, Error> {
         let mut keydir: BTreeMap<Vec<u8>, RecordRef> = BTreeMap::new();
-        let log = RecordLog::open_in(dir, options, &mut |rref, frame| match frame.header.record_type {
-            RecordType::Put => set_ref(&mut keydir, frame.key, rref),
-            RecordType::Delete => drop(keydir.remove(frame.key)),
+        let log = RecordLog::open_in(dir, options, &mut |rref, record_type, key| match record_type {
+            RecordType::Put => set_ref(&mut keydir, key, rref),
+            RecordType::Delete => drop(keydir.remove(key)),
             RecordType::Raw => {}
         })?;
         Ok(DataWal { log, keydir, readers: HashMap::new() })
@@ -339,7 +339,9 @@ impl DataWal {
 
     /// Write the compacted copy into `parent/tmp` and make it durable.
     fn write_compacted(&mut self, parent: &fs::Dir, tmp: &str) -> Result<CompactionStats, Error> {
-        let mut out = RecordLog::open_in(parent.open_subdir(tmp, true)?, Options::default(), &mut |_, _| {})?;
+        // The copy is written with the source's options (segment size, hints).
+        let options = self.log.options();
+        let mut out = RecordLog::open_in(parent.open_subdir(tmp, true)?, options, &mut |_, _, _| {})?;
         let mut stats = CompactionStats::default();
         let refs: Vec<(Vec<u8>, RecordRef)> = self.keydir.iter().map(|(k, r)| (k.clone(), *r)).collect();
         for (key, rref) in refs {
@@ -349,6 +351,11 @@ impl DataWal {
             stats.bytes_written += u64::from(written.len);
         }
         stats.live_keys = stats.records_written;
+        if options.hints() {
+            // Seal the copy so its one segment gets a hint: open then reads
+            // keys and refs only.
+            out.try_rotate()?;
+        }
         out.try_fsync()?;
         Ok(stats)
     }

@@ -23,6 +23,7 @@
 mod error;
 pub mod format;
 mod fs;
+mod hint;
 mod kv;
 pub mod lock;
 mod log;

@@ -22,8 +22,9 @@ use anyhow::Result;
 use crate::error::Error;
 use crate::format::{self, Frame, RecordType};
 use crate::fs::{self, OpenMode};
+use crate::hint;
 use crate::lock::DirLock;
-use crate::recovery::{DamagePolicy, RecoveryReport, Scan, TornTail};
+use crate::recovery::{self, DamagePolicy, RecoveryReport, Scan, TornTail};
 use crate::segment::{self, segment_file_name};
 
 /// Where a frame lives: segment id, byte offset of its header, frame size.
@@ -93,6 +94,7 @@ pub struct BatchRecord<'a> {
 pub struct Options {
     damage_policy: DamagePolicy,
     segment_bytes_max: Option<u64>,
+    hint_files: bool,
 }
 
 impl Options {
@@ -123,6 +125,22 @@ impl Options {
         assert!(bytes > 0, "segment_bytes_max must be positive");
         self.segment_bytes_max = Some(bytes);
         self
+    }
+
+    /// Hint files (default off): when a segment is sealed, write
+    /// `<id>.hint` with its keys and record references, and at open rebuild
+    /// from a trusted hint instead of reading the segment (see the `hint`
+    /// module: checksummed, checked against the segment, ignored when in
+    /// doubt). A sealed segment opened through its hint is not CRC-checked at
+    /// open; damage there surfaces as an error from `get` or `scan`.
+    #[must_use]
+    pub fn hint_files(mut self, on: bool) -> Self {
+        self.hint_files = on;
+        self
+    }
+
+    pub(crate) fn hints(&self) -> bool {
+        self.hint_files
     }
 
     pub(crate) fn damage_policy(&self) -> DamagePolicy {
@@ -165,21 +183,21 @@ impl RecordLog {
     /// [`RecordLog::open`] with options.
     pub fn open_with(path: &Path, options: Options) -> Result<Self> {
         let dir = fs::Dir::open_ambient(path, true)?;
-        Ok(Self::open_in(dir, options, &mut |_, _| {})?)
+        Ok(Self::open_in(dir, options, &mut |_, _, _| {})?)
     }
 
     /// Open the log in an already-open directory (capability-style twin of
     /// [`RecordLog::open`]). `display` names it in messages.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn open_dir(dir: cap_std::fs::Dir, display: &Path, options: Options) -> Result<Self> {
-        Ok(Self::open_in(fs::Dir::from_cap_std(dir, display.into()), options, &mut |_, _| {})?)
+        Ok(Self::open_in(fs::Dir::from_cap_std(dir, display.into()), options, &mut |_, _, _| {})?)
     }
 
     /// Recovery: lock, list, replay every frame through `visit`, find the end.
     pub(crate) fn open_in(
         dir: fs::Dir,
         options: Options,
-        visit: &mut dyn FnMut(RecordRef, &Frame<'_>),
+        visit: &mut dyn FnMut(RecordRef, RecordType, &[u8]),
     ) -> Result<Self, Error> {
         let lock = DirLock::acquire_in(&dir)?;
         let mut ids = segment::list_ids(&dir)?;
@@ -189,12 +207,8 @@ impl RecordLog {
             ids.push(1);
         }
         let active_id = *ids.last().expect("at least segment 1");
-        let mut scan = Scan::new(dir.try_clone()?, ids, options.damage_policy());
-        while let Some((rref, frame)) = scan.next_frame()? {
-            visit(rref, &frame);
-        }
-        let report = scan.report().clone();
-        let pending_repair = scan.torn_tail();
+        let (report, pending_repair) =
+            recovery::replay(&dir, &ids, options.damage_policy(), options.hint_files, visit)?;
         let active = dir.open_file(&segment_file_name(active_id), OpenMode::ReadWrite)?;
         let active_len = match pending_repair {
             Some(tail) => tail.offset,
@@ -374,9 +388,18 @@ impl RecordLog {
     /// Seal the active segment (durably) and switch to a new, empty one
     /// whose directory entry is durable before this returns.
     pub fn rotate(&mut self) -> Result<()> {
+        Ok(self.try_rotate()?)
+    }
+
+    pub(crate) fn try_rotate(&mut self) -> Result<(), Error> {
         self.check_writable()?;
         let result = self.rotate_inner();
-        Ok(self.latch("rotate", result)?)
+        self.latch("rotate", result)
+    }
+
+    /// The options this log was opened with.
+    pub fn options(&self) -> Options {
+        self.options
     }
 
     fn rotate_inner(&mut self) -> Result<(), Error> {
@@ -385,10 +408,15 @@ impl RecordLog {
         self.sync_inner()?;
         let file = self.dir.open_file(&segment_file_name(next), OpenMode::CreateNew)?;
         self.dir.sync()?;
+        let sealed = std::mem::replace(&mut self.active_id, next);
         self.active = file;
-        self.active_id = next;
         self.active_len = 0;
         self.synced_len = 0;
+        if self.options.hint_files {
+            // Best effort: a missing or damaged hint only means that open
+            // reads the segment itself, so a failure here is not the log's.
+            let _ = hint::write(&self.dir, sealed);
+        }
         Ok(())
     }
 

@@ -19,8 +19,9 @@
 //! touched.
 
 use crate::error::{Error, Result};
-use crate::format::{self, Frame, HEADER_LEN, MAGIC};
+use crate::format::{self, Frame, RecordType, HEADER_LEN, MAGIC};
 use crate::fs;
+use crate::hint;
 use crate::segment::{Damage, SegmentReader, Step};
 use crate::RecordRef;
 
@@ -83,6 +84,9 @@ pub(crate) struct Scan {
     policy: DamagePolicy,
     /// Where reading starts in the first segment (0 unless resuming).
     first_offset: u64,
+    /// The segment judged as active (torn tails tolerated): the last one,
+    /// unless the scan covers sealed segments only.
+    active: Option<u32>,
     report: RecoveryReport,
     torn: Option<TornTail>,
     done: bool,
@@ -92,7 +96,25 @@ impl Scan {
     pub fn new(dir: fs::Dir, ids: Vec<u32>, policy: DamagePolicy) -> Self {
         debug_assert!(ids.windows(2).all(|w| w[0] < w[1]), "segment ids must ascend");
         let report = RecoveryReport::default();
-        Scan { dir, ids, idx: 0, reader: None, policy, first_offset: 0, report, torn: None, done: false }
+        let active = ids.last().copied();
+        Scan {
+            dir,
+            ids,
+            idx: 0,
+            reader: None,
+            policy,
+            first_offset: 0,
+            active,
+            report,
+            torn: None,
+            done: false,
+        }
+    }
+
+    /// Treat every segment of the scan as sealed.
+    pub fn sealed(mut self) -> Self {
+        self.active = None;
+        self
     }
 
     /// A scan that starts at byte `offset` of the first segment in `ids`.
@@ -139,7 +161,7 @@ impl Scan {
                 self.report.files_scanned += 1;
             }
             let id = self.ids[self.idx];
-            let is_active = self.idx + 1 == self.ids.len();
+            let is_active = self.active == Some(id);
             let reader = self.reader.as_mut().expect("opened above");
             match reader.next_step()? {
                 Step::Frame { offset, header } => {
@@ -172,6 +194,62 @@ impl Scan {
             }
         }
     }
+}
+
+/// Open's replay of a whole log: every segment in order, each keyed record
+/// fed to `visit`. Sealed segments with a trusted hint file (when `hints`)
+/// are replayed from it without reading the segment; the rest are streamed,
+/// consecutive ones in one pass. Returns the report and the torn tail.
+pub(crate) fn replay(
+    dir: &fs::Dir,
+    ids: &[u32],
+    policy: DamagePolicy,
+    hints: bool,
+    visit: &mut dyn FnMut(RecordRef, RecordType, &[u8]),
+) -> Result<(RecoveryReport, Option<TornTail>)> {
+    let mut report = RecoveryReport::default();
+    let mut run_start = 0;
+    for (i, &id) in ids.iter().enumerate().take(ids.len().saturating_sub(1)) {
+        let Some(h) = (if hints { hint::load(dir, id)? } else { None }) else { continue };
+        stream(dir, &ids[run_start..i], policy, true, &mut report, visit)?;
+        h.replay(visit);
+        report.files_scanned += 1;
+        report.records_replayed += h.records;
+        report.last_txid_seen = report.last_txid_seen.max(h.max_txid);
+        run_start = i + 1;
+    }
+    let torn = stream(dir, &ids[run_start..], policy, false, &mut report, visit)?;
+    Ok((report, torn))
+}
+
+/// Stream `ids` (all sealed when `sealed`, else the last is active) into
+/// `visit`, adding to `report`.
+fn stream(
+    dir: &fs::Dir,
+    ids: &[u32],
+    policy: DamagePolicy,
+    sealed: bool,
+    report: &mut RecoveryReport,
+    visit: &mut dyn FnMut(RecordRef, RecordType, &[u8]),
+) -> Result<Option<TornTail>> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let mut scan = Scan::new(dir.try_clone()?, ids.to_vec(), policy);
+    if sealed {
+        scan = scan.sealed();
+    }
+    while let Some((rref, frame)) = scan.next_frame()? {
+        visit(rref, frame.header.record_type, frame.key);
+    }
+    let r = scan.report();
+    report.files_scanned += r.files_scanned;
+    report.records_replayed += r.records_replayed;
+    report.last_txid_seen = report.last_txid_seen.max(r.last_txid_seen);
+    report.tail_truncated = r.tail_truncated;
+    report.tail_bytes_discarded = r.tail_bytes_discarded;
+    report.mid_stream_errors += r.mid_stream_errors;
+    Ok(scan.torn_tail())
 }
 
 pub(crate) enum Verdict {
