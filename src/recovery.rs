@@ -9,9 +9,10 @@
 //! | active, nothing valid after   | torn tail                | hard error | torn tail    |
 //! | active, CRC-valid frames after| hard error (or salvage)  | hard error | n/a          |
 //!
-//! A frame position whose magic is four zero bytes is unwritten space (power
-//! loss kept a later write but not an earlier one): in the active segment it
-//! is judged like a truncated frame, in a sealed segment it is a hard error.
+//! A structurally bad header that is the start of a well-formed one followed
+//! by zeros (down to all zeros) is a write a crash cut short or never landed
+//! while a later one did: in the active segment it is judged like a
+//! truncated frame, in a sealed segment it is a hard error.
 //!
 //! A torn tail is the writer dying mid-frame: the longest valid prefix is
 //! the log. Anything else means bytes that were once acknowledged are
@@ -286,12 +287,13 @@ pub(crate) fn judge(
     if after.all_zero {
         return Ok(Verdict::Tail(tail));
     }
-    // A header of zero bytes is space a crash left unwritten (a later write
-    // extended the file, an earlier one never landed), never a frame of some
-    // other version: it is judged like a torn frame, not a structural error.
-    let unwritten = what == Damage::Structural(format::DecodeError::BadMagic { found: [0; 4] });
-    if let (Damage::Structural(_), false) = (what, unwritten) {
-        return Ok(Verdict::Hard(describe));
+    // A header that is the start of a well-formed one followed by zeros is a
+    // write the crash cut (or never landed, when it is all zero), not a frame
+    // of another version: judged like a torn frame, not a structural error.
+    if let Damage::Structural(_) = what {
+        if !header_is_torn(file, offset)? {
+            return Ok(Verdict::Hard(describe));
+        }
     }
     match (after.valid_frames, policy) {
         (0, _) => Ok(Verdict::Tail(tail)),
@@ -302,6 +304,24 @@ pub(crate) fn judge(
             after.first_valid.unwrap_or(offset)
         ))),
     }
+}
+
+/// Whether the header at `offset` is a prefix of a well-formed version-1
+/// header start (magic, version, type 0..=2, flags 0) followed only by zero
+/// bytes: what a write cut at any byte of the header leaves when the file
+/// had already been extended. Only the first 8 bytes can fail structurally
+/// this way: a cut length field reads smaller, never over its cap.
+fn header_is_torn(file: &mut fs::File, offset: u64) -> Result<bool> {
+    let mut head = [0u8; HEADER_LEN];
+    file.read_exact_at(&mut head, offset)?;
+    let written = head.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1);
+    let start = [MAGIC[0], MAGIC[1], MAGIC[2], MAGIC[3], 1, 0];
+    let fits = |(i, &b): (usize, &u8)| match i {
+        0..=5 => b == start[i],
+        6 => b <= 2,
+        _ => b == 0,
+    };
+    Ok(written <= 8 && head[..written].iter().enumerate().all(fits))
 }
 
 /// What lies between a damaged position and the end of the file.
