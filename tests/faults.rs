@@ -55,6 +55,7 @@ fn explore<S>(
             }
         }
     }
+    eprintln!("faults: {explored} fault points injected");
     explored
 }
 

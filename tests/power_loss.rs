@@ -279,6 +279,7 @@ fn explore(run: &Run, seed: u64, subsets: usize, check: impl Fn(&Path, usize)) -
             disk.step(op);
         }
     }
+    eprintln!("power-loss: {explored} crash states over {} crash points", run.trace.len() + 1);
     explored
 }
 
