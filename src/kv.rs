@@ -370,6 +370,13 @@ impl DataWal {
         Ok(self.export_into(&fs::Dir::open_ambient(&parent, true)?, &name)?)
     }
 
+    /// Capability-style twin of [`DataWal::export_jsonl`]: the file is
+    /// `name` inside `parent`.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn export_jsonl_dir(&mut self, parent: cap_std::fs::Dir, display: &Path, name: &str) -> Result<()> {
+        Ok(self.export_into(&fs::Dir::from_cap_std(parent, display.into()), name)?)
+    }
+
     fn export_into(&mut self, parent: &fs::Dir, name: &str) -> Result<(), Error> {
         let tmp = format!(".{name}.tmp");
         let result = self.write_export(parent, &tmp, name);

@@ -645,3 +645,31 @@ fn failed_rotation_poisons_the_store_whose_reads_keep_working() {
     drop(s);
     assert_eq!(contents(&dir).len(), 3);
 }
+
+#[test]
+fn capability_twins_work_on_an_open_directory_handle() {
+    use cap_std::ambient_authority;
+    let td = tempfile::tempdir().unwrap();
+    let open = |p: &std::path::Path| cap_std::fs::Dir::open_ambient_dir(p, ambient_authority()).unwrap();
+    std::fs::create_dir(td.path().join("store")).unwrap();
+    let mut kv = DataWal::open_dir(
+        open(&td.path().join("store")),
+        std::path::Path::new("store"),
+        datawal::Options::default(),
+    )
+    .unwrap();
+    kv.put(b"k", b"v").unwrap();
+    kv.export_jsonl_dir(open(td.path()), td.path(), "out.jsonl").unwrap();
+    assert_eq!(
+        std::fs::read_to_string(td.path().join("out.jsonl")).unwrap(),
+        "{\"key_b64\":\"aw==\",\"value_b64\":\"dg==\"}\n"
+    );
+    let stats = kv.compact_to_dir(open(td.path()), td.path(), "copy").unwrap();
+    assert_eq!(stats.live_keys, 1);
+    // Names are plain names: nothing escapes the handle.
+    let err = kv.export_jsonl_dir(open(td.path()), td.path(), "../escape.jsonl").unwrap_err();
+    assert_eq!(Error::kind_of(&err), Some(ErrorKind::InvalidInput));
+    drop(kv);
+    let reader = datawal::RecordLogReader::open_dir(open(&td.path().join("copy")), td.path()).unwrap();
+    assert_eq!(reader.segments(), &[1]);
+}
