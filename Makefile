@@ -3,7 +3,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: setup test lint wasm-lib component upstream-tests run soak
+.PHONY: setup test lint wasm-lib component upstream-tests run soak cli install-cli
 
 setup:
 	rustup target add $(WASM_TARGET)
@@ -23,6 +23,14 @@ COMPONENT := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/datawal.wasm
 component: setup
 	$(CARGO) build --release --lib --target $(WASM_TARGET)
 	@ls -l $(COMPONENT)
+
+# The dwal CLI (cli/).
+cli:
+	$(CARGO) build --release -p dwal
+	@ls -l $(CARGO_TARGET_DIR)/release/dwal
+
+install-cli:
+	$(CARGO) install --locked --path cli
 
 # datawal 0.1.5's own tests, run from the registry source against this crate.
 upstream-tests:

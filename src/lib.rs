@@ -24,6 +24,7 @@ mod error;
 pub mod format;
 mod fs;
 mod hint;
+pub mod inspect;
 mod kv;
 pub mod lock;
 mod log;

@@ -1,0 +1,43 @@
+//! Progress on stderr, drawn only where a person is watching: stderr is a
+//! terminal, the store is large enough for the work to take a moment, and
+//! (for commands that stream records to stdout) stdout is not that same
+//! terminal, where the records themselves show the progress.
+
+use std::io::IsTerminal;
+use std::time::Duration;
+
+use indicatif::{ProgressBar, ProgressStyle};
+
+use crate::store::Store;
+
+/// Stores smaller than this are read in well under a second: no bar.
+const LARGE_STORE_BYTES: u64 = 8 << 20;
+
+fn wanted(store: &Store, streams_to_stdout: bool) -> bool {
+    store.total_bytes() >= LARGE_STORE_BYTES
+        && std::io::stderr().is_terminal()
+        && !(streams_to_stdout && std::io::stdout().is_terminal())
+}
+
+/// A bar over the store's bytes; position it with [`Store::position`].
+pub fn bytes(store: &Store, label: &'static str, streams_to_stdout: bool) -> ProgressBar {
+    if !wanted(store, streams_to_stdout) {
+        return ProgressBar::hidden();
+    }
+    let style = ProgressStyle::with_template(
+        "{msg:8} [{bar:40.cyan/blue}] {binary_bytes}/{binary_total_bytes} ({binary_bytes_per_sec}, {eta})",
+    )
+    .expect("valid template")
+    .progress_chars("=> ");
+    ProgressBar::new(store.total_bytes()).with_style(style).with_message(label)
+}
+
+/// A spinner for work the library does in one call.
+pub fn spinner(store: &Store, label: &'static str) -> ProgressBar {
+    if !wanted(store, false) {
+        return ProgressBar::hidden();
+    }
+    let bar = ProgressBar::new_spinner().with_message(label);
+    bar.enable_steady_tick(Duration::from_millis(100));
+    bar
+}

@@ -1,0 +1,274 @@
+//! `dwal` on healthy stores, written by this crate and by datawal 0.1.5:
+//! every command, the formats, JSON output, locking, and bad arguments.
+
+mod common;
+
+use std::path::Path;
+
+use common::*;
+use serde_json::json;
+
+fn tempdir() -> tempfile::TempDir {
+    tempfile::tempdir().unwrap()
+}
+
+#[test]
+fn help_documents_every_exit_code() {
+    let help = stdout(&exits(&mut dwal(&["--help"]), 0));
+    for code in 0..=7 {
+        assert!(help.contains(&format!("\n  {code:>2}  ")), "exit code {code} missing from --help:\n{help}");
+    }
+    exits(&mut dwal(&["--version"]), 0);
+    // No subcommand: the help, on stderr, as a usage error.
+    let a = dwal(&[]).assert().code(2);
+    assert!(stderr(&a).contains("Usage: dwal"), "{}", stderr(&a));
+}
+
+#[test]
+fn bad_arguments_exit_2_with_a_datawal_message() {
+    let td = tempdir();
+    ours(td.path());
+    let dir = td.path().to_str().unwrap();
+    let missing = td.path().join("missing");
+    let empty = tempdir();
+    let cases: Vec<Vec<&str>> = vec![
+        vec!["frobnicate"],
+        vec!["inspect"],
+        vec!["scan", dir, "--limit", "many"],
+        vec!["get", dir, "zz", "--key-format", "hex"],
+        vec!["get", dir, "a", "--value-format", "rot13"],
+        vec!["put", dir, "k", "v", "--value-file", "f"],
+        vec!["put", dir, "k", "not-base64!", "--value-format", "base64"],
+        vec!["verify", missing.to_str().unwrap()],
+        vec!["inspect", empty.path().to_str().unwrap()],
+        vec!["put", missing.to_str().unwrap(), "k", "v"],
+    ];
+    for args in cases {
+        let a = exits(&mut dwal(&args), 2);
+        assert!(stdout(&a).is_empty(), "{args:?}");
+    }
+    assert!(!missing.exists(), "a failed put created the directory");
+    let err = stderr(&exits(&mut dwal(&["inspect", empty.path().to_str().unwrap()]), 2));
+    assert!(err.contains("not a datawal store"), "{err}");
+}
+
+#[test]
+fn put_get_delete_round_trip_in_every_format() {
+    let td = tempdir();
+    let dir = td.path();
+    exits(&mut dwal_in("put", dir, &["greeting", "hello world", "--create"]), 0);
+    let out = stdout(&exits(&mut dwal_in("get", dir, &["greeting"]), 0));
+    assert_eq!(out, "hello world\n");
+
+    // Binary key and value, given in hex and read back in base64.
+    exits(&mut dwal_in("put", dir, &["00ff", "deadbeef", "--key-format", "hex", "--value-format", "hex"]), 0);
+    let got = json(
+        &mut dwal_in("get", dir, &["AP8=", "--key-format", "base64", "--value-format", "base64", "--json"]),
+        0,
+    );
+    assert_eq!(got, json!({"key": "AP8=", "value": "3q2+7w=="}));
+    // Not UTF-8: a clear error, not mangled bytes.
+    let err = stderr(&exits(&mut dwal_in("get", dir, &["00ff", "--key-format", "hex"]), 2));
+    assert!(err.contains("--value-format hex or base64"), "{err}");
+
+    let gone = json(&mut dwal_in("delete", dir, &["greeting", "--json"]), 0);
+    assert_eq!((gone["existed"].clone(), gone["txid"].clone()), (json!(true), json!(3)));
+    let err = stderr(&exits(&mut dwal_in("get", dir, &["greeting"]), 3));
+    assert!(err.contains("greeting"), "{err}");
+    let again = stdout(&exits(&mut dwal_in("delete", dir, &["greeting"]), 0));
+    assert!(again.contains("no live value; tombstone written"), "{again}");
+}
+
+#[test]
+fn values_come_from_files_and_stdin_and_go_out_exactly() {
+    let td = tempdir();
+    let dir = td.path().join("store");
+    let bytes: Vec<u8> = (0..=255).collect();
+    let file = td.path().join("value.bin");
+    std::fs::write(&file, &bytes).unwrap();
+    exits(&mut dwal_in("put", &dir, &["--create", "bin", "--value-file", file.to_str().unwrap()]), 0);
+    let out = td.path().join("out.bin");
+    exits(&mut dwal_in("get", &dir, &["bin", "--out", out.to_str().unwrap()]), 0);
+    assert_eq!(std::fs::read(&out).unwrap(), bytes);
+
+    dwal_in("put", &dir, &["piped"]).write_stdin("line one\nline two\n").assert().code(0);
+    assert_eq!(stdout(&exits(&mut dwal_in("get", &dir, &["piped"]), 0)), "line one\nline two\n\n");
+    // hex on stdin: surrounding whitespace is ignored.
+    dwal_in("put", &dir, &["hexed", "--value-format", "hex"]).write_stdin("6869\n").assert().code(0);
+    assert_eq!(stdout(&exits(&mut dwal_in("get", &dir, &["hexed"]), 0)), "hi\n");
+}
+
+#[test]
+fn put_creates_a_store_only_when_asked_and_only_where_safe() {
+    let td = tempdir();
+    let busy = td.path().join("busy");
+    std::fs::create_dir(&busy).unwrap();
+    std::fs::write(busy.join("notes.txt"), b"mine").unwrap();
+    let err = stderr(&exits(&mut dwal_in("put", &busy, &["k", "v", "--create"]), 2));
+    assert!(err.contains("not empty and not a datawal store"), "{err}");
+    assert_eq!(snapshot(&busy).len(), 1);
+    exits(&mut dwal_in("put", &td.path().join("new"), &["k", "v", "--create"]), 0);
+    exits(&mut dwal_in("put", &td.path().join("new"), &["k", "v2"]), 0);
+}
+
+/// The records of [`ours`] as `scan --json` prints them.
+fn scan_json(dir: &Path, extra: &[&str]) -> Vec<serde_json::Value> {
+    let mut args = vec!["--json"];
+    args.extend_from_slice(extra);
+    let out = stdout(&exits(&mut dwal_in("scan", dir, &args), 0));
+    out.lines().map(|l| serde_json::from_str(l).unwrap()).collect()
+}
+
+#[test]
+fn scan_lists_records_in_log_order_with_filters() {
+    let td = tempdir();
+    let refs = ours(td.path());
+    let all = scan_json(td.path(), &[]);
+    assert_eq!(all.len(), 6);
+    for (line, (txid, segment, offset, len)) in all.iter().zip(&refs) {
+        assert_eq!(
+            (&line["txid"], &line["segment"], &line["offset"], &line["len"]),
+            (&json!(txid), &json!(segment), &json!(offset), &json!(len))
+        );
+    }
+    assert_eq!(
+        all[3],
+        json!({"txid": 4, "type": "delete", "segment": 1, "offset": refs[3].2, "len": refs[3].3, "key": "b", "value": null})
+    );
+    let some = scan_json(td.path(), &["--from-txid", "3", "--limit", "2"]);
+    let txids: Vec<_> = some.iter().map(|l| l["txid"].as_u64().unwrap()).collect();
+    assert_eq!(txids, [3, 4]);
+
+    let text = stdout(&exits(&mut dwal_in("scan", td.path(), &[]), 0));
+    let lines: Vec<_> = text.lines().collect();
+    assert_eq!(lines.len(), 6);
+    assert!(
+        lines[0].contains("put") && lines[0].contains("00000001.dwal:0") && lines[0].ends_with("a = apple")
+    );
+    assert!(lines[3].contains("delete") && lines[3].ends_with(" b"), "{}", lines[3]);
+}
+
+#[test]
+fn inspect_reports_segments_keys_and_dead_bytes() {
+    let td = tempdir();
+    let refs = ours(td.path());
+    let report = json(&mut dwal_in("inspect", td.path(), &["--json"]), 0);
+    let segs = report["segments"].as_array().unwrap();
+    assert_eq!(segs.len(), 2);
+    assert_eq!(
+        (&segs[0]["records"], &segs[0]["first_txid"], &segs[0]["last_txid"]),
+        (&json!(4), &json!(1), &json!(4))
+    );
+    assert_eq!(
+        (&segs[1]["active"], &segs[1]["first_txid"], &segs[1]["last_txid"]),
+        (&json!(true), &json!(5), &json!(6))
+    );
+    assert_eq!(report["records"], json!({"total": 6, "put": 5, "delete": 1, "raw": 0}));
+    assert_eq!(report["live_keys"], json!(3));
+    // Live: c (txid 3), d (5), a (6).
+    let live: u64 = [2, 4, 5].iter().map(|&i| u64::from(refs[i].3)).sum();
+    let total = file_len(&seg(td.path(), 1)) + file_len(&seg(td.path(), 2));
+    assert_eq!(
+        (report["live_bytes"].as_u64(), report["dead_bytes"].as_u64()),
+        (Some(live), Some(total - live))
+    );
+    assert_eq!(
+        (&report["torn_tail"], &report["opens"], &report["problems"]),
+        (&json!(null), &json!(true), &json!([]))
+    );
+
+    let text = stdout(&exits(&mut dwal_in("inspect", td.path(), &[]), 0));
+    assert!(text.contains("live keys   3"), "{text}");
+    assert!(text.contains("torn tail   none"), "{text}");
+}
+
+#[test]
+fn a_store_written_by_datawal_0_1_5_reads_the_same() {
+    let (theirs, mine) = (tempdir(), tempdir());
+    reference_store(theirs.path());
+    ours(mine.path());
+    assert_eq!(snapshot(theirs.path()).iter().filter(|(n, _)| n.ends_with(".dwal")).count(), 2);
+    assert_eq!(scan_json(theirs.path(), &[]), scan_json(mine.path(), &[]));
+    exits(&mut dwal_in("verify", theirs.path(), &[]), 0);
+    let got = stdout(&exits(&mut dwal_in("get", theirs.path(), &["a"]), 0));
+    assert_eq!(got, "apricot\n");
+
+    // Export matches the reference crate's own export, byte for byte.
+    let out = tempdir();
+    let (ours_out, ref_out) = (out.path().join("dwal.jsonl"), out.path().join("ref.jsonl"));
+    exits(&mut dwal_in("export", theirs.path(), &[ours_out.to_str().unwrap()]), 0);
+    reference::DataWal::open(theirs.path()).unwrap().export_jsonl(&ref_out).unwrap();
+    assert_eq!(std::fs::read(&ours_out).unwrap(), std::fs::read(&ref_out).unwrap());
+    // And the reference crate opens what dwal writes into its store.
+    exits(&mut dwal_in("put", theirs.path(), &["e", "elderberry"]), 0);
+    let mut wal = reference::DataWal::open(theirs.path()).unwrap();
+    assert_eq!(wal.get(b"e").unwrap().as_deref(), Some(&b"elderberry"[..]));
+}
+
+#[test]
+fn export_and_compact_write_the_live_keys() {
+    let td = tempdir();
+    ours(td.path());
+    let out = tempdir();
+    let file = out.path().join("sub/keys.jsonl");
+    let done = json(&mut dwal_in("export", td.path(), &[file.to_str().unwrap(), "--json"]), 0);
+    assert_eq!(done["keys"], json!(3));
+    let lines = std::fs::read_to_string(&file).unwrap();
+    assert_eq!(lines.lines().next(), Some(r#"{"key_b64":"YQ==","value_b64":"YXByaWNvdA=="}"#));
+
+    let target = out.path().join("compacted");
+    let stats = json(&mut dwal_in("compact", td.path(), &[target.to_str().unwrap(), "--json"]), 0);
+    assert_eq!((&stats["live_keys"], &stats["records_written"]), (&json!(3), &json!(3)));
+    let mut copy = datawal::DataWal::open(&target).unwrap();
+    assert_eq!(copy.items().unwrap().len(), 3);
+    assert_eq!(copy.get(b"a").unwrap().as_deref(), Some(&b"apricot"[..]));
+    drop(copy);
+    // A target that holds something is refused.
+    exits(&mut dwal_in("compact", td.path(), &[target.to_str().unwrap()]), 2);
+}
+
+#[test]
+fn a_locked_store_refuses_writers_but_not_readers() {
+    let td = tempdir();
+    ours(td.path());
+    let holder = datawal::DataWal::open(td.path()).unwrap();
+    let before = snapshot(td.path());
+    let err = stderr(&exits(&mut dwal_in("put", td.path(), &["k", "v"]), 4));
+    assert!(err.contains("locked"), "{err}");
+    let (export_to, compact_to) = (td.path().join("x.jsonl"), td.path().join("copy"));
+    let writers: [&[&str]; 4] = [
+        &["delete", "a"],
+        &["repair", "--yes"],
+        &["export", export_to.to_str().unwrap()],
+        &["compact", compact_to.to_str().unwrap()],
+    ];
+    for args in writers {
+        let (sub, rest) = args.split_first().unwrap();
+        exits(&mut dwal_in(sub, td.path(), rest), 4);
+    }
+    // Readers take no lock.
+    exits(&mut dwal_in("verify", td.path(), &[]), 0);
+    exits(&mut dwal_in("inspect", td.path(), &[]), 0);
+    exits(&mut dwal_in("scan", td.path(), &[]), 0);
+    assert_eq!(stdout(&exits(&mut dwal_in("get", td.path(), &["c"]), 0)), "cherry\n");
+    assert_eq!(snapshot(td.path()), before);
+    drop(holder);
+    exits(&mut dwal_in("put", td.path(), &["k", "v"]), 0);
+}
+
+#[test]
+fn progress_is_never_drawn_off_a_terminal() {
+    let td = tempdir();
+    let mut wal = datawal::DataWal::open(td.path()).unwrap();
+    let value = vec![7u8; 4 << 20];
+    for key in [b"x", b"y", b"z"] {
+        wal.put(key, &value).unwrap();
+    }
+    drop(wal);
+    let out = td.path().join("big.jsonl");
+    for args in [vec!["verify"], vec!["inspect"], vec!["scan"], vec!["export", out.to_str().unwrap()]] {
+        let (sub, rest) = args.split_first().unwrap();
+        let a = exits(&mut dwal_in(sub, td.path(), rest), 0);
+        assert_eq!(stderr(&a), "", "{sub}");
+    }
+}

@@ -1,0 +1,373 @@
+//! A read-only, lock-free pass over a log directory that reports everything
+//! an operator needs: per segment its size, record count and txid range, and
+//! **every** problem (segment, offset, class, and what open would do about
+//! it), not just the first. Recovery stops at the first bad byte; this pass
+//! steps over a damaged region to the next CRC-valid frame and goes on, so a
+//! later problem is never hidden by an earlier one.
+//!
+//! Each problem is judged by the same rules as open (`recovery::judge`), so
+//! the verdict here is exactly what `RecordLog::open` does with it. Nothing
+//! is written and no lock is taken; a writer appending meanwhile can make the
+//! end of the active segment look like a torn tail (as for
+//! [`crate::RecordLogReader`]).
+
+use std::path::Path;
+
+use anyhow::Result;
+
+use crate::error::Error;
+use crate::format::RecordType;
+use crate::fs::{self, OpenMode};
+use crate::log::RecordRef;
+use crate::recovery::{self, DamagePolicy};
+use crate::segment::{self, Damage, SegmentReader, Step};
+
+/// How bytes that do not decode failed (the classes of `format-v1.md`, plus
+/// zeros to the end of the file).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
+pub enum ProblemClass {
+    /// Fewer bytes than a header, or than the frame its header announces.
+    Truncated,
+    /// A whole, well-formed frame whose CRC-32C does not match.
+    CrcMismatch,
+    /// A full header that cannot be a version-1 frame.
+    Structural,
+    /// Every byte from the position to the end of the file is zero.
+    ZeroFill,
+}
+
+impl ProblemClass {
+    /// Stable lower-case name, e.g. `crc-mismatch`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::Truncated => "truncated",
+            Self::CrcMismatch => "crc-mismatch",
+            Self::Structural => "structural",
+            Self::ZeroFill => "zero-fill",
+        }
+    }
+}
+
+/// What open does with a problem, least to most severe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
+pub enum Verdict {
+    /// A torn tail of the active segment: open keeps the valid prefix and
+    /// the first write moves these bytes into a side file.
+    TornTail,
+    /// Damage in the active segment with CRC-valid frames after it: a strict
+    /// open refuses; salvage mode (`Options::salvage`) accepts the loss.
+    Salvageable,
+    /// A hard error in every mode (sealed segment, or a structural error):
+    /// the log does not open.
+    Fatal,
+}
+
+impl Verdict {
+    /// Stable lower-case name, e.g. `torn-tail`.
+    pub fn name(self) -> &'static str {
+        match self {
+            Self::TornTail => "torn-tail",
+            Self::Salvageable => "salvageable",
+            Self::Fatal => "fatal",
+        }
+    }
+}
+
+/// One damaged region of a segment.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Problem {
+    pub segment: u32,
+    /// Where the first byte that does not decode is.
+    pub offset: u64,
+    /// Bytes from `offset` to the next CRC-valid frame, or to the end of the file.
+    pub len: u64,
+    pub class: ProblemClass,
+    pub verdict: Verdict,
+    /// CRC-valid frames after `offset` in the same segment.
+    pub valid_frames_after: u64,
+    /// What failed, in the words open's error would use.
+    pub detail: String,
+}
+
+/// One segment file.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct SegmentInfo {
+    pub id: u32,
+    /// File size when the pass reached it.
+    pub bytes: u64,
+    /// The highest id: the segment a writer appends to.
+    pub active: bool,
+    /// CRC-valid frames found anywhere in the file (also after damage).
+    pub records: u64,
+    /// Lowest and highest txid among those frames.
+    pub txids: Option<(u64, u64)>,
+    pub problems: Vec<Problem>,
+}
+
+/// Everything the pass found, segments in id order.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Inspection {
+    pub segments: Vec<SegmentInfo>,
+}
+
+impl Inspection {
+    pub fn problems(&self) -> impl Iterator<Item = &Problem> + '_ {
+        self.segments.iter().flat_map(|s| s.problems.iter())
+    }
+
+    /// The most severe verdict, `None` for a clean log.
+    pub fn worst(&self) -> Option<Verdict> {
+        self.problems().map(|p| p.verdict).max()
+    }
+
+    pub fn total_bytes(&self) -> u64 {
+        self.segments.iter().map(|s| s.bytes).sum()
+    }
+
+    pub fn total_records(&self) -> u64 {
+        self.segments.iter().map(|s| s.records).sum()
+    }
+}
+
+/// A CRC-valid frame met by the pass.
+#[derive(Debug, Clone, Copy)]
+pub struct FrameInfo<'a> {
+    pub rref: RecordRef,
+    pub record_type: RecordType,
+    pub txid: u64,
+    pub key: &'a [u8],
+    pub payload: &'a [u8],
+    /// True when no problem comes before it: open replays it. Frames after
+    /// a problem are found and counted but never replayed.
+    pub in_valid_prefix: bool,
+}
+
+/// Inspect the log in the existing directory `path`: every segment, every
+/// problem; `visit` sees every CRC-valid frame in log order. Errors only
+/// when the directory or a file cannot be read.
+pub fn inspect(path: &Path, visit: &mut dyn FnMut(&FrameInfo<'_>)) -> Result<Inspection> {
+    Ok(inspect_in(&fs::Dir::open_ambient(path, false)?, visit)?)
+}
+
+fn inspect_in(dir: &fs::Dir, visit: &mut dyn FnMut(&FrameInfo<'_>)) -> Result<Inspection, Error> {
+    let ids = segment::list_ids(dir)?;
+    let mut out = Inspection::default();
+    let mut in_prefix = true;
+    for (i, &id) in ids.iter().enumerate() {
+        let info = inspect_segment(dir, id, i + 1 == ids.len(), &mut in_prefix, visit)?;
+        out.segments.push(info);
+    }
+    Ok(out)
+}
+
+fn inspect_segment(
+    dir: &fs::Dir,
+    id: u32,
+    active: bool,
+    in_prefix: &mut bool,
+    visit: &mut dyn FnMut(&FrameInfo<'_>),
+) -> Result<SegmentInfo, Error> {
+    let bytes = dir.open_file(&segment::segment_file_name(id), OpenMode::Read)?.len()?;
+    let mut info = SegmentInfo { id, bytes, active, records: 0, txids: None, problems: Vec::new() };
+    let mut reader = SegmentReader::open(dir, id, 0)?;
+    loop {
+        match reader.next_step()? {
+            Step::Frame { offset, header } => {
+                let frame = reader.frame();
+                let rref = RecordRef { segment: id, offset, len: header.frame_len() };
+                info.records += 1;
+                let (lo, hi) = info.txids.unwrap_or((header.txid, header.txid));
+                info.txids = Some((lo.min(header.txid), hi.max(header.txid)));
+                visit(&FrameInfo {
+                    rref,
+                    record_type: header.record_type,
+                    txid: header.txid,
+                    key: frame.key,
+                    payload: frame.payload,
+                    in_valid_prefix: *in_prefix,
+                });
+            }
+            Step::End => return Ok(info),
+            Step::Damage { offset, what } => {
+                *in_prefix = false;
+                let (problem, resume) = diagnose(reader.file_mut(), id, offset, what, active)?;
+                info.problems.push(problem);
+                match resume {
+                    Some(at) => reader = SegmentReader::open(dir, id, at)?,
+                    None => return Ok(info),
+                }
+            }
+        }
+    }
+}
+
+/// Judge the damage at `offset` as open would, measure it, and find where
+/// the next CRC-valid frame starts (if any) to resume from.
+fn diagnose(
+    file: &mut fs::File,
+    segment: u32,
+    offset: u64,
+    what: Damage,
+    active: bool,
+) -> Result<(Problem, Option<u64>), Error> {
+    let rest = recovery::inspect_rest(file, offset)?;
+    let verdict = match recovery::judge(file, offset, what, active, DamagePolicy::Salvage)? {
+        recovery::Verdict::Hard(_) => Verdict::Fatal,
+        recovery::Verdict::Tail(t) if t.valid_frames_dropped > 0 => Verdict::Salvageable,
+        recovery::Verdict::Tail(_) => Verdict::TornTail,
+    };
+    let class = match what {
+        _ if rest.all_zero => ProblemClass::ZeroFill,
+        Damage::Truncated { .. } => ProblemClass::Truncated,
+        Damage::CrcMismatch { .. } => ProblemClass::CrcMismatch,
+        Damage::Structural(_) => ProblemClass::Structural,
+    };
+    let detail = match class {
+        ProblemClass::ZeroFill => format!("{} zero bytes to the end of the file", rest.len),
+        _ => recovery::describe(what),
+    };
+    let len = rest.first_valid.map_or(rest.len, |next| next - offset);
+    let problem =
+        Problem { segment, offset, len, class, verdict, valid_frames_after: rest.valid_frames, detail };
+    Ok((problem, rest.first_valid))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{DataWal, Options, RecordLog};
+
+    fn seg(dir: &Path, id: u32) -> std::path::PathBuf {
+        dir.join(segment::segment_file_name(id))
+    }
+
+    fn flip(path: &Path, at: u64) {
+        let mut bytes = std::fs::read(path).unwrap();
+        bytes[at as usize] ^= 0x40;
+        std::fs::write(path, bytes).unwrap();
+    }
+
+    /// Segment 1: 3 Puts (sealed); segment 2: 3 Puts (active). Returns refs.
+    fn two_segments(dir: &Path) -> Vec<RecordRef> {
+        let mut log = RecordLog::open(dir).unwrap();
+        let mut refs = Vec::new();
+        for i in 0..6u8 {
+            if i == 3 {
+                log.rotate().unwrap();
+            }
+            refs.push(log.append_record(RecordType::Put, &[b'k', i], &[i; 10]).unwrap());
+        }
+        log.fsync().unwrap();
+        refs
+    }
+
+    fn run(dir: &Path) -> (Inspection, Vec<(u64, bool)>) {
+        let before = snapshot(dir);
+        let mut seen = Vec::new();
+        let found = inspect(dir, &mut |f| seen.push((f.txid, f.in_valid_prefix))).unwrap();
+        assert_eq!(snapshot(dir), before, "inspect changed a file");
+        (found, seen)
+    }
+
+    fn snapshot(dir: &Path) -> Vec<(String, Vec<u8>)> {
+        let mut files: Vec<_> = std::fs::read_dir(dir)
+            .unwrap()
+            .map(|e| e.unwrap())
+            .map(|e| (e.file_name().into_string().unwrap(), std::fs::read(e.path()).unwrap()))
+            .collect();
+        files.sort();
+        files
+    }
+
+    #[test]
+    fn clean_log_has_counts_ranges_and_no_problems() {
+        let td = tempfile::tempdir().unwrap();
+        let refs = two_segments(td.path());
+        let (found, seen) = run(td.path());
+        assert_eq!(found.worst(), None);
+        assert_eq!(found.segments.len(), 2);
+        let (a, b) = (&found.segments[0], &found.segments[1]);
+        assert_eq!((a.id, a.active, a.records, a.txids), (1, false, 3, Some((1, 3))));
+        assert_eq!((b.id, b.active, b.records, b.txids), (2, true, 3, Some((4, 6))));
+        assert_eq!(b.bytes, refs[5].offset + u64::from(refs[5].len));
+        assert_eq!(seen, (1..=6).map(|t| (t, true)).collect::<Vec<_>>());
+    }
+
+    #[test]
+    fn every_problem_is_reported_and_frames_after_damage_are_still_counted() {
+        let td = tempfile::tempdir().unwrap();
+        let refs = two_segments(td.path());
+        // A CRC flip in each segment's middle frame.
+        flip(&seg(td.path(), 1), refs[1].offset + 30);
+        flip(&seg(td.path(), 2), refs[4].offset + 30);
+        let (found, seen) = run(td.path());
+        let problems: Vec<_> = found.problems().cloned().collect();
+        assert_eq!(problems.len(), 2, "{problems:?}");
+        let (p1, p2) = (&problems[0], &problems[1]);
+        assert_eq!((p1.segment, p1.offset, p1.len), (1, refs[1].offset, u64::from(refs[1].len)));
+        assert_eq!(
+            (p1.class, p1.verdict, p1.valid_frames_after),
+            (ProblemClass::CrcMismatch, Verdict::Fatal, 1)
+        );
+        assert_eq!((p2.segment, p2.offset), (2, refs[4].offset));
+        assert_eq!(
+            (p2.class, p2.verdict, p2.valid_frames_after),
+            (ProblemClass::CrcMismatch, Verdict::Salvageable, 1)
+        );
+        assert_eq!(found.worst(), Some(Verdict::Fatal));
+        assert_eq!(found.total_records(), 4);
+        assert_eq!(seen, vec![(1, true), (3, false), (4, false), (6, false)]);
+    }
+
+    #[test]
+    fn verdicts_match_what_open_does() {
+        let td = tempfile::tempdir().unwrap();
+        let refs = two_segments(td.path());
+        let last = refs[5];
+        // Torn tail: the last frame cut short.
+        let path = seg(td.path(), 2);
+        let file = std::fs::OpenOptions::new().write(true).open(&path).unwrap();
+        file.set_len(last.offset + 10).unwrap();
+        let (found, _) = run(td.path());
+        let p = found.problems().next().unwrap().clone();
+        assert_eq!(
+            (p.class, p.verdict, p.offset, p.len),
+            (ProblemClass::Truncated, Verdict::TornTail, last.offset, 10)
+        );
+        let log = RecordLog::open(td.path()).unwrap();
+        assert_eq!(log.torn_tail().map(|t| (t.offset, t.len)), Some((p.offset, p.len)));
+        drop(log);
+
+        // Salvageable: damage in the active segment before a valid frame.
+        file.set_len(last.offset).unwrap();
+        flip(&path, refs[3].offset + 30);
+        let (found, _) = run(td.path());
+        assert_eq!(found.worst(), Some(Verdict::Salvageable));
+        assert!(DataWal::open(td.path()).is_err());
+        assert!(DataWal::open_with(td.path(), Options::new().salvage(true)).is_ok());
+    }
+
+    #[test]
+    fn zeros_to_the_end_are_zero_fill() {
+        let td = tempfile::tempdir().unwrap();
+        let refs = two_segments(td.path());
+        let end = refs[5].offset + u64::from(refs[5].len);
+        let path = seg(td.path(), 2);
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(end + 4096).unwrap();
+        let (found, _) = run(td.path());
+        let p = found.problems().next().unwrap();
+        assert_eq!(
+            (p.class, p.verdict, p.offset, p.len),
+            (ProblemClass::ZeroFill, Verdict::TornTail, end, 4096)
+        );
+        assert_eq!(found.segments[1].records, 3);
+    }
+
+    #[test]
+    fn empty_directory_has_no_segments() {
+        let td = tempfile::tempdir().unwrap();
+        let found = inspect(td.path(), &mut |_| {}).unwrap();
+        assert!(found.segments.is_empty());
+        assert!(inspect(&td.path().join("missing"), &mut |_| {}).is_err());
+    }
+}
