@@ -3,7 +3,10 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: setup test lint wasm-lib component upstream-tests run soak cli install-cli
+.PHONY: all setup test lint wasm-lib component upstream-tests run soak cli install-cli
+
+# `make`: the component and the dwal CLI.
+all: component cli
 
 setup:
 	rustup target add $(WASM_TARGET)
