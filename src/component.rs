@@ -1,5 +1,6 @@
-//! WebAssembly component glue (wasm32 only): the WIT world `engine` of
-//! `wit/datawal.wit`, exported by forwarding to the engine. Only type
+//! WebAssembly component glue (wasm32 only): the WIT world `provider` of
+//! `wit/datawal.wit` (the world `engine` plus `wasi:keyvalue`, see
+//! `component/keyvalue.rs`), exported by forwarding to the engine. Only type
 //! conversion lives here; paging, limits and validation are the engine's.
 //!
 //! Handles hold their engine object in a `RefCell<Option<_>>`: `close`
@@ -11,7 +12,9 @@ use exports::datawal::store::kv::{self, CompactionStats, ItemPage, KeyPage};
 use exports::datawal::store::log::{self, Cursor, Entry, ScanPage};
 use exports::datawal::store::types::{Corruption, Error, RecordRef, RecordType, RecoveryReport, TornTail};
 
-wit_bindgen::generate!({ world: "engine", path: "wit" });
+wit_bindgen::generate!({ world: "provider", path: "wit" });
+
+mod keyvalue;
 
 struct Component;
 

@@ -15,6 +15,8 @@ use wasmtime::Result;
 use wasmtime::{Engine, Store};
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
+pub mod provider;
+
 /// Host bindings generated from `wit/datawal.wit`. In a module of its own
 /// because the world is called `engine`, like `wasmtime::Engine`.
 pub mod bindings {
@@ -118,6 +120,9 @@ impl Sandbox {
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         let ctx = WasiCtxBuilder::new()
             .inherit_stderr()
+            // A synchronous host: run file I/O on this thread instead of
+            // handing each call to a blocking-task pool.
+            .allow_blocking_current_thread(true)
             .preopened_dir(host_dir, GUEST_ROOT, FsPerms::ReadWrite)?
             .build();
         let mut store = Store::new(engine(), HostState { ctx, table: ResourceTable::new() });

@@ -1,0 +1,229 @@
+//! The component's `provider` world in wasmtime: the engine's interfaces
+//! plus `wasi:keyvalue` (store, atomics, batch), for the conformance suite
+//! and the key/value crash tests.
+//!
+//! The host also counts the guest's durability calls: every
+//! `wasi:filesystem` `sync` / `sync-data` and every file write stream it
+//! opens goes through a counting wrapper before wasmtime-wasi runs it, so a
+//! test can check that a call wrote and synced as the documentation says
+//! (for example `set-many`: one write, one sync).
+
+use std::path::Path;
+
+use wasmtime::component::{Linker, Resource, ResourceAny, ResourceTable};
+use wasmtime::{Result, Store, StoreContextMut};
+use wasmtime_wasi::filesystem::WasiFilesystemView as _;
+use wasmtime_wasi::p2::bindings::sync::filesystem::types::{
+    Descriptor, ErrorCode, Filesize, Host as _, HostDescriptor as _, OutputStream,
+};
+use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
+
+/// Host bindings for the world `provider` of `wit/datawal.wit`.
+pub mod bindings {
+    wasmtime::component::bindgen!({ world: "provider", path: "../wit" });
+}
+
+pub use bindings::exports::wasi::keyvalue::atomics::CasError;
+pub use bindings::exports::wasi::keyvalue::store::{Error as KvError, KeyResponse};
+
+/// What the guest asked of the filesystem that matters for durability.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct IoCounts {
+    /// `sync` and `sync-data` calls (files and directories).
+    pub syncs: u64,
+    /// File write streams opened (`write-via-stream`, `append-via-stream`)
+    /// plus positional `write` calls: one per write the guest issues.
+    pub writes: u64,
+}
+
+pub struct State {
+    ctx: WasiCtx,
+    table: ResourceTable,
+    counts: IoCounts,
+    /// `W` per write, `S` per sync, in the order the guest issued them.
+    trace: String,
+}
+
+impl State {
+    fn saw_sync(&mut self) {
+        self.counts.syncs += 1;
+        self.trace.push('S');
+    }
+
+    fn saw_write(&mut self) {
+        self.counts.writes += 1;
+        self.trace.push('W');
+    }
+}
+
+impl WasiView for State {
+    fn ctx(&mut self) -> WasiCtxView<'_> {
+        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
+    }
+}
+
+/// The wasi:filesystem version wasmtime-wasi 48 defines (the guest's 0.2.6
+/// imports link to it by semver).
+const FS_TYPES: &str = "wasi:filesystem/types@0.2.12";
+
+type FsRet<T> = Result<(std::result::Result<T, ErrorCode>,)>;
+
+fn fs_result<T>(
+    cx: &mut StoreContextMut<'_, State>,
+    r: std::result::Result<T, wasmtime_wasi::p2::FsError>,
+) -> FsRet<T> {
+    match r {
+        Ok(v) => Ok((Ok(v),)),
+        Err(e) => Ok((Err(cx.data_mut().filesystem().convert_error_code(e)?),)),
+    }
+}
+
+/// Shadow the durability-relevant `wasi:filesystem` functions with
+/// counting wrappers that then run wasmtime-wasi's own implementation.
+fn add_counters(linker: &mut Linker<State>) -> Result<()> {
+    linker.allow_shadowing(true);
+    let mut fs = linker.instance(FS_TYPES)?;
+    for name in ["[method]descriptor.sync-data", "[method]descriptor.sync"] {
+        let data_only = name.ends_with("sync-data");
+        fs.func_wrap(name, move |mut cx: StoreContextMut<'_, State>, (fd,): (Resource<Descriptor>,)| {
+            cx.data_mut().saw_sync();
+            let r = if data_only {
+                cx.data_mut().filesystem().sync_data(fd)
+            } else {
+                cx.data_mut().filesystem().sync(fd)
+            };
+            fs_result(&mut cx, r)
+        })?;
+    }
+    fs.func_wrap(
+        "[method]descriptor.write-via-stream",
+        |mut cx: StoreContextMut<'_, State>, (fd, offset): (Resource<Descriptor>, Filesize)| {
+            cx.data_mut().saw_write();
+            let r = cx.data_mut().filesystem().write_via_stream(fd, offset);
+            fs_result::<Resource<OutputStream>>(&mut cx, r)
+        },
+    )?;
+    fs.func_wrap(
+        "[method]descriptor.append-via-stream",
+        |mut cx: StoreContextMut<'_, State>, (fd,): (Resource<Descriptor>,)| {
+            cx.data_mut().saw_write();
+            let r = cx.data_mut().filesystem().append_via_stream(fd);
+            fs_result::<Resource<OutputStream>>(&mut cx, r)
+        },
+    )?;
+    fs.func_wrap(
+        "[method]descriptor.write",
+        |mut cx: StoreContextMut<'_, State>, (fd, buf, offset): (Resource<Descriptor>, Vec<u8>, Filesize)| {
+            cx.data_mut().saw_write();
+            let r = cx.data_mut().filesystem().write(fd, buf, offset);
+            fs_result(&mut cx, r)
+        },
+    )?;
+    linker.allow_shadowing(false);
+    Ok(())
+}
+
+/// One instance of the component with `host_dir` preopened as `.`.
+pub struct Provider {
+    pub store: Store<State>,
+    pub world: bindings::Provider,
+}
+
+impl Provider {
+    pub fn new(host_dir: &Path) -> Result<Provider> {
+        let mut linker = Linker::<State>::new(crate::engine());
+        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+        add_counters(&mut linker)?;
+        let ctx = WasiCtxBuilder::new()
+            .inherit_stderr()
+            .allow_blocking_current_thread(true)
+            .preopened_dir(host_dir, crate::GUEST_ROOT, FsPerms::ReadWrite)?
+            .build();
+        let state =
+            State { ctx, table: ResourceTable::new(), counts: IoCounts::default(), trace: String::new() };
+        let mut store = Store::new(crate::engine(), state);
+        let world = bindings::Provider::instantiate(&mut store, crate::component(), &linker)?;
+        Ok(Provider { store, world })
+    }
+
+    /// Syncs and writes the guest asked for so far.
+    pub fn counts(&self) -> IoCounts {
+        self.store.data().counts
+    }
+
+    /// The writes (`W`) and syncs (`S`) since the last call, in order.
+    pub fn take_trace(&mut self) -> String {
+        std::mem::take(&mut self.store.data_mut().trace)
+    }
+
+    /// Drop a resource handle (the guest's destructor runs).
+    pub fn drop_handle(&mut self, h: ResourceAny) -> Result<()> {
+        h.resource_drop(&mut self.store)
+    }
+
+    // ---- wasi:keyvalue, with traps turned into panics as in `Sandbox` ----
+
+    pub fn open_bucket(&mut self, id: &str) -> Result<ResourceAny, KvError> {
+        no_trap(self.world.wasi_keyvalue_store().call_open(&mut self.store, id))
+    }
+
+    pub fn get(&mut self, b: ResourceAny, key: &str) -> Result<Option<Vec<u8>>, KvError> {
+        no_trap(self.world.wasi_keyvalue_store().bucket().call_get(&mut self.store, b, key))
+    }
+
+    pub fn set(&mut self, b: ResourceAny, key: &str, value: &[u8]) -> Result<(), KvError> {
+        no_trap(self.world.wasi_keyvalue_store().bucket().call_set(&mut self.store, b, key, value))
+    }
+
+    pub fn delete(&mut self, b: ResourceAny, key: &str) -> Result<(), KvError> {
+        no_trap(self.world.wasi_keyvalue_store().bucket().call_delete(&mut self.store, b, key))
+    }
+
+    pub fn exists(&mut self, b: ResourceAny, key: &str) -> Result<bool, KvError> {
+        no_trap(self.world.wasi_keyvalue_store().bucket().call_exists(&mut self.store, b, key))
+    }
+
+    pub fn list_keys(&mut self, b: ResourceAny, cursor: Option<&str>) -> Result<KeyResponse, KvError> {
+        no_trap(self.world.wasi_keyvalue_store().bucket().call_list_keys(&mut self.store, b, cursor))
+    }
+
+    pub fn increment(&mut self, b: ResourceAny, key: &str, delta: i64) -> Result<i64, KvError> {
+        no_trap(self.world.wasi_keyvalue_atomics().call_increment(&mut self.store, b, key, delta))
+    }
+
+    pub fn cas_new(&mut self, b: ResourceAny, key: &str) -> Result<ResourceAny, KvError> {
+        no_trap(self.world.wasi_keyvalue_atomics().cas().call_new(&mut self.store, b, key))
+    }
+
+    pub fn cas_current(&mut self, cas: ResourceAny) -> Result<Option<Vec<u8>>, KvError> {
+        no_trap(self.world.wasi_keyvalue_atomics().cas().call_current(&mut self.store, cas))
+    }
+
+    pub fn swap(&mut self, cas: ResourceAny, value: &[u8]) -> Result<(), CasError> {
+        no_trap(self.world.wasi_keyvalue_atomics().call_swap(&mut self.store, cas, value))
+    }
+
+    #[allow(clippy::type_complexity)]
+    pub fn get_many(
+        &mut self,
+        b: ResourceAny,
+        keys: &[String],
+    ) -> Result<Vec<Option<(String, Vec<u8>)>>, KvError> {
+        no_trap(self.world.wasi_keyvalue_batch().call_get_many(&mut self.store, b, keys))
+    }
+
+    pub fn set_many(&mut self, b: ResourceAny, items: &[(String, Vec<u8>)]) -> Result<(), KvError> {
+        no_trap(self.world.wasi_keyvalue_batch().call_set_many(&mut self.store, b, items))
+    }
+
+    pub fn delete_many(&mut self, b: ResourceAny, keys: &[String]) -> Result<(), KvError> {
+        no_trap(self.world.wasi_keyvalue_batch().call_delete_many(&mut self.store, b, keys))
+    }
+}
+
+fn no_trap<T, E>(r: Result<std::result::Result<T, E>>) -> std::result::Result<T, E> {
+    match r {
+        Ok(r) => r,
+        Err(trap) => panic!("the datawal component trapped (a bug: failures must be WIT errors): {trap:?}"),
+    }
+}

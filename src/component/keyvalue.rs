@@ -1,0 +1,241 @@
+//! `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch) over the engine's
+//! [`crate::DataWal`]. Glue only: each call is one or two engine calls and
+//! the conversion of their types; the engine validates, writes, syncs and
+//! verifies. What this file decides is only how the interface's words map
+//! onto the engine's:
+//!
+//! - bucket identifier -> store directory under the preopen, checked by the
+//!   engine's own path rule (`fs::check_relative_path`); an identifier it
+//!   refuses is `no-such-store`;
+//! - buckets opened with one identifier share one open engine store (the
+//!   interface lets a guest open a bucket many times; the engine allows one
+//!   writer per directory);
+//! - every mutating call ends with the engine's `fsync` before it returns
+//!   `ok`, since the interface has no sync of its own; `set-many` and
+//!   `delete-many` are one `DataWal::write_batch` and one `fsync`;
+//! - `increment` stores the counter as 8 bytes, little-endian two's
+//!   complement (`i64::to_le_bytes`);
+//! - a `cas` handle remembers the record the key's live value came from
+//!   (`DataWal::ref_of`). Every write of a key appends a new record at a new
+//!   position, so `swap` succeeds exactly when no write of the key happened
+//!   in between (no ABA);
+//! - `list-keys` pages in ascending key order, at most [`LIST_KEYS_PAGE`]
+//!   keys a page; the cursor is the page's last key.
+//!
+//! Atomicity: an instance runs one call at a time, and each call holds the
+//! store's `RefCell` borrow from its read to its write, so `increment` and
+//! `swap` are atomic within the instance. Across instances the host must
+//! not give one directory to two writers (see `wit/datawal.wit`).
+
+use std::cell::RefCell;
+use std::collections::HashMap;
+use std::path::PathBuf;
+use std::rc::{Rc, Weak};
+
+use super::exports::wasi::keyvalue::atomics::{self, CasError};
+use super::exports::wasi::keyvalue::batch;
+use super::exports::wasi::keyvalue::store::{self, BucketBorrow, Error, KeyResponse};
+use super::Component;
+use crate::{BatchOp, DataWal, RecordRef};
+
+/// Keys in one `list-keys` page.
+pub const LIST_KEYS_PAGE: u32 = 1000;
+
+type Result<T, E = Error> = std::result::Result<T, E>;
+type Shared = Rc<RefCell<DataWal>>;
+
+thread_local! {
+    /// Stores open through `wasi:keyvalue` in this instance, by directory.
+    /// Weak: the store closes (and its directory can be opened again, by
+    /// `kv.store.open` too) when its last bucket and cas handle are dropped.
+    static OPEN: RefCell<HashMap<PathBuf, Weak<RefCell<DataWal>>>> = RefCell::new(HashMap::new());
+}
+
+/// Engine errors to the interface's `other`, with the engine's message.
+fn other(err: anyhow::Error) -> Error {
+    let message = match err.downcast_ref::<crate::Error>() {
+        Some(e) => e.to_string(),
+        None => format!("{err:#}"),
+    };
+    Error::Other(message)
+}
+
+/// Keys are strings in the interface and bytes in the engine.
+fn key_str(key: Vec<u8>) -> Result<String> {
+    String::from_utf8(key).map_err(|e| {
+        Error::Other(format!(
+            "datawal: key {:?} is not UTF-8; wasi:keyvalue keys are strings",
+            String::from_utf8_lossy(e.as_bytes())
+        ))
+    })
+}
+
+pub struct Bucket(Shared);
+
+impl Bucket {
+    fn with<R>(&self, f: impl FnOnce(&mut DataWal) -> anyhow::Result<R>) -> Result<R> {
+        f(&mut self.0.borrow_mut()).map_err(other)
+    }
+}
+
+impl store::Guest for Component {
+    type Bucket = Bucket;
+
+    fn open(identifier: String) -> Result<store::Bucket> {
+        let dir = crate::fs::check_relative_path(&identifier).map_err(|_| Error::NoSuchStore)?;
+        let live = OPEN.with(|open| open.borrow().get(&dir).and_then(Weak::upgrade));
+        let shared = match live {
+            Some(shared) => shared,
+            None => {
+                let shared = Rc::new(RefCell::new(DataWal::open(&dir).map_err(other)?));
+                OPEN.with(|open| {
+                    let mut open = open.borrow_mut();
+                    open.retain(|_, w| w.strong_count() > 0);
+                    open.insert(dir, Rc::downgrade(&shared));
+                });
+                shared
+            }
+        };
+        Ok(store::Bucket::new(Bucket(shared)))
+    }
+}
+
+impl store::GuestBucket for Bucket {
+    fn get(&self, key: String) -> Result<Option<Vec<u8>>> {
+        self.with(|s| s.get(key.as_bytes()))
+    }
+
+    fn set(&self, key: String, value: Vec<u8>) -> Result<()> {
+        self.with(|s| {
+            s.put(key.as_bytes(), &value)?;
+            s.fsync()
+        })
+    }
+
+    /// An absent key is left alone (the interface: "it does nothing").
+    fn delete(&self, key: String) -> Result<()> {
+        self.with(|s| {
+            if !s.contains_key(key.as_bytes()) {
+                return Ok(());
+            }
+            s.delete(key.as_bytes())?;
+            s.fsync()
+        })
+    }
+
+    fn exists(&self, key: String) -> Result<bool> {
+        self.with(|s| Ok(s.contains_key(key.as_bytes())))
+    }
+
+    fn list_keys(&self, cursor: Option<String>) -> Result<KeyResponse> {
+        let page = self.with(|s| Ok(s.keys_page(cursor.as_deref().map(str::as_bytes), LIST_KEYS_PAGE)))?;
+        Ok(KeyResponse {
+            keys: page.keys.into_iter().map(key_str).collect::<Result<_>>()?,
+            cursor: page.next.map(key_str).transpose()?,
+        })
+    }
+}
+
+pub struct Cas {
+    store: Shared,
+    key: String,
+    /// Where the live value was read from when the handle was made; `None`:
+    /// the key was absent.
+    version: Option<RecordRef>,
+    value: Option<Vec<u8>>,
+}
+
+impl Cas {
+    /// Read `key` and remember which record it came from. One borrow: the
+    /// pair is consistent.
+    fn read(store: Shared, key: String) -> Result<Cas> {
+        let (version, value) = {
+            let mut s = store.borrow_mut();
+            let version = s.ref_of(key.as_bytes());
+            (version, s.get(key.as_bytes()).map_err(other)?)
+        };
+        Ok(Cas { store, key, version, value })
+    }
+}
+
+impl atomics::GuestCas for Cas {
+    fn new(bucket: BucketBorrow<'_>, key: String) -> Result<atomics::Cas> {
+        let store = bucket.get::<Bucket>().0.clone();
+        Ok(atomics::Cas::new(Cas::read(store, key)?))
+    }
+
+    /// The value the handle was made with: what `swap` compares against.
+    fn current(&self) -> Result<Option<Vec<u8>>> {
+        Ok(self.value.clone())
+    }
+}
+
+impl atomics::Guest for Component {
+    type Cas = Cas;
+
+    fn increment(bucket: BucketBorrow<'_>, key: String, delta: i64) -> Result<i64> {
+        let bucket = bucket.get::<Bucket>();
+        let mut s = bucket.0.borrow_mut();
+        let current = match s.get(key.as_bytes()).map_err(other)? {
+            None => 0,
+            Some(bytes) => i64::from_le_bytes(bytes.as_slice().try_into().map_err(|_| {
+                Error::Other(format!(
+                    "datawal: the value of key {key:?} is {} bytes, not a counter \
+                     (8 bytes, little-endian i64, as `increment` writes)",
+                    bytes.len()
+                ))
+            })?),
+        };
+        let new = current.checked_add(delta).ok_or_else(|| {
+            Error::Other(format!("datawal: increment of key {key:?} by {delta} overflows {current}"))
+        })?;
+        s.put(key.as_bytes(), &new.to_le_bytes()).and_then(|()| s.fsync()).map_err(other)?;
+        Ok(new)
+    }
+
+    fn swap(cas: atomics::Cas, value: Vec<u8>) -> Result<(), CasError> {
+        let cas = cas.into_inner::<Cas>();
+        let unchanged = cas.store.borrow().ref_of(cas.key.as_bytes()) == cas.version;
+        if !unchanged {
+            let fresh = Cas::read(cas.store, cas.key).map_err(CasError::StoreError)?;
+            return Err(CasError::CasFailed(atomics::Cas::new(fresh)));
+        }
+        let mut s = cas.store.borrow_mut();
+        s.put(cas.key.as_bytes(), &value).and_then(|()| s.fsync()).map_err(|e| CasError::StoreError(other(e)))
+    }
+}
+
+impl batch::Guest for Component {
+    fn get_many(bucket: BucketBorrow<'_>, keys: Vec<String>) -> Result<Vec<Option<(String, Vec<u8>)>>> {
+        bucket.get::<Bucket>().with(|s| {
+            keys.into_iter().map(|key| Ok(s.get(key.as_bytes())?.map(|value| (key, value)))).collect()
+        })
+    }
+
+    fn set_many(bucket: BucketBorrow<'_>, key_values: Vec<(String, Vec<u8>)>) -> Result<()> {
+        let ops: Vec<BatchOp<'_>> =
+            key_values.iter().map(|(k, v)| BatchOp::Put { key: k.as_bytes(), value: v }).collect();
+        bucket.get::<Bucket>().with(|s| write_and_sync(s, &ops))
+    }
+
+    /// Absent keys are skipped (the interface: "it skips the key").
+    fn delete_many(bucket: BucketBorrow<'_>, keys: Vec<String>) -> Result<()> {
+        bucket.get::<Bucket>().with(|s| {
+            let ops: Vec<BatchOp<'_>> = keys
+                .iter()
+                .filter(|k| s.contains_key(k.as_bytes()))
+                .map(|k| BatchOp::Delete { key: k.as_bytes() })
+                .collect();
+            write_and_sync(s, &ops)
+        })
+    }
+}
+
+/// One write and one sync; nothing at all for an empty batch.
+fn write_and_sync(s: &mut DataWal, ops: &[BatchOp<'_>]) -> anyhow::Result<()> {
+    if ops.is_empty() {
+        return Ok(());
+    }
+    s.write_batch(ops)?;
+    s.fsync()
+}
