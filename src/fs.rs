@@ -334,7 +334,7 @@ impl Dir {
             ),
         }
         .map_err(io_err("open", path.clone()))?;
-        Ok(File { file, path })
+        Ok(File::new(file, path))
     }
 
     /// Every entry's name and kind; names that are not UTF-8 are skipped
@@ -403,9 +403,34 @@ impl Dir {
 pub(crate) struct File {
     file: std::fs::File,
     path: PathBuf,
+    /// Where the file cursor is, when known. Under WASI every seek makes
+    /// the libc drop its cached stream and the next write creates a new one
+    /// (several host calls), so positional writes skip seeking to where the
+    /// cursor already is: sequential appends keep one stream.
+    #[cfg(target_arch = "wasm32")]
+    cursor: Option<u64>,
 }
 
 impl File {
+    fn new(file: std::fs::File, path: PathBuf) -> File {
+        #[cfg(target_arch = "wasm32")]
+        return File { file, path, cursor: Some(0) };
+        #[cfg(not(target_arch = "wasm32"))]
+        File { file, path }
+    }
+
+    /// Move the cursor to `offset` unless it is there already.
+    #[cfg(target_arch = "wasm32")]
+    fn place(&mut self, offset: u64) -> io::Result<()> {
+        use std::io::{Seek, SeekFrom};
+        if self.cursor != Some(offset) {
+            self.cursor = None;
+            self.file.seek(SeekFrom::Start(offset))?;
+            self.cursor = Some(offset);
+        }
+        Ok(())
+    }
+
     pub fn path(&self) -> &Path {
         &self.path
     }
@@ -425,11 +450,17 @@ impl File {
     }
 
     /// `std::os::wasi` positional reads are unstable on wasip2: seek + read.
+    /// Always seeks: an input stream kept from an earlier read may not see
+    /// bytes appended since (jco's shim does not), so every positional read
+    /// starts a fresh one.
     #[cfg(target_arch = "wasm32")]
     fn raw_read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
         use std::io::{Read, Seek, SeekFrom};
+        self.cursor = None;
         self.file.seek(SeekFrom::Start(offset))?;
-        self.file.read_exact(buf)
+        self.file.read_exact(buf)?;
+        self.cursor = Some(offset + buf.len() as u64);
+        Ok(())
     }
 
     /// Write all of `buf` at byte `offset`.
@@ -446,9 +477,12 @@ impl File {
 
     #[cfg(target_arch = "wasm32")]
     fn raw_write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
-        use std::io::{Seek, SeekFrom, Write};
-        self.file.seek(SeekFrom::Start(offset))?;
-        self.file.write_all(buf)
+        use std::io::Write;
+        self.place(offset)?;
+        self.cursor = None;
+        self.file.write_all(buf)?;
+        self.cursor = Some(offset + buf.len() as u64);
+        Ok(())
     }
 
     /// Read up to `buf.len()` bytes from the current position (0 at EOF).
@@ -457,14 +491,28 @@ impl File {
         loop {
             match self.file.read(buf) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => return r.map_err(io_err("read", self.path.clone())),
+                r => {
+                    #[cfg(target_arch = "wasm32")]
+                    {
+                        self.cursor = match &r {
+                            Ok(n) => self.cursor.map(|c| c + *n as u64),
+                            Err(_) => None,
+                        };
+                    }
+                    return r.map_err(io_err("read", self.path.clone()));
+                }
             }
         }
     }
 
     pub fn seek_to(&mut self, offset: u64) -> Result<()> {
-        use std::io::{Seek, SeekFrom};
-        self.file.seek(SeekFrom::Start(offset)).map(drop).map_err(io_err("seek", self.path.clone()))
+        #[cfg(target_arch = "wasm32")]
+        return self.place(offset).map_err(io_err("seek", self.path.clone()));
+        #[cfg(not(target_arch = "wasm32"))]
+        {
+            use std::io::{Seek, SeekFrom};
+            self.file.seek(SeekFrom::Start(offset)).map(drop).map_err(io_err("seek", self.path.clone()))
+        }
     }
 
     pub fn set_len(&mut self, len: u64) -> Result<()> {
