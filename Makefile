@@ -152,3 +152,25 @@ plugin-demo: compose $(PY_STAMP)
 		&& echo "== carried over: the second run saw the first run's counter and event" \
 		|| { echo "plugin-demo: the second run did not see the first run's state"; exit 1; }
 	@ls -l $(PLUGIN_DEMO_DIR)/plugin
+
+# Benchmarks (issue 6): criterion (engine), whole-store measurements in
+# child processes (stores), the component in wasmtime (host-tests), then
+# the summary, which prints the tables and writes BENCHMARKS.md. Data lives
+# under $(CARGO_TARGET_DIR)/bench-data (on disk). The first run also
+# compiles wasmtime and the benches at opt-level 3 (most of its time).
+# Every bench build is one unit graph: the whole workspace (features unify
+# the same way each time) and unwind everywhere (the release profile's
+# panic = "abort" would build datawal's cdylib+rlib twice under one file
+# name for host-tests' bins and benches, cargo #6313); cargo warns that
+# `panic` is ignored for benches, which is expected.
+BENCH_CARGO = CARGO_PROFILE_BENCH_PANIC=unwind $(CARGO) bench --workspace
+.PHONY: bench
+bench: component
+	rm -rf $(CARGO_TARGET_DIR)/bench-results $(CARGO_TARGET_DIR)/bench-data
+	mkdir -p $(CARGO_TARGET_DIR)/bench-results
+	echo "{\"started_unix\": $$(date +%s)}" > $(CARGO_TARGET_DIR)/bench-results/run.json
+	$(BENCH_CARGO) --bench engine --bench stores --bench summary --bench component --no-run
+	$(BENCH_CARGO) --bench engine
+	$(BENCH_CARGO) --bench stores
+	$(BENCH_CARGO) --bench component
+	$(BENCH_CARGO) --bench summary

@@ -1,0 +1,390 @@
+//! Criterion benchmarks of this crate against the reference (datawal 0.1.5)
+//! in the same run: P1 unsynced append, P2 durable batched append (with the
+//! machine's `dd` fdatasync bandwidth measured between its rounds), P4
+//! random get and put, P7 durable single puts (also redb and fjall).
+//! P1, P2 and P7 also time `raw_file`, the same bytes written to a plain
+//! file with one `pwrite` per call (and `fdatasync`): the floor set by the
+//! system call and the disk, against which a remaining gap is judged.
+//!
+//! Noise control on a shared 2-core machine: every benchmark runs in two
+//! rounds in ABBA order (ours, reference / reference, ours; P7 with four
+//! stores ABCD / DCBA) and the summary averages the rounds' medians, so a
+//! slow phase of the machine hits both sides.
+//!
+//! `cargo bench --bench engine` (the `make bench` target runs it); criterion
+//! filters work (`-- p1_`), `DATAWAL_BENCH_ONLY=p1,p4` also skips the other
+//! groups' setup, `DATAWAL_BENCH_QUICK=1` shrinks everything.
+
+use std::hint::black_box;
+use std::path::Path;
+use std::time::{Duration, Instant};
+
+use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
+
+mod common;
+use common::{Kv, Rng, StoreKind};
+
+/// The two log implementations under one interface.
+trait Log {
+    fn append(&mut self, payload: &[u8]);
+    /// Append all, then one fsync: ours with `append_batch`, the reference
+    /// (which has no batch API) with a loop of appends.
+    fn append_batch_fsync(&mut self, payloads: &[&[u8]]);
+}
+
+impl Log for datawal::RecordLog {
+    fn append(&mut self, payload: &[u8]) {
+        datawal::RecordLog::append(self, payload).expect("ours append");
+    }
+    fn append_batch_fsync(&mut self, payloads: &[&[u8]]) {
+        let records: Vec<datawal::BatchRecord<'_>> = payloads
+            .iter()
+            .map(|p| datawal::BatchRecord { record_type: datawal::RecordType::Raw, key: b"", payload: p })
+            .collect();
+        self.append_batch(&records).expect("ours append_batch");
+        self.fsync().expect("ours fsync");
+    }
+}
+
+impl Log for reference::RecordLog {
+    fn append(&mut self, payload: &[u8]) {
+        reference::RecordLog::append(self, payload).expect("reference append");
+    }
+    fn append_batch_fsync(&mut self, payloads: &[&[u8]]) {
+        for p in payloads {
+            reference::RecordLog::append(self, p).expect("reference append");
+        }
+        self.fsync().expect("reference fsync");
+    }
+}
+
+/// The physical floor: a plain file, the payload bytes written with one
+/// `pwrite` per call (no framing, no CRC), `fdatasync` for fsync. Not a
+/// log; it shows what the system call and the disk cost by themselves.
+struct RawFile {
+    file: std::fs::File,
+    len: u64,
+}
+
+impl RawFile {
+    fn open(dir: &Path) -> RawFile {
+        let file = std::fs::OpenOptions::new()
+            .read(true)
+            .write(true)
+            .create(true)
+            .truncate(true)
+            .open(dir.join("raw.bin"))
+            .expect("open raw file");
+        RawFile { file, len: 0 }
+    }
+
+    fn write(&mut self, buf: &[u8]) {
+        use std::os::unix::fs::FileExt;
+        self.file.write_all_at(buf, self.len).expect("raw pwrite");
+        self.len += buf.len() as u64;
+    }
+}
+
+impl Log for RawFile {
+    fn append(&mut self, payload: &[u8]) {
+        self.write(payload);
+    }
+    fn append_batch_fsync(&mut self, payloads: &[&[u8]]) {
+        // One write of the whole batch, like `append_batch`, then fdatasync.
+        let all = payloads.concat();
+        self.write(&all);
+        self.file.sync_data().expect("raw fdatasync");
+    }
+}
+
+#[derive(Clone, Copy, PartialEq, Eq)]
+enum Impl {
+    Ours,
+    Reference,
+    Raw,
+}
+
+impl Impl {
+    fn name(self) -> &'static str {
+        match self {
+            Impl::Ours => "ours",
+            Impl::Reference => "reference",
+            Impl::Raw => "raw_file",
+        }
+    }
+}
+
+/// Round 1 runs `a` first, round 2 runs it last.
+fn abba<T: Copy>(items: &[T], round: usize) -> Vec<T> {
+    let mut v = items.to_vec();
+    if round % 2 == 1 {
+        v.reverse();
+    }
+    v
+}
+
+/// Rounds per benchmark: forward order on odd rounds, reversed on even.
+const ROUNDS: usize = 4;
+
+fn open_log(imp: Impl, dir: &Path) -> Box<dyn Log> {
+    match imp {
+        Impl::Ours => Box::new(datawal::RecordLog::open(dir).expect("open ours")),
+        Impl::Reference => Box::new(reference::RecordLog::open(dir).expect("open reference")),
+        Impl::Raw => Box::new(RawFile::open(dir)),
+    }
+}
+
+/// A log that starts over in a fresh directory (outside the timed part)
+/// once `RECYCLE_BYTES` were appended, so the appends measured never pile
+/// gigabytes of dirty pages onto the machine.
+struct Slot {
+    imp: Impl,
+    dir: std::path::PathBuf,
+    log: Option<Box<dyn Log>>,
+    appended: u64,
+}
+
+const RECYCLE_BYTES: u64 = 128 << 20;
+
+impl Slot {
+    fn new(imp: Impl, bench: &str) -> Slot {
+        let dir = common::fresh_dir(&format!("{bench}-{}", imp.name()));
+        let log = Some(open_log(imp, &dir));
+        Slot { imp, dir, log, appended: 0 }
+    }
+
+    fn log(&mut self) -> &mut dyn Log {
+        self.log.as_deref_mut().expect("open")
+    }
+
+    /// Account for `bytes` appended; start over when past the limit.
+    fn recycle_after(&mut self, bytes: u64) {
+        self.appended += bytes;
+        if self.appended >= RECYCLE_BYTES {
+            self.log = None;
+            common::remove_dir(&self.dir);
+            std::fs::create_dir_all(&self.dir).unwrap();
+            self.log = Some(open_log(self.imp, &self.dir));
+            self.appended = 0;
+        }
+    }
+}
+
+impl Drop for Slot {
+    fn drop(&mut self) {
+        self.log = None;
+        common::remove_dir(&self.dir);
+    }
+}
+
+/// P1: unsynced append of 256-byte payloads, one record per iteration.
+fn p1_append(c: &mut Criterion) {
+    let payload = Rng::new(1).bytes(256);
+    let mut slots =
+        [Slot::new(Impl::Ours, "p1"), Slot::new(Impl::Reference, "p1"), Slot::new(Impl::Raw, "p1")];
+    let mut g = c.benchmark_group("p1_append_256B");
+    g.throughput(Throughput::Elements(1));
+    for round in 0..ROUNDS {
+        for idx in abba(&[0usize, 1, 2], round) {
+            let slot = &mut slots[idx];
+            g.bench_function(BenchmarkId::new(slot.imp.name(), format!("r{}", round + 1)), |b| {
+                b.iter_custom(|iters| {
+                    let log = slot.log();
+                    let t = Instant::now();
+                    for _ in 0..iters {
+                        log.append(black_box(&payload));
+                    }
+                    let elapsed = t.elapsed();
+                    slot.recycle_after(iters * 256);
+                    elapsed
+                })
+            });
+        }
+    }
+    g.finish();
+}
+
+/// P2: 1,000 records of 4 KiB, then one fsync, per iteration; `dd`'s
+/// fdatasync bandwidth is measured before, between and after the rounds.
+fn p2_batch(c: &mut Criterion) {
+    const RECORDS: usize = 1000;
+    const RECORD_BYTES: usize = 4096;
+    let data = Rng::new(2).bytes(RECORDS * RECORD_BYTES);
+    let payloads: Vec<&[u8]> = data.chunks(RECORD_BYTES).collect();
+    let dd_mib = if common::quick() { 32 } else { 256 };
+    let mut dd = vec![common::dd_fdatasync_mb_s(dd_mib)];
+    let mut slots =
+        [Slot::new(Impl::Ours, "p2"), Slot::new(Impl::Reference, "p2"), Slot::new(Impl::Raw, "p2")];
+    let mut g = c.benchmark_group("p2_batch_1000x4KiB_fsync");
+    g.throughput(Throughput::Bytes((RECORDS * RECORD_BYTES) as u64));
+    g.sample_size(10).sampling_mode(SamplingMode::Flat);
+    for round in 0..ROUNDS {
+        for idx in abba(&[0usize, 1, 2], round) {
+            let slot = &mut slots[idx];
+            g.bench_function(BenchmarkId::new(slot.imp.name(), format!("r{}", round + 1)), |b| {
+                b.iter_custom(|iters| {
+                    let mut elapsed = Duration::ZERO;
+                    for _ in 0..iters {
+                        let log = slot.log();
+                        let t = Instant::now();
+                        log.append_batch_fsync(&payloads);
+                        elapsed += t.elapsed();
+                        slot.recycle_after((RECORDS * RECORD_BYTES) as u64);
+                    }
+                    elapsed
+                })
+            });
+        }
+        dd.push(common::dd_fdatasync_mb_s(dd_mib));
+    }
+    g.finish();
+    drop(slots);
+    let mb_s: Vec<f64> = dd.iter().map(|r| r.mb_s).collect();
+    common::write_result(
+        "dd",
+        &serde_json::json!({
+            "command": format!("dd if=/dev/zero of=<target>/bench-data/dd-fdatasync.bin bs=1M count={dd_mib} conv=fdatasync"),
+            "mb_s_each": mb_s,
+            "mb_s_median": common::median(&mb_s),
+            "lines": dd.iter().map(|r| r.line.clone()).collect::<Vec<_>>(),
+        }),
+    );
+}
+
+/// Keys and values of P4 (small values: a put-heavy benchmark of large
+/// values would mostly measure page-cache writeback).
+const P4_KEYS: u64 = 100_000;
+const P4_VALUE_BYTES: usize = 100;
+
+/// P4: random get and random put (overwrite) on a store of 100k keys.
+fn p4_get_put(c: &mut Criterion) {
+    let keys = if common::quick() { 5_000 } else { P4_KEYS };
+    let mut stores: Vec<(StoreKind, Box<dyn Kv>)> = [StoreKind::Ours, StoreKind::Reference]
+        .into_iter()
+        .map(|k| {
+            let mut s = k.open(&common::fresh_dir(&format!("p4-{}", k.name())));
+            for i in 0..keys {
+                s.put(&common::key(i), &common::value(i, P4_VALUE_BYTES));
+            }
+            s.sync();
+            (k, s)
+        })
+        .collect();
+    for (op, group_name) in [("get", "p4_random_get"), ("put", "p4_random_put")] {
+        let mut g = c.benchmark_group(group_name);
+        g.throughput(Throughput::Elements(1));
+        for round in 0..ROUNDS {
+            for idx in abba(&[0usize, 1], round) {
+                let (kind, store) = &mut stores[idx];
+                let mut rng = Rng::new(4 + round as u64);
+                let value = common::value(7, P4_VALUE_BYTES);
+                g.bench_function(BenchmarkId::new(kind.name(), format!("r{}", round + 1)), |b| {
+                    if op == "get" {
+                        b.iter(|| {
+                            let k = common::key(rng.below(keys));
+                            black_box(store.get_len(&k).expect("present"))
+                        })
+                    } else {
+                        b.iter(|| {
+                            let k = common::key(rng.below(keys));
+                            store.put(&k, black_box(&value))
+                        })
+                    }
+                });
+            }
+        }
+        g.finish();
+    }
+    drop(stores);
+    for k in [StoreKind::Ours, StoreKind::Reference] {
+        common::remove_dir(&common::data_root().join(format!("p4-{}", k.name())));
+    }
+}
+
+/// Keys preloaded into each P7 store, and the value size.
+const P7_KEYS: u64 = 20_000;
+const P7_VALUE_BYTES: usize = 1000;
+
+/// The durable-put floor: the frame-sized bytes (key + value) appended to a
+/// plain file with one `pwrite`, then `fdatasync`.
+struct RawKv(RawFile);
+
+impl Kv for RawKv {
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.0.write(&[key, value].concat());
+    }
+    fn sync(&mut self) {
+        self.0.file.sync_data().expect("raw fdatasync");
+    }
+    fn get_len(&mut self, _key: &[u8]) -> Option<usize> {
+        unimplemented!("the raw file is write-only")
+    }
+}
+
+/// P7: one put (1 KB, random existing key) made durable on its own, per
+/// iteration: ours `put` + `fsync`, the reference the same, redb one
+/// write transaction (Durability::Immediate), fjall `insert` +
+/// `persist(SyncData)`; and the floor, a plain file's pwrite + fdatasync.
+fn p7_durable_put(c: &mut Criterion) {
+    let keys = if common::quick() { 1_000 } else { P7_KEYS };
+    let kinds = [StoreKind::Ours, StoreKind::Reference, StoreKind::Redb, StoreKind::Fjall];
+    let mut stores: Vec<(&str, Box<dyn Kv>)> = kinds
+        .into_iter()
+        .map(|k| {
+            let mut s = k.open(&common::fresh_dir(&format!("p7-{}", k.name())));
+            let mut pairs = (0..keys).map(|i| (common::key(i), common::value(i, P7_VALUE_BYTES)));
+            s.bulk_load(&mut pairs);
+            (k.name(), s)
+        })
+        .collect();
+    stores.push(("raw_file", Box::new(RawKv(RawFile::open(&common::fresh_dir("p7-raw_file"))))));
+    let mut g = c.benchmark_group("p7_durable_put_1KB");
+    g.throughput(Throughput::Elements(1));
+    g.sample_size(10).sampling_mode(SamplingMode::Flat);
+    for round in 0..ROUNDS {
+        for idx in abba(&[0usize, 1, 2, 3, 4], round) {
+            let (name, store) = &mut stores[idx];
+            let mut rng = Rng::new(70 + round as u64);
+            let value = common::value(77, P7_VALUE_BYTES);
+            g.bench_function(BenchmarkId::new(*name, format!("r{}", round + 1)), |b| {
+                b.iter(|| {
+                    let k = common::key(rng.below(keys));
+                    store.put_durable(&k, black_box(&value))
+                })
+            });
+        }
+    }
+    g.finish();
+    let names: Vec<String> = stores.iter().map(|(n, _)| n.to_string()).collect();
+    drop(stores);
+    for n in names {
+        common::remove_dir(&common::data_root().join(format!("p7-{n}")));
+    }
+}
+
+fn main() {
+    let quick = common::quick();
+    let mut c = Criterion::default()
+        .warm_up_time(Duration::from_millis(if quick { 100 } else { 500 }))
+        .measurement_time(Duration::from_millis(if quick { 300 } else { 2000 }))
+        .sample_size(20)
+        .nresamples(10_000)
+        .configure_from_args();
+    // `DATAWAL_BENCH_ONLY=p1,p4` skips the other groups' setup too (a
+    // criterion filter alone would still preload their stores and run dd).
+    let only = std::env::var("DATAWAL_BENCH_ONLY").unwrap_or_default();
+    let wants = |s: &str| only.is_empty() || only.split(',').any(|o| o.trim() == s);
+    if wants("p1") {
+        p1_append(&mut c);
+    }
+    if wants("p2") {
+        p2_batch(&mut c);
+    }
+    if wants("p4") {
+        p4_get_put(&mut c);
+    }
+    if wants("p7") {
+        p7_durable_put(&mut c);
+    }
+    c.final_summary();
+}
