@@ -156,14 +156,15 @@ fn run_child(op: &str, kind: &str, dir: &Path) -> Value {
 }
 
 /// Read every file under `dir` once so the page cache holds it.
+/// (Files that vanish meanwhile, a store's background work, are skipped.)
 fn warm_page_cache(dir: &Path) {
-    for e in std::fs::read_dir(dir).unwrap().flatten() {
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
         let p = e.path();
         if p.is_dir() {
             warm_page_cache(&p);
-        } else {
-            let mut f = std::fs::File::open(&p).unwrap();
-            std::io::copy(&mut f, &mut std::io::sink()).unwrap();
+        } else if let Ok(mut f) = std::fs::File::open(&p) {
+            let _ = std::io::copy(&mut f, &mut std::io::sink());
         }
     }
 }

@@ -145,11 +145,12 @@ pub fn vm_rss_kib() -> u64 {
     proc_status_kib("VmRSS")
 }
 
-/// Total bytes of the regular files under `dir`.
+/// Total bytes of the regular files under `dir`. Files that vanish while
+/// it walks (fjall compacts in background threads) are skipped.
 pub fn dir_bytes(dir: &Path) -> u64 {
     let mut total = 0;
     for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
-        let md = e.metadata().expect("metadata");
+        let Ok(md) = e.metadata() else { continue };
         if md.is_dir() {
             total += dir_bytes(&e.path());
         } else {
@@ -162,14 +163,16 @@ pub fn dir_bytes(dir: &Path) -> u64 {
 /// Evict every file under `dir` from the page cache with
 /// `posix_fadvise(POSIX_FADV_DONTNEED)` (after `fsync`, so no page is
 /// dirty and all can go). Targets only these files, unlike `drop_caches`,
-/// which would disturb everything else on the machine.
+/// which would disturb everything else on the machine. Files that vanish
+/// meanwhile (a store's background work) are skipped.
 pub fn evict_from_page_cache(dir: &Path) {
-    for e in std::fs::read_dir(dir).expect("read_dir").flatten() {
-        let md = e.metadata().expect("metadata");
+    let Ok(entries) = std::fs::read_dir(dir) else { return };
+    for e in entries.flatten() {
+        let Ok(md) = e.metadata() else { continue };
         if md.is_dir() {
             evict_from_page_cache(&e.path());
         } else if md.is_file() {
-            let f = std::fs::OpenOptions::new().read(true).open(e.path()).expect("open for fadvise");
+            let Ok(f) = std::fs::OpenOptions::new().read(true).open(e.path()) else { continue };
             f.sync_all().ok();
             rustix::fs::fadvise(&f, 0, None, rustix::fs::Advice::DontNeed).expect("posix_fadvise");
         }
