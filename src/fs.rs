@@ -70,8 +70,29 @@ pub fn check_relative_path(path: &str) -> Result<PathBuf> {
     Ok(out)
 }
 
-fn io_err(op: &'static str, path: PathBuf) -> impl FnOnce(io::Error) -> Error {
-    move |source| Error::Io { op, path, source }
+/// The error for a failed `op` on `path`; the path is copied only on failure.
+fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Error + 'a {
+    move |source| Error::Io { op, path: path.to_owned(), source }
+}
+
+/// Write `buf` at `offset` through the std cursor, seeking only when the
+/// cursor is elsewhere (see `File::cursor`).
+#[cfg(target_arch = "wasm32")]
+fn write_at_cursor(
+    file: &mut std::fs::File,
+    cursor: &mut Option<u64>,
+    buf: &[u8],
+    offset: u64,
+) -> io::Result<()> {
+    use std::io::{Seek, SeekFrom, Write};
+    if *cursor != Some(offset) {
+        *cursor = None;
+        file.seek(SeekFrom::Start(offset))?;
+    }
+    *cursor = None;
+    file.write_all(buf)?;
+    *cursor = Some(offset + buf.len() as u64);
+    Ok(())
 }
 
 /// What a directory entry is.
@@ -119,10 +140,10 @@ mod backend {
         pub fn open_ambient(path: &Path, create: bool) -> Result<Dir> {
             if create {
                 faults::run(|| Op::MkDir { path: path.into() }, || std::fs::create_dir_all(path))
-                    .map_err(io_err("create directory", path.into()))?;
+                    .map_err(io_err("create directory", path))?;
             }
             let inner = cap_std::fs::Dir::open_ambient_dir(path, ambient_authority())
-                .map_err(io_err("open directory", path.into()))?;
+                .map_err(io_err("open directory", path))?;
             Ok(Dir { display: path.into(), inner })
         }
 
@@ -131,8 +152,7 @@ mod backend {
         }
 
         pub fn try_clone(&self) -> Result<Dir> {
-            let inner =
-                self.inner.try_clone().map_err(io_err("duplicate handle of", self.display.clone()))?;
+            let inner = self.inner.try_clone().map_err(io_err("duplicate handle of", &self.display))?;
             Ok(Dir { display: self.display.clone(), inner })
         }
 
@@ -163,7 +183,7 @@ mod backend {
         pub fn open_subdir(&self, name: &str, create: bool) -> Result<Dir> {
             check_name(name)?;
             let inner =
-                self.raw_subdir(name, create).map_err(io_err("open directory", self.display.join(name)))?;
+                self.raw_subdir(name, create).map_err(io_err("open directory", &self.display.join(name)))?;
             Ok(Dir { display: self.display.join(name), inner })
         }
 
@@ -227,9 +247,9 @@ mod backend {
             }
             if create {
                 faults::run(|| Op::MkDir { path: path.into() }, || std::fs::create_dir_all(path))
-                    .map_err(io_err("create directory", path.into()))?;
+                    .map_err(io_err("create directory", path))?;
             }
-            let meta = std::fs::metadata(path).map_err(io_err("open directory", path.into()))?;
+            let meta = std::fs::metadata(path).map_err(io_err("open directory", path))?;
             if !meta.is_dir() {
                 return Err(Error::Io {
                     op: "open directory",
@@ -270,7 +290,7 @@ mod backend {
                         _ => Ok(()),
                     },
                 )
-                .map_err(io_err("create directory", path.clone()))?;
+                .map_err(io_err("create directory", &path))?;
             }
             Dir::open_ambient(&path, false)
         }
@@ -333,14 +353,14 @@ impl Dir {
                 || self.raw_open(name, mode),
             ),
         }
-        .map_err(io_err("open", path.clone()))?;
+        .map_err(io_err("open", &path))?;
         Ok(File::new(file, path))
     }
 
     /// Every entry's name and kind; names that are not UTF-8 are skipped
     /// (they can be neither segments nor anything else the engine writes).
     pub fn list(&self) -> Result<Vec<(String, EntryKind)>> {
-        self.raw_list().map_err(io_err("list directory", self.display.clone()))
+        self.raw_list().map_err(io_err("list directory", &self.display))
     }
 
     /// The kind of entry `name`, or `None` when there is none. Symlinks are
@@ -350,7 +370,7 @@ impl Dir {
         match self.raw_kind(name) {
             Ok(kind) => Ok(Some(kind)),
             Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(io_err("inspect", self.display.join(name))(e)),
+            Err(e) => Err(io_err("inspect", &self.display.join(name))(e)),
         }
     }
 
@@ -362,7 +382,7 @@ impl Dir {
             || Op::Rename { from: self.display.join(from), to: to_dir.display.join(to) },
             || self.raw_rename(from, to_dir, to),
         )
-        .map_err(io_err("rename", self.display.join(from)))
+        .map_err(io_err("rename", &self.display.join(from)))
     }
 
     /// Remove a file; a missing file is not an error.
@@ -370,7 +390,7 @@ impl Dir {
         check_name(name)?;
         match faults::run(|| Op::Remove { path: self.display.join(name) }, || self.raw_remove_file(name)) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                Err(io_err("remove", self.display.join(name))(e))
+                Err(io_err("remove", &self.display.join(name))(e))
             }
             _ => Ok(()),
         }
@@ -384,7 +404,7 @@ impl Dir {
             || self.raw_remove_dir_all(name),
         ) {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                Err(io_err("remove", self.display.join(name))(e))
+                Err(io_err("remove", &self.display.join(name))(e))
             }
             _ => Ok(()),
         }
@@ -393,7 +413,7 @@ impl Dir {
     /// Make this directory's entries (creations, renames) durable.
     pub fn sync(&self) -> Result<()> {
         faults::run(|| Op::SyncDir { path: self.display.clone() }, || self.raw_sync())
-            .map_err(io_err("sync directory", self.display.clone()))
+            .map_err(io_err("sync directory", &self.display))
     }
 }
 
@@ -436,12 +456,12 @@ impl File {
     }
 
     pub fn len(&self) -> Result<u64> {
-        Ok(self.file.metadata().map_err(io_err("stat", self.path.clone()))?.len())
+        Ok(self.file.metadata().map_err(io_err("stat", &self.path))?.len())
     }
 
     /// Fill `buf` from byte `offset`. `UnexpectedEof` if the file is shorter.
     pub fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> Result<()> {
-        self.raw_read_exact_at(buf, offset).map_err(io_err("read", self.path.clone()))
+        self.raw_read_exact_at(buf, offset).map_err(io_err("read", &self.path))
     }
 
     #[cfg(not(target_arch = "wasm32"))]
@@ -465,24 +485,15 @@ impl File {
 
     /// Write all of `buf` at byte `offset`.
     pub fn write_all_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
-        let path = self.path.clone();
-        faults::run_write(&path, offset, buf, |data| self.raw_write_all_at(data, offset))
-            .map_err(io_err("write", path))
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
-    fn raw_write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
-        std::os::unix::fs::FileExt::write_all_at(&self.file, buf, offset)
-    }
-
-    #[cfg(target_arch = "wasm32")]
-    fn raw_write_all_at(&mut self, buf: &[u8], offset: u64) -> io::Result<()> {
-        use std::io::Write;
-        self.place(offset)?;
-        self.cursor = None;
-        self.file.write_all(buf)?;
-        self.cursor = Some(offset + buf.len() as u64);
-        Ok(())
+        #[cfg(not(target_arch = "wasm32"))]
+        let file = &self.file;
+        #[cfg(not(target_arch = "wasm32"))]
+        let write = |data: &[u8]| std::os::unix::fs::FileExt::write_all_at(file, data, offset);
+        #[cfg(target_arch = "wasm32")]
+        let (file, cursor) = (&mut self.file, &mut self.cursor);
+        #[cfg(target_arch = "wasm32")]
+        let write = |data: &[u8]| write_at_cursor(file, cursor, data, offset);
+        faults::run_write(&self.path, offset, buf, write).map_err(io_err("write", &self.path))
     }
 
     /// Read up to `buf.len()` bytes from the current position (0 at EOF).
@@ -499,7 +510,7 @@ impl File {
                             Err(_) => None,
                         };
                     }
-                    return r.map_err(io_err("read", self.path.clone()));
+                    return r.map_err(io_err("read", &self.path));
                 }
             }
         }
@@ -507,29 +518,29 @@ impl File {
 
     pub fn seek_to(&mut self, offset: u64) -> Result<()> {
         #[cfg(target_arch = "wasm32")]
-        return self.place(offset).map_err(io_err("seek", self.path.clone()));
+        return self.place(offset).map_err(io_err("seek", &self.path));
         #[cfg(not(target_arch = "wasm32"))]
         {
             use std::io::{Seek, SeekFrom};
-            self.file.seek(SeekFrom::Start(offset)).map(drop).map_err(io_err("seek", self.path.clone()))
+            self.file.seek(SeekFrom::Start(offset)).map(drop).map_err(io_err("seek", &self.path))
         }
     }
 
     pub fn set_len(&mut self, len: u64) -> Result<()> {
         faults::run(|| Op::SetLen { path: self.path.clone(), len }, || self.file.set_len(len))
-            .map_err(io_err("truncate", self.path.clone()))
+            .map_err(io_err("truncate", &self.path))
     }
 
     /// Make the contents durable (not necessarily the metadata).
     pub fn sync_data(&mut self) -> Result<()> {
         faults::run(|| Op::SyncFile { path: self.path.clone() }, || self.file.sync_data())
-            .map_err(io_err("sync", self.path.clone()))
+            .map_err(io_err("sync", &self.path))
     }
 
     /// Make contents and metadata durable.
     pub fn sync_all(&mut self) -> Result<()> {
         faults::run(|| Op::SyncFile { path: self.path.clone() }, || self.file.sync_all())
-            .map_err(io_err("sync", self.path.clone()))
+            .map_err(io_err("sync", &self.path))
     }
 
     /// Take an exclusive advisory lock without blocking. `Ok(false)` when
@@ -540,7 +551,7 @@ impl File {
         match self.file.try_lock() {
             Ok(()) => Ok(true),
             Err(std::fs::TryLockError::WouldBlock) => Ok(false),
-            Err(std::fs::TryLockError::Error(e)) => Err(io_err("lock", self.path.clone())(e)),
+            Err(std::fs::TryLockError::Error(e)) => Err(io_err("lock", &self.path)(e)),
         }
     }
 }

@@ -8,7 +8,8 @@
 //!
 //! The keydir is a hash map: `get`, `put` and `delete` are one hash lookup
 //! (an ordered map spent half of a random `get` comparing keys, measured
-//! with perf). Ordered walks pay instead, where they are bulk work anyway:
+//! with perf), with foldhash's seeded hasher: SipHash was half of rebuilding
+//! the keydir at open. Ordered walks pay instead, where they are bulk work anyway:
 //! `keys`, `items`, `compact_to` and `export_jsonl` sort the references
 //! once; a page of `keys_page` / `items_page` selects its smallest keys
 //! after the cursor in one linear pass.
@@ -31,6 +32,10 @@ pub struct CompactionStats {
     pub records_written: u64,
     pub bytes_written: u64,
 }
+
+/// Live key -> its latest Put. Seeded per process (foldhash), so key choice
+/// cannot aim at collisions.
+type Keydir = HashMap<Vec<u8>, RecordRef, foldhash::fast::RandomState>;
 
 /// One page of keys, ascending.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -59,7 +64,7 @@ const EXPORT_BUFFER_BYTES: usize = 1 << 20;
 #[derive(Debug)]
 pub struct DataWal {
     log: RecordLog,
-    keydir: HashMap<Vec<u8>, RecordRef>,
+    keydir: Keydir,
     readers: HashMap<u32, fs::File>,
 }
 
@@ -81,7 +86,7 @@ impl DataWal {
     }
 
     fn open_in(dir: fs::Dir, options: Options) -> Result<Self, Error> {
-        let mut keydir: HashMap<Vec<u8>, RecordRef> = HashMap::new();
+        let mut keydir = Keydir::default();
         let log = RecordLog::open_in(dir, options, &mut |rref, record_type, key| match record_type {
             RecordType::Put => set_ref(&mut keydir, key, rref),
             RecordType::Delete => drop(keydir.remove(key)),
@@ -429,7 +434,7 @@ impl DataWal {
 }
 
 /// Point `key` at `rref`, allocating the key only when it is new.
-fn set_ref(keydir: &mut HashMap<Vec<u8>, RecordRef>, key: &[u8], rref: RecordRef) {
+fn set_ref(keydir: &mut Keydir, key: &[u8], rref: RecordRef) {
     match keydir.get_mut(key) {
         Some(slot) => *slot = rref,
         None => drop(keydir.insert(key.to_vec(), rref)),
