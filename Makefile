@@ -119,7 +119,7 @@ node-test: component node-deps
 
 # Native and wasmtime read the interop stores the Node suite wrote.
 conformance-node-interop:
-	$(CARGO) test --workspace --all-features --test conformance -- --ignored node_output --nocapture
+	$(CARGO) test --workspace --all-features --test host -- --ignored conformance::node_output --nocapture
 
 # ---- A plugin that knows only wasi:keyvalue, composed with the component ----
 PLUGIN_DIR := examples/plugin

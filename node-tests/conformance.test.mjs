@@ -1,7 +1,7 @@
 // The shared conformance suite (../conformance/cases.json, format in
 // ../conformance/README.md) in its third host: Node, the component
 // transpiled by jco. The same file runs natively and in wasmtime in
-// host-tests/tests/conformance.rs; this interpreter mirrors that one.
+// host-tests/tests/host/conformance.rs; this interpreter mirrors that one.
 //
 // Interop: this host writes the suite's interop stores under
 // $DATAWAL_CONFORMANCE_OUT/node/<store> (default <target>/conformance),

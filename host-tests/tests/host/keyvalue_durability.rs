@@ -223,7 +223,12 @@ fn sigkilled_keyvalue_writer_loses_no_acknowledged_call() {
         // Kill after a random number of acknowledged calls (0: at startup).
         let budget = if kill % 5 == 0 { 0 } else { 1 + mix(seed ^ kill) % 120 };
         let mut child = Command::new(std::env::current_exe().unwrap())
-            .args(["--exact", "sigkilled_keyvalue_writer_loses_no_acknowledged_call", "--nocapture", "-q"])
+            .args([
+                "--exact",
+                "keyvalue_durability::sigkilled_keyvalue_writer_loses_no_acknowledged_call",
+                "--nocapture",
+                "-q",
+            ])
             .env(CHILD_ENV, format!("{seed} {next} {}", dir.display()))
             .env("DATAWAL_CWASM", &cwasm)
             .stdout(Stdio::piped())

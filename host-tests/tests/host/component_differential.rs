@@ -5,12 +5,10 @@
 //! the whole component instance are among the operations, so replay is
 //! compared too.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use host_tests::{Sandbox, StoreHandle};
 use proptest::prelude::*;
 

@@ -4,11 +4,9 @@
 //! panics on one) that writes nothing on the host, inside or outside the
 //! preopened directory.
 
-mod common;
-
 use std::collections::BTreeMap;
 
-use common::*;
+use crate::common::*;
 use host_tests::{Cursor, GuestError, LogHandle, RecordType, Sandbox};
 
 /// Append `n` records of all three types, rotating after every

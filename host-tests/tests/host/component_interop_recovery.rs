@@ -14,12 +14,10 @@
 //! anywhere else is `corrupt` naming the segment and offset, and no file
 //! changes.
 
-mod common;
-
 use std::collections::BTreeMap;
 use std::path::Path;
 
-use common::*;
+use crate::common::*;
 use host_tests::{GuestError, RecordType, Sandbox};
 
 /// One step of a workload, applied the same way by every writer.

@@ -4,7 +4,7 @@
 //! segment files, and conversions of records from the component, our crate
 //! and the reference crate into one comparable shape.
 //!
-//! Each test binary uses a different subset of these helpers.
+//! Each test module uses a different subset of these helpers.
 #![allow(dead_code)]
 
 use std::collections::BTreeMap;
