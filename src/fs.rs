@@ -75,24 +75,83 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Err
     move |source| Error::Io { op, path: path.to_owned(), source }
 }
 
-/// Write `buf` at `offset` through the std cursor, seeking only when the
-/// cursor is elsewhere (see `File::cursor`).
-#[cfg(target_arch = "wasm32")]
-fn write_at_cursor(
-    file: &mut std::fs::File,
-    cursor: &mut Option<u64>,
-    buf: &[u8],
-    offset: u64,
-) -> io::Result<()> {
-    use std::io::{Seek, SeekFrom, Write};
-    if *cursor != Some(offset) {
-        *cursor = None;
-        file.seek(SeekFrom::Start(offset))?;
+/// Positional I/O, the only kind `File` does: reads and writes carry their
+/// offset, so no OS cursor is shared between them. Natively this is
+/// pread/pwrite. Under WASI, wasi-libc's pread/pwrite are one
+/// `descriptor.read`/`descriptor.write` host call each, where std's cursor
+/// I/O opens a stream after every seek (several host calls, and in
+/// wasmtime each hops to a blocking thread); `std::os::wasi::fs::FileExt`
+/// would do the same but is unstable.
+mod positional {
+    use std::io;
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::read_at(file, buf, offset)
     }
-    *cursor = None;
-    file.write_all(buf)?;
-    *cursor = Some(offset + buf.len() as u64);
-    Ok(())
+
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn write_at(file: &std::fs::File, buf: &[u8], offset: u64) -> io::Result<usize> {
+        std::os::unix::fs::FileExt::write_at(file, buf, offset)
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn offset_arg(offset: u64) -> io::Result<libc::off_t> {
+        libc::off_t::try_from(offset).map_err(|_| io::Error::from(io::ErrorKind::InvalidInput))
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[allow(unsafe_code)] // the crate's only unsafe: one libc call
+    pub fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let offset = offset_arg(offset)?;
+        // SAFETY: `buf` is valid for `buf.len()` writable bytes and `file`
+        // owns the descriptor for the whole call.
+        let n = unsafe { libc::pread(file.as_raw_fd(), buf.as_mut_ptr().cast(), buf.len(), offset) };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[allow(unsafe_code)] // the crate's only unsafe: one libc call
+    pub fn write_at(file: &std::fs::File, buf: &[u8], offset: u64) -> io::Result<usize> {
+        use std::os::fd::AsRawFd;
+        let offset = offset_arg(offset)?;
+        // SAFETY: as in `read_at`, for `buf.len()` readable bytes.
+        let n = unsafe { libc::pwrite(file.as_raw_fd(), buf.as_ptr().cast(), buf.len(), offset) };
+        usize::try_from(n).map_err(|_| io::Error::last_os_error())
+    }
+
+    /// Fill `buf` from `offset`; `UnexpectedEof` if the file ends first.
+    pub fn read_exact_at(file: &std::fs::File, mut buf: &mut [u8], mut offset: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            match read_at(file, buf, offset) {
+                Ok(0) => return Err(io::ErrorKind::UnexpectedEof.into()),
+                Ok(n) => {
+                    buf = &mut buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Write all of `buf` at `offset`, resuming after short writes.
+    pub fn write_all_at(file: &std::fs::File, mut buf: &[u8], mut offset: u64) -> io::Result<()> {
+        while !buf.is_empty() {
+            match write_at(file, buf, offset) {
+                Ok(0) => return Err(io::ErrorKind::WriteZero.into()),
+                Ok(n) => {
+                    buf = &buf[n..];
+                    offset += n as u64;
+                }
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
 }
 
 /// What a directory entry is.
@@ -418,37 +477,19 @@ impl Dir {
 }
 
 /// An open file with its path (for messages). Reads and writes that fail
-/// come back as [`Error::Io`] naming the path.
+/// come back as [`Error::Io`] naming the path. All I/O is positional (see
+/// `positional`); [`File::read`] continues from [`File::seek_to`].
 #[derive(Debug)]
 pub(crate) struct File {
     file: std::fs::File,
     path: PathBuf,
-    /// Where the file cursor is, when known. Under WASI every seek makes
-    /// the libc drop its cached stream and the next write creates a new one
-    /// (several host calls), so positional writes skip seeking to where the
-    /// cursor already is: sequential appends keep one stream.
-    #[cfg(target_arch = "wasm32")]
-    cursor: Option<u64>,
+    /// Where the next [`File::read`] starts.
+    pos: u64,
 }
 
 impl File {
     fn new(file: std::fs::File, path: PathBuf) -> File {
-        #[cfg(target_arch = "wasm32")]
-        return File { file, path, cursor: Some(0) };
-        #[cfg(not(target_arch = "wasm32"))]
-        File { file, path }
-    }
-
-    /// Move the cursor to `offset` unless it is there already.
-    #[cfg(target_arch = "wasm32")]
-    fn place(&mut self, offset: u64) -> io::Result<()> {
-        use std::io::{Seek, SeekFrom};
-        if self.cursor != Some(offset) {
-            self.cursor = None;
-            self.file.seek(SeekFrom::Start(offset))?;
-            self.cursor = Some(offset);
-        }
-        Ok(())
+        File { file, path, pos: 0 }
     }
 
     pub fn path(&self) -> &Path {
@@ -461,69 +502,34 @@ impl File {
 
     /// Fill `buf` from byte `offset`. `UnexpectedEof` if the file is shorter.
     pub fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> Result<()> {
-        self.raw_read_exact_at(buf, offset).map_err(io_err("read", &self.path))
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
-    fn raw_read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        std::os::unix::fs::FileExt::read_exact_at(&self.file, buf, offset)
-    }
-
-    /// `std::os::wasi` positional reads are unstable on wasip2: seek + read.
-    /// Always seeks: an input stream kept from an earlier read may not see
-    /// bytes appended since (jco's shim does not), so every positional read
-    /// starts a fresh one.
-    #[cfg(target_arch = "wasm32")]
-    fn raw_read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> io::Result<()> {
-        use std::io::{Read, Seek, SeekFrom};
-        self.cursor = None;
-        self.file.seek(SeekFrom::Start(offset))?;
-        self.file.read_exact(buf)?;
-        self.cursor = Some(offset + buf.len() as u64);
-        Ok(())
+        positional::read_exact_at(&self.file, buf, offset).map_err(io_err("read", &self.path))
     }
 
     /// Write all of `buf` at byte `offset`.
     pub fn write_all_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
-        #[cfg(not(target_arch = "wasm32"))]
         let file = &self.file;
-        #[cfg(not(target_arch = "wasm32"))]
-        let write = |data: &[u8]| std::os::unix::fs::FileExt::write_all_at(file, data, offset);
-        #[cfg(target_arch = "wasm32")]
-        let (file, cursor) = (&mut self.file, &mut self.cursor);
-        #[cfg(target_arch = "wasm32")]
-        let write = |data: &[u8]| write_at_cursor(file, cursor, data, offset);
-        faults::run_write(&self.path, offset, buf, write).map_err(io_err("write", &self.path))
+        faults::run_write(&self.path, offset, buf, |data| positional::write_all_at(file, data, offset))
+            .map_err(io_err("write", &self.path))
     }
 
-    /// Read up to `buf.len()` bytes from the current position (0 at EOF).
+    /// Read up to `buf.len()` bytes from where the last read ended, or where
+    /// [`File::seek_to`] put it (0 at the end of the file).
     pub fn read(&mut self, buf: &mut [u8]) -> Result<usize> {
-        use std::io::Read;
         loop {
-            match self.file.read(buf) {
+            match positional::read_at(&self.file, buf, self.pos) {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
-                r => {
-                    #[cfg(target_arch = "wasm32")]
-                    {
-                        self.cursor = match &r {
-                            Ok(n) => self.cursor.map(|c| c + *n as u64),
-                            Err(_) => None,
-                        };
-                    }
-                    return r.map_err(io_err("read", &self.path));
+                Err(e) => return Err(io_err("read", &self.path)(e)),
+                Ok(n) => {
+                    self.pos += n as u64;
+                    return Ok(n);
                 }
             }
         }
     }
 
-    pub fn seek_to(&mut self, offset: u64) -> Result<()> {
-        #[cfg(target_arch = "wasm32")]
-        return self.place(offset).map_err(io_err("seek", &self.path));
-        #[cfg(not(target_arch = "wasm32"))]
-        {
-            use std::io::{Seek, SeekFrom};
-            self.file.seek(SeekFrom::Start(offset)).map(drop).map_err(io_err("seek", &self.path))
-        }
+    /// Make the next [`File::read`] start at `offset`.
+    pub fn seek_to(&mut self, offset: u64) {
+        self.pos = offset;
     }
 
     pub fn set_len(&mut self, len: u64) -> Result<()> {

@@ -28,7 +28,7 @@ use crate::error::Result;
 use crate::format::{self, RecordType, CRC_LEN, MAX_KEY_LEN};
 use crate::fs::{self, OpenMode};
 use crate::log::RecordRef;
-use crate::recovery::{DamagePolicy, Scan};
+use crate::recovery::{DamagePolicy, Scan, Visitor};
 use crate::segment::segment_file_name;
 
 const MAGIC: [u8; 4] = *b"DWHI";
@@ -151,6 +151,27 @@ pub(crate) fn load(dir: &fs::Dir, id: u32) -> Result<Option<Hint>> {
     Ok(hint.entries_fit(segment_len).then_some(hint))
 }
 
+/// How many entries segment `id`'s hint claims, from its header alone: at
+/// most what the hint file's length and the segment's length can hold (one
+/// entry per `ENTRY_FIXED_LEN` bytes of hint, per smallest frame of
+/// segment); 0 without a readable header of ours. Unverified (the checksum
+/// covers the whole file), so only for sizing a map.
+pub(crate) fn claimed_entries(dir: &fs::Dir, id: u32) -> u64 {
+    let peek = || -> Result<u64> {
+        let segment_len = dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?;
+        let mut file = dir.open_file(&hint_file_name(id), OpenMode::Read)?;
+        let mut header = [0u8; HEADER_LEN];
+        file.read_exact_at(&mut header, 0)?;
+        if header[..4] != MAGIC || u32_at(&header, 8) != id {
+            return Ok(0);
+        }
+        let by_hint = file.len()?.saturating_sub((HEADER_LEN + CRC_LEN) as u64) / ENTRY_FIXED_LEN as u64;
+        let by_segment = segment_len / (format::HEADER_LEN + CRC_LEN) as u64;
+        Ok(u64_at(&header, 40).min(by_hint).min(by_segment))
+    };
+    peek().unwrap_or(0)
+}
+
 impl Hint {
     /// Walk the entries, checking each lies inside the segment.
     fn walk(&self, segment_len: u64, mut f: impl FnMut(RecordRef, RecordType, &[u8])) -> bool {
@@ -177,8 +198,8 @@ impl Hint {
     }
 
     /// Feed every keyed record to `visit`, in log order.
-    pub fn replay(&self, visit: &mut dyn FnMut(RecordRef, RecordType, &[u8])) {
-        let complete = self.walk(u64::MAX, |r, t, k| visit(r, t, k));
+    pub fn replay(&self, visit: &mut dyn Visitor) {
+        let complete = self.walk(u64::MAX, |r, t, k| visit.record(r, t, k));
         debug_assert!(complete, "entries were checked at load");
     }
 }
@@ -190,5 +211,51 @@ impl std::fmt::Debug for Hint {
             "Hint {{ segment: {}, records: {}, entries: {} }}",
             self.segment, self.records, self.entries
         )
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::{Options, RecordLog};
+
+    /// A log of `keys` Put records in sealed segment 1 (with its hint) and
+    /// an empty active segment 2.
+    fn hinted_log(keys: u32) -> (tempfile::TempDir, fs::Dir) {
+        let td = tempfile::tempdir().unwrap();
+        let mut log = RecordLog::open_with(td.path(), Options::new().hint_files(true)).unwrap();
+        for k in 0..keys {
+            log.append_record(RecordType::Put, &k.to_le_bytes(), b"value").unwrap();
+        }
+        log.rotate().unwrap();
+        drop(log);
+        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+        (td, dir)
+    }
+
+    #[test]
+    fn claimed_entries_reads_the_header_count() {
+        let (_td, dir) = hinted_log(100);
+        assert_eq!(claimed_entries(&dir, 1), 100);
+        assert_eq!(claimed_entries(&dir, 2), 0, "no hint for the active segment");
+    }
+
+    /// A damaged header cannot make open reserve more than the hint file
+    /// and the segment could hold: a forged count of 2^62 is capped.
+    #[test]
+    fn claimed_entries_is_capped_by_file_sizes() {
+        let (_td, dir) = hinted_log(10);
+        let name = hint_file_name(1);
+        let mut hint = dir.open_file(&name, OpenMode::ReadWrite).unwrap();
+        hint.write_all_at(&(1u64 << 62).to_le_bytes(), 40).unwrap();
+        let hint_len = hint.len().unwrap();
+        let by_hint = (hint_len - (HEADER_LEN + CRC_LEN) as u64) / ENTRY_FIXED_LEN as u64;
+        assert_eq!(claimed_entries(&dir, 1), by_hint);
+        assert!(load(&dir, 1).unwrap().is_none(), "the checksum still rejects the hint");
+
+        hint.write_all_at(b"XXXX", 0).unwrap();
+        assert_eq!(claimed_entries(&dir, 1), 0, "not our magic");
+        hint.set_len(10).unwrap();
+        assert_eq!(claimed_entries(&dir, 1), 0, "no whole header");
     }
 }

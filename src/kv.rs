@@ -24,6 +24,7 @@ use crate::error::Error;
 use crate::format::{self, Decoded, RecordType};
 use crate::fs::{self, EntryKind, OpenMode};
 use crate::log::{BatchRecord, Options, RecordLog, RecordRef, PAGE_ENTRIES_MAX};
+use crate::recovery;
 
 /// What [`DataWal::compact_to`] wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -86,12 +87,13 @@ impl DataWal {
     }
 
     fn open_in(dir: fs::Dir, options: Options) -> Result<Self, Error> {
-        let mut keydir = Keydir::default();
-        let log = RecordLog::open_in(dir, options, &mut |rref, record_type, key| match record_type {
-            RecordType::Put => set_ref(&mut keydir, key, rref),
-            RecordType::Delete => drop(keydir.remove(key)),
-            RecordType::Raw => {}
-        })?;
+        let mut load = KeydirLoad { keydir: Keydir::default(), expected: 0 };
+        let log = RecordLog::open_in(dir, options, &mut load)?;
+        let KeydirLoad { mut keydir, expected } = load;
+        if expected / 2 > keydir.len() as u64 {
+            // Hints counted overwritten keys too: give the excess back.
+            keydir.shrink_to_fit();
+        }
         Ok(DataWal { log, keydir, readers: HashMap::new() })
     }
 
@@ -359,7 +361,7 @@ impl DataWal {
     fn write_compacted(&mut self, parent: &fs::Dir, tmp: &str) -> Result<CompactionStats, Error> {
         // The copy is written with the source's options (segment size, hints).
         let options = self.log.options();
-        let mut out = RecordLog::open_in(parent.open_subdir(tmp, true)?, options, &mut |_, _, _| {})?;
+        let mut out = RecordLog::open_in(parent.open_subdir(tmp, true)?, options, &mut ())?;
         let mut stats = CompactionStats::default();
         let refs = self.sorted_after(None, usize::MAX);
         for (key, rref) in refs {
@@ -438,6 +440,32 @@ fn set_ref(keydir: &mut Keydir, key: &[u8], rref: RecordRef) {
     match keydir.get_mut(key) {
         Some(slot) => *slot = rref,
         None => drop(keydir.insert(key.to_vec(), rref)),
+    }
+}
+
+/// The keydir as open's replay rebuilds it: last write wins.
+struct KeydirLoad {
+    keydir: Keydir,
+    /// What the hint files claimed ([`recovery::Visitor::expect_keys`]).
+    expected: u64,
+}
+
+impl recovery::Visitor for KeydirLoad {
+    fn expect_keys(&mut self, keys: u64) {
+        // Sized once instead of doubling (and rehashing) its way up; a
+        // claim beyond what this platform can address is left to growth.
+        self.expected = keys;
+        if let Ok(keys) = usize::try_from(keys) {
+            let _ = self.keydir.try_reserve(keys);
+        }
+    }
+
+    fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {
+        match record_type {
+            RecordType::Put => set_ref(&mut self.keydir, key, rref),
+            RecordType::Delete => drop(self.keydir.remove(key)),
+            RecordType::Raw => {}
+        }
     }
 }
 

@@ -17,6 +17,7 @@
 //! Errors are `anyhow` at the API; each carries an [`Error`] whose
 //! [`ErrorKind`] callers can match.
 
+// The one exception: pread/pwrite under WASI, in `fs` (no safe stable API).
 #![deny(unsafe_code)]
 #![deny(rust_2018_idioms)]
 

@@ -183,21 +183,21 @@ impl RecordLog {
     /// [`RecordLog::open`] with options.
     pub fn open_with(path: &Path, options: Options) -> Result<Self> {
         let dir = fs::Dir::open_ambient(path, true)?;
-        Ok(Self::open_in(dir, options, &mut |_, _, _| {})?)
+        Ok(Self::open_in(dir, options, &mut ())?)
     }
 
     /// Open the log in an already-open directory (capability-style twin of
     /// [`RecordLog::open`]). `display` names it in messages.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn open_dir(dir: cap_std::fs::Dir, display: &Path, options: Options) -> Result<Self> {
-        Ok(Self::open_in(fs::Dir::from_cap_std(dir, display.into()), options, &mut |_, _, _| {})?)
+        Ok(Self::open_in(fs::Dir::from_cap_std(dir, display.into()), options, &mut ())?)
     }
 
     /// Recovery: lock, list, replay every frame through `visit`, find the end.
     pub(crate) fn open_in(
         dir: fs::Dir,
         options: Options,
-        visit: &mut dyn FnMut(RecordRef, RecordType, &[u8]),
+        visit: &mut dyn recovery::Visitor,
     ) -> Result<Self, Error> {
         let lock = DirLock::acquire_in(&dir)?;
         let mut ids = segment::list_ids(&dir)?;

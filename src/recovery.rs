@@ -197,6 +197,23 @@ impl Scan {
     }
 }
 
+/// What open's replay feeds: each keyed record in log order (a [`DataWal`]
+/// builds its keydir from them; a bare log ignores them, `()`).
+///
+/// [`DataWal`]: crate::DataWal
+pub(crate) trait Visitor {
+    /// Called once, before any record, when hint files are on: the hint
+    /// files' headers claim at most `keys` keyed entries. Headers are not
+    /// verified yet and each claim is capped by its segment's length (one
+    /// entry per smallest frame), so this only sizes a map up front.
+    fn expect_keys(&mut self, _keys: u64) {}
+    fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]);
+}
+
+impl Visitor for () {
+    fn record(&mut self, _: RecordRef, _: RecordType, _: &[u8]) {}
+}
+
 /// Open's replay of a whole log: every segment in order, each keyed record
 /// fed to `visit`. Sealed segments with a trusted hint file (when `hints`)
 /// are replayed from it without reading the segment; the rest are streamed,
@@ -206,11 +223,15 @@ pub(crate) fn replay(
     ids: &[u32],
     policy: DamagePolicy,
     hints: bool,
-    visit: &mut dyn FnMut(RecordRef, RecordType, &[u8]),
+    visit: &mut dyn Visitor,
 ) -> Result<(RecoveryReport, Option<TornTail>)> {
     let mut report = RecoveryReport::default();
+    let sealed = &ids[..ids.len().saturating_sub(1)];
+    if hints {
+        visit.expect_keys(sealed.iter().map(|&id| hint::claimed_entries(dir, id)).sum());
+    }
     let mut run_start = 0;
-    for (i, &id) in ids.iter().enumerate().take(ids.len().saturating_sub(1)) {
+    for (i, &id) in sealed.iter().enumerate() {
         let Some(h) = (if hints { hint::load(dir, id)? } else { None }) else { continue };
         stream(dir, &ids[run_start..i], policy, true, &mut report, visit)?;
         h.replay(visit);
@@ -231,7 +252,7 @@ fn stream(
     policy: DamagePolicy,
     sealed: bool,
     report: &mut RecoveryReport,
-    visit: &mut dyn FnMut(RecordRef, RecordType, &[u8]),
+    visit: &mut dyn Visitor,
 ) -> Result<Option<TornTail>> {
     if ids.is_empty() {
         return Ok(None);
@@ -241,7 +262,7 @@ fn stream(
         scan = scan.sealed();
     }
     while let Some((rref, frame)) = scan.next_frame()? {
-        visit(rref, frame.header.record_type, frame.key);
+        visit.record(rref, frame.header.record_type, frame.key);
     }
     let r = scan.report();
     report.files_scanned += r.files_scanned;
