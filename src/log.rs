@@ -20,7 +20,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::error::Error;
-use crate::format::{self, Frame, RecordType};
+use crate::format::{self, Header, RecordType};
 use crate::fs::{self, OpenMode};
 use crate::hint;
 use crate::lock::DirLock;
@@ -48,12 +48,14 @@ pub struct Record {
 }
 
 impl Record {
-    pub(crate) fn new(rref: RecordRef, frame: &Frame<'_>) -> Self {
+    /// The frame `scan.next_frame()` just returned at `rref`, owned.
+    fn take(scan: &mut Scan, rref: RecordRef, header: Header) -> Self {
+        let (key, payload) = scan.take_key_payload();
         Record {
-            record_type: frame.header.record_type,
-            txid: frame.header.txid,
-            key: frame.key.to_vec(),
-            payload: frame.payload.to_vec(),
+            record_type: header.record_type,
+            txid: header.txid,
+            key,
+            payload,
             segment: rref.segment,
             offset: rref.offset,
             len: rref.len,
@@ -473,8 +475,8 @@ impl RecordLog {
         let mut page = ScanPage { records: Vec::new(), next: None };
         let mut bytes = 0u64;
         loop {
-            let (rref, frame) = match scan.next_frame() {
-                Ok(Some(next)) => next,
+            let (rref, header) = match scan.next_frame() {
+                Ok(Some((rref, frame))) => (rref, frame.header),
                 Ok(None) => return Ok(page),
                 // Damage exactly where a caller-supplied cursor points means
                 // the cursor is not a record boundary.
@@ -487,14 +489,14 @@ impl RecordLog {
                 }
                 Err(e) => return Err(e),
             };
-            let size = (frame.key.len() + frame.payload.len()) as u64;
+            let size = u64::from(header.key_len) + u64::from(header.payload_len);
             let full = page.records.len() == max_records || bytes.saturating_add(size) > max_bytes;
             if full && !page.records.is_empty() {
                 page.next = Some(Cursor { segment: rref.segment, offset: rref.offset });
                 return Ok(page);
             }
             bytes = bytes.saturating_add(size);
-            page.records.push(Record::new(rref, &frame));
+            page.records.push(Record::take(&mut scan, rref, header));
         }
     }
 
@@ -623,7 +625,10 @@ impl Iterator for RecordIter<'_> {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self.scan.next_frame() {
-            Ok(Some((rref, frame))) => Some(Ok(Record::new(rref, &frame))),
+            Ok(Some((rref, frame))) => {
+                let header = frame.header;
+                Some(Ok(Record::take(&mut self.scan, rref, header)))
+            }
             Ok(None) => None,
             Err(e) => Some(Err(e.into())),
         }

@@ -146,6 +146,12 @@ impl Scan {
         }
     }
 
+    /// The key and payload of the frame [`Scan::next_frame`] returned last,
+    /// owned; a large frame's buffer is moved, not copied.
+    pub fn take_key_payload(&mut self) -> (Vec<u8>, Vec<u8>) {
+        self.reader.as_mut().expect("follows next_frame").take_key_payload()
+    }
+
     /// Step to the next CRC-valid frame and return where it is.
     fn advance(&mut self) -> Result<Option<RecordRef>> {
         loop {

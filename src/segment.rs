@@ -109,9 +109,11 @@ pub(crate) enum Damage {
     Structural(format::DecodeError),
 }
 
-/// Streams frames out of one segment file. Memory: one read-ahead buffer
-/// that grows only to hold the largest frame met (bounded by
-/// [`format::FRAME_LEN_MAX`]).
+/// Streams frames out of one segment file. Memory: a fixed read-ahead
+/// buffer, plus one buffer holding the current frame when it is larger than
+/// that (bounded by [`format::FRAME_LEN_MAX`]). A large frame's buffer can
+/// be handed out as the record's payload ([`SegmentReader::take_key_payload`]),
+/// so a scan holds one copy of it, never two.
 pub(crate) struct SegmentReader {
     file: fs::File,
     buf: Vec<u8>,
@@ -120,8 +122,11 @@ pub(crate) struct SegmentReader {
     end: usize,
     offset: u64,
     eof: bool,
-    /// Buffer position of the frame the last `Step::Frame` reported.
-    last_frame_at: Option<(usize, Header)>,
+    /// The frame the last `Step::Frame` reported: its header, and where in
+    /// `buf` it starts, or `None` when it is in `large`.
+    last_frame: Option<(Header, Option<usize>)>,
+    /// The last frame, when it did not fit `buf`.
+    large: Vec<u8>,
 }
 
 impl SegmentReader {
@@ -138,7 +143,8 @@ impl SegmentReader {
             end: 0,
             offset,
             eof: false,
-            last_frame_at: None,
+            last_frame: None,
+            large: Vec::new(),
         })
     }
 
@@ -147,18 +153,15 @@ impl SegmentReader {
         &mut self.file
     }
 
-    /// Make at least `want` bytes available (or reach EOF); returns how many are.
+    /// Make at least `want` bytes available (or reach EOF); returns how many
+    /// are. `want` fits the read-ahead buffer.
     fn fill(&mut self, want: usize) -> Result<usize, Error> {
-        debug_assert!(want as u64 <= format::FRAME_LEN_MAX);
+        debug_assert!(want <= self.buf.len());
         while self.end - self.start < want && !self.eof {
             if self.buf.len() - self.start < want {
-                // Compact, and grow only when one frame needs more room.
                 self.buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
-                if self.buf.len() < want {
-                    self.buf.resize(want, 0);
-                }
             }
             let n = self.file.read(&mut self.buf[self.end..])?;
             self.end += n;
@@ -167,30 +170,80 @@ impl SegmentReader {
         Ok(self.end - self.start)
     }
 
+    /// Move the `frame_len` bytes at `offset` (fewer at end of file) into
+    /// `large`: what read-ahead holds, then the rest straight from the file.
+    fn load_large(&mut self, frame_len: usize) -> Result<(), Error> {
+        debug_assert!(frame_len > self.buf.len() && frame_len as u64 <= format::FRAME_LEN_MAX);
+        self.large.clear();
+        self.large.extend_from_slice(&self.buf[self.start..self.end]);
+        self.start = 0;
+        self.end = 0;
+        let mut have = self.large.len();
+        self.large.resize(frame_len, 0);
+        while have < frame_len && !self.eof {
+            let n = self.file.read(&mut self.large[have..])?;
+            have += n;
+            self.eof = n == 0;
+        }
+        self.large.truncate(have);
+        Ok(())
+    }
+
     /// The frame reported by the last `Step::Frame` (valid until the next step).
     pub fn frame(&self) -> Frame<'_> {
-        let (at, header) = self.last_frame_at.expect("frame() follows Step::Frame");
-        Frame::split(header, &self.buf[at..at + header.frame_len() as usize])
+        let (header, at) = self.last_frame.expect("frame() follows Step::Frame");
+        let bytes = match at {
+            Some(at) => &self.buf[at..at + header.frame_len() as usize],
+            None => &self.large[..],
+        };
+        Frame::split(header, bytes)
+    }
+
+    /// The last frame's key and payload, owned. A large frame's own buffer
+    /// becomes the payload (its header and key shifted out), not a copy.
+    pub fn take_key_payload(&mut self) -> (Vec<u8>, Vec<u8>) {
+        let (header, at) = self.last_frame.expect("take_key_payload() follows Step::Frame");
+        if at.is_some() {
+            let frame = self.frame();
+            return (frame.key.to_vec(), frame.payload.to_vec());
+        }
+        self.last_frame = None;
+        let mut payload = std::mem::take(&mut self.large);
+        let key_end = HEADER_LEN + header.key_len as usize;
+        let key = payload[HEADER_LEN..key_end].to_vec();
+        payload.truncate(key_end + header.payload_len as usize);
+        payload.drain(..key_end);
+        (key, payload)
     }
 
     /// Decode the next frame.
     pub fn next_step(&mut self) -> Result<Step, Error> {
-        self.last_frame_at = None;
+        self.last_frame = None;
         let avail = self.fill(HEADER_LEN)?;
         if avail == 0 {
             return Ok(Step::End);
         }
+        let mut large = false;
         if let Some(head) = self.buf[self.start..self.end].first_chunk::<HEADER_LEN>() {
             if let Ok(header) = format::parse_header(head) {
-                self.fill(header.frame_len() as usize)?;
+                let frame_len = header.frame_len() as usize;
+                large = frame_len > self.buf.len();
+                if large {
+                    self.load_large(frame_len)?;
+                } else {
+                    self.fill(frame_len)?;
+                }
             }
         }
         let offset = self.offset;
-        let what = match format::decode_frame(&self.buf[self.start..self.end]) {
+        let bytes = if large { &self.large[..] } else { &self.buf[self.start..self.end] };
+        let what = match format::decode_frame(bytes) {
             Ok(Decoded::Frame(frame)) => {
                 let header = frame.header;
-                self.last_frame_at = Some((self.start, header));
-                self.start += header.frame_len() as usize;
+                self.last_frame = Some((header, (!large).then_some(self.start)));
+                if !large {
+                    self.start += header.frame_len() as usize;
+                }
                 self.offset += u64::from(header.frame_len());
                 return Ok(Step::Frame { offset, header });
             }
@@ -221,6 +274,91 @@ mod tests {
         ] {
             assert_eq!(parse_segment_filename(bad), None, "{bad}");
         }
+    }
+
+    /// Segment 1 in a fresh directory holding `frames` (key, payload) Puts.
+    fn segment_of(frames: &[(Vec<u8>, Vec<u8>)]) -> (tempfile::TempDir, fs::Dir, Vec<u8>) {
+        let td = tempfile::tempdir().unwrap();
+        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+        let mut bytes = Vec::new();
+        for (txid, (key, payload)) in frames.iter().enumerate() {
+            let frame =
+                format::encode_record(format::RecordType::Put, txid as u64 + 1, key, payload).unwrap();
+            bytes.extend_from_slice(&frame);
+        }
+        dir.open_file(&segment_file_name(1), OpenMode::CreateNew).unwrap().write_all_at(&bytes, 0).unwrap();
+        (td, dir, bytes)
+    }
+
+    /// Payload lengths whose frames end just below, at and just above the
+    /// read-ahead size, and far above it, mixed with small frames.
+    fn boundary_frames() -> Vec<(Vec<u8>, Vec<u8>)> {
+        let overhead = HEADER_LEN + format::CRC_LEN + 3;
+        let lens = [
+            10,
+            READ_AHEAD_BYTES - overhead - 1,
+            READ_AHEAD_BYTES - overhead,
+            5,
+            READ_AHEAD_BYTES - overhead + 1,
+            3 * READ_AHEAD_BYTES,
+            0,
+            7,
+        ];
+        lens.iter()
+            .enumerate()
+            .map(|(i, &n)| (format!("k{i:02}").into_bytes(), (0..n).map(|j| (i * 31 + j) as u8).collect()))
+            .collect()
+    }
+
+    #[test]
+    fn frames_around_the_read_ahead_size_read_back_whole() {
+        let frames = boundary_frames();
+        let (_td, dir, bytes) = segment_of(&frames);
+        let mut reader = SegmentReader::open(&dir, 1, 0).unwrap();
+        let mut offset = 0u64;
+        for (key, payload) in &frames {
+            let Step::Frame { offset: at, header } = reader.next_step().unwrap() else {
+                panic!("frame expected")
+            };
+            assert_eq!(at, offset);
+            let frame = reader.frame();
+            assert_eq!((frame.key, frame.payload), (&key[..], &payload[..]));
+            assert_eq!(reader.take_key_payload(), (key.clone(), payload.clone()));
+            offset += u64::from(header.frame_len());
+        }
+        assert_eq!(offset, bytes.len() as u64);
+        assert!(matches!(reader.next_step().unwrap(), Step::End));
+    }
+
+    /// A large frame cut short or with a flipped byte is damage at its own
+    /// offset, like a small one; the frames before it still read.
+    #[test]
+    fn damaged_large_frames_are_reported_where_they_start() {
+        let frames = boundary_frames();
+        let (_td, dir, bytes) = segment_of(&frames[..6]);
+        let big = frames[5].1.len() as u64;
+        let big_len = HEADER_LEN as u64 + 3 + big + format::CRC_LEN as u64;
+        let big_at = bytes.len() as u64 - big_len;
+        let expect_damage = |dir: &fs::Dir, check: &dyn Fn(Damage)| {
+            let mut reader = SegmentReader::open(dir, 1, 0).unwrap();
+            for _ in 0..5 {
+                assert!(matches!(reader.next_step().unwrap(), Step::Frame { .. }));
+            }
+            match reader.next_step().unwrap() {
+                Step::Damage { offset, what } => {
+                    assert_eq!(offset, big_at);
+                    check(what);
+                }
+                other => panic!("damage expected, got {other:?}"),
+            }
+        };
+        let mut file = dir.open_file(&segment_file_name(1), OpenMode::ReadWrite).unwrap();
+        file.write_all_at(&[bytes[big_at as usize + 1000] ^ 0x40], big_at + 1000).unwrap();
+        expect_damage(&dir, &|what| assert_eq!(what, Damage::CrcMismatch { frame_len: big_len as u32 }));
+        file.set_len(bytes.len() as u64 - 10).unwrap();
+        expect_damage(&dir, &|what| {
+            assert_eq!(what, Damage::Truncated { available: big_len - 10, needed: big_len })
+        });
     }
 
     #[test]

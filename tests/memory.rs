@@ -120,7 +120,10 @@ fn open_get_and_scan_peak_rss_stays_near_the_largest_frame() {
     let frame = FRAME_PAYLOAD_BYTES as u64;
     for phase in PHASES {
         let (baseline, peak) = measure(&dir, phase);
-        let bound = baseline + 3 * frame;
+        // One copy of the largest frame, plus the read-ahead buffer and
+        // allocator slack: a large frame's buffer becomes the record's
+        // payload instead of being copied into it.
+        let bound = baseline + frame + frame / 2;
         eprintln!(
             "{phase}: log {} MiB in {} segments, frame {} MiB; peak RSS {:.1} MiB (baseline {:.1}, bound {:.1})",
             log_bytes / MIB,
@@ -130,7 +133,7 @@ fn open_get_and_scan_peak_rss_stays_near_the_largest_frame() {
             baseline as f64 / MIB as f64,
             bound as f64 / MIB as f64,
         );
-        assert!(peak <= bound, "{phase}: peak RSS {peak} over baseline {baseline} + 3 frames ({bound})");
+        assert!(peak <= bound, "{phase}: peak RSS {peak} over baseline {baseline} + 1.5 frames ({bound})");
         assert!(
             peak < log_bytes / 4,
             "{phase}: peak RSS {peak} is not clearly below the log size {log_bytes}"
