@@ -81,7 +81,8 @@ fn io_err<'a>(op: &'static str, path: &'a Path) -> impl FnOnce(io::Error) -> Err
 /// `descriptor.read`/`descriptor.write` host call each, where std's cursor
 /// I/O opens a stream after every seek (several host calls, and in
 /// wasmtime each hops to a blocking thread); `std::os::wasi::fs::FileExt`
-/// would do the same but is unstable.
+/// would do the same but is unstable. The loops over them below are one
+/// code for both targets, so the native tests run what the component runs.
 mod positional {
     use std::io;
 

@@ -133,9 +133,7 @@ impl SegmentReader {
     /// Read segment `id` from byte `offset` (a frame boundary, or the end).
     pub fn open(dir: &fs::Dir, id: u32, offset: u64) -> Result<Self, Error> {
         let mut file = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
-        if offset > 0 {
-            file.seek_to(offset);
-        }
+        file.seek_to(offset);
         Ok(Self {
             file,
             buf: vec![0; READ_AHEAD_BYTES],
