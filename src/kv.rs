@@ -6,10 +6,8 @@
 //! referenced frame and checks CRC, type, key and size before returning a
 //! byte, so a damaged or stale reference is an error, never wrong bytes.
 //!
-//! The keydir is a hash map: `get`, `put` and `delete` are one hash lookup
-//! (an ordered map spent half of a random `get` comparing keys, measured
-//! with perf), with foldhash's seeded hasher: SipHash was half of rebuilding
-//! the keydir at open. Ordered walks pay instead, where they are bulk work anyway:
+//! The keydir ([`crate::keydir`]) is a hash map: `get`, `put` and `delete`
+//! are one hash lookup. Ordered walks pay instead, where they are bulk work anyway:
 //! `keys`, `items`, `compact_to` and `export_jsonl` sort the references
 //! once; a page of `keys_page` / `items_page` selects its smallest keys
 //! after the cursor in one linear pass.
@@ -23,8 +21,8 @@ use base64::Engine as _;
 use crate::error::Error;
 use crate::format::{self, Decoded, RecordType};
 use crate::fs::{self, EntryKind, OpenMode};
+use crate::keydir::{self, set_ref, Keydir};
 use crate::log::{BatchRecord, Options, RecordLog, RecordRef, PAGE_ENTRIES_MAX};
-use crate::recovery;
 
 /// What [`DataWal::compact_to`] wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -33,10 +31,6 @@ pub struct CompactionStats {
     pub records_written: u64,
     pub bytes_written: u64,
 }
-
-/// Live key -> its latest Put. Seeded per process (foldhash), so key choice
-/// cannot aim at collisions.
-type Keydir = HashMap<Vec<u8>, RecordRef, foldhash::fast::RandomState>;
 
 /// One page of keys, ascending.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]
@@ -87,14 +81,9 @@ impl DataWal {
     }
 
     fn open_in(dir: fs::Dir, options: Options) -> Result<Self, Error> {
-        let mut load = KeydirLoad { keydir: Keydir::default(), expected: 0 };
+        let mut load = keydir::Load::default();
         let log = RecordLog::open_in(dir, options, &mut load)?;
-        let KeydirLoad { mut keydir, expected } = load;
-        if expected / 2 > keydir.len() as u64 {
-            // Hints counted overwritten keys too: give the excess back.
-            keydir.shrink_to_fit();
-        }
-        Ok(DataWal { log, keydir, readers: HashMap::new() })
+        Ok(DataWal { log, keydir: load.finish(), readers: HashMap::new() })
     }
 
     pub fn dir(&self) -> &Path {
@@ -138,18 +127,18 @@ impl DataWal {
     /// when `None`) with their references, ascending. Linear in the number
     /// of live keys, plus sorting what is returned.
     fn sorted_after(&self, after: Option<&[u8]>, count: usize) -> Vec<(Vec<u8>, RecordRef)> {
-        let mut refs: Vec<(&Vec<u8>, RecordRef)> = self
+        let mut refs: Vec<(&[u8], RecordRef)> = self
             .keydir
             .iter()
-            .filter(|(k, _)| after.is_none_or(|a| k.as_slice() > a))
-            .map(|(k, r)| (k, *r))
+            .map(|(k, r)| (k.as_slice(), *r))
+            .filter(|(k, _)| after.is_none_or(|a| *k > a))
             .collect();
         if refs.len() > count {
             refs.select_nth_unstable_by(count, |a, b| a.0.cmp(b.0));
             refs.truncate(count);
         }
         refs.sort_unstable_by(|a, b| a.0.cmp(b.0));
-        refs.into_iter().map(|(k, r)| (k.clone(), r)).collect()
+        refs.into_iter().map(|(k, r)| (k.to_vec(), r)).collect()
     }
 
     /// One page of a key walk: up to `limit` keys (clamped to
@@ -432,40 +421,6 @@ impl DataWal {
         file.sync_all()?;
         parent.rename(tmp, parent, name)?;
         parent.sync()
-    }
-}
-
-/// Point `key` at `rref`, allocating the key only when it is new.
-fn set_ref(keydir: &mut Keydir, key: &[u8], rref: RecordRef) {
-    match keydir.get_mut(key) {
-        Some(slot) => *slot = rref,
-        None => drop(keydir.insert(key.to_vec(), rref)),
-    }
-}
-
-/// The keydir as open's replay rebuilds it: last write wins.
-struct KeydirLoad {
-    keydir: Keydir,
-    /// What the hint files claimed ([`recovery::Visitor::expect_keys`]).
-    expected: u64,
-}
-
-impl recovery::Visitor for KeydirLoad {
-    fn expect_keys(&mut self, keys: u64) {
-        // Sized once instead of doubling (and rehashing) its way up; a
-        // claim beyond what this platform can address is left to growth.
-        self.expected = keys;
-        if let Ok(keys) = usize::try_from(keys) {
-            let _ = self.keydir.try_reserve(keys);
-        }
-    }
-
-    fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {
-        match record_type {
-            RecordType::Put => set_ref(&mut self.keydir, key, rref),
-            RecordType::Delete => drop(self.keydir.remove(key)),
-            RecordType::Raw => {}
-        }
     }
 }
 

@@ -26,6 +26,7 @@ pub mod format;
 mod fs;
 mod hint;
 pub mod inspect;
+mod keydir;
 mod kv;
 pub mod lock;
 mod log;
