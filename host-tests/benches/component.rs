@@ -3,6 +3,10 @@
 //! crosses the WIT boundary), plus a 200k x 1 KB bulk load through
 //! `put` + one `fsync` on both sides.
 //!
+//! It also times `contains` on both sides: one hash lookup, no I/O, so on
+//! the component side it is about the cost of one WIT call, which every
+//! operation of the mix pays on top of the native work (the P5 floor).
+//!
 //! Needs the component: run `make component` first (`make bench` does).
 //! Rounds alternate which side goes first; the result is the median round.
 //! Writes `$CARGO_TARGET_DIR/bench-results/p5.json` for the summary.
@@ -20,6 +24,7 @@ use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 trait Kv {
     fn put(&mut self, key: &[u8], value: &[u8]);
     fn get_len(&mut self, key: &[u8]) -> Option<usize>;
+    fn contains(&mut self, key: &[u8]) -> bool;
     fn fsync(&mut self);
 }
 
@@ -31,6 +36,10 @@ impl Kv for Native {
     }
     fn get_len(&mut self, key: &[u8]) -> Option<usize> {
         self.0.get(key).expect("native get").map(|v| v.len())
+    }
+
+    fn contains(&mut self, key: &[u8]) -> bool {
+        self.0.contains_key(key)
     }
     fn fsync(&mut self) {
         self.0.fsync().expect("native fsync");
@@ -48,6 +57,10 @@ impl Kv for Guest {
     }
     fn get_len(&mut self, key: &[u8]) -> Option<usize> {
         self.sandbox.kv_get(&self.store, key).expect("component get").map(|v| v.len())
+    }
+
+    fn contains(&mut self, key: &[u8]) -> bool {
+        self.sandbox.kv_contains(&self.store, key).expect("component contains")
     }
     fn fsync(&mut self) {
         self.sandbox.kv_fsync(&self.store).expect("component fsync");
@@ -102,6 +115,11 @@ impl Kv for GuestBlocking {
     fn get_len(&mut self, key: &[u8]) -> Option<usize> {
         let kv = self.engine.datawal_store_kv().store();
         kv.call_get(&mut self.store, self.handle, key).unwrap().expect("component get").map(|v| v.len())
+    }
+
+    fn contains(&mut self, key: &[u8]) -> bool {
+        let kv = self.engine.datawal_store_kv().store();
+        kv.call_contains(&mut self.store, self.handle, key).unwrap().expect("component contains")
     }
     fn fsync(&mut self) {
         let kv = self.engine.datawal_store_kv().store();
@@ -251,6 +269,19 @@ fn main() {
             );
         }
     }
+    // The floor: `contains` of random present keys, same rounds.
+    let mut contains_ops_s: Vec<Vec<f64>> = vec![vec![]; n];
+    for round in 0..rounds {
+        for i in order(n, round) {
+            let mut s = open(sides[i], &dirs[i]);
+            let mut rng = Rng(2000 + round as u64);
+            let t = Instant::now();
+            for _ in 0..mix_ops {
+                assert!(s.contains(&key(rng.next() % preload)));
+            }
+            contains_ops_s[i].push(mix_ops as f64 / t.elapsed().as_secs_f64());
+        }
+    }
     for d in &dirs {
         let _ = std::fs::remove_dir_all(d);
     }
@@ -279,9 +310,11 @@ fn main() {
     for (i, side) in sides.iter().enumerate() {
         let name = side.name();
         fields.push(format!(
-            "  \"{name}\": {{\"mix_ops_s\": {}, \"mix_ops_s_median\": {:.1}, \"preload_secs\": {:.6}, \"bulk_secs\": {}, \"bulk_secs_median\": {:.6}}}",
+            "  \"{name}\": {{\"mix_ops_s\": {}, \"mix_ops_s_median\": {:.1}, \"contains_ops_s\": {}, \"contains_ops_s_median\": {:.1}, \"preload_secs\": {:.6}, \"bulk_secs\": {}, \"bulk_secs_median\": {:.6}}}",
             list(&ops_s[i]),
             median(&ops_s[i]),
+            list(&contains_ops_s[i]),
+            median(&contains_ops_s[i]),
             preload_secs[i],
             list(&bulk_secs[i]),
             median(&bulk_secs[i]),
