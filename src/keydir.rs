@@ -22,7 +22,9 @@ use crate::recovery;
 pub(crate) const INLINE_KEY_MAX: usize = 22;
 
 /// A key as the keydir stores it. Hashes, compares and borrows as `[u8]`,
-/// so lookups take a plain `&[u8]`.
+/// so lookups take a plain `&[u8]`. Invariant (built only by
+/// [`Key::new`]): inline exactly when it has at most [`INLINE_KEY_MAX`]
+/// bytes, and zero past `len`.
 #[derive(Clone)]
 pub(crate) enum Key {
     Inline { len: u8, bytes: [u8; INLINE_KEY_MAX] },
@@ -66,7 +68,13 @@ impl Hash for Key {
 
 impl PartialEq for Key {
     fn eq(&self, other: &Key) -> bool {
-        self.as_slice() == other.as_slice()
+        match (self, other) {
+            // `Key::new` zero-fills past `len`: whole arrays compare, no memcmp call.
+            (Key::Inline { len: a, bytes: x }, Key::Inline { len: b, bytes: y }) => a == b && x == y,
+            (Key::Boxed(x), Key::Boxed(y)) => x == y,
+            // A key is inline exactly when it fits: the forms never hold equal bytes.
+            _ => false,
+        }
     }
 }
 
@@ -167,5 +175,8 @@ mod tests {
         assert_eq!(keydir.len(), keys.len(), "an overwrite adds no key");
         assert_eq!(keydir.get(&keys[4][..]).map(|r| r.segment), Some(2));
         assert!(!keydir.contains_key(&[0u8, 0, 0][..]));
+        assert_eq!(Key::new(&keys[2]), Key::new(&[0, 0]));
+        assert_ne!(Key::new(&keys[1]), Key::new(&keys[2]), "a shorter key padded with zeros is not equal");
+        assert_ne!(Key::new(&keys[3]), Key::new(&keys[4]));
     }
 }
