@@ -90,14 +90,11 @@ impl std::fmt::Debug for Key {
 /// cannot aim at collisions.
 pub(crate) type Keydir = HashMap<Key, RecordRef, foldhash::fast::RandomState>;
 
-/// Point `key` at `rref`. An inline key costs nothing to build, so it is
-/// one `insert` (one hash, one probe; an existing entry keeps its key); a
-/// longer one is looked up first and boxed only when it is new.
+/// Point `key` at `rref`, storing the key only when it is new. Lookup
+/// first, then insert: measured faster at open than one `insert` per key
+/// (0.12 s against 0.16-0.19 s for a 1M-key rebuild from hints, runs
+/// interleaved), though the second probe repeats the hash.
 pub(crate) fn set_ref(keydir: &mut Keydir, key: &[u8], rref: RecordRef) {
-    if key.len() <= INLINE_KEY_MAX {
-        keydir.insert(Key::new(key), rref);
-        return;
-    }
     match keydir.get_mut(key) {
         Some(slot) => *slot = rref,
         None => drop(keydir.insert(Key::new(key), rref)),
