@@ -210,8 +210,9 @@ impl Scan {
 pub(crate) trait Visitor {
     /// Called once, before any record, when hint files are on: the hint
     /// files' headers claim at most `keys` keyed entries. Headers are not
-    /// verified yet and each claim is capped by its segment's length (one
-    /// entry per smallest frame), so this only sizes a map up front.
+    /// verified yet and each claim is capped by what its hint file and its
+    /// segment can hold (`hint::claimed_entries`), so this only sizes a map
+    /// up front.
     fn expect_keys(&mut self, _keys: u64) {}
     fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]);
 }
@@ -234,7 +235,9 @@ pub(crate) fn replay(
     let mut report = RecoveryReport::default();
     let sealed = &ids[..ids.len().saturating_sub(1)];
     if hints {
-        visit.expect_keys(sealed.iter().map(|&id| hint::claimed_entries(dir, id)).sum());
+        visit.expect_keys(
+            sealed.iter().map(|&id| hint::claimed_entries(dir, id)).fold(0, u64::saturating_add),
+        );
     }
     let mut run_start = 0;
     for (i, &id) in sealed.iter().enumerate() {
