@@ -860,8 +860,8 @@ pile up gigabytes of dirty pages.\n\
 fdatasync), the reference a loop of 1,000 `append` + `fsync` (fsync of file and directory). `dd` runs \
 before, between and after the rounds; its median is the bar.\n\
 - P3: the store is written once by this crate with default options (one segment, as the reference writes \
-it; the bytes are the reference's format) and reopened by both in child processes, warm page cache, 3 \
-rounds; time is measured around `DataWal::open` inside the child, peak RSS is the child's `VmHWM`. The \
+it; the bytes are the reference's format) and reopened by both in child processes, warm page cache, 5 \
+rounds (medians); time is measured around `DataWal::open` inside the child, peak RSS is the child's `VmHWM`. The \
 hint-file variant is the same records written with `Options::new().hint_files(true).segment_bytes_max(64 MiB)`. \
 {scale}\n\
 - P5: host-tests' `component` bench (needs `make component`): the release component in wasmtime 48 vs \
