@@ -21,7 +21,7 @@ use base64::Engine as _;
 use crate::error::Error;
 use crate::format::{self, Decoded, RecordType};
 use crate::fs::{self, EntryKind, OpenMode};
-use crate::keydir::{self, set_ref, Keydir};
+use crate::keydir::{self, Keydir};
 use crate::log::{BatchRecord, Options, RecordLog, RecordRef, PAGE_ENTRIES_MAX};
 
 /// What [`DataWal::compact_to`] wrote.
@@ -127,12 +127,8 @@ impl DataWal {
     /// when `None`) with their references, ascending. Linear in the number
     /// of live keys, plus sorting what is returned.
     fn sorted_after(&self, after: Option<&[u8]>, count: usize) -> Vec<(Vec<u8>, RecordRef)> {
-        let mut refs: Vec<(&[u8], RecordRef)> = self
-            .keydir
-            .iter()
-            .map(|(k, r)| (k.as_slice(), *r))
-            .filter(|(k, _)| after.is_none_or(|a| *k > a))
-            .collect();
+        let mut refs: Vec<(&[u8], RecordRef)> =
+            self.keydir.iter().map(|(k, r)| (k, *r)).filter(|(k, _)| after.is_none_or(|a| *k > a)).collect();
         if refs.len() > count {
             refs.select_nth_unstable_by(count, |a, b| a.0.cmp(b.0));
             refs.truncate(count);
@@ -191,7 +187,7 @@ impl DataWal {
     /// Write a Put; visible at once, durable after [`DataWal::fsync`].
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         let rref = self.log.append_record(RecordType::Put, key, value)?;
-        set_ref(&mut self.keydir, key, rref);
+        self.keydir.set(key, rref);
         Ok(())
     }
 
@@ -206,8 +202,8 @@ impl DataWal {
         let keydir = &mut self.keydir;
         let mut ops_iter = ops.iter();
         self.log.try_append_batch(&records, &mut |rref| match ops_iter.next() {
-            Some(BatchOp::Put { key, .. }) => set_ref(keydir, key, rref),
-            Some(BatchOp::Delete { key }) => drop(keydir.remove(*key)),
+            Some(BatchOp::Put { key, .. }) => keydir.set(key, rref),
+            Some(BatchOp::Delete { key }) => drop(keydir.remove(key)),
             None => unreachable!("one ref per record"),
         })?;
         Ok(())
