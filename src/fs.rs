@@ -102,7 +102,7 @@ mod positional {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[allow(unsafe_code)] // one of the crate's two unsafe calls (see lib.rs)
+    #[allow(unsafe_code)] // one of the crate's three unsafe calls (see lib.rs)
     pub fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
         let offset = offset_arg(offset)?;
@@ -113,7 +113,7 @@ mod positional {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[allow(unsafe_code)] // one of the crate's two unsafe calls (see lib.rs)
+    #[allow(unsafe_code)] // one of the crate's three unsafe calls (see lib.rs)
     pub fn write_at(file: &std::fs::File, buf: &[u8], offset: u64) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
         let offset = offset_arg(offset)?;

@@ -186,8 +186,9 @@ impl DataWal {
 
     /// Write a Put; visible at once, durable after [`DataWal::fsync`].
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        let hash = self.keydir.prefetch(key);
         let rref = self.log.append_record(RecordType::Put, key, value)?;
-        self.keydir.set(key, rref);
+        self.keydir.set_hashed(hash, key, rref);
         Ok(())
     }
 
