@@ -22,7 +22,7 @@ lint: setup
 wasm-lib: setup
 	$(CARGO) build --lib --target $(WASM_TARGET)
 
-# The component: the engine crate built for wasm32-wasip2, release, size-optimised.
+# The component: the engine crate built for wasm32-wasip2, release (opt-level 3, see Cargo.toml).
 COMPONENT := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/datawal.wasm
 component: setup
 	$(CARGO) build --release --lib --target $(WASM_TARGET)

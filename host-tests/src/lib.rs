@@ -51,7 +51,15 @@ pub fn component_path() -> PathBuf {
 /// The process-wide engine.
 pub fn engine() -> &'static Engine {
     static ENGINE: OnceLock<Engine> = OnceLock::new();
-    ENGINE.get_or_init(Engine::default)
+    ENGINE.get_or_init(|| {
+        let mut config = wasmtime::Config::new();
+        // For profiling the guest: `DATAWAL_PERFMAP=1` makes wasmtime write
+        // /tmp/perf-<pid>.map, so `perf report` names the guest's functions.
+        if std::env::var_os("DATAWAL_PERFMAP").is_some() {
+            config.profiler(wasmtime::ProfilingStrategy::PerfMap);
+        }
+        Engine::new(&config).expect("wasmtime engine")
+    })
 }
 
 /// The component, compiled on first use and shared by every sandbox.
