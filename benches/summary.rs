@@ -865,10 +865,12 @@ impl Summary {
             ) {
                 let floor = match self.p6("one_frame_1KiB", "ours", "hwm_growth_kib_max") {
                     Some(f) if log == "frames_1KiB" => format!(
-                        " Scanning a log of one such frame grew it by {f:.0} KiB (code and allocator pages touched for \
-                         the first time); the rest is the reader's fixed 256 KiB read-ahead buffer, which a scan of \
-                         small frames fills: memory is a constant plus the largest frame, and a constant of whole \
-                         4 KiB pages cannot be under 2 KiB."
+                        " Scanning a log of one such frame grew it by {f:.0} KiB (code and allocator pages touched \
+                         for the first time); the other {:.0} KiB are the reader's fixed 256 KiB read-ahead buffer, \
+                         which a scan of small frames fills, and the allocator's slack from the records the scan \
+                         hands out. Memory is a constant plus the largest frame; a constant of whole 4 KiB pages \
+                         cannot be under 2 KiB.",
+                        g - f
                     ),
                     _ => String::new(),
                 };
