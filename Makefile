@@ -16,6 +16,7 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 	$(CARGO) clippy --lib --target $(WASM_TARGET) -- -D warnings
+	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p datawal@0.2.0 -p dwal
 	cd $(PLUGIN_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
 
 # The engine library builds for the component target: the seam is proven there.

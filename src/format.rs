@@ -13,7 +13,7 @@
 //!
 //! The CRC-32C covers every byte before it. [`encode_record`] and
 //! [`decode_next`] are mirror images and pure; the log and the KV store reach
-//! the bytes only through them (and through the borrowed twin [`decode_frame`]).
+//! the bytes only through them (and through the borrowed twin `decode_frame`).
 
 use anyhow::Result;
 

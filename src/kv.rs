@@ -294,7 +294,10 @@ impl DataWal {
     }
 
     /// Write a compacted copy (one Put per live key, ascending) into
-    /// `out_dir`, which must be absent or empty. See [`DataWal::compact_into`].
+    /// `out_dir`, which must be absent or empty. The copy is built under a
+    /// temporary name beside `out_dir`, made durable, then renamed into
+    /// place: a crash never leaves an `out_dir` that opens as a complete
+    /// store. The source is never modified.
     pub fn compact_to(&mut self, out_dir: &Path) -> Result<CompactionStats> {
         let (parent, name) = split_target(out_dir)?;
         Ok(self.compact_into(&fs::Dir::open_ambient(&parent, true)?, &name)?)

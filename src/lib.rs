@@ -7,7 +7,7 @@
 //!   only record references live in memory, `get` re-verifies the frame.
 //!
 //! The bytes on disk are those of the `datawal` 0.1.x crate (wire version
-//! 1, see [`format`]), so stores move between the two in both directions,
+//! 1, see [`format`](mod@format)), so stores move between the two in both directions,
 //! and the public names of 0.1.5 are kept. Where this crate is stricter
 //! (torn tails are repaired instead of appended after, damage followed by
 //! valid frames is reported, recovery streams) the README says why.

@@ -1,14 +1,14 @@
 //! Test backend of the filesystem seam (cargo feature `fault-injection`).
 //!
-//! Every mutating operation the engine performs passes through [`run`] (or
-//! [`run_write`]) in `fs`, which here counts it, can fail it, and can record
+//! Every mutating operation the engine performs passes through `run` (or
+//! `run_write`) in `fs`, which here counts it, can fail it, and can record
 //! it. Tests use that to
 //!
 //! - fail the k-th mutating operation of a call, for every k, with an errno
 //!   (ENOSPC, EIO) or as a short write that lands a prefix of its bytes and
-//!   then fails ([`arm`]);
+//!   then fails (`arm`);
 //! - record the exact sequence of creates, writes, truncations, syncs and
-//!   renames ([`start_recording`] / [`take_trace`]), from which a power-loss
+//!   renames (`start_recording` / `take_trace`), from which a power-loss
 //!   simulator rebuilds what a disk could hold after a crash at any point.
 //!
 //! State is per thread, so tests running in parallel do not see each
