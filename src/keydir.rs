@@ -21,11 +21,10 @@ use crate::recovery;
 /// the 24 bytes a boxed key takes anyway.
 pub(crate) const INLINE_KEY_MAX: usize = 22;
 
-/// A key as the keydir stores it. Hashes, compares and borrows as `[u8]`,
-/// so lookups take a plain `&[u8]`. Invariant (built only by
-/// [`Key::new`]): inline exactly when it has at most [`INLINE_KEY_MAX`]
-/// bytes, and zero past `len`.
-#[derive(Clone)]
+/// A key as the keydir stores it; the table hashes and compares it as the
+/// bytes of [`Key::as_slice`], so lookups take a plain `&[u8]`. Built only
+/// by [`Key::new`]: inline exactly when it has at most [`INLINE_KEY_MAX`]
+/// bytes.
 pub(crate) enum Key {
     Inline { len: u8, bytes: [u8; INLINE_KEY_MAX] },
     Boxed(Box<[u8]>),
@@ -50,26 +49,6 @@ impl Key {
             Key::Inline { len, bytes } => &bytes[..usize::from(*len)],
             Key::Boxed(b) => b,
         }
-    }
-}
-
-impl PartialEq for Key {
-    fn eq(&self, other: &Key) -> bool {
-        match (self, other) {
-            // `Key::new` zero-fills past `len`: whole arrays compare, no memcmp call.
-            (Key::Inline { len: a, bytes: x }, Key::Inline { len: b, bytes: y }) => a == b && x == y,
-            (Key::Boxed(x), Key::Boxed(y)) => x == y,
-            // A key is inline exactly when it fits: the forms never hold equal bytes.
-            _ => false,
-        }
-    }
-}
-
-impl Eq for Key {}
-
-impl std::fmt::Debug for Key {
-    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
-        f.debug_tuple("Key").field(&self.as_slice()).finish()
     }
 }
 
@@ -116,7 +95,6 @@ impl Keydir {
         self.get(key).is_some()
     }
 
-    /// Start loading `key`'s slot into the cache without waiting for it.
     /// Start loading `key`'s slot into the cache and return its hash, for
     /// [`Keydir::set_hashed`] once the put's write has returned. A put
     /// calls this before its write syscall: the slot's cache miss (a
@@ -265,9 +243,6 @@ mod tests {
         let mut seen: Vec<&[u8]> = keydir.iter().map(|(k, _)| k).collect();
         seen.sort();
         assert_eq!(seen, [&keys[0][..], &keys[2], &keys[3], &keys[4]]);
-        assert_eq!(Key::new(&keys[2]), Key::new(&[0, 0]));
-        assert_ne!(Key::new(&keys[1]), Key::new(&keys[2]), "a shorter key padded with zeros is not equal");
-        assert_ne!(Key::new(&keys[3]), Key::new(&keys[4]));
     }
 
     /// A put's split update (prefetch, write, `set_hashed`) lands where
