@@ -74,7 +74,7 @@ pub fn component() -> &'static Component {
             // SAFETY: `deserialize_file` trusts its input to be wasmtime's
             // own output for this engine configuration. The file is written
             // by `precompile` in this same binary (same wasmtime, same
-            // `Engine::default()`), and only handed down to its own children.
+            // `engine()` configuration), and only handed down to its own children.
             return unsafe { Component::deserialize_file(engine(), &cwasm) }
                 .unwrap_or_else(|e| panic!("loading precompiled {}: {e:?}", Path::new(&cwasm).display()));
         }
