@@ -18,6 +18,7 @@ lint: setup
 	$(CARGO) clippy --lib --target $(WASM_TARGET) -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p datawal@0.2.0 -p dwal
 	cd $(PLUGIN_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
+	cd $(IO_FLOOR_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
 
 # The engine library builds for the component target: the seam is proven there.
 wasm-lib: setup
@@ -165,8 +166,14 @@ plugin-demo: compose $(PY_STAMP)
 # name for host-tests' bins and benches, cargo #6313); cargo warns that
 # `panic` is ignored for benches, which is expected.
 BENCH_CARGO = CARGO_PROFILE_BENCH_PANIC=unwind $(CARGO) bench --workspace
-.PHONY: bench
-bench: component
+.PHONY: bench io-floor
+# P5's floor: a guest that does one WIT call and one WASI pread or pwrite
+# per operation and nothing else (host-tests/io-floor, its own workspace).
+IO_FLOOR_DIR := host-tests/io-floor
+io-floor: setup
+	cd $(IO_FLOOR_DIR) && $(CARGO) build --release --target $(WASM_TARGET)
+
+bench: component io-floor
 	rm -rf $(CARGO_TARGET_DIR)/bench-results $(CARGO_TARGET_DIR)/bench-data
 	mkdir -p $(CARGO_TARGET_DIR)/bench-results
 	echo "{\"started_unix\": $$(date +%s)}" > $(CARGO_TARGET_DIR)/bench-results/run.json

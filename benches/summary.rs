@@ -364,14 +364,15 @@ impl Summary {
                 higher_is_better: true,
             },
             Row {
-                bench: "P5 same, host with allow_blocking_current_thread [vs native]".into(),
-                ours: num(&p5["component_blocking"]["mix_ops_s_median"]),
+                bench: "P5 floor: io-floor guest, one WIT call + one WASI pread/pwrite per op [vs native]"
+                    .into(),
+                ours: num(&p5["floor"]["mix_ops_s_median"]),
                 reference: num(&p5["native"]["mix_ops_s_median"]),
                 unit: "",
                 higher_is_better: true,
             },
             Row {
-                bench: "P5 floor: contains, no I/O (ops/s) [component (Sandbox) vs native]".into(),
+                bench: "P5 one WIT call: contains, no I/O (ops/s) [component (Sandbox) vs native]".into(),
                 ours: num(&p5["component"]["contains_ops_s_median"]),
                 reference: num(&p5["native"]["contains_ops_s_median"]),
                 unit: "",
@@ -380,13 +381,6 @@ impl Summary {
             Row {
                 bench: "P5 bulk 200k x 1 KB put + fsync (s) [component (Sandbox) vs native]".into(),
                 ours: num(&p5["component"]["bulk_secs_median"]),
-                reference: num(&p5["native"]["bulk_secs_median"]),
-                unit: "",
-                higher_is_better: false,
-            },
-            Row {
-                bench: "P5 bulk, host with allow_blocking_current_thread [vs native]".into(),
-                ours: num(&p5["component_blocking"]["bulk_secs_median"]),
                 reference: num(&p5["native"]["bulk_secs_median"]),
                 unit: "",
                 higher_is_better: false,
@@ -546,22 +540,20 @@ impl Summary {
         t.push(["P4 random put".into(), ">= 1.2x".into(), fmt_ratio(p), status(p.map(|r| r >= 1.2))]);
         let native = num(&self.p5["native"]["mix_ops_s_median"]);
         let p5 = ratio(num(&self.p5["component"]["mix_ops_s_median"]), native);
-        let p5b = ratio(num(&self.p5["component_blocking"]["mix_ops_s_median"]), native);
-        // Every mix op pays one WIT call on top of the native work: with
-        // the guest's own work free, the ratio is at most N / (N + C).
-        let call_ns = num(&self.p5["component"]["contains_ops_s_median"]).map(|c| 1e9 / c);
-        let op_ns = native.map(|n| 1e9 / n);
-        let bound = (|| Some(op_ns? / (op_ns? + call_ns?)))();
+        // The floor guest does per op only what every component must (one
+        // WIT call, one WASI pread/pwrite of the frame): its ratio bounds
+        // any component's with this host.
+        let floor = ratio(num(&self.p5["floor"]["mix_ops_s_median"]), native);
+        let share =
+            ratio(num(&self.p5["component"]["mix_ops_s_median"]), num(&self.p5["floor"]["mix_ops_s_median"]));
         t.push([
             "P5 component vs native, put+get".into(),
             ">= 0.7x native".into(),
             format!(
-                "{} (host with allow_blocking_current_thread: {}); one WIT call {} ns vs a native op {} ns: at most {}",
+                "{}; the io-floor guest (one WIT call + one WASI pread/pwrite per op, no engine) reaches {}, ours is {} of it",
                 fmt_ratio(p5),
-                fmt_ratio(p5b),
-                call_ns.map_or("n/a".into(), |v| format!("{v:.0}")),
-                op_ns.map_or("n/a".into(), |v| format!("{v:.0}")),
-                fmt_ratio(bound)
+                fmt_ratio(floor),
+                share.map_or("n/a".into(), |r| format!("{:.0} %", r * 100.0)),
             ),
             status(p5.map(|r| r >= 0.7)),
         ]);
@@ -827,6 +819,32 @@ impl Summary {
                 raw / dd * 100.0,
             );
         }
+        let op_ns = |side: &str| Some(1e9 / num(&self.p5[side]["mix_ops_s_median"])?);
+        if let (Some(native), Some(floor), Some(ours), Some(call)) = (
+            op_ns("native"),
+            op_ns("floor"),
+            op_ns("component"),
+            num(&self.p5["component"]["contains_ops_s_median"]).map(|c| 1e9 / c),
+        ) {
+            let reach = if native / floor < 0.7 {
+                "below 0.7x: no component that makes one WIT call and one WASI read or write per operation reaches \
+                 the target in this host"
+            } else {
+                "so 0.7x is within the floor's reach"
+            };
+            let _ = writeln!(
+                o,
+                "- P5 (mean per mix operation): native `DataWal` {native:.0} ns. The io-floor guest, which does only \
+                 what every component must (one WIT call carrying the operation's bytes, one WASI pread or pwrite of \
+                 a 300-byte frame; no checksum, no index), takes {floor:.0} ns, {:.2}x native, {reach}. 0.7x would \
+                 be {:.0} ns per operation. A bare WIT call (`contains`) costs {call:.0} ns. Ours takes {ours:.0} \
+                 ns: {:.0} ns above the floor is the engine's own work compiled to wasm (keydir, framing, a second \
+                 list argument, and CRC-32C in software: wasm has no CRC instruction).",
+                native / floor,
+                native / 0.7,
+                ours - floor,
+            );
+        }
         let mean_us = |side: &str| Some(1e6 / self.p7i_ops(side)?);
         if let (Some(ours), Some(rf), Some(raw)) =
             (mean_us("ours"), mean_us("reference"), mean_us("raw_file"))
@@ -929,11 +947,12 @@ hint-file variant is the same records written with `Options::new().hint_files(tr
 {scale}\n\
 - P4: 100k keys (16 B) of 100 B values preloaded; random present keys (drawn before each timed turn), \
 get returns the value, put overwrites it (no sync).\n\
-- P5: host-tests' `component` bench (needs `make component`): the release component in wasmtime 48 vs \
-native `DataWal` in the same process, the same `put`/`get` calls (each crossing the WIT boundary), 5 \
-rounds alternating the order; the bulk load is 200k `put` of 1 KB + one `fsync`. The floor row times \
-`contains` (a hash lookup, no I/O) the same way: on the component side that is about one WIT call, which \
-every mix operation pays on top of the native work.\n\
+- P5: host-tests' `component` bench (needs `make component io-floor`): the release component in wasmtime 48 \
+vs native `DataWal` in the same process, the same `put`/`get` calls (each crossing the WIT boundary), 5 \
+rounds alternating the order; the bulk load is 200k `put` of 1 KB + one `fsync`. The floor row runs the \
+same mix on `host-tests/io-floor`, a guest in the same host that does per operation one WIT call and one \
+WASI pread or pwrite of a frame's bytes (300 B) and nothing else (no checksum, no index: the host keeps the \
+offsets). The `contains` row (a hash lookup, no I/O) is about one bare WIT call on the component side.\n\
 - P6: `RecordLogReader::scan_iter` over the whole log in a child process, warm page cache; memory is the \
 child's VmHWM growth during the scan. Two logs: the P3 log (~1 KiB frames) and 1 GiB of 1 MiB frames; and, as the floor, a log of one 1 KiB frame.\n\
 - P7: one 1 KB put of a random existing key (20k preloaded) then its own sync, per iteration.\n\

@@ -12,7 +12,6 @@
 //! once; a page of `keys_page` / `items_page` selects its smallest keys
 //! after the cursor in one linear pass.
 
-use std::collections::HashMap;
 use std::path::{Path, PathBuf};
 
 use anyhow::Result;
@@ -49,7 +48,8 @@ pub struct ItemPage {
 }
 
 /// Read handles kept open at most; beyond it the cache starts over. Bounds
-/// file descriptors, whatever the number of segments.
+/// file descriptors, whatever the number of segments, and keeps the cache a
+/// list short enough to search linearly.
 const READ_HANDLES_MAX: usize = 16;
 
 /// Bytes buffered by `export_jsonl` between writes.
@@ -60,7 +60,8 @@ const EXPORT_BUFFER_BYTES: usize = 1 << 20;
 pub struct DataWal {
     log: RecordLog,
     keydir: Keydir,
-    readers: HashMap<u32, fs::File>,
+    /// Open read handles by segment id, at most `READ_HANDLES_MAX`.
+    readers: Vec<(u32, fs::File)>,
 }
 
 impl DataWal {
@@ -83,7 +84,7 @@ impl DataWal {
     fn open_in(dir: fs::Dir, options: Options) -> Result<Self, Error> {
         let mut load = keydir::Load::default();
         let log = RecordLog::open_in(dir, options, &mut load)?;
-        Ok(DataWal { log, keydir: load.finish(), readers: HashMap::new() })
+        Ok(DataWal { log, keydir: load.finish(), readers: Vec::new() })
     }
 
     pub fn dir(&self) -> &Path {
@@ -238,16 +239,18 @@ impl DataWal {
 
     /// Read and verify the frame `rref` must hold: the Put of `key`.
     fn read_value(&mut self, key: &[u8], rref: RecordRef) -> Result<Vec<u8>, Error> {
-        if !self.readers.contains_key(&rref.segment) && self.readers.len() >= READ_HANDLES_MAX {
-            self.readers.clear();
-        }
-        let file = match self.readers.entry(rref.segment) {
-            std::collections::hash_map::Entry::Occupied(e) => e.into_mut(),
-            std::collections::hash_map::Entry::Vacant(e) => {
+        let at = match self.readers.iter().position(|(segment, _)| *segment == rref.segment) {
+            Some(at) => at,
+            None => {
+                if self.readers.len() >= READ_HANDLES_MAX {
+                    self.readers.clear();
+                }
                 let name = crate::segment::segment_file_name(rref.segment);
-                e.insert(self.log.dir_handle().open_file(&name, OpenMode::Read)?)
+                self.readers.push((rref.segment, self.log.dir_handle().open_file(&name, OpenMode::Read)?));
+                self.readers.len() - 1
             }
         };
+        let file = &mut self.readers[at].1;
         let mut buf = vec![0u8; rref.len as usize];
         let read = file.read_exact_at(&mut buf, rref.offset);
         let corrupt = |message: String| Error::Corrupt {

@@ -3,11 +3,13 @@
 //! crosses the WIT boundary), plus a 200k x 1 KB bulk load through
 //! `put` + one `fsync` on both sides.
 //!
-//! It also times `contains` on both sides: one hash lookup, no I/O, so on
-//! the component side it is about the cost of one WIT call, which every
-//! operation of the mix pays on top of the native work (the P5 floor).
+//! The mix also runs on P5's floor, the io-floor guest (`host-tests/io-floor`)
+//! in the same host: per operation one WIT call and one WASI pread or
+//! pwrite of a frame's bytes, nothing else, which no key/value component
+//! can undercut. And it times `contains` on both sides: one hash lookup,
+//! no I/O, so on the component side about the cost of one WIT call.
 //!
-//! Needs the component: run `make component` first (`make bench` does).
+//! Needs both guests: `make component io-floor` (`make bench` does).
 //! Rounds alternate which side goes first; the result is the median round.
 //! Writes `$CARGO_TARGET_DIR/bench-results/p5.json` for the summary.
 //! `DATAWAL_BENCH_QUICK=1` shrinks it.
@@ -15,12 +17,10 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use host_tests::{Sandbox, StoreHandle};
-use wasmtime::component::{Linker, ResourceAny, ResourceTable};
+use host_tests::{HostState, Sandbox, StoreHandle};
 use wasmtime::Store;
-use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-/// The operations of the workload, on either side.
+/// The operations of the workload, on every side.
 trait Kv {
     fn put(&mut self, key: &[u8], value: &[u8]);
     fn get_len(&mut self, key: &[u8]) -> Option<usize>;
@@ -67,63 +67,71 @@ impl Kv for Guest {
     }
 }
 
-/// The same component and calls, in a host built like `Sandbox` except
-/// for `WasiCtxBuilder::allow_blocking_current_thread(true)`: WASI file
-/// operations then run on the calling thread instead of a tokio
-/// `spawn_blocking` hop per call. Measured to show what that one host
-/// setting is worth; the P5 target row uses `Sandbox` as shipped.
-struct BlockingHost {
-    ctx: WasiCtx,
-    table: ResourceTable,
+/// Host bindings for P5's floor guest, `host-tests/io-floor`.
+mod floor_bindings {
+    wasmtime::component::bindgen!({ world: "io-floor", path: "io-floor/wit" });
 }
 
-impl WasiView for BlockingHost {
-    fn ctx(&mut self) -> WasiCtxView<'_> {
-        WasiCtxView { ctx: &mut self.ctx, table: &mut self.table }
-    }
+/// The io-floor component (`make io-floor` builds it).
+fn floor_path() -> PathBuf {
+    target_dir().join("wasm32-wasip2/release/io_floor.wasm")
 }
 
-struct GuestBlocking {
-    store: Store<BlockingHost>,
-    engine: host_tests::bindings::Engine,
-    handle: ResourceAny,
+/// P5's floor: the io-floor guest in the same host as the datawal
+/// component. A put is one `append` of a datawal-frame-sized buffer (key
+/// and value where a frame has them), a get one `read-at` of a whole frame;
+/// the host keeps each key's offset. It is what any key/value component
+/// pays per operation on top of its own work: one WIT call carrying the
+/// operation's bytes and one WASI pread or pwrite.
+struct Floor {
+    store: Store<HostState>,
+    guest: floor_bindings::IoFloor,
+    /// Each key's latest frame (offset, length), by the key's number.
+    frames: Vec<(u64, u32)>,
+    /// Reused for every put.
+    frame: Vec<u8>,
 }
 
-impl GuestBlocking {
+impl Floor {
     fn new(host_dir: &Path) -> Self {
-        let mut linker = Linker::<BlockingHost>::new(host_tests::engine());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker).unwrap();
-        let ctx = WasiCtxBuilder::new()
-            .inherit_stderr()
-            .allow_blocking_current_thread(true)
-            .preopened_dir(host_dir, host_tests::GUEST_ROOT, FsPerms::ReadWrite)
-            .unwrap()
-            .build();
-        let mut store = Store::new(host_tests::engine(), BlockingHost { ctx, table: ResourceTable::new() });
-        let engine =
-            host_tests::bindings::Engine::instantiate(&mut store, host_tests::component(), &linker).unwrap();
-        let handle = engine.datawal_store_kv().store().call_open(&mut store, "store").unwrap().expect("open");
-        GuestBlocking { store, engine, handle }
+        let component = wasmtime::component::Component::from_file(host_tests::engine(), floor_path())
+            .unwrap_or_else(|e| panic!("loading {} (`make io-floor`): {e:?}", floor_path().display()));
+        let (mut store, linker) = host_tests::wasi_host(host_dir).expect("wasi host");
+        let guest = floor_bindings::IoFloor::instantiate(&mut store, &component, &linker).unwrap();
+        guest.call_open_file(&mut store, "floor.dat").unwrap().expect("floor open");
+        Floor { store, guest, frames: Vec::new(), frame: Vec::new() }
     }
 }
 
-impl Kv for GuestBlocking {
+/// The number in `key(i)`.
+fn key_number(k: &[u8]) -> usize {
+    k[4..].iter().fold(0, |n, d| n * 10 + usize::from(d - b'0'))
+}
+
+impl Kv for Floor {
     fn put(&mut self, key: &[u8], value: &[u8]) {
-        let kv = self.engine.datawal_store_kv().store();
-        kv.call_put(&mut self.store, self.handle, key, value).unwrap().expect("component put");
+        self.frame.clear();
+        self.frame.extend_from_slice(&[0; datawal::format::HEADER_LEN]);
+        self.frame.extend_from_slice(key);
+        self.frame.extend_from_slice(value);
+        self.frame.extend_from_slice(&[0; datawal::format::CRC_LEN]);
+        let at = self.guest.call_append_bytes(&mut self.store, &self.frame).unwrap().expect("floor append");
+        let i = key_number(key);
+        if self.frames.len() <= i {
+            self.frames.resize(i + 1, (0, 0));
+        }
+        self.frames[i] = (at, self.frame.len() as u32);
     }
     fn get_len(&mut self, key: &[u8]) -> Option<usize> {
-        let kv = self.engine.datawal_store_kv().store();
-        kv.call_get(&mut self.store, self.handle, key).unwrap().expect("component get").map(|v| v.len())
+        let (at, len) = *self.frames.get(key_number(key))?;
+        let frame = self.guest.call_read_at(&mut self.store, at, len).unwrap().expect("floor read");
+        Some(frame.len() - datawal::format::HEADER_LEN - key.len() - datawal::format::CRC_LEN)
     }
-
-    fn contains(&mut self, key: &[u8]) -> bool {
-        let kv = self.engine.datawal_store_kv().store();
-        kv.call_contains(&mut self.store, self.handle, key).unwrap().expect("component contains")
+    fn contains(&mut self, _key: &[u8]) -> bool {
+        unreachable!("the floor has no index; `contains` is timed on native and component only")
     }
     fn fsync(&mut self) {
-        let kv = self.engine.datawal_store_kv().store();
-        kv.call_fsync(&mut self.store, self.handle).unwrap().expect("component fsync");
+        self.guest.call_sync_data(&mut self.store).unwrap().expect("floor sync");
     }
 }
 
@@ -131,7 +139,7 @@ impl Kv for GuestBlocking {
 enum Side {
     Native,
     Component,
-    ComponentBlocking,
+    Floor,
 }
 
 impl Side {
@@ -139,7 +147,7 @@ impl Side {
         match self {
             Side::Native => "native",
             Side::Component => "component",
-            Side::ComponentBlocking => "component_blocking",
+            Side::Floor => "floor",
         }
     }
 }
@@ -159,7 +167,7 @@ fn fresh_dir(name: &str) -> PathBuf {
 }
 
 /// Open the store kept in `dir/store`, natively or in a fresh sandbox
-/// with `dir` preopened.
+/// with `dir` preopened; the floor starts an empty file in `dir`.
 fn open(side: Side, dir: &Path) -> Box<dyn Kv> {
     match side {
         Side::Native => Box::new(Native(datawal::DataWal::open(&dir.join("store")).expect("open native"))),
@@ -168,7 +176,7 @@ fn open(side: Side, dir: &Path) -> Box<dyn Kv> {
             let store = sandbox.kv_open("store").expect("open in component");
             Box::new(Guest { sandbox, store })
         }
-        Side::ComponentBlocking => Box::new(GuestBlocking::new(dir)),
+        Side::Floor => Box::new(Floor::new(dir)),
     }
 }
 
@@ -226,8 +234,10 @@ fn main() {
     host_tests::component();
 
     // The mix: preload, then alternate put (random existing key, new
-    // value) and get (random key), on a store per side kept across rounds.
-    let sides = [Side::Native, Side::Component, Side::ComponentBlocking];
+    // value) and get (random key). Native and component reopen their store
+    // each round (untimed); the floor's offsets live in its host, so it
+    // keeps its one instance.
+    let sides = [Side::Native, Side::Component, Side::Floor];
     let n = sides.len();
     let dirs: Vec<PathBuf> = sides.iter().map(|s| fresh_dir(&format!("p5-mix-{}", s.name()))).collect();
     let values: Vec<Vec<u8>> = {
@@ -235,6 +245,7 @@ fn main() {
         (0..64).map(|_| r.bytes(MIX_VALUE)).collect()
     };
     let mut preload_secs = vec![0.0f64; n];
+    let mut floor = None;
     for (i, &side) in sides.iter().enumerate() {
         let mut s = open(side, &dirs[i]);
         let t = Instant::now();
@@ -243,11 +254,21 @@ fn main() {
         }
         s.fsync();
         preload_secs[i] = t.elapsed().as_secs_f64();
+        if side == Side::Floor {
+            floor = Some(s);
+        }
     }
+    let mut floor = floor.expect("the floor is one of the sides");
     let mut ops_s: Vec<Vec<f64>> = vec![vec![]; n];
     for round in 0..rounds {
         for i in order(n, round) {
-            let mut s = open(sides[i], &dirs[i]);
+            let mut reopened;
+            let s: &mut dyn Kv = if sides[i] == Side::Floor {
+                &mut *floor
+            } else {
+                reopened = open(sides[i], &dirs[i]);
+                &mut *reopened
+            };
             let mut rng = Rng(1000 + round as u64);
             let t = Instant::now();
             for op in 0..mix_ops {
@@ -259,7 +280,6 @@ fn main() {
                 }
             }
             let secs = t.elapsed().as_secs_f64();
-            drop(s);
             ops_s[i].push(mix_ops as f64 / secs);
             eprintln!(
                 "[bench] p5 mix round {}: {} {:.0} ops/s",
@@ -269,7 +289,12 @@ fn main() {
             );
         }
     }
-    // The floor: `contains` of random present keys, same rounds.
+    drop(floor);
+
+    // The rest compares the datawal component with native only.
+    let sides = [Side::Native, Side::Component];
+    let n = sides.len();
+    // One WIT call and a hash lookup: `contains` of random present keys.
     let mut contains_ops_s: Vec<Vec<f64>> = vec![vec![]; n];
     for round in 0..rounds {
         for i in order(n, round) {
@@ -320,6 +345,13 @@ fn main() {
             median(&bulk_secs[i]),
         ));
     }
+    let f = ops_s.len() - 1;
+    fields.push(format!(
+        "  \"floor\": {{\"mix_ops_s\": {}, \"mix_ops_s_median\": {:.1}, \"preload_secs\": {:.6}}}",
+        list(&ops_s[f]),
+        median(&ops_s[f]),
+        preload_secs[f],
+    ));
     let json = format!(
         "{{\n  \"mix\": {{\"preload_keys\": {preload}, \"ops_per_round\": {mix_ops}, \"value_bytes\": {MIX_VALUE}, \"rounds\": {rounds}}},\n  \"bulk\": {{\"keys\": {bulk_keys}, \"value_bytes\": {BULK_VALUE}}},\n{}\n}}\n",
         fields.join(",\n")

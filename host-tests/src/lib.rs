@@ -122,18 +122,25 @@ fn no_trap<T>(r: wasmtime::Result<Result<T, GuestError>>) -> Result<T, GuestErro
     }
 }
 
+/// A store and a linker with WASI p2 (synchronous) for one instance of any
+/// component, `host_dir` preopened read-write as [`GUEST_ROOT`]: the host
+/// every [`Sandbox`] is, also used by the benches' other guests.
+pub fn wasi_host(host_dir: &Path) -> Result<(Store<HostState>, Linker<HostState>)> {
+    let mut linker = Linker::<HostState>::new(engine());
+    wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
+    let ctx = WasiCtxBuilder::new()
+        .inherit_stderr()
+        // A synchronous host: run file I/O on this thread instead of
+        // handing each call to a blocking-task pool.
+        .allow_blocking_current_thread(true)
+        .preopened_dir(host_dir, GUEST_ROOT, FsPerms::ReadWrite)?
+        .build();
+    Ok((Store::new(engine(), HostState { ctx, table: ResourceTable::new() }), linker))
+}
+
 impl Sandbox {
     pub fn new(host_dir: &Path) -> Result<Sandbox> {
-        let mut linker = Linker::<HostState>::new(engine());
-        wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-        let ctx = WasiCtxBuilder::new()
-            .inherit_stderr()
-            // A synchronous host: run file I/O on this thread instead of
-            // handing each call to a blocking-task pool.
-            .allow_blocking_current_thread(true)
-            .preopened_dir(host_dir, GUEST_ROOT, FsPerms::ReadWrite)?
-            .build();
-        let mut store = Store::new(engine(), HostState { ctx, table: ResourceTable::new() });
+        let (mut store, linker) = wasi_host(host_dir)?;
         let engine = bindings::Engine::instantiate(&mut store, component(), &linker)?;
         Ok(Sandbox { store, engine })
     }
