@@ -199,8 +199,7 @@ mod backend {
         /// the directory at `path` in the process's filesystem namespace.
         pub fn open_ambient(path: &Path, create: bool) -> Result<Dir> {
             if create {
-                faults::run(|| Op::MkDir { path: path.into() }, || std::fs::create_dir_all(path))
-                    .map_err(io_err("create directory", path))?;
+                create_dir_durably(path)?;
             }
             let inner = cap_std::fs::Dir::open_ambient_dir(path, ambient_authority())
                 .map_err(io_err("open directory", path))?;
@@ -306,8 +305,7 @@ mod backend {
                 }
             }
             if create {
-                faults::run(|| Op::MkDir { path: path.into() }, || std::fs::create_dir_all(path))
-                    .map_err(io_err("create directory", path))?;
+                create_dir_durably(path)?;
             }
             let meta = std::fs::metadata(path).map_err(io_err("open directory", path))?;
             if !meta.is_dir() {
@@ -387,6 +385,48 @@ mod backend {
             std::fs::File::open(&self.display)?.sync_all()
         }
     }
+}
+
+/// Create `path` and its missing ancestors, outermost first, and make each
+/// new entry durable by syncing its parent: without that, a store whose
+/// first `fsync` returned could vanish whole in a power loss, because its
+/// directory's own name was never made durable. A directory another process
+/// creates first (`AlreadyExists`) is synced all the same, so racing
+/// creators both return with a durable directory.
+fn create_dir_durably(path: &Path) -> Result<()> {
+    let missing: Vec<&Path> =
+        path.ancestors().take_while(|a| !a.as_os_str().is_empty() && !a.is_dir()).collect();
+    for dir in missing.into_iter().rev() {
+        faults::run(
+            || Op::MkDir { path: dir.into() },
+            || match std::fs::create_dir(dir) {
+                Err(e) if e.kind() == io::ErrorKind::AlreadyExists => Ok(()),
+                other => other,
+            },
+        )
+        .map_err(io_err("create directory", dir))?;
+        sync_parent(dir)?;
+    }
+    Ok(())
+}
+
+/// Sync the directory that holds `path`'s entry.
+fn sync_parent(path: &Path) -> Result<()> {
+    let parent = match path.parent() {
+        Some(p) if !p.as_os_str().is_empty() => p,
+        _ => Path::new("."),
+    };
+    let synced =
+        faults::run(|| Op::SyncDir { path: parent.into() }, || std::fs::File::open(parent)?.sync_all());
+    // Inside the component "." is the preopened root itself, which jco's
+    // Node shim cannot sync (wasi-notes.md); wasmtime can. There the
+    // directory's name is as durable as the host makes it: keep stores one
+    // level further down for the guarantee on every host.
+    #[cfg(target_arch = "wasm32")]
+    if synced.is_err() && parent == Path::new(".") {
+        return Ok(());
+    }
+    synced.map_err(io_err("sync directory", parent))
 }
 
 fn kind_of(is_file: bool, is_dir: bool) -> EntryKind {

@@ -2,17 +2,33 @@
 //! can rebuild the keydir without reading the segment's values.
 //!
 //! Opt-in (`Options::hint_files`). Written for a segment when it is sealed
-//! (rotation, automatic or not) and for a compaction's output. Named
-//! `<8-digit id>.hint`, which never matches the segment pattern, so every
-//! other reader (datawal 0.1.x included) ignores them.
+//! (rotation, automatic or not: built from what the writer already knows,
+//! see [`Builder`]) and for a compaction's output. Named `<8-digit id>.hint`,
+//! which never matches the segment pattern, so every other reader (datawal
+//! 0.1.x included) ignores them.
 //!
-//! Trust: a hint is used only if its checksum holds, it names its segment,
-//! and the segment still has the length and the last four bytes (the last
-//! frame's CRC) the hint recorded; otherwise the segment is replayed. Even a
-//! wrong hint cannot return wrong bytes: `get` re-verifies every frame. A
-//! crash while writing one leaves a temporary name or a bad checksum, both
-//! ignored. Trade-off: a segment opened through its hint is not CRC-checked
-//! at open; its damage surfaces in `get` or `scan`, as an error.
+//! Trust. A CRC-32C is no signature: anyone can write a hint whose checksum
+//! holds, so a hint is used only if everything it claims that can be
+//! checked without reading the values holds; otherwise the segment is
+//! replayed:
+//!
+//! - the checksum, magic, version and segment id;
+//! - the segment still has the length and the last four bytes (the last
+//!   frame's CRC) the hint recorded;
+//! - the entries tile the segment: the first at offset 0, each starting
+//!   where the one before ends, the last ending at the segment's end. So
+//!   no frame is left out (a missing Delete would bring its key back) and
+//!   none overlaps another;
+//! - every entry's frame can hold its key (`len` >= header + key + CRC) and
+//!   no more than the format allows;
+//! - the segment's last frame header agrees with the last entry (type, key
+//!   length, size) and carries the hint's `max_txid`, so txids never repeat.
+//!
+//! What remains unchecked is each frame's type and key against the segment:
+//! `get` re-verifies every frame, so a wrong hint yields an error, never
+//! wrong bytes. A crash while writing one leaves a temporary name or a bad
+//! checksum, both ignored. Trade-off: a segment opened through its hint is
+//! not CRC-checked at open; its damage surfaces in `get` or `scan`.
 //!
 //! Layout (little-endian), then a CRC-32C of everything before it:
 //!
@@ -22,10 +38,12 @@
 //! | entries: record_type u8 | key_len u32 | frame_len u32 | offset u64 | key
 //! ```
 //!
-//! Raw records carry no key and are only counted (`records`, `max_txid`).
+//! One entry per frame, Raw ones included (with their key, usually empty).
+//! Hints written before Raw frames were listed describe a segment with Raw
+//! frames with gaps: they fail the tiling check and the segment is replayed.
 
 use crate::error::Result;
-use crate::format::{self, RecordType, CRC_LEN, MAX_KEY_LEN};
+use crate::format::{self, RecordType, CRC_LEN, FRAME_LEN_MAX, MAX_KEY_LEN};
 use crate::fs::{self, OpenMode};
 use crate::log::RecordRef;
 use crate::recovery::{DamagePolicy, Scan, Visitor};
@@ -35,6 +53,8 @@ const MAGIC: [u8; 4] = *b"DWHI";
 const VERSION: u16 = 1;
 const HEADER_LEN: usize = 4 + 2 + 2 + 4 + 8 + 4 + 8 + 8 + 8;
 const ENTRY_FIXED_LEN: usize = 1 + 4 + 4 + 8;
+/// The smallest frame: header and CRC, no key, no payload.
+const FRAME_MIN_LEN: u64 = (format::HEADER_LEN + CRC_LEN) as u64;
 
 const _: () = assert!(HEADER_LEN == 48);
 
@@ -43,54 +63,99 @@ pub(crate) fn hint_file_name(id: u32) -> String {
     format!("{id:08}.hint")
 }
 
-/// Build and durably write the hint of sealed segment `id`, by reading the
-/// segment once. Written under a temporary name and renamed into place.
-pub(crate) fn write(dir: &fs::Dir, id: u32) -> Result<()> {
-    let mut body = Vec::new();
-    let mut scan = Scan::new(dir.try_clone()?, vec![id], DamagePolicy::Strict).sealed();
-    let mut entries = 0u64;
-    while let Some((rref, frame)) = scan.next_frame()? {
-        if frame.header.record_type == RecordType::Raw {
-            continue;
-        }
-        body.push(frame.header.record_type.as_byte());
-        body.extend_from_slice(&frame.header.key_len.to_le_bytes());
-        body.extend_from_slice(&rref.len.to_le_bytes());
-        body.extend_from_slice(&rref.offset.to_le_bytes());
-        body.extend_from_slice(frame.key);
-        entries += 1;
+/// A hint's entries as its segment's frames go by: the writer feeds it
+/// every frame it replays or appends to the active segment, so sealing
+/// writes the hint without reading the segment again. Bounded by
+/// [`Builder::BYTES_MAX`]: past it the builder gives up (`push` returns
+/// false) and the segment is read once at seal time instead, so memory
+/// never grows with an unrotated segment.
+#[derive(Debug, Default)]
+pub(crate) struct Builder {
+    body: Vec<u8>,
+    entries: u64,
+    /// End of the last frame pushed: frames must come in order, contiguous.
+    end: u64,
+}
+
+impl Builder {
+    pub const BYTES_MAX: usize = 8 << 20;
+
+    /// Add the frame at `rref`; false once over the bound (the builder is
+    /// then useless and should be dropped).
+    pub fn push(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) -> bool {
+        debug_assert_eq!(rref.offset, self.end, "frames are pushed in order, contiguous");
+        self.body.push(record_type.as_byte());
+        self.body.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        self.body.extend_from_slice(&rref.len.to_le_bytes());
+        self.body.extend_from_slice(&rref.offset.to_le_bytes());
+        self.body.extend_from_slice(key);
+        self.entries += 1;
+        self.end = rref.offset + u64::from(rref.len);
+        self.body.len() <= Self::BYTES_MAX
     }
-    let report = scan.report();
+
+    /// The hint file's bytes for segment `id`, whose length and last four
+    /// bytes are `segment_len` and `tail`, and whose highest txid is `max_txid`.
+    fn finish(&self, id: u32, segment_len: u64, tail: u32, max_txid: u64) -> Vec<u8> {
+        debug_assert_eq!(self.end, segment_len, "the entries tile the segment");
+        let mut out = Vec::with_capacity(HEADER_LEN + self.body.len() + CRC_LEN);
+        out.extend_from_slice(&MAGIC);
+        out.extend_from_slice(&VERSION.to_le_bytes());
+        out.extend_from_slice(&0u16.to_le_bytes());
+        out.extend_from_slice(&id.to_le_bytes());
+        out.extend_from_slice(&segment_len.to_le_bytes());
+        out.extend_from_slice(&tail.to_le_bytes());
+        out.extend_from_slice(&self.entries.to_le_bytes());
+        out.extend_from_slice(&max_txid.to_le_bytes());
+        out.extend_from_slice(&self.entries.to_le_bytes());
+        debug_assert_eq!(out.len(), HEADER_LEN);
+        out.extend_from_slice(&self.body);
+        let crc = crc32c::crc32c(&out);
+        out.extend_from_slice(&crc.to_le_bytes());
+        out
+    }
+}
+
+/// Durably write the hint of sealed segment `id` from `built` (what the
+/// writer pushed, with the segment's highest txid), or, without it, by
+/// reading the segment once. Written under a temporary name and renamed
+/// into place.
+pub(crate) fn write(dir: &fs::Dir, id: u32, built: Option<(&Builder, u64)>) -> Result<()> {
     let mut segment = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
     let (segment_len, tail) = segment_tail(&mut segment)?;
-    let mut out = Vec::with_capacity(HEADER_LEN + body.len() + CRC_LEN);
-    out.extend_from_slice(&MAGIC);
-    out.extend_from_slice(&VERSION.to_le_bytes());
-    out.extend_from_slice(&0u16.to_le_bytes());
-    out.extend_from_slice(&id.to_le_bytes());
-    out.extend_from_slice(&segment_len.to_le_bytes());
-    out.extend_from_slice(&tail.to_le_bytes());
-    out.extend_from_slice(&report.records_replayed.to_le_bytes());
-    out.extend_from_slice(&report.last_txid_seen.to_le_bytes());
-    out.extend_from_slice(&entries.to_le_bytes());
-    debug_assert_eq!(out.len(), HEADER_LEN);
-    out.extend_from_slice(&body);
-    let crc = crc32c::crc32c(&out);
-    out.extend_from_slice(&crc.to_le_bytes());
-
+    let bytes = match built {
+        Some((builder, max_txid)) => builder.finish(id, segment_len, tail, max_txid),
+        None => {
+            let (builder, max_txid) = build_by_scan(dir, id)?;
+            builder.finish(id, segment_len, tail, max_txid)
+        }
+    };
     let name = hint_file_name(id);
     let tmp = format!("{name}.tmp");
     let mut file = dir.open_file(&tmp, OpenMode::Truncate)?;
-    file.write_all_at(&out, 0)?;
+    file.write_all_at(&bytes, 0)?;
     file.sync_data()?;
     dir.rename(&tmp, dir, &name)
+}
+
+/// Read sealed segment `id` (CRC-checked) into a builder; with its highest txid.
+fn build_by_scan(dir: &fs::Dir, id: u32) -> Result<(Builder, u64)> {
+    #[cfg(test)]
+    tests::SCAN_BUILDS.with(|n| n.set(n.get() + 1));
+    let mut builder = Builder::default();
+    let mut scan = Scan::new(dir.try_clone()?, vec![id], DamagePolicy::Strict).sealed();
+    while let Some((rref, frame)) = scan.next_frame()? {
+        // Unbounded here: this is the path for segments too big to build live.
+        builder.push(rref, frame.header.record_type, frame.key);
+    }
+    Ok((builder, scan.report().last_txid_seen))
 }
 
 /// The segment's length and its last four bytes (0 when shorter).
 fn segment_tail(segment: &mut fs::File) -> Result<(u64, u32)> {
     let len = segment.len()?;
     let mut tail = [0u8; CRC_LEN];
-    if len >= format::HEADER_LEN as u64 + CRC_LEN as u64 {
+    if len >= FRAME_MIN_LEN {
         segment.read_exact_at(&mut tail, len - CRC_LEN as u64)?;
     }
     Ok((len, u32::from_le_bytes(tail)))
@@ -100,6 +165,7 @@ fn segment_tail(segment: &mut fs::File) -> Result<(u64, u32)> {
 pub(crate) struct Hint {
     bytes: Vec<u8>,
     segment: u32,
+    segment_len: u64,
     pub records: u64,
     pub max_txid: u64,
     entries: u64,
@@ -121,9 +187,12 @@ pub(crate) fn load(dir: &fs::Dir, id: u32) -> Result<Option<Hint>> {
     let (segment_len, tail) = segment_tail(&mut segment)?;
     let Ok(mut file) = dir.open_file(&hint_file_name(id), OpenMode::Read) else { return Ok(None) };
     let Ok(len) = file.len() else { return Ok(None) };
-    // A hint describes at most one entry per 28-byte frame, each at most
-    // ENTRY_FIXED_LEN + MAX_KEY_LEN bytes: a bigger file is not a hint.
-    let len_max = HEADER_LEN as u64 + CRC_LEN as u64 + segment_len.saturating_mul(ENTRY_FIXED_LEN as u64 + 1);
+    // At most one entry per smallest frame, each at most ENTRY_FIXED_LEN +
+    // MAX_KEY_LEN bytes: a bigger file is not a hint of this segment.
+    let entries_max = segment_len / FRAME_MIN_LEN;
+    let len_max = (HEADER_LEN + CRC_LEN) as u64
+        + entries_max.saturating_mul(ENTRY_FIXED_LEN as u64)
+        + segment_len.saturating_sub(entries_max * FRAME_MIN_LEN);
     if len < (HEADER_LEN + CRC_LEN) as u64 || len > len_max {
         return Ok(None);
     }
@@ -143,12 +212,28 @@ pub(crate) fn load(dir: &fs::Dir, id: u32) -> Result<Option<Hint>> {
     }
     let hint = Hint {
         segment: id,
+        segment_len,
         records: u64_at(body, 24),
         max_txid: u64_at(body, 32),
         entries: u64_at(body, 40),
         bytes,
     };
-    Ok(hint.entries_fit(segment_len).then_some(hint))
+    let Some(last) = hint.checked_last_entry(segment_len) else { return Ok(None) };
+    Ok(last_header_agrees(&mut segment, &hint, last)?.then_some(hint))
+}
+
+/// The segment's last frame header matches the hint's last entry and
+/// carries its `max_txid` (an empty segment: no entry, `max_txid` 0).
+fn last_header_agrees(segment: &mut fs::File, hint: &Hint, last: Option<Entry<'_>>) -> Result<bool> {
+    let Some(last) = last else { return Ok(hint.max_txid == 0) };
+    let mut head = [0u8; format::HEADER_LEN];
+    segment.read_exact_at(&mut head, last.rref.offset)?;
+    Ok(format::parse_header(&head).is_ok_and(|h| {
+        h.record_type == last.record_type
+            && h.key_len as usize == last.key.len()
+            && h.frame_len() == last.rref.len
+            && h.txid == hint.max_txid
+    }))
 }
 
 /// How many entries segment `id`'s hint claims, from its header alone: at
@@ -166,40 +251,54 @@ pub(crate) fn claimed_entries(dir: &fs::Dir, id: u32) -> u64 {
             return Ok(0);
         }
         let by_hint = file.len()?.saturating_sub((HEADER_LEN + CRC_LEN) as u64) / ENTRY_FIXED_LEN as u64;
-        let by_segment = segment_len / (format::HEADER_LEN + CRC_LEN) as u64;
+        let by_segment = segment_len / FRAME_MIN_LEN;
         Ok(u64_at(&header, 40).min(by_hint).min(by_segment))
     };
     peek().unwrap_or(0)
 }
 
+/// One entry of a hint.
+#[derive(Debug, Clone, Copy)]
+struct Entry<'a> {
+    rref: RecordRef,
+    record_type: RecordType,
+    key: &'a [u8],
+}
+
 impl Hint {
-    /// Walk the entries, checking each lies inside the segment.
-    fn walk(&self, segment_len: u64, mut f: impl FnMut(RecordRef, RecordType, &[u8])) -> bool {
+    /// Walk the entries, checking each (see the module docs) and that they
+    /// tile `segment_len` bytes; false at the first that does not hold.
+    fn walk<'a>(&'a self, segment_len: u64, mut f: impl FnMut(Entry<'a>)) -> bool {
         let body = &self.bytes[..self.bytes.len() - CRC_LEN];
         let mut at = HEADER_LEN;
+        let mut end = 0u64;
         for _ in 0..self.entries {
             let Some(fixed) = body.get(at..at + ENTRY_FIXED_LEN) else { return false };
             let (key_len, len, offset) = (u32_at(fixed, 1), u32_at(fixed, 5), u64_at(fixed, 9));
             let Ok(record_type) = RecordType::from_byte(fixed[0]) else { return false };
             let key_at = at + ENTRY_FIXED_LEN;
             let Some(key) = body.get(key_at..key_at + key_len as usize) else { return false };
-            let frame_fits = offset.checked_add(u64::from(len)).is_some_and(|end| end <= segment_len);
-            if key_len > MAX_KEY_LEN || !frame_fits {
+            let frame_holds_key = u64::from(len) >= FRAME_MIN_LEN + u64::from(key_len);
+            if key_len > MAX_KEY_LEN || !frame_holds_key || u64::from(len) > FRAME_LEN_MAX || offset != end {
                 return false;
             }
-            f(RecordRef { segment: self.segment, offset, len }, record_type, key);
+            end = offset + u64::from(len);
+            f(Entry { rref: RecordRef { segment: self.segment, offset, len }, record_type, key });
             at = key_at + key_len as usize;
         }
-        at == body.len()
+        at == body.len() && end == segment_len && self.records == self.entries
     }
 
-    fn entries_fit(&self, segment_len: u64) -> bool {
-        self.walk(segment_len, |_, _, _| {})
+    /// The last entry if every entry checks out against `segment_len`
+    /// (`Some(None)`: a valid hint of an empty segment).
+    fn checked_last_entry(&self, segment_len: u64) -> Option<Option<Entry<'_>>> {
+        let mut last = None;
+        self.walk(segment_len, |e| last = Some(e)).then_some(last)
     }
 
-    /// Feed every keyed record to `visit`, in log order.
+    /// Feed every record to `visit`, in log order (checked at load).
     pub fn replay(&self, visit: &mut dyn Visitor) {
-        let complete = self.walk(u64::MAX, |r, t, k| visit.record(r, t, k));
+        let complete = self.walk(self.segment_len, |e| visit.record(e.rref, e.record_type, e.key));
         debug_assert!(complete, "entries were checked at load");
     }
 }
@@ -215,9 +314,179 @@ impl std::fmt::Debug for Hint {
 }
 
 #[cfg(test)]
-mod tests {
+pub(crate) mod tests {
     use super::*;
-    use crate::{Options, RecordLog};
+    use crate::{DataWal, Options, RecordLog};
+
+    thread_local! {
+        /// Hints built by reading their segment, on this thread.
+        pub static SCAN_BUILDS: std::cell::Cell<u32> = const { std::cell::Cell::new(0) };
+    }
+
+    /// A hint's fields, decoded without checks, to forge variants with a
+    /// valid checksum.
+    #[derive(Clone, Debug)]
+    struct Forged {
+        header: Vec<u8>,
+        entries: Vec<(u8, u32, u32, u64, Vec<u8>)>,
+    }
+
+    impl Forged {
+        fn read(dir: &fs::Dir, id: u32) -> Forged {
+            let mut file = dir.open_file(&hint_file_name(id), OpenMode::Read).unwrap();
+            let mut bytes = vec![0u8; file.len().unwrap() as usize];
+            file.read_exact_at(&mut bytes, 0).unwrap();
+            let mut entries = Vec::new();
+            let mut at = HEADER_LEN;
+            for _ in 0..u64_at(&bytes, 40) {
+                let key_len = u32_at(&bytes, at + 1);
+                let key_at = at + ENTRY_FIXED_LEN;
+                let key = bytes[key_at..key_at + key_len as usize].to_vec();
+                entries.push((bytes[at], key_len, u32_at(&bytes, at + 5), u64_at(&bytes, at + 9), key));
+                at = key_at + key_len as usize;
+            }
+            Forged { header: bytes[..HEADER_LEN].to_vec(), entries }
+        }
+
+        fn set_u64(&mut self, at: usize, v: u64) {
+            self.header[at..at + 8].copy_from_slice(&v.to_le_bytes());
+        }
+
+        /// Write it back with `entries` set to the list's length and a valid CRC.
+        fn write(&self, dir: &fs::Dir, id: u32) {
+            let mut out = self.header.clone();
+            out[40..48].copy_from_slice(&(self.entries.len() as u64).to_le_bytes());
+            for (t, key_len, len, offset, key) in &self.entries {
+                out.push(*t);
+                out.extend_from_slice(&key_len.to_le_bytes());
+                out.extend_from_slice(&len.to_le_bytes());
+                out.extend_from_slice(&offset.to_le_bytes());
+                out.extend_from_slice(key);
+            }
+            let crc = crc32c::crc32c(&out);
+            out.extend_from_slice(&crc.to_le_bytes());
+            let mut file = dir.open_file(&hint_file_name(id), OpenMode::Truncate).unwrap();
+            file.write_all_at(&out, 0).unwrap();
+        }
+    }
+
+    /// Sealed segment 1 of a store (hints on): puts of k0..k5, a Raw
+    /// record, a delete of k2, an overwrite of k3; then segment 2 empty.
+    type Pairs = Vec<(Vec<u8>, Vec<u8>)>;
+
+    fn hinted_store() -> (tempfile::TempDir, fs::Dir, Pairs) {
+        let td = tempfile::tempdir().unwrap();
+        let mut log = RecordLog::open_with(td.path(), Options::new().hint_files(true)).unwrap();
+        for k in 0..6u8 {
+            log.append_record(RecordType::Put, &[b'k', b'0' + k], &[k; 9]).unwrap();
+        }
+        log.append(b"raw").unwrap();
+        log.append_record(RecordType::Delete, b"k2", b"").unwrap();
+        log.append_record(RecordType::Put, b"k3", b"new").unwrap();
+        log.rotate().unwrap();
+        drop(log);
+        let live = [0u8, 1, 3, 4, 5]
+            .iter()
+            .map(|&k| (vec![b'k', b'0' + k], if k == 3 { b"new".to_vec() } else { vec![k; 9] }))
+            .collect();
+        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+        (td, dir, live)
+    }
+
+    /// The store opened with hints: its items and next txid.
+    fn open_state(path: &std::path::Path) -> (Pairs, u64) {
+        let mut wal = DataWal::open_with(path, Options::new().hint_files(true)).unwrap();
+        let items = wal.items().unwrap();
+        (items, wal.log().last_txid())
+    }
+
+    #[test]
+    fn the_writers_hint_is_the_one_a_scan_builds() {
+        let (_td, dir, _) = hinted_store();
+        assert!(load(&dir, 1).unwrap().is_some(), "the written hint is trusted");
+        let written = Forged::read(&dir, 1);
+        let mut segment = dir.open_file(&segment_file_name(1), OpenMode::Read).unwrap();
+        let (len, tail) = segment_tail(&mut segment).unwrap();
+        let (builder, max_txid) = build_by_scan(&dir, 1).unwrap();
+        let scanned = builder.finish(1, len, tail, max_txid);
+        assert_eq!(written.header, scanned[..HEADER_LEN], "same header");
+        assert_eq!(written.entries.len(), 9, "one entry per frame, the Raw one included");
+        assert_eq!(u64_at(&scanned, 32), 9, "max_txid");
+    }
+
+    /// Sealing, automatic or not, writes the hint from what the writer
+    /// knows: the segment is not read again inside the put that rotates.
+    #[test]
+    fn rotation_does_not_read_the_sealed_segment() {
+        let td = tempfile::tempdir().unwrap();
+        let options = Options::new().hint_files(true).segment_bytes_max(4096);
+        let mut wal = DataWal::open_with(td.path(), options).unwrap();
+        SCAN_BUILDS.with(|n| n.set(0));
+        for i in 0..200u32 {
+            wal.put(&i.to_le_bytes(), &[7; 100]).unwrap();
+        }
+        wal.rotate().unwrap();
+        drop(wal);
+        // Reopen mid-segment: the replayed frames feed the builder too.
+        let mut wal = DataWal::open_with(td.path(), options).unwrap();
+        wal.put(b"after", b"reopen").unwrap();
+        wal.rotate().unwrap();
+        assert_eq!(SCAN_BUILDS.with(|n| n.get()), 0, "a sealed segment was read back");
+        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+        let ids = crate::segment::list_ids(&dir).unwrap();
+        assert!(ids.len() > 5, "{ids:?}");
+        for &id in &ids[..ids.len() - 1] {
+            assert!(load(&dir, id).unwrap().is_some(), "segment {id}'s hint is trusted");
+        }
+    }
+
+    /// Every forgery that keeps the checksum valid but breaks what the
+    /// hint can be checked for sends open back to the segment: same keys,
+    /// same values, same next txid as without hints, and no panic.
+    #[test]
+    fn forged_hints_fall_back_to_replaying_the_segment() {
+        type Forgery = fn(&mut Forged);
+        let forgeries: [(&str, Forgery); 11] = [
+            ("frame shorter than a header", |f| f.entries[0].2 = 10),
+            ("frame too short for its key", |f| f.entries[0].2 = 29),
+            ("key longer than allowed", |f| f.entries[0].1 = MAX_KEY_LEN + 1),
+            ("a Delete left out", |f| drop(f.entries.remove(7))),
+            ("the last frame left out", |f| drop(f.entries.pop())),
+            ("offsets out of order", |f| f.entries.swap(1, 2)),
+            ("an entry past the segment", |f| f.entries[8].3 += 1_000),
+            ("an overlapping entry", |f| f.entries[1].3 -= 1),
+            ("max_txid too low", |f| f.set_u64(32, 3)),
+            ("records miscounted", |f| f.set_u64(24, 2)),
+            ("a duplicated entry", |f| {
+                let e = f.entries[0].clone();
+                f.entries.insert(0, e)
+            }),
+        ];
+        let (td, dir, live) = hinted_store();
+        let truth = open_state(td.path());
+        assert_eq!(truth.0, live);
+        assert_eq!(truth.1, 9);
+        let original = Forged::read(&dir, 1);
+        for (what, forge) in forgeries {
+            let mut forged = original.clone();
+            forge(&mut forged);
+            forged.write(&dir, 1);
+            assert!(load(&dir, 1).unwrap().is_none(), "{what}: trusted");
+            assert_eq!(open_state(td.path()), truth, "{what}");
+        }
+        original.write(&dir, 1);
+        assert!(load(&dir, 1).unwrap().is_some(), "the original is trusted again");
+    }
+
+    /// A claim of more keys than live ones (or a forged count) reserves at
+    /// most PRESIZE_KEYS_MAX slots.
+    #[test]
+    fn the_keydir_presize_is_capped() {
+        use crate::recovery::Visitor;
+        let mut load = crate::keydir::Load::default();
+        load.expect_keys(u64::MAX / 2);
+        assert_eq!(load.expected, crate::keydir::PRESIZE_KEYS_MAX);
+    }
 
     /// A log of `keys` Put records in sealed segment 1 (with its hint) and
     /// an empty active segment 2.

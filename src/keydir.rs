@@ -165,6 +165,12 @@ fn prefetch<T>(value: &T) {
     let _ = value;
 }
 
+/// Most keys open reserves room for before replaying, whatever the hint
+/// files claim: a table of 2^21 slots of 41 bytes, about 86 MB.
+pub(crate) const PRESIZE_KEYS_MAX: u64 = 1 << 20;
+
+const _: () = assert!(PRESIZE_KEYS_MAX <= u32::MAX as u64, "fits usize on wasm32");
+
 /// The keydir as open's replay rebuilds it: last write wins.
 #[derive(Default)]
 pub(crate) struct Load {
@@ -187,12 +193,13 @@ impl Load {
 
 impl recovery::Visitor for Load {
     fn expect_keys(&mut self, keys: u64) {
-        // Sized once instead of doubling (and rehashing) its way up; a
-        // claim beyond what this platform can address is left to growth.
-        self.expected = keys;
-        if let Ok(keys) = usize::try_from(keys) {
-            self.keydir.try_reserve(keys);
-        }
+        // Sized once instead of doubling (and rehashing) its way up, but
+        // never past PRESIZE_KEYS_MAX: the claim counts every entry of every
+        // hint, so a heavily overwritten store claims far more than it has
+        // live keys (and a forged header claims anything). Past the cap the
+        // table grows as keys arrive.
+        self.expected = keys.min(PRESIZE_KEYS_MAX);
+        self.keydir.try_reserve(self.expected as usize);
     }
 
     fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {

@@ -160,8 +160,11 @@ impl DataWal {
         let mut page = ItemPage { items: Vec::new(), next: None };
         let mut bytes = 0u64;
         for (key, rref) in refs {
-            // Key + value, known from the frame size before reading it.
-            let size = u64::from(rref.len) - (format::HEADER_LEN + format::CRC_LEN) as u64;
+            // Key + value, known from the frame size before reading it. Every
+            // ref holds at least a header and a CRC (replayed frames are
+            // decoded, hint entries checked); saturating all the same, as
+            // `read_value` below verifies the frame anyway.
+            let size = u64::from(rref.len).saturating_sub((format::HEADER_LEN + format::CRC_LEN) as u64);
             let full = page.items.len() == limit || bytes.saturating_add(size) > max_bytes;
             if full && !page.items.is_empty() {
                 page.next = page.items.last().map(|(k, _)| k.clone());
@@ -300,7 +303,8 @@ impl DataWal {
     /// `out_dir`, which must be absent or empty. The copy is built under a
     /// temporary name beside `out_dir`, made durable, then renamed into
     /// place: a crash never leaves an `out_dir` that opens as a complete
-    /// store. The source is never modified.
+    /// store. The source is never modified. A target inside a store
+    /// directory (this one or another) is invalid input.
     pub fn compact_to(&mut self, out_dir: &Path) -> Result<CompactionStats> {
         let (parent, name) = split_target(out_dir)?;
         Ok(self.compact_into(&fs::Dir::open_ambient(&parent, true)?, &name)?)
@@ -324,6 +328,7 @@ impl DataWal {
     /// never leave a target that opens as a complete store. The source is
     /// never modified.
     fn compact_into(&mut self, parent: &fs::Dir, name: &str) -> Result<CompactionStats, Error> {
+        refuse_store_dir(parent, name, "compact_to")?;
         match parent.entry_kind(name)? {
             None => {}
             Some(EntryKind::Dir) if parent.open_subdir(name, false)?.list()?.is_empty() => {}
@@ -376,7 +381,8 @@ impl DataWal {
     /// `{"key_b64":"<b64>","value_b64":"<b64>"}` (standard padded base64),
     /// keys ascending. The file is replaced atomically (temporary file in the
     /// same directory, sync, rename, sync directory); a missing parent
-    /// directory is created.
+    /// directory is created. A target inside a store directory (this one or
+    /// another) is invalid input: it could replace a segment or the lock file.
     pub fn export_jsonl(&mut self, out_path: &Path) -> Result<()> {
         let (parent, name) = split_target(out_path)?;
         Ok(self.export_into(&fs::Dir::open_ambient(&parent, true)?, &name)?)
@@ -390,6 +396,7 @@ impl DataWal {
     }
 
     fn export_into(&mut self, parent: &fs::Dir, name: &str) -> Result<(), Error> {
+        refuse_store_dir(parent, name, "export_jsonl")?;
         let tmp = format!(".{name}.tmp");
         let result = self.write_export(parent, &tmp, name);
         if result.is_err() {
@@ -441,6 +448,25 @@ impl<'a> BatchOp<'a> {
             BatchOp::Delete { key } => BatchRecord { record_type: RecordType::Delete, key, payload: b"" },
         }
     }
+}
+
+/// Refuse a target whose parent is a store directory (this store's or any
+/// other's: it holds the lock file or a segment). Every name there is the
+/// engine's to manage: renaming a copy over a live segment or `.lock` would
+/// detach the writer's file or its lock, and anything else put there would
+/// sit among the segments, hints and side files. Checked before any I/O.
+fn refuse_store_dir(parent: &fs::Dir, name: &str, what: &str) -> Result<(), Error> {
+    let is_store = parent.list()?.iter().any(|(entry, _)| {
+        entry == crate::lock::LOCK_FILENAME || crate::segment::parse_segment_filename(entry).is_some()
+    });
+    if is_store {
+        return Err(Error::invalid(format!(
+            "{what} target {} is inside the store directory {}; write copies outside any store",
+            parent.path().join(name).display(),
+            parent.path().display()
+        )));
+    }
+    Ok(())
 }
 
 /// Split a target path into its parent directory and a plain final name.

@@ -16,6 +16,7 @@
 
 use std::marker::PhantomData;
 use std::path::Path;
+use std::sync::Mutex;
 
 use anyhow::Result;
 
@@ -161,8 +162,10 @@ pub struct RecordLog {
     active: fs::File,
     /// End of the valid prefix of the active segment: the next frame's offset.
     active_len: u64,
-    /// `active_len` when the active segment was last made durable.
-    synced_len: u64,
+    /// `active_len` when the active segment was last made durable; `None`
+    /// after open, whose recovered bytes a dead writer may have left only
+    /// in the page cache: the first `fsync` covers everything the log shows.
+    synced_len: Option<u64>,
     /// The directory has entries this handle has not made durable yet.
     dir_dirty: bool,
     last_txid: u64,
@@ -172,8 +175,105 @@ pub struct RecordLog {
     /// That torn tail, while it has not been moved aside yet.
     pending_repair: Option<TornTail>,
     poisoned: Option<String>,
-    /// Reused encode buffer: appends do not allocate.
+    /// Reused encode buffer: appends do not allocate. Dropped after a write
+    /// that grew it past [`ENCODE_BUF_KEEP_BYTES`], so one large batch does
+    /// not pin its size for the handle's life.
     encode_buf: Vec<u8>,
+    /// The active segment's hint, built as its frames are replayed and
+    /// appended (hint files on, and while under `hint::Builder::BYTES_MAX`).
+    hint_builder: Option<hint::Builder>,
+    /// Where scans may resume: see [`Boundaries`].
+    boundaries: Mutex<Boundaries>,
+}
+
+/// Most bytes the encode buffer keeps between writes.
+const ENCODE_BUF_KEEP_BYTES: usize = 1 << 20;
+
+/// Frame boundaries this handle knows, so that a scan cursor can be checked
+/// to start a frame the log produced (a cursor pointing inside a payload
+/// would decode bytes a caller wrote as records): the cursors recently
+/// handed out, and a checkpoint every [`CHECKPOINT_BYTES`] of each segment
+/// seen at open or appended since. Any other cursor is checked by walking
+/// the frames from the checkpoint below it: at most that many bytes plus one
+/// frame. Memory: one checkpoint per MiB of log.
+#[derive(Debug, Default)]
+struct Boundaries {
+    issued: Vec<Cursor>,
+    /// Ascending (log order).
+    checkpoints: Vec<Cursor>,
+}
+
+/// Bytes between checkpoints (see [`Boundaries`]).
+const CHECKPOINT_BYTES: u64 = 1 << 20;
+/// Cursors remembered as handed out.
+const ISSUED_CURSORS_MAX: usize = 16;
+
+impl Boundaries {
+    fn reserve(&mut self, checkpoints: u64) {
+        self.checkpoints.reserve(usize::try_from(checkpoints).unwrap_or(0));
+    }
+
+    /// Note the frame at `rref` (called in log order).
+    fn saw(&mut self, rref: RecordRef) {
+        let last = self.checkpoints.last().filter(|c| c.segment == rref.segment).map_or(0, |c| c.offset);
+        if rref.offset >= last + CHECKPOINT_BYTES {
+            self.checkpoints.push(Cursor { segment: rref.segment, offset: rref.offset });
+        }
+    }
+
+    fn issue(&mut self, cursor: Cursor) {
+        if self.issued.len() == ISSUED_CURSORS_MAX {
+            self.issued.remove(0);
+        }
+        self.issued.push(cursor);
+    }
+
+    /// A known boundary at or before `cursor` in its segment, from which a
+    /// walk reaches it; `Ok` when `cursor` itself is known.
+    fn known_below(&self, cursor: Cursor) -> Result<Cursor, Cursor> {
+        if cursor.offset == 0 || self.issued.contains(&cursor) {
+            return Ok(cursor);
+        }
+        let below = self.checkpoints.partition_point(|c| *c <= cursor);
+        match below.checked_sub(1).map(|i| self.checkpoints[i]) {
+            Some(c) if c == cursor => Ok(c),
+            Some(c) if c.segment == cursor.segment => Err(c),
+            _ => Err(Cursor { segment: cursor.segment, offset: 0 }),
+        }
+    }
+}
+
+/// Open's visitor: the caller's, plus what the writer keeps of the frames
+/// going by (the active segment's hint, checkpoints).
+struct Tee<'a> {
+    inner: &'a mut dyn recovery::Visitor,
+    active: u32,
+    hint: Option<hint::Builder>,
+    boundaries: Boundaries,
+}
+
+impl recovery::Visitor for Tee<'_> {
+    fn expect_keys(&mut self, keys: u64) {
+        self.inner.expect_keys(keys);
+    }
+
+    fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {
+        self.inner.record(rref, record_type, key);
+        self.boundaries.saw(rref);
+        if rref.segment == self.active {
+            push_hint(&mut self.hint, rref, record_type, key);
+        }
+    }
+}
+
+/// Add a frame to the active segment's hint builder; drop the builder once
+/// it is over its bound (the hint is then built by reading the segment).
+fn push_hint(builder: &mut Option<hint::Builder>, rref: RecordRef, record_type: RecordType, key: &[u8]) {
+    if let Some(b) = builder {
+        if !b.push(rref, record_type, key) {
+            *builder = None;
+        }
+    }
 }
 
 impl RecordLog {
@@ -209,8 +309,22 @@ impl RecordLog {
             ids.push(1);
         }
         let active_id = *ids.last().expect("at least segment 1");
+        let mut tee = Tee {
+            inner: visit,
+            active: active_id,
+            hint: options.hint_files.then(hint::Builder::default),
+            boundaries: Boundaries::default(),
+        };
+        // Sized before replay: growing it while replay holds a large frame
+        // can strand that frame's freed memory (heap fragmentation), which
+        // tests/memory.rs measures.
+        let mut log_bytes = 0u64;
+        for &id in &ids {
+            log_bytes += dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?;
+        }
+        tee.boundaries.reserve(log_bytes / CHECKPOINT_BYTES + ids.len() as u64);
         let (report, pending_repair) =
-            recovery::replay(&dir, &ids, options.damage_policy(), options.hint_files, visit)?;
+            recovery::replay(&dir, &ids, options.damage_policy(), options.hint_files, &mut tee)?;
         let active = dir.open_file(&segment_file_name(active_id), OpenMode::ReadWrite)?;
         let active_len = match pending_repair {
             Some(tail) => tail.offset,
@@ -223,7 +337,7 @@ impl RecordLog {
             active_id,
             active,
             active_len,
-            synced_len: active_len,
+            synced_len: None,
             dir_dirty: true,
             last_txid: report.last_txid_seen,
             report,
@@ -231,6 +345,8 @@ impl RecordLog {
             pending_repair,
             poisoned: None,
             encode_buf: Vec::new(),
+            hint_builder: tee.hint,
+            boundaries: Mutex::new(tee.boundaries),
         })
     }
 
@@ -350,13 +466,21 @@ impl RecordLog {
             format::encode_into(&mut self.encode_buf, r.record_type, txid, r.key, r.payload)?;
         }
         debug_assert_eq!(self.encode_buf.len() as u64, bytes);
-        self.active.write_all_at(&self.encode_buf, start)?;
+        let written = self.active.write_all_at(&self.encode_buf, start);
+        if self.encode_buf.capacity() > ENCODE_BUF_KEEP_BYTES {
+            self.encode_buf = Vec::new();
+        }
+        written?;
         self.active_len = start + bytes;
         self.last_txid = last_txid;
+        let boundaries = self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner());
         let mut offset = start;
         for r in records {
             let len = format::record_wire_size(r.key.len() as u32, r.payload.len() as u32) as u32;
-            each(RecordRef { segment: self.active_id, offset, len });
+            let rref = RecordRef { segment: self.active_id, offset, len };
+            push_hint(&mut self.hint_builder, rref, r.record_type, r.key);
+            boundaries.saw(rref);
+            each(rref);
             offset += u64::from(len);
         }
         Ok(())
@@ -376,9 +500,9 @@ impl RecordLog {
     }
 
     fn sync_inner(&mut self) -> Result<(), Error> {
-        if self.synced_len != self.active_len {
+        if self.synced_len != Some(self.active_len) {
             self.active.sync_data()?;
-            self.synced_len = self.active_len;
+            self.synced_len = Some(self.active_len);
         }
         if self.dir_dirty {
             self.dir.sync()?;
@@ -411,13 +535,18 @@ impl RecordLog {
         let file = self.dir.open_file(&segment_file_name(next), OpenMode::CreateNew)?;
         self.dir.sync()?;
         let sealed = std::mem::replace(&mut self.active_id, next);
+        let sealed_len = std::mem::replace(&mut self.active_len, 0);
         self.active = file;
-        self.active_len = 0;
-        self.synced_len = 0;
+        self.synced_len = Some(0);
+        let built =
+            std::mem::replace(&mut self.hint_builder, self.options.hint_files.then(hint::Builder::default));
         if self.options.hint_files {
+            // txids ascend through the log: a non-empty segment's highest is
+            // its last frame's, the log's last.
+            let max_txid = if sealed_len == 0 { 0 } else { self.last_txid };
             // Best effort: a missing or damaged hint only means that open
             // reads the segment itself, so a failure here is not the log's.
-            let _ = hint::write(&self.dir, sealed);
+            let _ = hint::write(&self.dir, sealed, built.as_ref().map(|b| (b, max_txid)));
         }
         Ok(())
     }
@@ -444,7 +573,9 @@ impl RecordLog {
     /// left. Memory is bounded by the page, not the log.
     ///
     /// A cursor must come from an earlier page: an unknown segment, an offset
-    /// past its end, or an offset where no frame starts is invalid input.
+    /// past its end, or an offset where no frame of the log starts (checked:
+    /// see [`Boundaries`]; a payload can hold bytes that decode as a frame)
+    /// is invalid input.
     pub fn scan_page(&self, start: Option<Cursor>, max_records: u32, max_bytes: u64) -> Result<ScanPage> {
         Ok(self.try_scan_page(start, max_records, max_bytes)?)
     }
@@ -469,6 +600,9 @@ impl RecordLog {
             if from.offset > len {
                 return Err(bad_cursor("offset is past the end of the segment"));
             }
+            if !self.starts_frame(from)? {
+                return Err(bad_cursor("no record starts there"));
+            }
         }
         let mut scan =
             Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy()).resume_at(from.offset);
@@ -492,12 +626,31 @@ impl RecordLog {
             let size = u64::from(header.key_len) + u64::from(header.payload_len);
             let full = page.records.len() == max_records || bytes.saturating_add(size) > max_bytes;
             if full && !page.records.is_empty() {
-                page.next = Some(Cursor { segment: rref.segment, offset: rref.offset });
+                let next = Cursor { segment: rref.segment, offset: rref.offset };
+                self.boundaries.lock().unwrap_or_else(|p| p.into_inner()).issue(next);
+                page.next = Some(next);
                 return Ok(page);
             }
             bytes = bytes.saturating_add(size);
             page.records.push(Record::take(&mut scan, rref, header));
         }
+    }
+
+    /// Whether a frame starts at `cursor` (or its segment ends there): known,
+    /// or reached by walking the frames from a known boundary below it.
+    fn starts_frame(&self, cursor: Cursor) -> Result<bool, Error> {
+        let known = self.boundaries.lock().unwrap_or_else(|p| p.into_inner()).known_below(cursor);
+        let Err(from) = known else { return Ok(true) };
+        let mut scan = Scan::new(self.dir.try_clone()?, vec![cursor.segment], self.options.damage_policy())
+            .resume_at(from.offset);
+        let mut end = from.offset;
+        while let Some((rref, _)) = scan.next_frame()? {
+            if rref.offset >= cursor.offset {
+                return Ok(rref.offset == cursor.offset);
+            }
+            end = rref.offset + u64::from(rref.len);
+        }
+        Ok(end == cursor.offset)
     }
 
     /// Release the lock. Does not sync: durability is [`RecordLog::fsync`]'s job.
@@ -632,5 +785,24 @@ impl Iterator for RecordIter<'_> {
             Ok(None) => None,
             Err(e) => Some(Err(e.into())),
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// One large batch does not leave its buffer behind.
+    #[test]
+    fn the_encode_buffer_does_not_keep_a_large_batch() {
+        let td = tempfile::tempdir().unwrap();
+        let mut log = RecordLog::open(td.path()).unwrap();
+        log.append(&vec![1u8; 4 * ENCODE_BUF_KEEP_BYTES]).unwrap();
+        assert!(log.encode_buf.capacity() <= ENCODE_BUF_KEEP_BYTES, "{}", log.encode_buf.capacity());
+        log.append(&[2u8; 100]).unwrap();
+        let small = log.encode_buf.capacity();
+        assert!((100..=ENCODE_BUF_KEEP_BYTES).contains(&small), "{small}");
+        log.append(&[3u8; 50]).unwrap();
+        assert_eq!(log.encode_buf.capacity(), small, "small appends reuse the buffer");
     }
 }

@@ -3,7 +3,9 @@
 //! store. Open either succeeds with correct data or fails with a `Corrupt`
 //! error naming the segment and offset; nothing panics or hangs, bogus
 //! lengths allocate nothing (they are capped before any buffer grows), and
-//! `get` never returns bytes that were not written for that key.
+//! `get` never returns bytes that were not written for that key. Hint
+//! files forged with a valid checksum never make `get` return anything but
+//! a key's latest value (or an error), nor make a txid repeat.
 //!
 //! `make test` runs the default case count; `make soak` sets
 //! `PROPTEST_CASES` high.
@@ -12,7 +14,7 @@ use std::collections::{BTreeMap, BTreeSet};
 use std::path::Path;
 
 use datawal::format::{decode_next, encode_record, DecodeOutcome, HEADER_LEN};
-use datawal::{DataWal, Error, ErrorKind, RecordLog, RecordType};
+use datawal::{DataWal, Error, ErrorKind, Options, RecordLog, RecordType};
 use proptest::prelude::*;
 
 fn assert_corrupt_names_location(err: &anyhow::Error, dir: &Path) {
@@ -112,6 +114,87 @@ proptest! {
             Err(err) => assert_corrupt_names_location(&err, &dir),
         }
     }
+
+    /// Hint files with random bytes changed and the checksum made valid
+    /// again (a CRC is no signature): open never fails or panics on them
+    /// (the segments are sound), a value read was written for that key
+    /// (never another key's bytes), and the next txid never repeats one in
+    /// the log. A forgery can still retype or rekey entries that pass every
+    /// check and so return an older value of the key (see `hint`'s docs).
+    #[test]
+    fn forged_hint_files_never_yield_wrong_bytes(
+        flips in proptest::collection::vec((any::<u64>(), 1u8..=255), 1..4),
+        seed in any::<u64>(),
+    ) {
+        let td = tempfile::tempdir().unwrap();
+        let dir = td.path().join("store");
+        let options = Options::new().hint_files(true);
+        let (truth, history) = write_hinted_store(&dir, seed, options);
+        let (want, last_txid) = {
+            let mut kv = DataWal::open(&dir).unwrap();
+            let items: BTreeMap<Vec<u8>, Vec<u8>> = kv.items().unwrap().into_iter().collect();
+            (items, kv.log().last_txid())
+        };
+        prop_assert_eq!(&want, &truth);
+        let hints: Vec<_> = std::fs::read_dir(&dir).unwrap()
+            .map(|e| e.unwrap().path())
+            .filter(|p| p.extension().is_some_and(|e| e == "hint"))
+            .collect();
+        prop_assert!(!hints.is_empty());
+        for (pos, xor) in flips {
+            let hint = &hints[(pos % hints.len() as u64) as usize];
+            let mut bytes = std::fs::read(hint).unwrap();
+            let body_len = bytes.len() - 4;
+            bytes[((pos >> 8) % body_len as u64) as usize] ^= xor;
+            let crc = crc32c::crc32c(&bytes[..body_len]);
+            bytes[body_len..].copy_from_slice(&crc.to_le_bytes());
+            std::fs::write(hint, bytes).unwrap();
+        }
+        let mut kv = DataWal::open_with(&dir, options).unwrap();
+        prop_assert!(kv.log().last_txid() >= last_txid, "a txid would repeat");
+        let keys: BTreeSet<Vec<u8>> = kv.keys().into_iter().chain(want.keys().cloned()).collect();
+        for key in keys {
+            match kv.get(&key) {
+                Ok(Some(v)) => prop_assert!(history.get(&key).is_some_and(|h| h.contains(&v)), "wrong bytes for a key"),
+                Ok(None) => {}
+                Err(e) => prop_assert_eq!(Error::kind_of(&e), Some(ErrorKind::Corrupt)),
+            }
+        }
+    }
+}
+
+/// A store (hint files on) over four segments, three sealed with hints,
+/// with puts, deletes and Raw records; returns its live pairs and every
+/// value each key ever had.
+type History = BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>>;
+fn write_hinted_store(dir: &Path, seed: u64, options: Options) -> (BTreeMap<Vec<u8>, Vec<u8>>, History) {
+    let (mut live, mut history) = (BTreeMap::new(), History::new());
+    let mut kv = DataWal::open_with(dir, options).unwrap();
+    let mut x = seed | 1;
+    for i in 0..45u64 {
+        x ^= x << 13;
+        x ^= x >> 7;
+        x ^= x << 17;
+        let key = format!("k{}", x % 12).into_bytes();
+        if x.is_multiple_of(5) {
+            kv.delete(&key).unwrap();
+            live.remove(&key);
+        } else {
+            let value: Vec<u8> = (0..(x % 90)).map(|j| (j ^ i) as u8).collect();
+            kv.put(&key, &value).unwrap();
+            history.entry(key.clone()).or_default().insert(value.clone());
+            live.insert(key, value);
+        }
+        if i % 15 == 14 {
+            drop(kv);
+            let mut log = RecordLog::open_with(dir, options).unwrap();
+            log.append(&x.to_le_bytes()).unwrap();
+            log.rotate().unwrap();
+            drop(log);
+            kv = DataWal::open_with(dir, options).unwrap();
+        }
+    }
+    (live, history)
 }
 
 /// A store over three segments; returns every value each key ever had.

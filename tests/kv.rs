@@ -383,6 +383,46 @@ fn compact_to_refuses_a_non_empty_target_and_writes_nothing() {
     assert!(!s.log().is_poisoned());
 }
 
+/// Copies never land among a store's files: exporting over a live segment
+/// or `.lock` would detach the writer's file or its lock (reachable from a
+/// guest through the WIT). This store's directory and any other store's
+/// are refused, before anything is written.
+#[test]
+fn copies_into_a_store_directory_are_refused_and_change_nothing() {
+    let td = tempfile::tempdir().unwrap();
+    let mut s = populated_store(&td.path().join("src"));
+    let other = td.path().join("other");
+    DataWal::open(&other).unwrap().close().unwrap();
+    let want = s.items().unwrap();
+    let src_before = snapshot(s.dir());
+    let other_before = snapshot(&other);
+    let here = s.dir_path_buf();
+    for target in
+        ["00000001.dwal", "00000002.dwal", ".lock", "00000001.hint", "dump.jsonl", "00000001.dwal.torn-0"]
+    {
+        for dir in [&here, &other] {
+            let err = s.export_jsonl(&dir.join(target)).unwrap_err();
+            assert_invalid_input(&err);
+            assert!(err.to_string().contains(&dir.join(target).display().to_string()), "{err}");
+        }
+    }
+    for dir in [&here, &other] {
+        let err = s.compact_to(&dir.join("copy")).unwrap_err();
+        assert_invalid_input(&err);
+    }
+    assert_eq!(snapshot(s.dir()), src_before, "the store's files changed");
+    assert_eq!(snapshot(&other), other_before, "the other store's files changed");
+    // The writer still owns its files: its next write lands where a reopen sees it.
+    s.put(b"after", b"refusals").unwrap();
+    s.fsync().unwrap();
+    drop(s);
+    let mut again = DataWal::open(&td.path().join("src")).unwrap();
+    let mut want = want;
+    want.push((b"after".to_vec(), b"refusals".to_vec()));
+    want.sort();
+    assert_eq!(again.items().unwrap(), want);
+}
+
 #[test]
 fn compact_to_writes_one_put_per_live_key_ascending_and_leaves_the_source_alone() {
     let td = tempfile::tempdir().unwrap();

@@ -8,7 +8,8 @@
 //!   the last kept write possibly torn (only a prefix of it landed);
 //! - directory entries (creates, renames, removals, mkdirs): what the last
 //!   sync of the directory made durable, plus an arbitrary prefix of the
-//!   later ones (journals commit in order).
+//!   later ones (journals commit in order); an entry inside a directory
+//!   whose own entry was lost is lost with it.
 //!
 //! After each simulated crash: the log opens (or, when surviving unsynced
 //! writes left a hole before later ones, refuses with `Corrupt` and opens
@@ -199,7 +200,11 @@ impl Disk {
                 apply_entry(&mut ns, op);
             }
         }
-        for (path, entry) in &ns {
+        // An entry whose directory's own name did not survive is gone too.
+        let reachable = |p: &Path| {
+            p.ancestors().skip(1).take_while(|a| *a != root).all(|a| matches!(ns.get(a), Some(Entry::Dir)))
+        };
+        for (path, entry) in ns.iter().filter(|(p, _)| reachable(p)) {
             let Ok(rel) = path.strip_prefix(root) else { continue };
             let target = out.join(rel);
             match entry {
@@ -229,6 +234,9 @@ impl Disk {
 /// after which trace position how many of them a returned fsync covered.
 struct Run {
     root: PathBuf,
+    /// The nearest existing ancestor of `root` when the workload started:
+    /// what a crash rebuilds.
+    top: PathBuf,
     base: Disk,
     trace: Vec<Op>,
     written: Vec<Vec<u8>>,
@@ -236,13 +244,14 @@ struct Run {
 }
 
 fn record(root: &Path, workload: impl FnOnce(&Path, &mut Vec<Vec<u8>>, &mut Vec<(usize, usize)>)) -> Run {
-    let base = Disk::from_dir(root.parent().unwrap());
+    let top = root.ancestors().skip(1).find(|a| a.exists()).unwrap().to_path_buf();
+    let base = Disk::from_dir(&top);
     faults::reset();
     faults::start_recording();
     let (mut written, mut synced_at) = (Vec::new(), Vec::new());
     workload(root, &mut written, &mut synced_at);
     let trace = faults::take_trace();
-    Run { root: root.to_path_buf(), base, trace, written, synced_at }
+    Run { root: root.to_path_buf(), top, base, trace, written, synced_at }
 }
 
 /// Open the crashed log and return its payloads: strictly, or, when the
@@ -269,7 +278,7 @@ fn explore(run: &Run, seed: u64, subsets: usize, check: impl Fn(&Path, usize)) -
         for _ in 0..subsets {
             let td = tempfile::tempdir().unwrap();
             let out = td.path().join("crashed");
-            disk.crash_into(&mut rng, run.root.parent().unwrap(), &out);
+            disk.crash_into(&mut rng, &run.top, &out);
             let synced =
                 run.synced_at.iter().take_while(|(at, _)| *at <= point).last().map_or(0, |&(_, n)| n);
             check(&out, synced);
@@ -442,5 +451,65 @@ fn batches_lose_only_their_unsynced_suffix() {
         "one write per batch"
     );
     let n = explore(&run, 0xba7c, 16, |out, synced| check_log(&run, out, synced));
+    assert!(n > 100, "explored {n} crash states");
+}
+
+/// A store created with missing parents: once the first `fsync` returns,
+/// no crash may take the store (or any directory above it) away.
+#[test]
+fn a_new_store_and_its_new_parents_survive_once_synced() {
+    let td = tempfile::tempdir().unwrap();
+    let root = td.path().join("a/b/log");
+    let run = record(&root, |dir, written, synced_at| {
+        let mut log = RecordLog::open(dir).unwrap();
+        for i in 0..3 {
+            let p = payload(&mut Rng(11 + i as u64), i);
+            log.append(&p).unwrap();
+            written.push(p);
+        }
+        log.fsync().unwrap();
+        synced_at.push((faults::trace_len(), written.len()));
+    });
+    let mkdirs = run.trace.iter().filter(|op| matches!(op, Op::MkDir { .. })).count();
+    assert_eq!(mkdirs, 3, "a, b and log are created one at a time");
+    let n = explore(&run, 0xd1e, 16, |out, synced| {
+        let dir = out.join("a/b/log");
+        if !dir.exists() {
+            assert_eq!(synced, 0, "a synced store vanished with a directory above it");
+            return;
+        }
+        let got = recover(&dir);
+        assert!(got.len() >= synced, "lost acknowledged records: {} < {synced}", got.len());
+        assert_eq!(&got[..], &run.written[..got.len()]);
+    });
+    assert!(n > 100, "explored {n} crash states");
+}
+
+/// A writer that dies leaves its unsynced appends in the page cache; the
+/// next writer's first `fsync` must make them durable too, since they are
+/// part of what its store shows.
+#[test]
+fn the_first_fsync_after_a_reopen_covers_what_a_dead_writer_left_unsynced() {
+    let td = tempfile::tempdir().unwrap();
+    let root = td.path().join("log");
+    std::fs::create_dir(&root).unwrap();
+    let run = record(&root, |dir, written, synced_at| {
+        let mut dead = RecordLog::open(dir).unwrap();
+        for i in 0..4 {
+            let p = payload(&mut Rng(21 + i as u64), i);
+            dead.append(&p).unwrap();
+            written.push(p);
+        }
+        drop(dead); // dies without a sync: the bytes are only in the OS
+        let mut log = RecordLog::open(dir).unwrap();
+        log.fsync().unwrap();
+        synced_at.push((faults::trace_len(), written.len()));
+        let p = payload(&mut Rng(99), 9);
+        log.append(&p).unwrap();
+        written.push(p);
+        log.fsync().unwrap();
+        synced_at.push((faults::trace_len(), written.len()));
+    });
+    let n = explore(&run, 0x5ca1, 24, |out, synced| check_log(&run, out, synced));
     assert!(n > 100, "explored {n} crash states");
 }

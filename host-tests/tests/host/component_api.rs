@@ -412,6 +412,17 @@ fn export_jsonl_writes_the_exact_line_format_and_replaces_atomically() {
     let err = sb.kv_export_jsonl(&kv, "out/adir").unwrap_err();
     assert!(!matches!(err, GuestError::Closed), "{err:?}");
     assert_same_tree(&before, &snapshot(lay.outer()), "export onto a directory");
+
+    // Over the store's own segment or lock file: invalid input, nothing touched.
+    for target in ["s/00000001.dwal", "s/.lock", "s/dump.jsonl"] {
+        let before = snapshot(lay.outer());
+        let err = sb.kv_export_jsonl(&kv, target).unwrap_err();
+        assert!(matches!(&err, GuestError::InvalidInput(m) if m.starts_with("datawal:")), "{err:?}");
+        assert!(matches!(sb.kv_compact_to(&kv, "s/copy"), Err(GuestError::InvalidInput(_))));
+        assert_same_tree(&before, &snapshot(lay.outer()), "export into the store directory");
+    }
+    sb.kv_put(&kv, b"still", b"writable").unwrap();
+    assert_eq!(sb.kv_get(&kv, b"still").unwrap().as_deref(), Some(&b"writable"[..]));
 }
 
 #[test]
