@@ -172,9 +172,7 @@ fn write_hinted_store(dir: &Path, seed: u64, options: Options) -> (BTreeMap<Vec<
     let mut kv = DataWal::open_with(dir, options).unwrap();
     let mut x = seed | 1;
     for i in 0..45u64 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        x = xorshift(x);
         let key = format!("k{}", x % 12).into_bytes();
         if x.is_multiple_of(5) {
             kv.delete(&key).unwrap();
@@ -197,15 +195,21 @@ fn write_hinted_store(dir: &Path, seed: u64, options: Options) -> (BTreeMap<Vec<
     (live, history)
 }
 
+/// One step of a xorshift64 generator: the stores' operations replay from a seed.
+fn xorshift(mut x: u64) -> u64 {
+    x ^= x << 13;
+    x ^= x >> 7;
+    x ^= x << 17;
+    x
+}
+
 /// A store over three segments; returns every value each key ever had.
 fn write_store(dir: &Path, seed: u64) -> BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>> {
     let mut written: BTreeMap<Vec<u8>, BTreeSet<Vec<u8>>> = BTreeMap::new();
     let mut kv = DataWal::open(dir).unwrap();
     let mut x = seed | 1;
     for i in 0..60u64 {
-        x ^= x << 13;
-        x ^= x >> 7;
-        x ^= x << 17;
+        x = xorshift(x);
         let key = format!("k{}", x % 16).into_bytes();
         if x.is_multiple_of(5) {
             kv.delete(&key).unwrap();
