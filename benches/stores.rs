@@ -9,6 +9,9 @@
 //! - `p6`: full scan of a ~1 GiB log (child processes), speed and peak
 //!   memory: 1M frames of ~1 KiB, and 1,024 frames of 1 MiB.
 //!
+//! - `list`: a full listing of 1M keys (100-byte values) in pages of
+//!   1,000 (`keys_page`, `items_page`), against `keys()` and `items()`.
+//!
 //! Each section writes `$CARGO_TARGET_DIR/bench-results/<section>.json`.
 //! Children are this binary again: `stores --child <op> <store> <dir>`
 //! prints one JSON line (`secs`, `hwm_kib` = VmHWM at the end, `base_kib` =
@@ -43,6 +46,9 @@ fn main() {
     }
     if wants("p3") || wants("p6") {
         p3_p6(wants("p3"), wants("p6"));
+    }
+    if wants("list") {
+        list();
     }
     eprintln!("[bench] stores: done in {:.1} s", started.elapsed().as_secs_f64());
 }
@@ -491,4 +497,92 @@ fn p3_p6(do_p3: bool, do_p6: bool) {
         common::remove_dir(&d);
     }
     common::remove_dir(&a);
+}
+
+// ---------------------------------------------------------------------------
+// Listing in pages.
+
+/// Rounds of each listing, interleaved; reported as the median.
+const LIST_ROUNDS: usize = 3;
+/// Page size of the paged listings (the wasi:keyvalue `list-keys` page).
+const LIST_PAGE: u32 = 1000;
+/// Value size of the listing store: small, so `items()` holds it all.
+const LIST_VALUE_BYTES: usize = 100;
+
+/// A full listing of the store four ways. Every timed listing starts right
+/// after a write (an overwrite of one key), so each pays for sorting the
+/// keys again, as a listing after any change does.
+fn list() {
+    let keys: u64 = if common::quick() { 20_000 } else { 1_000_000 };
+    let dir = common::fresh_dir("list");
+    let t = Instant::now();
+    let mut s = datawal::DataWal::open(&dir).expect("open ours");
+    for start in (0..keys).step_by(1000) {
+        let kv: Vec<([u8; 16], Vec<u8>)> = (start..(start + 1000).min(keys))
+            .map(|j| (common::key(j), common::value(j, LIST_VALUE_BYTES)))
+            .collect();
+        let ops: Vec<datawal::BatchOp<'_>> =
+            kv.iter().map(|(k, v)| datawal::BatchOp::Put { key: k, value: v }).collect();
+        s.write_batch(&ops).expect("write_batch");
+    }
+    s.fsync().expect("fsync");
+    eprintln!("[bench] list: built {} ({keys} keys) in {:.1} s", dir.display(), t.elapsed().as_secs_f64());
+
+    let variants = ["keys_pages", "keys", "items_pages", "items"];
+    let mut secs: Vec<Vec<f64>> = vec![vec![]; variants.len()];
+    let mut first_page: Vec<f64> = Vec::new();
+    for round in 0..LIST_ROUNDS {
+        for idx in order(&[0usize, 1, 2, 3], round) {
+            s.put(&common::key(round as u64), &common::value(round as u64, LIST_VALUE_BYTES)).expect("put");
+            let t = Instant::now();
+            let listed = match variants[idx] {
+                "keys_pages" => {
+                    let (mut n, mut after) = (0u64, None);
+                    loop {
+                        let page = s.keys_page(after.as_deref(), LIST_PAGE);
+                        if n == 0 {
+                            first_page.push(t.elapsed().as_secs_f64());
+                        }
+                        n += page.keys.len() as u64;
+                        match page.next {
+                            Some(next) => after = Some(next),
+                            None => break n,
+                        }
+                    }
+                }
+                "keys" => s.keys().len() as u64,
+                "items_pages" => {
+                    let (mut n, mut after) = (0u64, None);
+                    loop {
+                        let page = s.items_page(after.as_deref(), LIST_PAGE, u64::MAX).expect("items_page");
+                        n += page.items.len() as u64;
+                        match page.next {
+                            Some(next) => after = Some(next),
+                            None => break n,
+                        }
+                    }
+                }
+                _ => s.items().expect("items").len() as u64,
+            };
+            let took = t.elapsed().as_secs_f64();
+            assert_eq!(listed, keys, "{} listed a wrong key count", variants[idx]);
+            eprintln!("[bench] list: {} round {}: {took:.3} s", variants[idx], round + 1);
+            secs[idx].push(took);
+        }
+    }
+    drop(s);
+    let mut out = serde_json::Map::new();
+    for (idx, name) in variants.iter().enumerate() {
+        out.insert(name.to_string(), json!({ "secs": secs[idx], "secs_median": common::median(&secs[idx]) }));
+    }
+    common::write_result(
+        "list",
+        &json!({
+            "keys": keys, "key_bytes": 16, "value_bytes": LIST_VALUE_BYTES, "page": LIST_PAGE,
+            "page_cache": "warm",
+            "first_page_secs": first_page, "first_page_secs_median": common::median(&first_page),
+            "variants": out,
+        }),
+    );
+    common::remove_dir(&dir);
 }

@@ -29,6 +29,7 @@ fn main() {
         p3: load(&results.join("p3.json")),
         p5: load(&results.join("p5.json")),
         p6: load(&results.join("p6.json")),
+        list: load(&results.join("list.json")),
         p2i: load(&results.join("p2_interleaved.json")),
         p4i: load(&results.join("p4_interleaved.json")),
         p7i: load(&results.join("p7_interleaved.json")),
@@ -119,6 +120,8 @@ struct Summary {
     p3: Value,
     p5: Value,
     p6: Value,
+    /// Full listings, paged and all at once (`stores`, section `list`).
+    list: Value,
     /// P2, P4 and P7 measured turn by turn, interleaved.
     p2i: Value,
     p4i: Value,
@@ -232,6 +235,14 @@ impl Summary {
 
     fn kv(&self, store: &str, field: &str) -> Option<f64> {
         num(&self.kv["stores"][store][field])
+    }
+
+    fn list(&self, variant: &str) -> Option<f64> {
+        num(&self.list["variants"][variant]["secs_median"])
+    }
+
+    fn list_keys_label(&self) -> String {
+        self.list["keys"].as_u64().map_or("?".into(), |k| format!("{}k", k / 1000))
     }
 
     fn p3_label(&self) -> String {
@@ -440,6 +451,26 @@ impl Summary {
                 reference: self.p7i_ops("raw_file"),
                 unit: "",
                 higher_is_better: true,
+            },
+            Row {
+                bench: format!(
+                    "L1 list {} keys, `keys_page` of 1,000 (s) [reference column = `keys()`]",
+                    self.list_keys_label()
+                ),
+                ours: self.list("keys_pages"),
+                reference: self.list("keys"),
+                unit: "",
+                higher_is_better: false,
+            },
+            Row {
+                bench: format!(
+                    "L1 list {} pairs, `items_page` of 1,000 (s) [reference column = `items()`]",
+                    self.list_keys_label()
+                ),
+                ours: self.list("items_pages"),
+                reference: self.list("items"),
+                unit: "",
+                higher_is_better: false,
             },
         ]
     }
@@ -956,6 +987,11 @@ offsets). The `contains` row (a hash lookup, no I/O) is about one bare WIT call 
 - P6: `RecordLogReader::scan_iter` over the whole log in a child process, warm page cache; memory is the \
 child's VmHWM growth during the scan. Two logs: the P3 log (~1 KiB frames) and 1 GiB of 1 MiB frames; and, as the floor, a log of one 1 KiB frame.\n\
 - P7: one 1 KB put of a random existing key (20k preloaded) then its own sync, per iteration.\n\
+- L1: a full listing of a store of 16 B keys and 100 B values (`stores`, section `list`), warm page cache, \
+3 interleaved rounds (medians), each right after a write, so each sorts the keys again: pages of 1,000 \
+(`keys_page`, `items_page`, each page starting after the last one's cursor) against one `keys()` / \
+`items()` call. The first page sorts; later pages binary-search the cursor in the order kept until the \
+next write.\n\
 - Targets are ratios of the same run; absolute numbers move with the machine's load.\n"
         )
     }

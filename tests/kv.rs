@@ -12,7 +12,7 @@ use base64::Engine as _;
 use datawal::format::{encode_record, record_wire_size, HEADER_LEN};
 use datawal::segment::{segment_path, segment_size};
 use datawal::{
-    DataWal, Error, ErrorKind, RecordLog, RecordLogReader, RecordRef, RecordType, MAX_KEY_LEN,
+    BatchOp, DataWal, Error, ErrorKind, RecordLog, RecordLogReader, RecordRef, RecordType, MAX_KEY_LEN,
     MAX_PAYLOAD_LEN,
 };
 use proptest::prelude::*;
@@ -175,6 +175,13 @@ fn check_against_model(
     prop_assert_eq!(store.keys(), keys);
     let items: Vec<(Vec<u8>, Vec<u8>)> = model.iter().map(|(k, v)| (k.clone(), v.clone())).collect();
     prop_assert_eq!(store.items().unwrap(), items);
+    // A page of 3 after every possible cursor, and after none.
+    for after in std::iter::once(None).chain(universe.iter().map(Some)) {
+        let rest: Vec<Vec<u8>> = model.keys().filter(|k| after.is_none_or(|a| *k > a)).cloned().collect();
+        let page = store.keys_page(after.map(Vec::as_slice), 3);
+        prop_assert_eq!(&page.keys[..], &rest[..rest.len().min(3)], "keys_page({:?}, 3)", after);
+        prop_assert_eq!(page.next, if rest.len() > 3 { rest.get(2).cloned() } else { None });
+    }
     for k in universe {
         prop_assert_eq!(store.contains_key(k), model.contains_key(k), "contains_key({:?})", k);
         prop_assert_eq!(store.ref_of(k).is_some(), model.contains_key(k), "ref_of({:?})", k);
@@ -233,6 +240,67 @@ proptest! {
     fn store_agrees_with_an_ordered_map_model(ops in prop::collection::vec(op_strategy(), 1..48)) {
         run_model(&ops)?;
     }
+}
+
+// ----------------------------------------------------------------- paging
+
+/// Pages keep no stale order across writes: between pages of one walk,
+/// keys put after the cursor appear, keys deleted ahead vanish, and
+/// overwrites, batches and deletes behind the cursor change nothing ahead.
+#[test]
+fn a_paged_walk_sees_writes_made_between_its_pages() {
+    let td = tempfile::tempdir().unwrap();
+    let mut store = DataWal::open(td.path()).unwrap();
+    for i in 0..100u32 {
+        store.put(format!("k{i:03}").as_bytes(), b"v").unwrap();
+    }
+    let key = |i: u32| format!("k{i:03}").into_bytes();
+    let page = store.keys_page(None, 10);
+    assert_eq!(page.keys, (0..10).map(key).collect::<Vec<_>>());
+    assert_eq!(page.next, Some(key(9)));
+
+    // put: new keys ahead (one between existing ones), one behind; delete
+    // of the next key and of a key behind; an overwrite.
+    store.put(b"k010a", b"new").unwrap();
+    store.put(b"k999", b"new").unwrap();
+    store.put(b"k000a", b"behind").unwrap();
+    store.delete(&key(10)).unwrap();
+    store.delete(&key(5)).unwrap();
+    store.put(&key(11), b"overwritten").unwrap();
+    let page = store.items_page(page.next.as_deref(), 3, u64::MAX).unwrap();
+    let expected: Vec<(Vec<u8>, Vec<u8>)> = vec![
+        (b"k010a".to_vec(), b"new".to_vec()),
+        (key(11), b"overwritten".to_vec()),
+        (key(12), b"v".to_vec()),
+    ];
+    assert_eq!(page.items, expected);
+    assert_eq!(page.next, Some(key(12)));
+
+    // write_batch: a put ahead, a delete ahead, a put-then-delete.
+    store
+        .write_batch(&[
+            BatchOp::Put { key: b"k012a", value: b"batch" },
+            BatchOp::Delete { key: &key(13) },
+            BatchOp::Put { key: b"k014a", value: b"gone" },
+            BatchOp::Delete { key: b"k014a" },
+        ])
+        .unwrap();
+    let page = store.keys_page(page.next.as_deref(), 3);
+    assert_eq!(page.keys, vec![b"k012a".to_vec(), key(14), key(15)]);
+
+    // The walk to the end: everything live after the cursor, once, ending
+    // at the key put last.
+    let mut rest = page.keys;
+    let mut after = page.next;
+    while let Some(cursor) = after {
+        store.delete(&key(98)).unwrap();
+        let page = store.keys_page(Some(&cursor), 7);
+        rest.extend(page.keys);
+        after = page.next;
+    }
+    let expected: Vec<Vec<u8>> = store.keys().into_iter().filter(|k| k.as_slice() >= b"k012a").collect();
+    assert_eq!(rest, expected);
+    assert!(!rest.contains(&key(98)) && rest.last() == Some(&b"k999".to_vec()));
 }
 
 // ------------------------------------------------------- get re-verifies

@@ -20,7 +20,12 @@
 //!   position, so `swap` succeeds exactly when no write of the key happened
 //!   in between (no ABA);
 //! - `list-keys` pages in ascending key order, at most [`LIST_KEYS_PAGE`]
-//!   keys a page; the cursor is the page's last key.
+//!   keys a page; the cursor is the page's last key. Keys that are not
+//!   UTF-8 (written natively or through `kv`) are skipped: the interface's
+//!   keys are strings, so no other call can name them either, and failing
+//!   the page would stop every listing at the first such key. A call reads
+//!   engine pages until it has a full page of UTF-8 keys or reaches the
+//!   end, so each call returns keys or ends the listing.
 //!
 //! Atomicity: an instance runs one call at a time, and each call holds the
 //! store's `RefCell` borrow from its read to its write, so `increment` and
@@ -58,16 +63,6 @@ fn other(err: anyhow::Error) -> Error {
         None => format!("{err:#}"),
     };
     Error::Other(message)
-}
-
-/// Keys are strings in the interface and bytes in the engine.
-fn key_str(key: Vec<u8>) -> Result<String> {
-    String::from_utf8(key).map_err(|e| {
-        Error::Other(format!(
-            "datawal: key {:?} is not UTF-8; wasi:keyvalue keys are strings",
-            String::from_utf8_lossy(e.as_bytes())
-        ))
-    })
 }
 
 pub struct Bucket(Shared);
@@ -128,10 +123,21 @@ impl store::GuestBucket for Bucket {
     }
 
     fn list_keys(&self, cursor: Option<String>) -> Result<KeyResponse> {
-        let page = self.with(|s| Ok(s.keys_page(cursor.as_deref().map(str::as_bytes), LIST_KEYS_PAGE)))?;
-        Ok(KeyResponse {
-            keys: page.keys.into_iter().map(key_str).collect::<Result<_>>()?,
-            cursor: page.next.map(key_str).transpose()?,
+        let full = LIST_KEYS_PAGE as usize;
+        self.with(|s| {
+            let mut keys: Vec<String> = Vec::new();
+            let mut after = cursor.map(String::into_bytes);
+            loop {
+                // Ask for no more than the page lacks: when it fills, the
+                // engine page ended at the last key kept.
+                let page = s.keys_page(after.as_deref(), (full - keys.len()) as u32);
+                keys.extend(page.keys.into_iter().filter_map(|k| String::from_utf8(k).ok()));
+                match page.next {
+                    Some(next) if keys.len() < full => after = Some(next),
+                    Some(_) => return Ok(KeyResponse { cursor: keys.last().cloned(), keys }),
+                    None => return Ok(KeyResponse { keys, cursor: None }),
+                }
+            }
         })
     }
 }

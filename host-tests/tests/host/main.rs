@@ -11,5 +11,6 @@ mod component_differential;
 mod component_interop_recovery;
 mod conformance;
 mod keyvalue_durability;
+mod keyvalue_listing;
 mod readme;
 mod soak;
