@@ -2,9 +2,10 @@
 //!
 //! It snapshots the list of segments at open and walks them with the same
 //! rules as the writer's open (`recovery`). A writer may be appending while
-//! it reads: a half-written frame at the end of the last segment looks
-//! exactly like a torn tail and ends iteration cleanly. Segments created
-//! after the snapshot are not seen.
+//! it reads: each segment is read only up to its length when the walk
+//! reaches it, so a half-written frame at the end of the last segment looks
+//! exactly like a torn tail and ends iteration cleanly, whatever the writer
+//! appends after it. Segments created after the snapshot are not seen.
 
 use std::path::Path;
 
