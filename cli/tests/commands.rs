@@ -99,6 +99,29 @@ fn values_come_from_files_and_stdin_and_go_out_exactly() {
 }
 
 #[test]
+fn get_returns_the_value_of_the_latest_put_after_overwrites_and_deletes() {
+    let td = tempdir();
+    let dir = td.path();
+    let get = |code| stdout(&exits(&mut dwal_in("get", dir, &["k"]), code));
+    exits(&mut dwal_in("put", dir, &["k", "one", "--create"]), 0);
+    exits(&mut dwal_in("put", dir, &["other", "x"]), 0);
+    exits(&mut dwal_in("put", dir, &["k", "two"]), 0);
+    assert_eq!(get(0), "two\n");
+    exits(&mut dwal_in("delete", dir, &["k"]), 0);
+    assert_eq!(get(3), "");
+    exits(&mut dwal_in("put", dir, &["k", "three"]), 0);
+    assert_eq!(get(0), "three\n");
+    // Across segments, beside a writer holding the lock.
+    let mut wal = datawal::DataWal::open(dir).unwrap();
+    wal.rotate().unwrap();
+    wal.put(b"k", b"four").unwrap();
+    assert_eq!(get(0), "four\n");
+    wal.delete(b"k").unwrap();
+    assert_eq!(get(3), "");
+    assert_eq!(stdout(&exits(&mut dwal_in("get", dir, &["other"]), 0)), "x\n");
+}
+
+#[test]
 fn put_creates_a_store_only_when_asked_and_only_where_safe() {
     let td = tempdir();
     let busy = td.path().join("busy");
