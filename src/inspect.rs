@@ -7,9 +7,11 @@
 //!
 //! Each problem is judged by the same rules as open (`recovery::judge`), so
 //! the verdict here is exactly what `RecordLog::open` does with it. Nothing
-//! is written and no lock is taken; a writer appending meanwhile can make the
-//! end of the active segment look like a torn tail (as for
-//! [`crate::RecordLogReader`]).
+//! is written and no lock is taken. Each segment is read and judged only up
+//! to its length when the pass reached it, so a writer appending meanwhile
+//! can at most make the end of the active segment look like a torn tail
+//! (as for [`crate::RecordLogReader`]), never like damage followed by
+//! valid frames.
 
 use std::path::Path;
 
@@ -17,7 +19,7 @@ use anyhow::Result;
 
 use crate::error::Error;
 use crate::format::RecordType;
-use crate::fs::{self, OpenMode};
+use crate::fs;
 use crate::log::RecordRef;
 use crate::recovery::{self, DamagePolicy};
 use crate::segment::{self, Damage, SegmentReader, Step};
@@ -93,7 +95,7 @@ pub struct Problem {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct SegmentInfo {
     pub id: u32,
-    /// File size when the pass reached it.
+    /// File size when the pass reached it: nothing past it was read.
     pub bytes: u64,
     /// The highest id: the segment a writer appends to.
     pub active: bool,
@@ -167,9 +169,9 @@ fn inspect_segment(
     in_prefix: &mut bool,
     visit: &mut dyn FnMut(&FrameInfo<'_>),
 ) -> Result<SegmentInfo, Error> {
-    let bytes = dir.open_file(&segment::segment_file_name(id), OpenMode::Read)?.len()?;
-    let mut info = SegmentInfo { id, bytes, active, records: 0, txids: None, problems: Vec::new() };
     let mut reader = SegmentReader::open(dir, id, 0)?;
+    let bytes = reader.limit();
+    let mut info = SegmentInfo { id, bytes, active, records: 0, txids: None, problems: Vec::new() };
     loop {
         match reader.next_step()? {
             Step::Frame { offset, header } => {
@@ -190,10 +192,11 @@ fn inspect_segment(
             Step::End => return Ok(info),
             Step::Damage { offset, what } => {
                 *in_prefix = false;
-                let (problem, resume) = diagnose(reader.file_mut(), id, offset, what, active)?;
+                let (problem, resume) = diagnose(reader.file_mut(), bytes, id, offset, what, active)?;
                 info.problems.push(problem);
                 match resume {
-                    Some(at) => reader = SegmentReader::open(dir, id, at)?,
+                    // The same reader: a fresh open would see a longer file.
+                    Some(at) => reader.skip_to(at),
                     None => return Ok(info),
                 }
             }
@@ -202,16 +205,18 @@ fn inspect_segment(
 }
 
 /// Judge the damage at `offset` as open would, measure it, and find where
-/// the next CRC-valid frame starts (if any) to resume from.
+/// the next CRC-valid frame starts (if any) to resume from; the file is
+/// looked at up to `limit` only, the length the pass read it to.
 fn diagnose(
     file: &mut fs::File,
+    limit: u64,
     segment: u32,
     offset: u64,
     what: Damage,
     active: bool,
 ) -> Result<(Problem, Option<u64>), Error> {
-    let rest = recovery::inspect_rest(file, offset)?;
-    let verdict = match recovery::judge(file, offset, what, active, DamagePolicy::Salvage)? {
+    let rest = recovery::inspect_rest(file, offset, limit)?;
+    let verdict = match recovery::judge(file, limit, offset, what, active, DamagePolicy::Salvage)? {
         recovery::Verdict::Hard(_) => Verdict::Fatal,
         recovery::Verdict::Tail(t) if t.valid_frames_dropped > 0 => Verdict::Salvageable,
         recovery::Verdict::Tail(_) => Verdict::TornTail,

@@ -247,50 +247,7 @@ impl DataWal {
                 self.readers.len() - 1
             }
         };
-        let file = &mut self.readers[at].1;
-        let mut buf = vec![0u8; rref.len as usize];
-        let read = file.read_exact_at(&mut buf, rref.offset);
-        let corrupt = |message: String| Error::Corrupt {
-            dir: self.log.dir().into(),
-            segment: rref.segment,
-            offset: rref.offset,
-            message,
-        };
-        match read {
-            // The segment ends inside the frame (cut short behind the store):
-            // damaged data at a known place, not an OS failure.
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return Err(corrupt("get: the segment ends inside the value's frame".into()))
-            }
-            other => other?,
-        }
-        let frame = match format::decode_frame(&buf) {
-            Ok(Decoded::Frame(f)) => f,
-            Ok(Decoded::CrcMismatch { .. }) => {
-                return Err(corrupt("get: CRC mismatch in the value's frame".into()))
-            }
-            Ok(Decoded::Truncated { .. }) => {
-                return Err(corrupt("get: the value's frame is cut short".into()))
-            }
-            Err(e) => return Err(corrupt(format!("get: {}", e.to_string().trim_start_matches("datawal: ")))),
-        };
-        let h = frame.header;
-        if h.record_type != RecordType::Put || frame.key != key || h.frame_len() != rref.len {
-            return Err(corrupt(format!(
-                "get: frame is a {:?} of a {}-byte key, {} bytes long; expected the Put of this {}-byte key, {} bytes",
-                h.record_type,
-                h.key_len,
-                h.frame_len(),
-                key.len(),
-                rref.len
-            )));
-        }
-        // Reuse the read buffer for the value: shift the payload to the front.
-        let start = format::HEADER_LEN + key.len();
-        let value_len = h.payload_len as usize;
-        buf.copy_within(start..start + value_len, 0);
-        buf.truncate(value_len);
-        Ok(buf)
+        read_put(&mut self.readers[at].1, self.log.dir(), key, rref)
     }
 
     /// Write a compacted copy (one Put per live key, ascending) into
@@ -461,6 +418,58 @@ fn refuse_store_dir(parent: &fs::Dir, name: &str, what: &str) -> Result<(), Erro
         )));
     }
     Ok(())
+}
+
+/// Read and verify the frame `rref` (in directory `dir`, for messages) must
+/// hold: the Put of `key`, CRC-valid, of the recorded size. Any mismatch is
+/// a corrupt error at the frame's location, never wrong bytes.
+pub(crate) fn read_put(
+    file: &mut fs::File,
+    dir: &Path,
+    key: &[u8],
+    rref: RecordRef,
+) -> Result<Vec<u8>, Error> {
+    let mut buf = vec![0u8; rref.len as usize];
+    let read = file.read_exact_at(&mut buf, rref.offset);
+    let corrupt = |message: String| Error::Corrupt {
+        dir: dir.into(),
+        segment: rref.segment,
+        offset: rref.offset,
+        message,
+    };
+    match read {
+        // The segment ends inside the frame (cut short behind the store):
+        // damaged data at a known place, not an OS failure.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(corrupt("get: the segment ends inside the value's frame".into()))
+        }
+        other => other?,
+    }
+    let frame = match format::decode_frame(&buf) {
+        Ok(Decoded::Frame(f)) => f,
+        Ok(Decoded::CrcMismatch { .. }) => {
+            return Err(corrupt("get: CRC mismatch in the value's frame".into()))
+        }
+        Ok(Decoded::Truncated { .. }) => return Err(corrupt("get: the value's frame is cut short".into())),
+        Err(e) => return Err(corrupt(format!("get: {}", e.to_string().trim_start_matches("datawal: ")))),
+    };
+    let h = frame.header;
+    if h.record_type != RecordType::Put || frame.key != key || h.frame_len() != rref.len {
+        return Err(corrupt(format!(
+            "get: frame is a {:?} of a {}-byte key, {} bytes long; expected the Put of this {}-byte key, {} bytes",
+            h.record_type,
+            h.key_len,
+            h.frame_len(),
+            key.len(),
+            rref.len
+        )));
+    }
+    // Reuse the read buffer for the value: shift the payload to the front.
+    let start = format::HEADER_LEN + key.len();
+    let value_len = h.payload_len as usize;
+    buf.copy_within(start..start + value_len, 0);
+    buf.truncate(value_len);
+    Ok(buf)
 }
 
 /// Split a target path into its parent directory and a plain final name.

@@ -2,15 +2,18 @@
 //!
 //! It snapshots the list of segments at open and walks them with the same
 //! rules as the writer's open (`recovery`). A writer may be appending while
-//! it reads: a half-written frame at the end of the last segment looks
-//! exactly like a torn tail and ends iteration cleanly. Segments created
-//! after the snapshot are not seen.
+//! it reads: each segment is read only up to its length when the walk
+//! reaches it, so a half-written frame at the end of the last segment looks
+//! exactly like a torn tail and ends iteration cleanly, whatever the writer
+//! appends after it. Segments created after the snapshot are not seen.
 
 use std::path::Path;
 
 use anyhow::Result;
 
-use crate::fs;
+use crate::format::RecordType;
+use crate::fs::{self, OpenMode};
+use crate::kv;
 use crate::log::{Options, RecordIter};
 use crate::recovery::Scan;
 use crate::segment;
@@ -59,5 +62,36 @@ impl RecordLogReader {
     pub fn scan_iter(&self) -> Result<RecordIter<'_>> {
         let scan = Scan::new(self.dir.try_clone()?, self.segments.clone(), self.options.damage_policy());
         Ok(RecordIter::new(scan))
+    }
+
+    /// The live value of `key` in the snapshot: what a [`DataWal`] opened
+    /// now would return, without its lock and without holding any value
+    /// but the result. One pass over the frames notes where the key's
+    /// latest Put or Delete is (memory: one frame, as for
+    /// [`RecordLogReader::scan_iter`]); then that Put is read again and
+    /// verified like [`DataWal::get`] (CRC, type, key, size). Same rules as
+    /// a scan: ends at a torn tail, fails on damage.
+    ///
+    /// [`DataWal`]: crate::DataWal
+    /// [`DataWal::get`]: crate::DataWal::get
+    pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        let mut latest = None;
+        // The scan (and its frame buffer) is gone before the value is read.
+        {
+            let mut scan =
+                Scan::new(self.dir.try_clone()?, self.segments.clone(), self.options.damage_policy());
+            while let Some((rref, frame)) = scan.next_frame()? {
+                if frame.key == key {
+                    match frame.header.record_type {
+                        RecordType::Put => latest = Some(rref),
+                        RecordType::Delete => latest = None,
+                        RecordType::Raw => {}
+                    }
+                }
+            }
+        }
+        let Some(rref) = latest else { return Ok(None) };
+        let mut file = self.dir.open_file(&segment::segment_file_name(rref.segment), OpenMode::Read)?;
+        Ok(Some(kv::read_put(&mut file, self.dir.path(), key, rref)?))
     }
 }

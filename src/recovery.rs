@@ -182,8 +182,8 @@ impl Scan {
                 }
                 Step::Damage { offset, what } => {
                     self.done = true;
-                    let file = self.reader.as_mut().expect("opened above").file_mut();
-                    let verdict = judge(file, offset, what, is_active, self.policy)?;
+                    let limit = reader.limit();
+                    let verdict = judge(reader.file_mut(), limit, offset, what, is_active, self.policy)?;
                     return match verdict {
                         Verdict::Tail(mut tail) => {
                             tail.segment = id;
@@ -299,9 +299,14 @@ pub(crate) fn describe(what: Damage) -> String {
     }
 }
 
-/// Apply the rules table to damage at `offset`.
+/// Apply the rules table to damage at `offset`, looking at the file only up
+/// to `limit`: the length its reader saw at open. A lock-free reader beside
+/// a writer can catch a frame half-written; what the writer appends after
+/// the reader's snapshot must not turn that torn tail into "damage with
+/// valid frames after it".
 pub(crate) fn judge(
     file: &mut fs::File,
+    limit: u64,
     offset: u64,
     what: Damage,
     is_active: bool,
@@ -311,7 +316,7 @@ pub(crate) fn judge(
     if !is_active {
         return Ok(Verdict::Hard(format!("{describe} in a sealed segment")));
     }
-    let after = inspect_rest(file, offset)?;
+    let after = inspect_rest(file, offset, limit)?;
     let tail =
         TornTail { segment: 0, offset, len: after.len, all_zero: after.all_zero, valid_frames_dropped: 0 };
     if after.all_zero {
@@ -321,7 +326,7 @@ pub(crate) fn judge(
     // write the crash cut (or never landed, when it is all zero), not a frame
     // of another version: judged like a torn frame, not a structural error.
     if let Damage::Structural(_) = what {
-        if !header_is_torn(file, offset)? {
+        if !header_is_torn(file, offset, limit)? {
             return Ok(Verdict::Hard(describe));
         }
     }
@@ -340,10 +345,12 @@ pub(crate) fn judge(
 /// header start (magic, version, type 0..=2, flags 0) followed only by zero
 /// bytes: what a write cut at any byte of the header leaves when the file
 /// had already been extended. Only the first 8 bytes can fail structurally
-/// this way: a cut length field reads smaller, never over its cap.
-fn header_is_torn(file: &mut fs::File, offset: u64) -> Result<bool> {
+/// this way: a cut length field reads smaller, never over its cap. Bytes at
+/// or past `limit` count as not written yet (zero).
+fn header_is_torn(file: &mut fs::File, offset: u64, limit: u64) -> Result<bool> {
     let mut head = [0u8; HEADER_LEN];
-    file.read_exact_at(&mut head, offset)?;
+    let seen = usize::try_from(limit.saturating_sub(offset)).unwrap_or(usize::MAX).min(HEADER_LEN);
+    file.read_exact_at(&mut head[..seen], offset)?;
     let written = head.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1);
     let start = [MAGIC[0], MAGIC[1], MAGIC[2], MAGIC[3], 1, 0];
     let fits = |(i, &b): (usize, &u8)| match i {
@@ -354,7 +361,7 @@ fn header_is_torn(file: &mut fs::File, offset: u64) -> Result<bool> {
     Ok(written <= 8 && head[..written].iter().enumerate().all(fits))
 }
 
-/// What lies between a damaged position and the end of the file.
+/// What lies between a damaged position and the limit.
 pub(crate) struct Rest {
     pub len: u64,
     pub all_zero: bool,
@@ -365,21 +372,21 @@ pub(crate) struct Rest {
 /// Chunk size for looking past damage.
 const PROBE_CHUNK_BYTES: usize = 64 * 1024;
 
-/// Look past damage at `from`: is the rest zero, and do CRC-valid frames
-/// follow? Frames are searched for at every `DWAL` occurrence after `from`
-/// and chained (a found frame's end is the next place to look), with memory
-/// bounded by one chunk plus one frame.
-pub(crate) fn inspect_rest(file: &mut fs::File, from: u64) -> Result<Rest> {
-    let file_len = file.len()?;
-    let len = file_len.saturating_sub(from);
+/// Look past damage at `from`, up to `limit` (the length the reader saw at
+/// open, never the file's length now; see [`judge`]): is the rest zero, and
+/// do CRC-valid frames follow? Frames are searched for at every `DWAL`
+/// occurrence after `from` and chained (a found frame's end is the next
+/// place to look), with memory bounded by one chunk plus one frame.
+pub(crate) fn inspect_rest(file: &mut fs::File, from: u64, limit: u64) -> Result<Rest> {
+    let len = limit.saturating_sub(from);
     let mut rest = Rest { len, all_zero: true, valid_frames: 0, first_valid: None };
     let mut chunk = vec![0u8; PROBE_CHUNK_BYTES];
     let mut frame = Vec::new();
     // Search from the byte after `from`: the frame at `from` is the damaged one.
     let mut pos = from;
     let mut search_from = from + 1;
-    while pos < file_len {
-        let n = usize::try_from((file_len - pos).min(PROBE_CHUNK_BYTES as u64)).expect("bounded by chunk");
+    while pos < limit {
+        let n = usize::try_from((limit - pos).min(PROBE_CHUNK_BYTES as u64)).expect("bounded by chunk");
         file.read_exact_at(&mut chunk[..n], pos)?;
         rest.all_zero &= chunk[..n].iter().all(|&b| b == 0);
         // Candidates starting in this chunk (the magic may straddle its end).
@@ -390,12 +397,12 @@ pub(crate) fn inspect_rest(file: &mut fs::File, from: u64) -> Result<Rest> {
                 chunk[i..i + MAGIC.len()] == MAGIC
             } else {
                 let mut m = [0u8; 4];
-                at + 4 <= file_len && {
+                at + 4 <= limit && {
                     file.read_exact_at(&mut m, at)?;
                     m == MAGIC
                 }
             };
-            match hit.then(|| valid_frame_at(file, at, file_len, &mut frame)).transpose()? {
+            match hit.then(|| valid_frame_at(file, at, limit, &mut frame)).transpose()? {
                 Some(Some(frame_len)) => {
                     rest.valid_frames += 1;
                     rest.first_valid.get_or_insert(at);
@@ -411,18 +418,55 @@ pub(crate) fn inspect_rest(file: &mut fs::File, from: u64) -> Result<Rest> {
 }
 
 /// The size of the CRC-valid frame at `at`, if there is one.
-fn valid_frame_at(file: &mut fs::File, at: u64, file_len: u64, buf: &mut Vec<u8>) -> Result<Option<u32>> {
-    if file_len - at < HEADER_LEN as u64 {
+fn valid_frame_at(file: &mut fs::File, at: u64, limit: u64, buf: &mut Vec<u8>) -> Result<Option<u32>> {
+    if limit - at < HEADER_LEN as u64 {
         return Ok(None);
     }
     let mut head = [0u8; HEADER_LEN];
     file.read_exact_at(&mut head, at)?;
     let Ok(header) = format::parse_header(&head) else { return Ok(None) };
     let frame_len = header.frame_len();
-    if file_len - at < u64::from(frame_len) {
+    if limit - at < u64::from(frame_len) {
         return Ok(None);
     }
     buf.resize(frame_len as usize, 0);
     file.read_exact_at(buf, at)?;
     Ok(matches!(format::decode_frame(buf), Ok(format::Decoded::Frame(_))).then_some(frame_len))
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::format::encode_record;
+    use crate::fs::OpenMode;
+    use crate::segment::segment_file_name;
+
+    /// A reader that caught a frame half-written judges what it saw: the
+    /// writer finishing that frame and appending another afterwards does
+    /// not turn the torn tail into damage with a valid frame after it.
+    #[test]
+    fn bytes_appended_after_the_reader_opened_are_not_judged() {
+        let td = tempfile::tempdir().unwrap();
+        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+        let a = encode_record(RecordType::Put, 1, b"a", &[1; 10]).unwrap();
+        let b = encode_record(RecordType::Put, 2, b"b", &[2; 10_000]).unwrap();
+        let c = encode_record(RecordType::Put, 3, b"c", &[3; 10]).unwrap();
+        let half = b.len() / 2;
+        let mut file = dir.open_file(&segment_file_name(1), OpenMode::CreateNew).unwrap();
+        file.write_all_at(&[&a[..], &b[..half]].concat(), 0).unwrap();
+
+        let mut reader = SegmentReader::open(&dir, 1, 0).unwrap();
+        // The writer finishes `b` and appends `c`.
+        file.write_all_at(&[&b[half..], &c[..]].concat(), (a.len() + half) as u64).unwrap();
+
+        assert!(matches!(reader.next_step().unwrap(), Step::Frame { offset: 0, .. }));
+        let Step::Damage { offset, what } = reader.next_step().unwrap() else { panic!("damage expected") };
+        assert_eq!(offset, a.len() as u64);
+        assert_eq!(what, Damage::Truncated { available: half as u64, needed: b.len() as u64 });
+        let limit = reader.limit();
+        match judge(reader.file_mut(), limit, offset, what, true, DamagePolicy::Strict).unwrap() {
+            Verdict::Tail(t) => assert_eq!((t.len, t.valid_frames_dropped), (half as u64, 0)),
+            Verdict::Hard(message) => panic!("false damage: {message}"),
+        }
+    }
 }

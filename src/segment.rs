@@ -95,7 +95,7 @@ const READ_AHEAD_BYTES: usize = 256 * 1024;
 pub(crate) enum Step {
     /// A CRC-valid frame starting at `offset`; [`SegmentReader::frame`] has it.
     Frame { offset: u64, header: Header },
-    /// Clean end of file exactly at a frame boundary.
+    /// Clean end (of the file as it was at open) exactly at a frame boundary.
     End,
     /// Bytes at `offset` do not decode; `what` says how (see `format`).
     Damage { offset: u64, what: Damage },
@@ -116,6 +116,13 @@ pub(crate) enum Damage {
 /// so a scan holds one copy of it, never two.
 pub(crate) struct SegmentReader {
     file: fs::File,
+    /// The file's length when the reader opened it. Nothing past it is read
+    /// (or judged, see `recovery::judge`): a writer appending meanwhile
+    /// must not make the bytes seen so far look like damage with valid
+    /// frames after it.
+    limit: u64,
+    /// Where the next read from `file` starts.
+    read_pos: u64,
     buf: Vec<u8>,
     /// `buf[start..end]` holds file bytes from `offset` on.
     start: usize,
@@ -130,12 +137,16 @@ pub(crate) struct SegmentReader {
 }
 
 impl SegmentReader {
-    /// Read segment `id` from byte `offset` (a frame boundary, or the end).
+    /// Read segment `id` from byte `offset` (a frame boundary, or the end),
+    /// up to the file's length now.
     pub fn open(dir: &fs::Dir, id: u32, offset: u64) -> Result<Self, Error> {
         let mut file = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
+        let limit = file.len()?;
         file.seek_to(offset);
         Ok(Self {
             file,
+            limit,
+            read_pos: offset,
             buf: vec![0; READ_AHEAD_BYTES],
             start: 0,
             end: 0,
@@ -146,12 +157,46 @@ impl SegmentReader {
         })
     }
 
-    /// The underlying file, for the damage analysis that follows a `Damage`.
+    /// The underlying file, for the damage analysis that follows a `Damage`
+    /// (which must look no further than [`SegmentReader::limit`]).
     pub fn file_mut(&mut self) -> &mut fs::File {
         &mut self.file
     }
 
-    /// Make at least `want` bytes available (or reach EOF); returns how many
+    /// The file's length when the reader opened it: the end of what it reads.
+    pub fn limit(&self) -> u64 {
+        self.limit
+    }
+
+    /// Continue from byte `offset` (a frame boundary) of the same file, with
+    /// the same limit.
+    pub fn skip_to(&mut self, offset: u64) {
+        self.file.seek_to(offset);
+        self.read_pos = offset;
+        self.offset = offset;
+        self.start = 0;
+        self.end = 0;
+        self.eof = false;
+        self.last_frame = None;
+    }
+
+    /// Read into `buf` from `read_pos`, never past `limit`; 0 at the limit.
+    fn read_capped(
+        file: &mut fs::File,
+        read_pos: &mut u64,
+        limit: u64,
+        buf: &mut [u8],
+    ) -> Result<usize, Error> {
+        let room = usize::try_from(limit.saturating_sub(*read_pos)).unwrap_or(usize::MAX).min(buf.len());
+        if room == 0 {
+            return Ok(0);
+        }
+        let n = file.read(&mut buf[..room])?;
+        *read_pos += n as u64;
+        Ok(n)
+    }
+
+    /// Make at least `want` bytes available (or reach the limit); returns how many
     /// are. `want` fits the read-ahead buffer.
     fn fill(&mut self, want: usize) -> Result<usize, Error> {
         debug_assert!(want <= self.buf.len());
@@ -161,14 +206,15 @@ impl SegmentReader {
                 self.end -= self.start;
                 self.start = 0;
             }
-            let n = self.file.read(&mut self.buf[self.end..])?;
+            let n =
+                Self::read_capped(&mut self.file, &mut self.read_pos, self.limit, &mut self.buf[self.end..])?;
             self.end += n;
             self.eof = n == 0;
         }
         Ok(self.end - self.start)
     }
 
-    /// Move the `frame_len` bytes at `offset` (fewer at end of file) into
+    /// Move the `frame_len` bytes at `offset` (fewer at the limit) into
     /// `large`: what read-ahead holds, then the rest straight from the file.
     fn load_large(&mut self, frame_len: usize) -> Result<(), Error> {
         debug_assert!(frame_len > self.buf.len() && frame_len as u64 <= format::FRAME_LEN_MAX);
@@ -179,7 +225,8 @@ impl SegmentReader {
         let mut have = self.large.len();
         self.large.resize(frame_len, 0);
         while have < frame_len && !self.eof {
-            let n = self.file.read(&mut self.large[have..])?;
+            let n =
+                Self::read_capped(&mut self.file, &mut self.read_pos, self.limit, &mut self.large[have..])?;
             have += n;
             self.eof = n == 0;
         }

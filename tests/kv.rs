@@ -182,7 +182,9 @@ fn check_against_model(
         prop_assert_eq!(&page.keys[..], &rest[..rest.len().min(3)], "keys_page({:?}, 3)", after);
         prop_assert_eq!(page.next, if rest.len() > 3 { rest.get(2).cloned() } else { None });
     }
+    let reader = RecordLogReader::open(store.log().dir()).unwrap();
     for k in universe {
+        prop_assert_eq!(reader.get(k).unwrap(), model.get(k).cloned(), "RecordLogReader::get({:?})", k);
         prop_assert_eq!(store.contains_key(k), model.contains_key(k), "contains_key({:?})", k);
         prop_assert_eq!(store.ref_of(k).is_some(), model.contains_key(k), "ref_of({:?})", k);
         prop_assert_eq!(store.get(k).unwrap(), model.get(k).cloned(), "get({:?})", k);
@@ -304,6 +306,43 @@ fn a_paged_walk_sees_writes_made_between_its_pages() {
 }
 
 // ------------------------------------------------------- get re-verifies
+
+/// The lock-free lookup sees the latest Put or Delete of its key, across
+/// segments, beside an open writer.
+#[test]
+fn reader_get_follows_puts_overwrites_and_deletes() {
+    let td = tempfile::tempdir().unwrap();
+    let mut s = DataWal::open(td.path()).unwrap();
+    let get = |key: &[u8]| RecordLogReader::open(td.path()).unwrap().get(key).unwrap();
+    s.put(b"k", b"one").unwrap();
+    s.put(b"other", b"x").unwrap();
+    assert_eq!(get(b"k").as_deref(), Some(&b"one"[..]));
+    s.rotate().unwrap();
+    s.put(b"k", b"two").unwrap();
+    assert_eq!(get(b"k").as_deref(), Some(&b"two"[..]));
+    s.delete(b"k").unwrap();
+    assert_eq!(get(b"k"), None);
+    s.rotate().unwrap();
+    s.put(b"k", b"three").unwrap();
+    assert_eq!(get(b"k").as_deref(), Some(&b"three"[..]));
+    assert_eq!(get(b"other").as_deref(), Some(&b"x"[..]));
+    assert_eq!(get(b"never"), None);
+    assert_eq!(get(b""), None);
+}
+
+#[test]
+fn reader_get_of_a_damaged_value_is_corrupt_at_its_segment_and_offset() {
+    let td = tempfile::tempdir().unwrap();
+    let mut s = DataWal::open(td.path()).unwrap();
+    s.put(b"key", b"hello value").unwrap();
+    s.rotate().unwrap();
+    s.put(b"after", b"y").unwrap();
+    s.fsync().unwrap();
+    let rref = s.ref_of(b"key").unwrap();
+    flip_byte(&segment_path(td.path(), rref.segment), rref.offset + HEADER_LEN as u64 + 3 + 4);
+    let err = RecordLogReader::open(td.path()).unwrap().get(b"key").unwrap_err();
+    assert_corrupt_at(&err, td.path(), rref);
+}
 
 #[test]
 fn get_of_a_damaged_value_is_corrupt_at_its_segment_and_offset_never_wrong_bytes() {

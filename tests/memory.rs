@@ -1,7 +1,7 @@
-//! Memory of open and scan does not grow with the log or with a segment's
-//! size (`semantics.md`, "Open = recovery" step 3 and "Reads"): it stays
-//! near the largest frame. The reference crate (datawal 0.1.5) loads every
-//! record of every segment at open and a whole segment per scan.
+//! Memory of open, scan and a lock-free lookup does not grow with the log or
+//! with a segment's size (`semantics.md`, "Open = recovery" step 3 and
+//! "Reads"): it stays near the largest frame. The reference crate (datawal
+//! 0.1.5) loads every record of every segment at open and a whole segment per scan.
 //!
 //! Peak RSS is per process and only ever grows, so the measuring runs in a
 //! fresh child: this test binary again, where `child_measures_peak_rss`
@@ -24,7 +24,7 @@ const FRAMES_PER_SEGMENT: usize = 10;
 const MIB: u64 = 1 << 20;
 /// Each runs in its own child: peaks only grow, and the allocator keeps
 /// freed frame-sized buffers of one phase around for the next.
-const PHASES: [&str; 4] = ["open", "get", "scan", "reader"];
+const PHASES: [&str; 5] = ["open", "get", "scan", "reader", "reader-get"];
 
 /// Peak resident set size of this process so far, in bytes.
 fn peak_rss_bytes() -> u64 {
@@ -70,6 +70,12 @@ fn child_measures_peak_rss() {
                 records += 1;
             }
             assert_eq!(records, FRAMES);
+        }
+        // The first key, looked up without the lock: its value must not be
+        // held while the frames after it are read.
+        "reader-get" => {
+            let reader = RecordLogReader::open(&dir).unwrap();
+            assert_eq!(reader.get(&key(0)).unwrap().unwrap().len(), FRAME_PAYLOAD_BYTES);
         }
         other => panic!("unknown phase {other}"),
     }

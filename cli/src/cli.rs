@@ -53,22 +53,15 @@ pub enum Command {
     /// Delete a key (writes a tombstone, even when the key is absent)
     Delete(DeleteArgs),
     /// Write every live key and value as JSON lines {"key_b64":...,"value_b64":...}
-    Export {
-        /// Store directory
-        dir: PathBuf,
-        /// Output file, replaced atomically
-        out: PathBuf,
-    },
+    Export(ExportArgs),
     /// Write a compacted copy of the store: one record per live key
     #[command(long_about = "Write a compacted copy of the store into OUT_DIR: one Put per live key, \
         keys in ascending byte order. Raw records (RecordLog::append) and overwritten or deleted \
-        values are not copied. The source is not modified; OUT_DIR must be absent or empty.")]
-    Compact {
-        /// Store directory (not modified)
-        dir: PathBuf,
-        /// New store directory; must be absent or empty
-        out_dir: PathBuf,
-    },
+        values are not copied. The source is not modified; OUT_DIR must be absent or empty.\n\n\
+        The copy is written with the options given here: its segment size \
+        (--segment-bytes-max) and whether it has hint files (--hint-files; by default it has \
+        them when DIR has any *.hint file).")]
+    Compact(CompactArgs),
     /// Drop damage at the end of the active segment, keeping its bytes in a side file
     #[command(long_about = "Accept the loss of damaged bytes in the active segment: a torn tail, \
         or damage followed by CRC-valid frames that a normal open refuses to drop (the library's \
@@ -163,4 +156,44 @@ pub struct RepairArgs {
     pub yes: bool,
     #[command(flatten)]
     pub key_format: KeyFormat,
+}
+
+/// How the store is opened, for the commands that open it as its writer to
+/// copy it (nothing is written to it).
+#[derive(Debug, Args)]
+pub struct OpenArgs {
+    /// Use hint files: read DIR's at open (and, for compact, write them in
+    /// OUT_DIR). Default: on when DIR has any *.hint file
+    #[arg(long, conflicts_with = "no_hint_files")]
+    pub hint_files: bool,
+    /// Use no hint files, even when DIR has some
+    #[arg(long)]
+    pub no_hint_files: bool,
+    /// Open DIR in salvage mode: damage in the active segment followed by CRC-valid frames is
+    /// accepted and those frames are left out (reported on stderr); DIR is not modified
+    #[arg(long)]
+    pub salvage: bool,
+}
+
+#[derive(Debug, Args)]
+pub struct ExportArgs {
+    /// Store directory
+    pub dir: PathBuf,
+    /// Output file, replaced atomically
+    pub out: PathBuf,
+    #[command(flatten)]
+    pub open: OpenArgs,
+}
+
+#[derive(Debug, Args)]
+pub struct CompactArgs {
+    /// Store directory (not modified)
+    pub dir: PathBuf,
+    /// New store directory; must be absent or empty
+    pub out_dir: PathBuf,
+    /// Start a new segment in OUT_DIR before one would grow past BYTES (default: no limit)
+    #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
+    pub segment_bytes_max: Option<u64>,
+    #[command(flatten)]
+    pub open: OpenArgs,
 }

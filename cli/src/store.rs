@@ -126,6 +126,11 @@ impl Store {
         Ok(iter.torn_tail())
     }
 
+    /// Whether the store has any hint file: it was written with hint files on.
+    pub fn has_hint_files(&self) -> anyhow::Result<bool> {
+        Ok(self.side_files()?.iter().any(|(name, _)| is_hint_file(name)))
+    }
+
     /// Files beside the segments (moved-aside torn tails, hint files,
     /// anything else but the lock file), with sizes, by name.
     pub fn side_files(&self) -> anyhow::Result<Vec<(String, u64)>> {
@@ -142,6 +147,12 @@ impl Store {
     }
 }
 
+/// Whether `name` is a hint file (`<8-digit id>.hint`, see the library's
+/// `hint` module).
+fn is_hint_file(name: &str) -> bool {
+    name.strip_suffix(".hint").is_some_and(|id| id.len() == 8 && id.bytes().all(|b| b.is_ascii_digit()))
+}
+
 fn is_side_file(name: &str) -> bool {
     name != datawal::lock::LOCK_FILENAME && datawal::segment::parse_segment_filename(name).is_none()
 }
@@ -156,6 +167,9 @@ mod tests {
         assert!(is_side_file("00000002.hint"));
         assert!(!is_side_file("00000002.dwal"));
         assert!(!is_side_file(".lock"));
+        assert!(is_hint_file("00000002.hint"));
+        assert!(!is_hint_file("00000002.hint.tmp"));
+        assert!(!is_hint_file("2.hint"));
     }
 
     #[test]

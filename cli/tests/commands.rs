@@ -99,6 +99,29 @@ fn values_come_from_files_and_stdin_and_go_out_exactly() {
 }
 
 #[test]
+fn get_returns_the_value_of_the_latest_put_after_overwrites_and_deletes() {
+    let td = tempdir();
+    let dir = td.path();
+    let get = |code| stdout(&exits(&mut dwal_in("get", dir, &["k"]), code));
+    exits(&mut dwal_in("put", dir, &["k", "one", "--create"]), 0);
+    exits(&mut dwal_in("put", dir, &["other", "x"]), 0);
+    exits(&mut dwal_in("put", dir, &["k", "two"]), 0);
+    assert_eq!(get(0), "two\n");
+    exits(&mut dwal_in("delete", dir, &["k"]), 0);
+    assert_eq!(get(3), "");
+    exits(&mut dwal_in("put", dir, &["k", "three"]), 0);
+    assert_eq!(get(0), "three\n");
+    // Across segments, beside a writer holding the lock.
+    let mut wal = datawal::DataWal::open(dir).unwrap();
+    wal.rotate().unwrap();
+    wal.put(b"k", b"four").unwrap();
+    assert_eq!(get(0), "four\n");
+    wal.delete(b"k").unwrap();
+    assert_eq!(get(3), "");
+    assert_eq!(stdout(&exits(&mut dwal_in("get", dir, &["other"]), 0)), "x\n");
+}
+
+#[test]
 fn put_creates_a_store_only_when_asked_and_only_where_safe() {
     let td = tempdir();
     let busy = td.path().join("busy");
@@ -225,6 +248,109 @@ fn export_and_compact_write_the_live_keys() {
     drop(copy);
     // A target that holds something is refused.
     exits(&mut dwal_in("compact", td.path(), &[target.to_str().unwrap()]), 2);
+}
+
+/// Names in `dir` that end with `suffix`, sorted.
+fn names_ending(dir: &Path, suffix: &str) -> Vec<String> {
+    let mut names: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(suffix))
+        .collect();
+    names.sort();
+    names
+}
+
+/// A store of 40 keys with 1 KiB values, written with `options`.
+fn kib_store(dir: &Path, options: datawal::Options) {
+    let mut wal = datawal::DataWal::open_with(dir, options).unwrap();
+    for i in 0..40u8 {
+        wal.put(&[b'k', i], &[i; 1024]).unwrap();
+        if i % 10 == 9 {
+            wal.rotate().unwrap();
+        }
+    }
+    wal.fsync().unwrap();
+}
+
+#[test]
+fn compact_writes_segments_of_the_size_asked_for() {
+    let td = tempdir();
+    let (src, out) = (td.path().join("src"), td.path().join("out"));
+    kib_store(&src, datawal::Options::new());
+    let before = snapshot(&src);
+    let args = [out.to_str().unwrap(), "--segment-bytes-max", "8192", "--json"];
+    let stats = json(&mut dwal_in("compact", &src, &args), 0);
+    assert_eq!(snapshot(&src), before, "compact changed its source");
+    // 40 frames of about 1 KiB, at most 8 KiB a segment.
+    let segments = names_ending(&out, ".dwal");
+    assert!(segments.len() >= 5, "{segments:?}");
+    assert_eq!(stats["segments"], json!(segments.len()));
+    for name in &segments {
+        assert!(file_len(&out.join(name)) <= 8192, "{name} is over 8192 bytes");
+    }
+    let mut copy = datawal::DataWal::open(&out).unwrap();
+    assert_eq!(copy.len(), 40);
+    assert_eq!(copy.get(&[b'k', 39]).unwrap(), Some(vec![39; 1024]));
+    drop(copy);
+
+    // Without the flag: one segment; a size of 0 is a usage error.
+    let one = td.path().join("one");
+    exits(&mut dwal_in("compact", &src, &[one.to_str().unwrap()]), 0);
+    assert_eq!(names_ending(&one, ".dwal").len(), 1);
+    let zero = td.path().join("zero");
+    exits(&mut dwal_in("compact", &src, &[zero.to_str().unwrap(), "--segment-bytes-max", "0"]), 2);
+    assert!(!zero.exists());
+}
+
+#[test]
+fn compact_keeps_hint_files_of_a_store_that_has_them() {
+    let td = tempdir();
+    let (hinted, plain) = (td.path().join("hinted"), td.path().join("plain"));
+    kib_store(&hinted, datawal::Options::new().hint_files(true));
+    kib_store(&plain, datawal::Options::new());
+    assert!(!names_ending(&hinted, ".hint").is_empty());
+    let compact = |src: &Path, name: &str, flags: &[&str]| {
+        let out = td.path().join(name);
+        let mut args = vec![out.to_str().unwrap()];
+        args.extend_from_slice(flags);
+        exits(&mut dwal_in("compact", src, &args), 0);
+        assert_eq!(datawal::DataWal::open(&out).unwrap().len(), 40);
+        names_ending(&out, ".hint")
+    };
+    // Inferred from the store, unless overridden either way.
+    assert!(!compact(&hinted, "a", &[]).is_empty(), "hint files not kept");
+    assert!(compact(&hinted, "b", &["--no-hint-files"]).is_empty());
+    assert!(compact(&plain, "c", &[]).is_empty());
+    assert!(!compact(&plain, "d", &["--hint-files", "--segment-bytes-max", "8192"]).is_empty());
+    let out = td.path().join("e");
+    let args = [out.to_str().unwrap(), "--hint-files", "--no-hint-files"];
+    exits(&mut dwal_in("compact", &plain, &args), 2);
+}
+
+#[test]
+fn salvage_copies_a_store_a_strict_open_refuses() {
+    let td = tempdir();
+    let dir = td.path().join("src");
+    let refs = ours(&dir);
+    // Damage `d` in the active segment; `a` (apricot) follows it.
+    let (_, segment, offset, _) = refs[4];
+    flip(&seg(&dir, segment), offset + 30);
+    let before = snapshot(&dir);
+    let (out, file) = (td.path().join("out"), td.path().join("keys.jsonl"));
+    exits(&mut dwal_in("compact", &dir, &[out.to_str().unwrap()]), 5);
+    exits(&mut dwal_in("export", &dir, &[file.to_str().unwrap()]), 5);
+
+    let a = exits(&mut dwal_in("compact", &dir, &[out.to_str().unwrap(), "--salvage"]), 0);
+    let note = stderr(&a);
+    assert!(note.starts_with("datawal: note: salvage mode left out 1 CRC-valid frame(s)"), "{note}");
+    assert!(note.contains(&format!("00000002.dwal offset {offset}")), "{note}");
+    let mut copy = datawal::DataWal::open(&out).unwrap();
+    assert_eq!(copy.keys(), vec![b"a".to_vec(), b"c".to_vec()]);
+    assert_eq!(copy.get(b"a").unwrap().as_deref(), Some(&b"apple"[..]));
+    exits(&mut dwal_in("export", &dir, &[file.to_str().unwrap(), "--salvage"]), 0);
+    assert_eq!(std::fs::read_to_string(&file).unwrap().lines().count(), 2);
+    assert_eq!(snapshot(&dir), before, "salvage changed the source");
 }
 
 #[test]

@@ -144,6 +144,20 @@ fn damage_before_valid_frames_is_repaired_only_when_confirmed() {
 }
 
 #[test]
+fn get_of_a_damaged_value_is_exit_5_naming_its_segment_and_offset() {
+    let td = tempdir();
+    let dir = td.path();
+    // `c`, a value in the sealed segment 1.
+    let (_, segment, offset, _) = ours(dir)[2];
+    flip(&seg(dir, segment), offset + 30);
+    let before = snapshot(dir);
+    let err = stderr(&exits(&mut dwal_in("get", dir, &["c"]), 5));
+    assert!(err.contains(&format!("00000001.dwal) at offset {offset}")), "{err}");
+    assert!(err.contains("CRC mismatch"), "{err}");
+    assert_eq!(snapshot(dir), before);
+}
+
+#[test]
 fn zero_filled_tail_is_a_torn_tail_with_nothing_to_keep() {
     let td = tempdir();
     let dir = td.path();

@@ -1,25 +1,53 @@
 //! `dwal export` and `dwal compact`: copies of the live keys, made by the
 //! library (same bytes as `DataWal::export_jsonl` and `compact_to`) under
-//! the writer lock, so the copy is one consistent snapshot.
+//! the writer lock, so the copy is one consistent snapshot. The store is
+//! opened with the options given on the command line, and `compact_to`
+//! writes its copy with those same options (segment size, hint files).
 
 use std::path::Path;
 
-use datawal::DataWal;
+use datawal::segment::{list_segment_ids, segment_file_name};
+use datawal::{DataWal, Options};
 use indicatif::ProgressBar;
 use serde_json::json;
 
+use crate::cli::{CompactArgs, ExportArgs, OpenArgs};
 use crate::exit::Code;
-use crate::output::{self, human};
+use crate::output::{self, exact, human};
 use crate::progress;
 use crate::store::Store;
 
-/// Open the store as its writer (nothing is written) with a spinner to
-/// show while `work` runs.
-fn open(dir: &Path, label: &'static str) -> anyhow::Result<(Store, DataWal, ProgressBar)> {
+/// The store opened as its writer (nothing is written), whether it was
+/// opened with hint files, and a spinner to show while the copy runs.
+struct Opened {
+    store: Store,
+    wal: DataWal,
+    hints: bool,
+    spinner: ProgressBar,
+}
+
+/// Open the store in `dir` with `args`, plus `segment_bytes_max` for the
+/// copy. Hint files, unless asked for or refused: on when the store has any,
+/// so a store kept with hints is read through them and its copy keeps them.
+fn open(
+    dir: &Path,
+    label: &'static str,
+    args: &OpenArgs,
+    segment_bytes_max: Option<u64>,
+) -> anyhow::Result<Opened> {
     let store = Store::existing(dir)?;
+    let hints = match (args.hint_files, args.no_hint_files) {
+        (true, _) => true,
+        (_, true) => false,
+        _ => store.has_hint_files()?,
+    };
+    let mut options = Options::new().hint_files(hints).salvage(args.salvage);
+    if let Some(bytes) = segment_bytes_max {
+        options = options.segment_bytes_max(bytes);
+    }
     let spinner = progress::spinner(&store, label);
-    match DataWal::open(dir) {
-        Ok(wal) => Ok((store, wal, spinner)),
+    match DataWal::open_with(dir, options) {
+        Ok(wal) => Ok(Opened { store, wal, hints, spinner }),
         Err(e) => {
             spinner.finish_and_clear();
             Err(e)
@@ -27,11 +55,25 @@ fn open(dir: &Path, label: &'static str) -> anyhow::Result<(Store, DataWal, Prog
     }
 }
 
-pub fn export(dir: &Path, out: &Path, json: bool) -> anyhow::Result<Code> {
-    let (_, mut wal, spinner) = open(dir, "export")?;
+/// Say what salvage mode left out of the copy (nothing of the store changed).
+fn note_salvaged(wal: &DataWal) {
+    let Some(t) = wal.log().torn_tail().filter(|t| t.valid_frames_dropped > 0) else { return };
+    eprintln!(
+        "datawal: note: salvage mode left out {} CRC-valid frame(s) after the damage at {} offset {} ({} to the end of the segment)",
+        t.valid_frames_dropped,
+        segment_file_name(t.segment),
+        t.offset,
+        exact(t.len)
+    );
+}
+
+pub fn export(args: &ExportArgs, json: bool) -> anyhow::Result<Code> {
+    let (dir, out) = (&args.dir, &args.out);
+    let Opened { mut wal, spinner, .. } = open(dir, "export", &args.open, None)?;
     let result = wal.export_jsonl(out);
     spinner.finish_and_clear();
     result?;
+    note_salvaged(&wal);
     let bytes = std::fs::metadata(out)?.len();
     if json {
         output::json(&json!({"out": out, "keys": wal.len(), "bytes": bytes}))?;
@@ -41,13 +83,16 @@ pub fn export(dir: &Path, out: &Path, json: bool) -> anyhow::Result<Code> {
     Ok(Code::Ok)
 }
 
-pub fn compact(dir: &Path, out_dir: &Path, json: bool) -> anyhow::Result<Code> {
-    let (store, mut wal, spinner) = open(dir, "compact")?;
+pub fn compact(args: &CompactArgs, json: bool) -> anyhow::Result<Code> {
+    let (dir, out_dir) = (&args.dir, &args.out_dir);
+    let Opened { store, mut wal, hints, spinner } = open(dir, "compact", &args.open, args.segment_bytes_max)?;
     let result = wal.compact_to(out_dir);
     spinner.finish_and_clear();
     let stats = result?;
+    note_salvaged(&wal);
     let before = store.total_bytes();
     let reclaimed = before.saturating_sub(stats.bytes_written);
+    let segments = list_segment_ids(out_dir)?.len();
     if json {
         output::json(&json!({
             "out_dir": out_dir,
@@ -56,15 +101,19 @@ pub fn compact(dir: &Path, out_dir: &Path, json: bool) -> anyhow::Result<Code> {
             "bytes_written": stats.bytes_written,
             "source_bytes": before,
             "reclaimed_bytes": reclaimed,
+            "segments": segments,
+            "hint_files": hints,
         }))?;
     } else {
         output::text(&format!(
-            "compacted {} ({}) into {}: {} live key(s) in {}, {} reclaimed\n",
+            "compacted {} ({}) into {}: {} live key(s) in {}, {} segment(s){}, {} reclaimed\n",
             dir.display(),
             human(before),
             out_dir.display(),
             stats.live_keys,
             human(stats.bytes_written),
+            segments,
+            if hints { " with hint files" } else { "" },
             human(reclaimed)
         ))?;
     }

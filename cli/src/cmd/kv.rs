@@ -3,17 +3,17 @@
 //! durable before they return.
 
 use std::io::{IsTerminal, Read};
-use std::ops::ControlFlow;
 use std::path::Path;
 
 use datawal::segment::segment_file_name;
-use datawal::{DataWal, RecordType};
+use datawal::{DataWal, RecordLogReader};
 use serde_json::json;
 
 use crate::bytes::Format;
 use crate::cli::{DeleteArgs, GetArgs, PutArgs};
 use crate::exit::{fail, Code};
 use crate::output::{self, exact, human};
+use crate::progress;
 use crate::store::Store;
 
 pub fn get(args: &GetArgs, json: bool) -> anyhow::Result<Code> {
@@ -56,20 +56,14 @@ fn show_value(args: &GetArgs, key: &[u8], value: &[u8], json: bool) -> anyhow::R
     }
 }
 
-/// The live value of `key`: replay its puts and deletes, without the lock.
+/// The live value of `key`, without the lock: the library walks the log
+/// noting where the key's latest put or delete is, then reads and verifies
+/// that one value; no other value is loaded.
 fn lookup(store: &Store, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
-    let mut value = None;
-    store.records("get", false, &mut |record| {
-        if record.key == key {
-            match record.record_type {
-                RecordType::Put => value = Some(record.payload),
-                RecordType::Delete => value = None,
-                RecordType::Raw => {}
-            }
-        }
-        Ok(ControlFlow::Continue(()))
-    })?;
-    Ok(value)
+    let spinner = progress::spinner(store, "get");
+    let found = RecordLogReader::open(&store.dir).and_then(|reader| reader.get(key));
+    spinner.finish_and_clear();
+    found
 }
 
 pub fn put(args: &PutArgs, json: bool) -> anyhow::Result<Code> {

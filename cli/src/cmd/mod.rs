@@ -20,8 +20,8 @@ pub fn run(cli: Cli) -> anyhow::Result<Code> {
         Command::Get(args) => kv::get(&args, json),
         Command::Put(args) => kv::put(&args, json),
         Command::Delete(args) => kv::delete(&args, json),
-        Command::Export { dir, out } => copy::export(&dir, &out, json),
-        Command::Compact { dir, out_dir } => copy::compact(&dir, &out_dir, json),
+        Command::Export(args) => copy::export(&args, json),
+        Command::Compact(args) => copy::compact(&args, json),
         Command::Repair(args) => repair::run(&args, json),
     }
 }
