@@ -574,7 +574,7 @@ impl RecordLog {
     ///
     /// A cursor must come from an earlier page: an unknown segment, an offset
     /// past its end, or an offset where no frame of the log starts (checked:
-    /// see [`Boundaries`]; a payload can hold bytes that decode as a frame)
+    /// see `Boundaries` in the source; a payload can hold bytes that decode as a frame)
     /// is invalid input.
     pub fn scan_page(&self, start: Option<Cursor>, max_records: u32, max_bytes: u64) -> Result<ScanPage> {
         Ok(self.try_scan_page(start, max_records, max_bytes)?)
