@@ -345,7 +345,8 @@ function hostFileOp(root, op, s) {
     case "host.sha256":
       return sha256(fs.readFileSync(p("file")));
     case "host.list":
-      return fs.readdirSync(p("dir")).sort();
+      // The lease directory (`.owner`) comes with shared mode's ownership.
+      return fs.readdirSync(p("dir")).filter((n) => n !== ".owner").sort();
     default:
       throw new Error(`unknown host op ${op}`);
   }

@@ -52,6 +52,12 @@ fn to_wit(err: anyhow::Error) -> Error {
     }
 }
 
+/// How the component opens stores: shared mode, since WASI hosts run many
+/// instances at once on one directory (see `Options::shared`).
+fn shared() -> crate::Options {
+    crate::Options::new().shared(true)
+}
+
 /// A WIT directory string to a sandbox-relative path (see `fs`).
 fn sandbox_path(dir: &str) -> Result<std::path::PathBuf> {
     crate::fs::check_relative_path(dir).map_err(|e| to_wit(e.into()))
@@ -92,7 +98,7 @@ pub struct LogHandle(RefCell<Option<crate::RecordLog>>);
 
 impl log::GuestRecordLog for LogHandle {
     fn open(dir: String) -> Result<log::RecordLog> {
-        let log = crate::RecordLog::open(&sandbox_path(&dir)?).map_err(to_wit)?;
+        let log = crate::RecordLog::open_with(&sandbox_path(&dir)?, shared()).map_err(to_wit)?;
         Ok(log::RecordLog::new(LogHandle(RefCell::new(Some(log)))))
     }
 
@@ -154,7 +160,7 @@ pub struct StoreHandle(RefCell<Option<crate::DataWal>>);
 
 impl kv::GuestStore for StoreHandle {
     fn open(dir: String) -> Result<kv::Store> {
-        let store = crate::DataWal::open(&sandbox_path(&dir)?).map_err(to_wit)?;
+        let store = crate::DataWal::open_with(&sandbox_path(&dir)?, shared()).map_err(to_wit)?;
         Ok(kv::Store::new(StoreHandle(RefCell::new(Some(store)))))
     }
 
@@ -171,15 +177,15 @@ impl kv::GuestStore for StoreHandle {
     }
 
     fn contains(&self, key: Vec<u8>) -> Result<bool> {
-        with(&self.0, |s| Ok(s.contains_key(&key)))
+        with(&self.0, |s| s.refresh().map(|()| s.contains_key(&key)))
     }
 
     fn len(&self) -> Result<u64> {
-        with(&self.0, |s| Ok(s.len() as u64))
+        with(&self.0, |s| s.refresh().map(|()| s.len() as u64))
     }
 
     fn keys(&self, after: Option<Vec<u8>>, limit: u32) -> Result<KeyPage> {
-        let page = with(&self.0, |s| Ok(s.keys_page(after.as_deref(), limit)))?;
+        let page = with(&self.0, |s| s.refresh().map(|()| s.keys_page(after.as_deref(), limit)))?;
         Ok(KeyPage { keys: page.keys, next: page.next })
     }
 

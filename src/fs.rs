@@ -27,6 +27,7 @@ pub mod faults;
 #[cfg(not(feature = "fault-injection"))]
 mod faults;
 
+pub(crate) use faults::unplanned;
 use faults::Op;
 
 /// Reject anything that is not a single plain path component.
@@ -588,6 +589,12 @@ impl File {
     pub fn sync_all(&mut self) -> Result<()> {
         faults::run(|| Op::SyncFile { path: self.path.clone() }, || self.file.sync_all())
             .map_err(io_err("sync", &self.path))
+    }
+
+    /// Release the advisory lock [`File::try_lock`] took.
+    #[cfg(not(target_arch = "wasm32"))]
+    pub fn unlock(&self) -> Result<()> {
+        self.file.unlock().map_err(io_err("unlock", &self.path))
     }
 
     /// Take an exclusive advisory lock without blocking. `Ok(false)` when

@@ -278,6 +278,7 @@ mod tests {
         let mut files: Vec<_> = std::fs::read_dir(dir)
             .unwrap()
             .map(|e| e.unwrap())
+            .filter(|e| e.file_type().unwrap().is_file())
             .map(|e| (e.file_name().into_string().unwrap(), std::fs::read(e.path()).unwrap()))
             .collect();
         files.sort();

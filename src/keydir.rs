@@ -237,6 +237,17 @@ impl Load {
     }
 }
 
+/// Catch-up in shared mode feeds other writers' frames straight in.
+impl recovery::Visitor for Keydir {
+    fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {
+        match record_type {
+            RecordType::Put => self.set(key, rref),
+            RecordType::Delete => drop(self.remove(key)),
+            RecordType::Raw => {}
+        }
+    }
+}
+
 impl recovery::Visitor for Load {
     fn expect_keys(&mut self, keys: u64) {
         // Sized once instead of doubling (and rehashing) its way up, but
@@ -249,11 +260,7 @@ impl recovery::Visitor for Load {
     }
 
     fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {
-        match record_type {
-            RecordType::Put => self.keydir.set(key, rref),
-            RecordType::Delete => drop(self.keydir.remove(key)),
-            RecordType::Raw => {}
-        }
+        self.keydir.record(rref, record_type, key);
     }
 }
 

@@ -113,8 +113,10 @@ impl DataWal {
         self.keydir.get(key).copied()
     }
 
-    /// The live value of `key`, read from disk and verified.
+    /// The live value of `key`, read from disk and verified. In shared mode
+    /// other writers' appends are read first ([`DataWal::refresh`]).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.refresh()?;
         let Some(rref) = self.ref_of(key) else { return Ok(None) };
         Ok(Some(self.read_value(key, rref)?))
     }
@@ -149,6 +151,7 @@ impl DataWal {
     /// `max_bytes` of keys plus values but at least one pair if any is left.
     /// Each value is verified like [`DataWal::get`].
     pub fn items_page(&mut self, after: Option<&[u8]>, limit: u32, max_bytes: u64) -> Result<ItemPage> {
+        self.refresh()?;
         let limit = limit.clamp(1, PAGE_ENTRIES_MAX) as usize;
         let refs = self.sorted_after(after, limit + 1);
         let mut page = ItemPage { items: Vec::new(), next: None };
@@ -173,6 +176,7 @@ impl DataWal {
 
     /// All live pairs, ascending by key, each value verified.
     pub fn items(&mut self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.refresh()?;
         let refs = self.sorted_after(None, usize::MAX);
         let mut out = Vec::with_capacity(refs.len());
         for (key, rref) in refs {
@@ -182,12 +186,46 @@ impl DataWal {
         Ok(out)
     }
 
+    /// Shared mode ([`Options::shared`]): read what other writers appended
+    /// since this handle last looked, without owning the store. `get`,
+    /// `items` and the mutations do it themselves; `contains_key`, `len`,
+    /// `keys`, `keys_page` and `ref_of` answer from the last look. Nothing
+    /// to do in single-writer mode.
+    pub fn refresh(&mut self) -> Result<()> {
+        Ok(self.log.refresh(&mut self.keydir)?)
+    }
+
+    /// Run `f` owning the store: in shared mode no other writer writes
+    /// between its reads and its writes (others' appends are read first),
+    /// so read-modify-write sequences such as counters and compare-and-swap
+    /// are atomic across handles, instances and processes. Calls inside `f`
+    /// share the one ownership. A single-writer handle owns the store
+    /// anyway.
+    pub fn exclusive<R>(&mut self, f: impl FnOnce(&mut DataWal) -> Result<R>) -> Result<R> {
+        self.owned(f)
+    }
+
+    /// `f` under the log's ownership, with other writers' frames applied to
+    /// the keydir first (shared mode).
+    fn owned<T, E: From<Error>>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
+        self.log.own(&mut self.keydir)?;
+        let result = f(self);
+        let released = self.log.disown();
+        let out = result?;
+        released?;
+        Ok(out)
+    }
+
     /// Write a Put; visible at once, durable after [`DataWal::fsync`].
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
-        let hash = self.keydir.prefetch(key);
-        let rref = self.log.append_record(RecordType::Put, key, value)?;
-        self.keydir.set_hashed(hash, key, rref);
-        Ok(())
+        // Refused input never takes ownership (checked again where written).
+        format::check_lengths(key.len(), value.len())?;
+        self.owned(|s| {
+            let hash = s.keydir.prefetch(key);
+            let rref = s.log.try_append_record(RecordType::Put, key, value)?;
+            s.keydir.set_hashed(hash, key, rref);
+            Ok(())
+        })
     }
 
     /// Apply many puts and deletes with one write (and no sync: call
@@ -198,22 +236,30 @@ impl DataWal {
     /// batch before any I/O.
     pub fn write_batch(&mut self, ops: &[BatchOp<'_>]) -> Result<()> {
         let records: Vec<BatchRecord<'_>> = ops.iter().map(BatchOp::record).collect();
-        let keydir = &mut self.keydir;
-        let mut ops_iter = ops.iter();
-        self.log.try_append_batch(&records, &mut |rref| match ops_iter.next() {
-            Some(BatchOp::Put { key, .. }) => keydir.set(key, rref),
-            Some(BatchOp::Delete { key }) => drop(keydir.remove(key)),
-            None => unreachable!("one ref per record"),
-        })?;
-        Ok(())
+        for r in &records {
+            format::check_lengths(r.key.len(), r.payload.len())?;
+        }
+        self.owned(|s| {
+            let keydir = &mut s.keydir;
+            let mut ops_iter = ops.iter();
+            s.log.try_append_batch(&records, &mut |rref| match ops_iter.next() {
+                Some(BatchOp::Put { key, .. }) => keydir.set(key, rref),
+                Some(BatchOp::Delete { key }) => drop(keydir.remove(key)),
+                None => unreachable!("one ref per record"),
+            })?;
+            Ok(())
+        })
     }
 
     /// Write a tombstone (even when the key is absent, so the log records
     /// the intent) and forget the key.
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
-        self.log.append_record(RecordType::Delete, key, b"")?;
-        self.keydir.remove(key);
-        Ok(())
+        format::check_lengths(key.len(), 0)?;
+        self.owned(|s| {
+            s.log.try_append_record(RecordType::Delete, key, b"")?;
+            s.keydir.remove(key);
+            Ok(())
+        })
     }
 
     pub fn fsync(&mut self) -> Result<()> {
@@ -222,7 +268,8 @@ impl DataWal {
 
     /// Seal the active segment and start the next one; see [`RecordLog::rotate`].
     pub fn rotate(&mut self) -> Result<()> {
-        self.log.rotate()
+        self.owned(|s| s.log.try_rotate())?;
+        Ok(())
     }
 
     pub fn log(&self) -> &RecordLog {
@@ -280,6 +327,7 @@ impl DataWal {
     /// never modified.
     fn compact_into(&mut self, parent: &fs::Dir, name: &str) -> Result<CompactionStats, Error> {
         refuse_store_dir(parent, name, "compact_to")?;
+        self.log.refresh(&mut self.keydir)?;
         match parent.entry_kind(name)? {
             None => {}
             Some(EntryKind::Dir) if parent.open_subdir(name, false)?.list()?.is_empty() => {}
@@ -325,6 +373,7 @@ impl DataWal {
             out.try_rotate()?;
         }
         out.try_fsync()?;
+        out.try_close()?;
         Ok(stats)
     }
 
@@ -348,6 +397,7 @@ impl DataWal {
 
     fn export_into(&mut self, parent: &fs::Dir, name: &str) -> Result<(), Error> {
         refuse_store_dir(parent, name, "export_jsonl")?;
+        self.log.refresh(&mut self.keydir)?;
         let tmp = format!(".{name}.tmp");
         let result = self.write_export(parent, &tmp, name);
         if result.is_err() {

@@ -30,6 +30,7 @@ mod hint;
 pub mod inspect;
 mod keydir;
 mod kv;
+mod lease;
 pub mod lock;
 mod log;
 mod reader;

@@ -24,6 +24,7 @@ use crate::error::Error;
 use crate::format::{self, Header, RecordType};
 use crate::fs::{self, OpenMode};
 use crate::hint;
+use crate::lease::{self, Ownership};
 use crate::lock::DirLock;
 use crate::recovery::{self, DamagePolicy, RecoveryReport, Scan, TornTail};
 use crate::segment::{self, segment_file_name};
@@ -98,6 +99,8 @@ pub struct Options {
     damage_policy: DamagePolicy,
     segment_bytes_max: Option<u64>,
     hint_files: bool,
+    shared: bool,
+    timing: lease::Timing,
 }
 
 impl Options {
@@ -142,6 +145,40 @@ impl Options {
         self
     }
 
+    /// Shared mode (default off natively; on in the component): any number
+    /// of writers, in this process or others, natively or in WASI hosts,
+    /// may open the directory at once. Each mutation owns the store for its
+    /// duration (a lease, see `docs/shared-stores.md`) and first catches up
+    /// on what the others appended; reads catch up without owning it. Off,
+    /// the handle is the directory's single writer for its life (flock on
+    /// `.lock`, as datawal 0.1.x).
+    #[must_use]
+    pub fn shared(mut self, on: bool) -> Self {
+        self.shared = on;
+        self
+    }
+
+    /// Shared mode: how long an owner's lease lasts unless renewed (default
+    /// 5 s), which bounds how long a writer that died owning the store
+    /// blocks the others.
+    ///
+    /// # Panics
+    /// If `lease` is zero.
+    #[must_use]
+    pub fn lease(mut self, lease: std::time::Duration) -> Self {
+        assert!(!lease.is_zero(), "the lease must be positive");
+        self.timing.lease = lease;
+        self
+    }
+
+    /// Shared mode: how long a mutation waits for ownership before it fails
+    /// as `Locked` (default 10 s).
+    #[must_use]
+    pub fn lock_wait(mut self, wait: std::time::Duration) -> Self {
+        self.timing.wait = wait;
+        self
+    }
+
     pub(crate) fn hints(&self) -> bool {
         self.hint_files
     }
@@ -155,7 +192,12 @@ impl Options {
 #[derive(Debug)]
 pub struct RecordLog {
     dir: fs::Dir,
-    _lock: DirLock,
+    /// Single-writer mode: the directory's lock for the handle's life.
+    _lock: Option<DirLock>,
+    /// Shared mode: ownership for the duration of each mutation.
+    owner: Ownership,
+    /// Nesting of [`RecordLog::own`]: ownership is taken at 1, given up at 0.
+    owned_depth: u32,
     options: Options,
     active_id: u32,
     /// Read-write handle on the active segment.
@@ -250,6 +292,8 @@ struct Tee<'a> {
     active: u32,
     hint: Option<hint::Builder>,
     boundaries: Boundaries,
+    /// End of the last frame seen in the active segment.
+    active_end: u64,
 }
 
 impl recovery::Visitor for Tee<'_> {
@@ -262,6 +306,7 @@ impl recovery::Visitor for Tee<'_> {
         self.boundaries.saw(rref);
         if rref.segment == self.active {
             push_hint(&mut self.hint, rref, record_type, key);
+            self.active_end = rref.offset + u64::from(rref.len);
         }
     }
 }
@@ -301,10 +346,31 @@ impl RecordLog {
         options: Options,
         visit: &mut dyn recovery::Visitor,
     ) -> Result<Self, Error> {
-        let lock = DirLock::acquire_in(&dir)?;
+        #[cfg_attr(target_arch = "wasm32", allow(unused_mut))]
+        let mut owner = Ownership::new();
+        let lock = if options.shared {
+            // Not locked in shared mode, but there all the same: it marks
+            // the directory as a store, and natively each mutation flocks it.
+            dir.open_file(crate::lock::LOCK_FILENAME, OpenMode::ReadWrite)?;
+            None
+        } else {
+            let lock = DirLock::acquire_in(&dir)?;
+            // Shared writers in components cannot see the flock: a lease
+            // with no expiry keeps them out for the handle's life (taken
+            // before replay, so no shared writer appends meanwhile).
+            #[cfg(not(target_arch = "wasm32"))]
+            owner.acquire(&dir, options.timing, true)?;
+            Some(lock)
+        };
         let mut ids = segment::list_ids(&dir)?;
         if ids.is_empty() {
-            dir.open_file(&segment_file_name(1), OpenMode::CreateNew)?;
+            // Shared writers may race to create a new store: whoever loses
+            // the exclusive create opens what the winner made.
+            match dir.open_file(&segment_file_name(1), OpenMode::CreateNew) {
+                Err(Error::Io { source, .. })
+                    if options.shared && source.kind() == std::io::ErrorKind::AlreadyExists => {}
+                other => drop(other?),
+            }
             dir.sync()?;
             ids.push(1);
         }
@@ -314,6 +380,7 @@ impl RecordLog {
             active: active_id,
             hint: options.hint_files.then(hint::Builder::default),
             boundaries: Boundaries::default(),
+            active_end: 0,
         };
         // Sized before replay: growing it while replay holds a large frame
         // can strand that frame's freed memory (heap fragmentation), which
@@ -326,13 +393,18 @@ impl RecordLog {
         let (report, pending_repair) =
             recovery::replay(&dir, &ids, options.damage_policy(), options.hint_files, &mut tee)?;
         let active = dir.open_file(&segment_file_name(active_id), OpenMode::ReadWrite)?;
-        let active_len = match pending_repair {
-            Some(tail) => tail.offset,
-            None => active.len()?,
-        };
+        // Where the valid frames end; in shared mode other writers may have
+        // appended since the replay looked, and catch-up reads from here.
+        let active_len = pending_repair.map_or(tee.active_end, |tail| tail.offset);
+        let torn_tail = pending_repair;
+        // A torn tail in shared mode may be another writer's frame in
+        // flight: only an owner may judge and repair it (at catch-up).
+        let pending_repair = if options.shared { None } else { pending_repair };
         Ok(RecordLog {
             dir,
             _lock: lock,
+            owner,
+            owned_depth: 0,
             options,
             active_id,
             active,
@@ -341,7 +413,7 @@ impl RecordLog {
             dir_dirty: true,
             last_txid: report.last_txid_seen,
             report,
-            torn_tail: pending_repair,
+            torn_tail,
             pending_repair,
             poisoned: None,
             encode_buf: Vec::new(),
@@ -438,7 +510,7 @@ impl RecordLog {
             format::check_lengths(r.key.len(), r.payload.len())?;
             bytes += format::record_wire_size(r.key.len() as u32, r.payload.len() as u32);
         }
-        let result = self.write_frames(records, bytes, each);
+        let result = self.owned(&mut (), |log| log.write_frames(records, bytes, each));
         self.latch("append", result)
     }
 
@@ -519,8 +591,125 @@ impl RecordLog {
 
     pub(crate) fn try_rotate(&mut self) -> Result<(), Error> {
         self.check_writable()?;
-        let result = self.rotate_inner();
+        let result = self.owned(&mut (), Self::rotate_inner);
         self.latch("rotate", result)
+    }
+
+    /// Shared mode: own the store (nested calls share one ownership) and,
+    /// on taking it, catch up on what other writers appended, feeding each
+    /// new frame to `visit`. Single-writer mode: nothing to do.
+    pub(crate) fn own(&mut self, visit: &mut dyn recovery::Visitor) -> Result<(), Error> {
+        if !self.options.shared {
+            return Ok(());
+        }
+        if self.owned_depth == 0 {
+            self.owner.acquire(&self.dir, self.options.timing, false)?;
+            if let Err(e) = self.catch_up(visit, true) {
+                let _ = self.owner.release();
+                return Err(e);
+            }
+        }
+        self.owned_depth += 1;
+        Ok(())
+    }
+
+    /// Undo one [`RecordLog::own`]; the outermost gives ownership up.
+    pub(crate) fn disown(&mut self) -> Result<(), Error> {
+        if !self.options.shared {
+            return Ok(());
+        }
+        debug_assert!(self.owned_depth > 0, "disown without own");
+        self.owned_depth -= 1;
+        if self.owned_depth == 0 {
+            self.owner.release()?;
+        }
+        Ok(())
+    }
+
+    /// `f` under ownership ([`RecordLog::own`]), given up whatever `f` returns.
+    pub(crate) fn owned<T>(
+        &mut self,
+        visit: &mut dyn recovery::Visitor,
+        f: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.own(visit)?;
+        let result = self.owner.renew_if_due(self.options.timing).and_then(|()| f(self));
+        let released = self.disown();
+        let out = result?;
+        released?;
+        Ok(out)
+    }
+
+    /// Shared mode, not owning: read what other writers appended since the
+    /// last look (a frame still being written ends the look, and is read
+    /// next time). Owning, or in single-writer mode, there is nothing to read.
+    pub(crate) fn refresh(&mut self, visit: &mut dyn recovery::Visitor) -> Result<(), Error> {
+        if !self.options.shared || self.owned_depth > 0 {
+            return Ok(());
+        }
+        self.catch_up(visit, false)
+    }
+
+    /// Read the frames past this handle's end of the log: the rest of the
+    /// active segment, then any segments after it, from their start. Only
+    /// new bytes are read. An owner treats a bad frame at the very end as
+    /// the torn tail of a writer that died (repaired before its write);
+    /// others stop before it.
+    fn catch_up(&mut self, visit: &mut dyn recovery::Visitor, owned: bool) -> Result<(), Error> {
+        let next = segment::next_id(self.active_id).ok();
+        let rotated = match next {
+            Some(next) => self.dir.entry_kind(&segment_file_name(next))?.is_some(),
+            None => false,
+        };
+        if !rotated && self.active.len()? == self.active_len {
+            self.pending_repair = None;
+            return Ok(());
+        }
+        let mut ids = vec![self.active_id];
+        if rotated {
+            ids = segment::list_ids(&self.dir)?;
+            ids.retain(|&id| id >= self.active_id);
+        }
+        let last = *ids.last().expect("the active segment at least");
+        let hint = if last == self.active_id {
+            self.hint_builder.take()
+        } else {
+            self.options.hint_files.then(hint::Builder::default)
+        };
+        let mut tee = Tee {
+            inner: visit,
+            active: last,
+            hint,
+            boundaries: std::mem::take(self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner())),
+            active_end: if last == self.active_id { self.active_len } else { 0 },
+        };
+        let mut scan =
+            Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy()).resume_at(self.active_len);
+        let scanned = (|| {
+            while let Some((rref, frame)) = scan.next_frame()? {
+                recovery::Visitor::record(&mut tee, rref, frame.header.record_type, frame.key);
+            }
+            Ok::<_, Error>(())
+        })();
+        *self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner()) = std::mem::take(&mut tee.boundaries);
+        self.hint_builder = tee.hint.take();
+        let active_end = tee.active_end;
+        scanned?;
+        if last != self.active_id {
+            self.active = self.dir.open_file(&segment_file_name(last), OpenMode::ReadWrite)?;
+            self.active_id = last;
+            self.dir_dirty = true;
+        }
+        let torn = scan.torn_tail();
+        self.active_len = torn.map_or(active_end, |t| t.offset);
+        self.last_txid = self.last_txid.max(scan.report().last_txid_seen);
+        // Others' bytes are not known to be durable: the next fsync syncs.
+        self.synced_len = None;
+        self.pending_repair = if owned { torn } else { None };
+        if owned {
+            self.torn_tail = torn.or(self.torn_tail);
+        }
+        Ok(())
     }
 
     /// The options this log was opened with.
@@ -653,9 +842,16 @@ impl RecordLog {
         Ok(end == cursor.offset)
     }
 
-    /// Release the lock. Does not sync: durability is [`RecordLog::fsync`]'s job.
+    /// Release the lock, and the lease a single writer holds for its life
+    /// (see `lease`), reporting a failure to release it; dropping the handle
+    /// releases them too, ignoring failures. Does not sync: durability is
+    /// [`RecordLog::fsync`]'s job.
     pub fn close(self) -> Result<()> {
-        Ok(())
+        Ok(self.try_close()?)
+    }
+
+    pub(crate) fn try_close(mut self) -> Result<(), Error> {
+        self.owner.release()
     }
 
     /// Move the torn tail open found aside now instead of at the first write:
@@ -664,10 +860,11 @@ impl RecordLog {
     /// Returns what was moved, `None` when the log had no pending torn tail.
     pub fn repair(&mut self) -> Result<Option<TornTail>> {
         self.check_writable()?;
-        let pending = self.pending_repair;
-        let result = self.repair_torn_tail();
-        self.latch("repair", result)?;
-        Ok(pending)
+        let result = self.owned(&mut (), |log| {
+            let pending = log.pending_repair;
+            log.repair_torn_tail().map(|()| pending)
+        });
+        Ok(self.latch("repair", result)?)
     }
 
     /// Move a torn tail aside (if open found one) before the first mutation.

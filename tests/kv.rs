@@ -23,18 +23,30 @@ fn kind(err: &anyhow::Error) -> Option<ErrorKind> {
     Error::kind_of(err)
 }
 
-/// Names of the entries of `dir`, sorted.
+/// The lease directory of the ownership protocol (`src/lease.rs`): it
+/// changes with every open and owned write, never with the store's data.
+const LEASES: &str = ".owner";
+
+/// Names of the entries of `dir`, sorted (without the lease directory).
 fn listing(dir: &Path) -> BTreeSet<String> {
-    fs::read_dir(dir).unwrap().map(|e| e.unwrap().file_name().into_string().unwrap()).collect()
+    fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|name| name != LEASES)
+        .collect()
 }
 
-/// Every regular file under `dir` (recursively) with its bytes.
+/// Every regular file under `dir` (recursively, without the lease
+/// directory) with its bytes.
 fn snapshot(dir: &Path) -> BTreeMap<PathBuf, Vec<u8>> {
     let mut out = BTreeMap::new();
     let mut stack = vec![dir.to_path_buf()];
     while let Some(d) = stack.pop() {
         for entry in fs::read_dir(&d).unwrap() {
             let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == LEASES) {
+                continue;
+            }
             if path.is_dir() {
                 stack.push(path);
             } else {

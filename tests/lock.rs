@@ -262,15 +262,20 @@ fn refused_open_touches_no_file() {
     let mut store = DataWal::open(&dir).unwrap();
     store.put(b"k", b"v").unwrap();
     store.rotate().unwrap();
-    let snapshot = |d: &Path| -> BTreeMap<String, Vec<u8>> {
-        std::fs::read_dir(d)
-            .unwrap()
-            .map(|e| {
-                let e = e.unwrap();
-                (e.file_name().into_string().unwrap(), std::fs::read(e.path()).unwrap())
-            })
-            .collect()
-    };
+    // Every file, the lease directory's (`.owner/`) included.
+    fn snapshot(d: &Path) -> BTreeMap<String, Vec<u8>> {
+        let mut out = BTreeMap::new();
+        for e in std::fs::read_dir(d).unwrap() {
+            let e = e.unwrap();
+            let name = e.file_name().into_string().unwrap();
+            if e.file_type().unwrap().is_dir() {
+                out.extend(snapshot(&e.path()).into_iter().map(|(n, b)| (format!("{name}/{n}"), b)));
+            } else {
+                out.insert(name, std::fs::read(e.path()).unwrap());
+            }
+        }
+        out
+    }
     let before = snapshot(&dir);
     assert_locked(&DataWal::open(&dir).unwrap_err(), &dir);
     assert_locked(&RecordLog::open(&dir).unwrap_err(), &dir);

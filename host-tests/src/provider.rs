@@ -34,13 +34,17 @@ pub struct IoCounts {
     /// File write streams opened (`write-via-stream`, `append-via-stream`)
     /// plus positional `write` calls: one per write the guest issues.
     pub writes: u64,
+    /// Writes of lease records (shared mode's ownership), not counted above.
+    pub lease_writes: u64,
 }
 
 pub struct State {
     ctx: WasiCtx,
     table: ResourceTable,
     counts: IoCounts,
-    /// `W` per write, `S` per sync, in the order the guest issued them.
+    /// `W` per write, `S` per sync, `L` per write of a lease record (the
+    /// ownership protocol of shared mode, `src/lease.rs`), in the order the
+    /// guest issued them.
     trace: String,
 }
 
@@ -53,6 +57,11 @@ impl State {
     fn saw_write(&mut self) {
         self.counts.writes += 1;
         self.trace.push('W');
+    }
+
+    fn saw_lease_write(&mut self) {
+        self.counts.lease_writes += 1;
+        self.trace.push('L');
     }
 }
 
@@ -114,7 +123,12 @@ fn add_counters(linker: &mut Linker<State>) -> Result<()> {
     fs.func_wrap(
         "[method]descriptor.write",
         |mut cx: StoreContextMut<'_, State>, (fd, buf, offset): (Resource<Descriptor>, Vec<u8>, Filesize)| {
-            cx.data_mut().saw_write();
+            // A lease record: 32 bytes, magic "DWLS" (a frame's is "DWAL").
+            if buf.len() == 32 && buf.starts_with(b"DWLS") {
+                cx.data_mut().saw_lease_write();
+            } else {
+                cx.data_mut().saw_write();
+            }
             let r = cx.data_mut().filesystem().write(fd, buf, offset);
             fs_result(&mut cx, r)
         },

@@ -7,9 +7,10 @@
 //! - bucket identifier -> store directory under the preopen, checked by the
 //!   engine's own path rule (`fs::check_relative_path`); an identifier it
 //!   refuses is `no-such-store`;
-//! - buckets opened with one identifier share one open engine store (the
-//!   interface lets a guest open a bucket many times; the engine allows one
-//!   writer per directory);
+//! - stores are opened in the engine's shared mode (`Options::shared`):
+//!   hosts run many instances at once (an instance per request), each
+//!   opening the same directory; buckets opened with one identifier in one
+//!   instance share one open engine store;
 //! - every mutating call ends with the engine's `fsync` before it returns
 //!   `ok`, since the interface has no sync of its own; `set-many` and
 //!   `delete-many` are one `DataWal::write_batch` and one `fsync`;
@@ -27,10 +28,12 @@
 //!   engine pages until it has a full page of UTF-8 keys or reaches the
 //!   end, so each call returns keys or ends the listing.
 //!
-//! Atomicity: an instance runs one call at a time, and each call holds the
-//! store's `RefCell` borrow from its read to its write, so `increment` and
-//! `swap` are atomic within the instance. Across instances the host must
-//! not give one directory to two writers (see `wit/datawal.wit`).
+//! Atomicity: every call that changes the store runs inside one
+//! `DataWal::exclusive`: it owns the store (across instances and
+//! processes), reads what others appended, then reads, writes and syncs.
+//! So `increment` and `swap` are atomic across instances, and a `cas`
+//! handle fails when any instance wrote its key since. Reads first catch
+//! up with `DataWal::refresh`, without owning the store.
 
 use std::cell::RefCell;
 use std::collections::HashMap;
@@ -41,7 +44,7 @@ use super::exports::wasi::keyvalue::atomics::{self, CasError};
 use super::exports::wasi::keyvalue::batch;
 use super::exports::wasi::keyvalue::store::{self, BucketBorrow, Error, KeyResponse};
 use super::Component;
-use crate::{BatchOp, DataWal, RecordRef};
+use crate::{BatchOp, DataWal, Options, RecordRef};
 
 /// Keys in one `list-keys` page.
 pub const LIST_KEYS_PAGE: u32 = 1000;
@@ -68,8 +71,15 @@ fn other(err: anyhow::Error) -> Error {
 pub struct Bucket(Shared);
 
 impl Bucket {
-    fn with<R>(&self, f: impl FnOnce(&mut DataWal) -> anyhow::Result<R>) -> Result<R> {
-        f(&mut self.0.borrow_mut()).map_err(other)
+    /// A read, after catching up on other writers' appends.
+    fn read<R>(&self, f: impl FnOnce(&mut DataWal) -> anyhow::Result<R>) -> Result<R> {
+        let mut s = self.0.borrow_mut();
+        s.refresh().and_then(|()| f(&mut s)).map_err(other)
+    }
+
+    /// A change, owning the store throughout.
+    fn write<R>(&self, f: impl FnOnce(&mut DataWal) -> anyhow::Result<R>) -> Result<R> {
+        self.0.borrow_mut().exclusive(f).map_err(other)
     }
 }
 
@@ -82,7 +92,8 @@ impl store::Guest for Component {
         let shared = match live {
             Some(shared) => shared,
             None => {
-                let shared = Rc::new(RefCell::new(DataWal::open(&dir).map_err(other)?));
+                let options = Options::new().shared(true);
+                let shared = Rc::new(RefCell::new(DataWal::open_with(&dir, options).map_err(other)?));
                 OPEN.with(|open| {
                     let mut open = open.borrow_mut();
                     open.retain(|_, w| w.strong_count() > 0);
@@ -97,11 +108,11 @@ impl store::Guest for Component {
 
 impl store::GuestBucket for Bucket {
     fn get(&self, key: String) -> Result<Option<Vec<u8>>> {
-        self.with(|s| s.get(key.as_bytes()))
+        self.read(|s| s.get(key.as_bytes()))
     }
 
     fn set(&self, key: String, value: Vec<u8>) -> Result<()> {
-        self.with(|s| {
+        self.write(|s| {
             s.put(key.as_bytes(), &value)?;
             s.fsync()
         })
@@ -109,7 +120,7 @@ impl store::GuestBucket for Bucket {
 
     /// An absent key is left alone (the interface: "it does nothing").
     fn delete(&self, key: String) -> Result<()> {
-        self.with(|s| {
+        self.write(|s| {
             if !s.contains_key(key.as_bytes()) {
                 return Ok(());
             }
@@ -119,12 +130,12 @@ impl store::GuestBucket for Bucket {
     }
 
     fn exists(&self, key: String) -> Result<bool> {
-        self.with(|s| Ok(s.contains_key(key.as_bytes())))
+        self.read(|s| Ok(s.contains_key(key.as_bytes())))
     }
 
     fn list_keys(&self, cursor: Option<String>) -> Result<KeyResponse> {
         let full = LIST_KEYS_PAGE as usize;
-        self.with(|s| {
+        self.read(|s| {
             let mut keys: Vec<String> = Vec::new();
             let mut after = cursor.map(String::into_bytes);
             loop {
@@ -157,6 +168,7 @@ impl Cas {
     fn read(store: Shared, key: String) -> Result<Cas> {
         let (version, value) = {
             let mut s = store.borrow_mut();
+            s.refresh().map_err(other)?;
             let version = s.ref_of(key.as_bytes());
             (version, s.get(key.as_bytes()).map_err(other)?)
         };
@@ -180,40 +192,52 @@ impl atomics::Guest for Component {
     type Cas = Cas;
 
     fn increment(bucket: BucketBorrow<'_>, key: String, delta: i64) -> Result<i64> {
-        let bucket = bucket.get::<Bucket>();
-        let mut s = bucket.0.borrow_mut();
-        let current = match s.get(key.as_bytes()).map_err(other)? {
-            None => 0,
-            Some(bytes) => i64::from_le_bytes(bytes.as_slice().try_into().map_err(|_| {
-                Error::Other(format!(
-                    "datawal: the value of key {key:?} is {} bytes, not a counter \
-                     (8 bytes, little-endian i64, as `increment` writes)",
-                    bytes.len()
-                ))
-            })?),
-        };
-        let new = current.checked_add(delta).ok_or_else(|| {
-            Error::Other(format!("datawal: increment of key {key:?} by {delta} overflows {current}"))
-        })?;
-        s.put(key.as_bytes(), &new.to_le_bytes()).and_then(|()| s.fsync()).map_err(other)?;
-        Ok(new)
+        bucket.get::<Bucket>().write(|s| {
+            let current = match s.get(key.as_bytes())? {
+                None => 0,
+                Some(bytes) => i64::from_le_bytes(bytes.as_slice().try_into().map_err(|_| {
+                    anyhow::anyhow!(
+                        "datawal: the value of key {key:?} is {} bytes, not a counter \
+                         (8 bytes, little-endian i64, as `increment` writes)",
+                        bytes.len()
+                    )
+                })?),
+            };
+            let new = current.checked_add(delta).ok_or_else(|| {
+                anyhow::anyhow!("datawal: increment of key {key:?} by {delta} overflows {current}")
+            })?;
+            s.put(key.as_bytes(), &new.to_le_bytes())?;
+            s.fsync()?;
+            Ok(new)
+        })
     }
 
+    /// Owning the store, after reading every instance's appends: the key's
+    /// live record is still the one the handle was made from, or it fails.
     fn swap(cas: atomics::Cas, value: Vec<u8>) -> Result<(), CasError> {
         let cas = cas.into_inner::<Cas>();
-        let unchanged = cas.store.borrow().ref_of(cas.key.as_bytes()) == cas.version;
-        if !unchanged {
-            let fresh = Cas::read(cas.store, cas.key).map_err(CasError::StoreError)?;
-            return Err(CasError::CasFailed(atomics::Cas::new(fresh)));
+        let swapped = cas.store.borrow_mut().exclusive(|s| {
+            if s.ref_of(cas.key.as_bytes()) != cas.version {
+                return Ok(false);
+            }
+            s.put(cas.key.as_bytes(), &value)?;
+            s.fsync()?;
+            Ok(true)
+        });
+        match swapped {
+            Ok(true) => Ok(()),
+            Ok(false) => {
+                let fresh = Cas::read(cas.store, cas.key).map_err(CasError::StoreError)?;
+                Err(CasError::CasFailed(atomics::Cas::new(fresh)))
+            }
+            Err(e) => Err(CasError::StoreError(other(e))),
         }
-        let mut s = cas.store.borrow_mut();
-        s.put(cas.key.as_bytes(), &value).and_then(|()| s.fsync()).map_err(|e| CasError::StoreError(other(e)))
     }
 }
 
 impl batch::Guest for Component {
     fn get_many(bucket: BucketBorrow<'_>, keys: Vec<String>) -> Result<Vec<Option<(String, Vec<u8>)>>> {
-        bucket.get::<Bucket>().with(|s| {
+        bucket.get::<Bucket>().read(|s| {
             keys.into_iter().map(|key| Ok(s.get(key.as_bytes())?.map(|value| (key, value)))).collect()
         })
     }
@@ -221,12 +245,12 @@ impl batch::Guest for Component {
     fn set_many(bucket: BucketBorrow<'_>, key_values: Vec<(String, Vec<u8>)>) -> Result<()> {
         let ops: Vec<BatchOp<'_>> =
             key_values.iter().map(|(k, v)| BatchOp::Put { key: k.as_bytes(), value: v }).collect();
-        bucket.get::<Bucket>().with(|s| write_and_sync(s, &ops))
+        bucket.get::<Bucket>().write(|s| write_and_sync(s, &ops))
     }
 
     /// Absent keys are skipped (the interface: "it skips the key").
     fn delete_many(bucket: BucketBorrow<'_>, keys: Vec<String>) -> Result<()> {
-        bucket.get::<Bucket>().with(|s| {
+        bucket.get::<Bucket>().write(|s| {
             let ops: Vec<BatchOp<'_>> = keys
                 .iter()
                 .filter(|k| s.contains_key(k.as_bytes()))

@@ -42,6 +42,11 @@ pub enum Op {
 
 /// Without the feature the hooks are plain calls: no counting, no state.
 #[cfg(not(feature = "fault-injection"))]
+pub(crate) fn unplanned<T>(f: impl FnOnce() -> T) -> T {
+    f()
+}
+
+#[cfg(not(feature = "fault-injection"))]
 pub(super) fn run<T>(_op: impl FnOnce() -> Op, f: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
     f()
 }
@@ -86,6 +91,8 @@ mod planned {
         /// Fail the operation with this index (0-based, counted from `reset`).
         armed: Option<(u64, Fault)>,
         trace: Option<Vec<Op>>,
+        /// Inside `unplanned`: operations run as they are.
+        paused: u32,
     }
 
     thread_local! {
@@ -154,8 +161,26 @@ mod planned {
         });
     }
 
+    /// Run `f` with its operations outside the plan: not counted, never
+    /// failed, not recorded. For the ownership protocol's lease files
+    /// (`lease`), which hold no data: the fault and power-loss models are
+    /// about the store's bytes, and a lost lease is an expired one.
+    pub fn unplanned<T>(f: impl FnOnce() -> T) -> T {
+        STATE.with(|s| s.borrow_mut().paused += 1);
+        let out = f();
+        STATE.with(|s| s.borrow_mut().paused -= 1);
+        out
+    }
+
+    fn paused() -> bool {
+        STATE.with(|s| s.borrow().paused > 0)
+    }
+
     /// Run a mutating operation through the plan: maybe fail it, record it if it ran.
     pub fn run_planned<T>(op: impl FnOnce() -> Op, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+        if paused() {
+            return f();
+        }
         if let Some(Fault::Errno(code) | Fault::ShortWrite(code)) = next_fault() {
             return Err(io::Error::from_raw_os_error(code));
         }
@@ -171,6 +196,9 @@ mod planned {
         data: &[u8],
         f: impl FnOnce(&[u8]) -> io::Result<()>,
     ) -> io::Result<()> {
+        if paused() {
+            return f(data);
+        }
         let (landed, failure) = match next_fault() {
             None => (data, None),
             Some(Fault::Errno(code)) => return Err(io::Error::from_raw_os_error(code)),

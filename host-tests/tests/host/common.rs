@@ -77,11 +77,16 @@ pub enum Node {
     Symlink(PathBuf),
 }
 
-/// Every entry under `root` (not following symlinks), keyed by relative path.
+/// Every entry under `root` (not following symlinks), keyed by relative
+/// path; without lease directories (`.owner`, the ownership protocol's
+/// state, which changes with every owned write, never with the data).
 pub fn snapshot(root: &Path) -> BTreeMap<PathBuf, Node> {
     fn walk(root: &Path, dir: &Path, out: &mut BTreeMap<PathBuf, Node>) {
         for entry in std::fs::read_dir(dir).unwrap() {
             let path = entry.unwrap().path();
+            if path.file_name().is_some_and(|n| n == ".owner") {
+                continue;
+            }
             let rel = path.strip_prefix(root).unwrap().to_path_buf();
             let meta = std::fs::symlink_metadata(&path).unwrap();
             if meta.file_type().is_symlink() {

@@ -25,6 +25,11 @@ use wasmtime::component::ResourceAny;
 
 // ---------- the suite file and its values ----------
 
+/// Stores open in shared mode in every host, as the component opens them.
+fn shared() -> datawal::Options {
+    datawal::Options::new().shared(true)
+}
+
 fn suite() -> Value {
     let path = Path::new(env!("CARGO_MANIFEST_DIR")).join("../conformance/cases.json");
     let text = std::fs::read_to_string(&path).unwrap_or_else(|e| panic!("{}: {e}", path.display()));
@@ -228,7 +233,9 @@ impl Native {
 
     fn kv(&mut self, step: &Value) -> Result<&mut DataWal, Fail> {
         match self.handles.get_mut(str_arg(step, "h")) {
-            Some(NativeHandle::Kv(s)) => Ok(s),
+            // As the component does before a read: catch up on other
+            // handles' writes (shared mode).
+            Some(NativeHandle::Kv(s)) => s.refresh().map(|()| s).map_err(native_fail),
             Some(NativeHandle::Closed) => Err(fail("closed", "")),
             _ => panic!("no kv handle in {step}"),
         }
@@ -265,12 +272,12 @@ impl Host for Native {
         let nf = native_fail;
         match op {
             "log.open" => {
-                let log = RecordLog::open(&self.root.join(str_arg(s, "dir"))).map_err(nf)?;
+                let log = RecordLog::open_with(&self.root.join(str_arg(s, "dir")), shared()).map_err(nf)?;
                 self.handles.insert(str_arg(s, "as").into(), NativeHandle::Log(log));
                 Ok(Value::Null)
             }
             "kv.open" => {
-                let kv = DataWal::open(&self.root.join(str_arg(s, "dir"))).map_err(nf)?;
+                let kv = DataWal::open_with(&self.root.join(str_arg(s, "dir")), shared()).map_err(nf)?;
                 self.handles.insert(str_arg(s, "as").into(), NativeHandle::Kv(kv));
                 Ok(Value::Null)
             }
@@ -657,9 +664,11 @@ fn host_file_op(root: &Path, op: &str, s: &Value) -> Outcome {
         "host.read" => Ok(canon(&std::fs::read(path("file")).map_err(io)?)),
         "host.sha256" => Ok(json!(sha256(&std::fs::read(path("file")).map_err(io)?))),
         "host.list" => {
+            // The lease directory (`.owner`) comes with shared mode's ownership.
             let mut names: Vec<String> = std::fs::read_dir(path("dir"))
                 .map_err(io)?
                 .map(|e| e.unwrap().file_name().into_string().unwrap())
+                .filter(|name| name != ".owner")
                 .collect();
             names.sort();
             Ok(json!(names))

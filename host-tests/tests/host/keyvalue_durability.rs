@@ -21,10 +21,18 @@ use std::process::{Command, Stdio};
 
 use host_tests::provider::{CasError, KvError, Provider};
 
+/// The store's writes and syncs `f` made (`W`, `S`): the lease writes of
+/// shared mode's ownership (`L`) are checked here and left out: a call that
+/// changes the store (or tries to) owns it once, so it writes one lease
+/// record to take it and one to give it up; a read takes none.
 fn trace_of(p: &mut Provider, f: impl FnOnce(&mut Provider)) -> String {
     p.take_trace();
     f(p);
-    p.take_trace()
+    let trace = p.take_trace();
+    let leases = trace.matches('L').count();
+    assert!(leases.is_multiple_of(2), "every lease taken is given up: {trace:?}");
+    assert!(trace.starts_with('L') || leases == 0, "owned before the first write: {trace:?}");
+    trace.replace('L', "")
 }
 
 /// At most one new write stream, then its syncs, nothing after the last

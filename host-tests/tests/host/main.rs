@@ -12,5 +12,6 @@ mod component_interop_recovery;
 mod conformance;
 mod keyvalue_durability;
 mod keyvalue_listing;
+mod many_instances;
 mod readme;
 mod soak;

@@ -1,0 +1,426 @@
+//! Ownership of a store directory among many writers (shared mode,
+//! `Options::shared`): component instances in one host, processes running
+//! wasmtime or Node, native processes, in any mix. WASI has no file locks,
+//! so ownership is a lease held in a file that only exclusive create makes.
+//!
+//! # Protocol
+//!
+//! - Lease files are `.owner/<generation>` (20 digits), in a subdirectory
+//!   of their own: they come and go with every acquisition, and a listing
+//!   of a directory whose entries vanish meanwhile can fail (seen in
+//!   wasmtime-wasi), so the store directory itself never sees that churn.
+//!   The current lease is the one with the highest generation. Its record
+//!   says who holds it and
+//!   until when: [`State::Held`] with an expiry (wall-clock ns since the
+//!   Unix epoch, `wasi:clocks/wall-clock` inside a component), [`State::Native`]
+//!   (a native writer that also holds the flock on `.lock` for its life:
+//!   no expiry), or [`State::Released`].
+//! - To own the store, a writer lists the lease directory and reads the
+//!   current lease g. If it is released, expired, or (for a native writer,
+//!   which can test the flock) a native lease whose holder is gone, the
+//!   writer creates generation g+1 with `create` + `exclusive`
+//!   (`O_CREAT|O_EXCL`): one contender wins each name. It then lists again:
+//!   if a generation above g+1 exists, its view was stale (g+1 had been
+//!   taken and removed meanwhile) and it removes its file and starts over;
+//!   otherwise it owns the store, since taking g+2 needs reading g+1 as
+//!   free, and g+1 now holds its live record. The owner removes the
+//!   generations below g. A contender that cannot take the lease waits
+//!   (yield, then sleeps up to [`POLL_MAX`]) until its wait runs out, and
+//!   fails with `Locked`.
+//! - A holder releases by rewriting its own record as released. It never
+//!   touches another generation's file, so a slow release cannot clobber a
+//!   successor.
+//! - Natively a shared writer also takes the flock on `.lock` for each call,
+//!   so it excludes datawal 0.1.5 and single-writer handles, which hold that
+//!   flock for their life; a single-writer handle holds a [`State::Native`]
+//!   lease for its life, so WASI writers (which cannot see flocks) wait for it.
+//!
+//! # Bounds
+//!
+//! A holder that dies holding a lease blocks the others until its expiry:
+//! at most the lease duration ([`LEASE_DEFAULT`] unless configured) after
+//! its last acquisition or renewal, plus one poll. A live holder renews
+//! before half its lease has passed (`renew_if_due`, called before each
+//! write), so it is never taken over while it works, provided it is not
+//! suspended (SIGSTOP, a debugger) for longer than half the lease between
+//! that check and its write. A dead native single writer's lease can only
+//! be broken by a native writer (which sees the flock is free): WASI
+//! writers report `Locked` naming it.
+//!
+//! Lease files are not synced: after a power loss every holder is gone, and
+//! a lost or stale lease is one more expired lease (an empty one, a file
+//! whose record never reached the disk, is free once it has stayed
+//! unreadable for a lease). For the same reason their I/O runs outside
+//! the seam's fault and power-loss models (`fs::unplanned`), which are
+//! about the store's bytes.
+
+use std::time::{Duration, SystemTime, UNIX_EPOCH};
+
+use crate::error::{Error, Result};
+use crate::fs::{self, OpenMode};
+
+/// How long a lease lasts unless renewed.
+pub const LEASE_DEFAULT: Duration = Duration::from_secs(5);
+/// How long a writer waits for ownership before `Locked`: longer than a
+/// lease, so a dead holder is taken over within one wait.
+pub const WAIT_DEFAULT: Duration = Duration::from_secs(10);
+/// Longest sleep between two looks at a held lease.
+const POLL_MAX: Duration = Duration::from_millis(2);
+/// Looks that only yield the thread before sleeping starts.
+const SPINS: u32 = 20;
+
+/// The lease directory, inside the store directory.
+pub(crate) const LEASE_DIR: &str = ".owner";
+const MAGIC: [u8; 4] = *b"DWLS";
+const RECORD_LEN: usize = 32;
+
+/// What a lease record says.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum State {
+    Released,
+    /// Held until `expiry_ns`.
+    Held {
+        expiry_ns: u64,
+    },
+    /// Held by a native single writer for its life (it holds the flock).
+    Native,
+}
+
+fn file_name(generation: u64) -> String {
+    format!("{generation:020}")
+}
+
+fn parse_name(name: &str) -> Option<u64> {
+    (name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit())).then(|| name.parse().ok())?
+}
+
+/// Listings that fail (entries vanishing under them) are retried this often.
+const LIST_TRIES: u32 = 100;
+
+/// The generations in the lease directory, ascending.
+fn generations(dir: &fs::Dir) -> Result<Vec<u64>> {
+    let mut tries = 0;
+    loop {
+        match dir.list() {
+            Ok(entries) => {
+                let mut gens: Vec<u64> = entries.iter().filter_map(|(name, _)| parse_name(name)).collect();
+                gens.sort_unstable();
+                return Ok(gens);
+            }
+            Err(e) if tries < LIST_TRIES => {
+                tries += 1;
+                let _ = e;
+                std::thread::yield_now();
+            }
+            Err(e) => return Err(e),
+        }
+    }
+}
+
+fn now_ns() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+fn encode(state: State, nonce: u64) -> [u8; RECORD_LEN] {
+    let (tag, expiry) = match state {
+        State::Released => (0u8, 0),
+        State::Held { expiry_ns } => (1, expiry_ns),
+        State::Native => (2, u64::MAX),
+    };
+    let mut out = [0u8; RECORD_LEN];
+    out[..4].copy_from_slice(&MAGIC);
+    out[4] = tag;
+    out[8..16].copy_from_slice(&expiry.to_le_bytes());
+    out[16..24].copy_from_slice(&nonce.to_le_bytes());
+    let crc = crc32c::crc32c(&out[..24]);
+    out[24..28].copy_from_slice(&crc.to_le_bytes());
+    out
+}
+
+fn decode(bytes: &[u8; RECORD_LEN]) -> Option<State> {
+    let crc = u32::from_le_bytes(bytes[24..28].try_into().expect("4 bytes"));
+    if bytes[..4] != MAGIC || crc32c::crc32c(&bytes[..24]) != crc {
+        return None;
+    }
+    let expiry_ns = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
+    match bytes[4] {
+        0 => Some(State::Released),
+        1 => Some(State::Held { expiry_ns }),
+        2 => Some(State::Native),
+        _ => None,
+    }
+}
+
+/// How long to hold and to wait.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Timing {
+    pub lease: Duration,
+    pub wait: Duration,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing { lease: LEASE_DEFAULT, wait: WAIT_DEFAULT }
+    }
+}
+
+/// One handle's side of the protocol.
+#[derive(Debug)]
+pub(crate) struct Ownership {
+    /// The lease directory, opened (and created) at the first acquisition.
+    leases: Option<fs::Dir>,
+    /// Tells this handle's records from others' (diagnostics only).
+    nonce: u64,
+    /// The lease this handle holds: its generation, file and expiry.
+    held: Option<(u64, fs::File, u64)>,
+    /// When the current lease was first seen unreadable (a holder that died
+    /// between creating its file and writing its record).
+    unreadable_since: Option<(u64, u64)>,
+    /// Native: `.lock`, flocked while a shared writer owns the store.
+    #[cfg(not(target_arch = "wasm32"))]
+    flock: Option<fs::File>,
+}
+
+/// A lease file's state, or `None` when it is unreadable or missing.
+fn read(dir: &fs::Dir, generation: u64) -> Option<State> {
+    let mut file = dir.open_file(&file_name(generation), OpenMode::Read).ok()?;
+    let mut bytes = [0u8; RECORD_LEN];
+    file.read_exact_at(&mut bytes, 0).ok()?;
+    decode(&bytes)
+}
+
+impl Ownership {
+    pub fn new() -> Ownership {
+        // Distinct per handle; not a secret.
+        static HANDLES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
+        let n = HANDLES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
+        // WASI has no process ids (std's `process::id` panics there).
+        #[cfg(not(target_arch = "wasm32"))]
+        let process = u64::from(std::process::id()) << 32;
+        #[cfg(target_arch = "wasm32")]
+        let process = 0;
+        let nonce = now_ns() ^ process ^ n.rotate_left(48);
+        Ownership {
+            leases: None,
+            nonce,
+            held: None,
+            unreadable_since: None,
+            #[cfg(not(target_arch = "wasm32"))]
+            flock: None,
+        }
+    }
+
+    /// Own the store (see the module docs); `native` takes a lease with no
+    /// expiry, for a single writer that holds the flock for its life.
+    pub fn acquire(&mut self, store: &fs::Dir, timing: Timing, native: bool) -> Result<()> {
+        fs::unplanned(|| self.acquire_unplanned(store, timing, native))
+    }
+
+    fn acquire_unplanned(&mut self, store: &fs::Dir, timing: Timing, native: bool) -> Result<()> {
+        debug_assert!(self.held.is_none(), "acquire while holding");
+        if self.leases.is_none() {
+            self.leases = Some(store.open_subdir(LEASE_DIR, true)?);
+        }
+        let dir = self.leases.take().expect("opened above");
+        let result = self.acquire_in(store, &dir, timing, native);
+        self.leases = Some(dir);
+        result
+    }
+
+    fn acquire_in(&mut self, store: &fs::Dir, dir: &fs::Dir, timing: Timing, native: bool) -> Result<()> {
+        let started = std::time::Instant::now();
+        let mut looks = 0u32;
+        loop {
+            if self.try_take(store, dir, timing, native)? {
+                return Ok(());
+            }
+            if started.elapsed() >= timing.wait {
+                self.unlock_flock()?;
+                return Err(Error::Locked {
+                    dir: store.path().into(),
+                    detail: format!(
+                        "another writer owned it for all of {:?} ({})",
+                        timing.wait,
+                        self.holder_words(dir)
+                    ),
+                });
+            }
+            looks += 1;
+            if looks < SPINS {
+                std::thread::yield_now();
+            } else {
+                let exp = (looks - SPINS).min(11);
+                std::thread::sleep(Duration::from_micros(1u64 << exp).min(POLL_MAX));
+            }
+        }
+    }
+
+    /// One attempt: take the flock (native), then the next generation if
+    /// the current lease is free. False when someone else holds either.
+    fn try_take(&mut self, store: &fs::Dir, dir: &fs::Dir, timing: Timing, native: bool) -> Result<bool> {
+        // A native single writer already holds the flock (through `lock`).
+        let flocked = native || self.try_flock(store)?;
+        if !flocked {
+            return Ok(false);
+        }
+        let gens = generations(dir)?;
+        let generation = gens.last().copied().unwrap_or(0);
+        let free = generation == 0 || self.is_free(dir, generation, timing)?;
+        if !free {
+            self.unlock_flock()?;
+            return Ok(false);
+        }
+        let next = generation + 1;
+        let mut file = match dir.open_file(&file_name(next), OpenMode::CreateNew) {
+            Ok(file) => file,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                self.unlock_flock()?;
+                return Ok(false);
+            }
+            Err(e) => {
+                self.unlock_flock()?;
+                return Err(e);
+            }
+        };
+        let expiry = now_ns().saturating_add(timing.lease.as_nanos() as u64);
+        let state = if native { State::Native } else { State::Held { expiry_ns: expiry } };
+        file.write_all_at(&encode(state, self.nonce), 0)?;
+        // Stale view: `next` had been taken and removed already.
+        let after = generations(dir)?;
+        if after.last().is_some_and(|&g| g > next) {
+            dir.remove_file_if_exists(&file_name(next))?;
+            self.unlock_flock()?;
+            return Ok(false);
+        }
+        self.held = Some((next, file, expiry));
+        self.unreadable_since = None;
+        for old in after.into_iter().filter(|&g| g < generation) {
+            dir.remove_file_if_exists(&file_name(old))?;
+        }
+        Ok(true)
+    }
+
+    /// Whether generation `g`'s lease may be taken.
+    fn is_free(&mut self, dir: &fs::Dir, generation: u64, timing: Timing) -> Result<bool> {
+        let now = now_ns();
+        match read(dir, generation) {
+            Some(State::Released) => Ok(true),
+            Some(State::Held { expiry_ns }) => Ok(now > expiry_ns),
+            // A native holder keeps the flock for its life: a native writer
+            // that got the flock knows it is gone. A WASI writer cannot tell.
+            Some(State::Native) => Ok(cfg!(not(target_arch = "wasm32"))),
+            // Removed meanwhile: a successor exists; look again.
+            None if dir.entry_kind(&file_name(generation))?.is_none() => Ok(false),
+            None => {
+                // Created but never written (its holder died in between), or
+                // being written right now: free once unreadable for a lease.
+                let since = match self.unreadable_since {
+                    Some((g, since)) if g == generation => since,
+                    _ => {
+                        self.unreadable_since = Some((generation, now));
+                        now
+                    }
+                };
+                Ok(now.saturating_sub(since) > timing.lease.as_nanos() as u64)
+            }
+        }
+    }
+
+    /// Renew the lease when half of it has passed, so a live holder is
+    /// never taken over mid-call.
+    pub fn renew_if_due(&mut self, timing: Timing) -> Result<()> {
+        fs::unplanned(|| self.renew_unplanned(timing))
+    }
+
+    fn renew_unplanned(&mut self, timing: Timing) -> Result<()> {
+        let Some((_, file, expiry)) = self.held.as_mut() else { return Ok(()) };
+        let now = now_ns();
+        let half = timing.lease.as_nanos() as u64 / 2;
+        if *expiry != u64::MAX && now.saturating_add(half) >= *expiry {
+            let next = now.saturating_add(timing.lease.as_nanos() as u64);
+            file.write_all_at(&encode(State::Held { expiry_ns: next }, self.nonce), 0)?;
+            *expiry = next;
+        }
+        Ok(())
+    }
+
+    /// Give ownership up: rewrite this handle's record as released.
+    pub fn release(&mut self) -> Result<()> {
+        fs::unplanned(|| self.release_unplanned())
+    }
+
+    fn release_unplanned(&mut self) -> Result<()> {
+        let Some((_, mut file, _)) = self.held.take() else { return Ok(()) };
+        let written = file.write_all_at(&encode(State::Released, self.nonce), 0);
+        self.unlock_flock()?;
+        written
+    }
+
+    fn holder_words(&self, dir: &fs::Dir) -> String {
+        let Some(current) = generations(dir).ok().and_then(|g| g.last().copied()) else {
+            return "no lease readable".into();
+        };
+        let name = format!("{LEASE_DIR}/{}", file_name(current));
+        match read(dir, current) {
+            Some(State::Native) => format!(
+                "lease {name}: a native single writer holds it for its life; if no such process \
+                 runs any more, any native open of the store clears it"
+            ),
+            Some(State::Held { expiry_ns }) => {
+                format!("lease {name} held until {expiry_ns} ns after the epoch")
+            }
+            _ => format!("lease {name}"),
+        }
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn try_flock(&mut self, store: &fs::Dir) -> Result<bool> {
+        if self.flock.is_none() {
+            self.flock = Some(store.open_file(crate::lock::LOCK_FILENAME, OpenMode::ReadWrite)?);
+        }
+        self.flock.as_ref().expect("opened above").try_lock()
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn try_flock(&mut self, _store: &fs::Dir) -> Result<bool> {
+        Ok(true)
+    }
+
+    #[cfg(not(target_arch = "wasm32"))]
+    fn unlock_flock(&mut self) -> Result<()> {
+        match &self.flock {
+            Some(f) => f.unlock(),
+            None => Ok(()),
+        }
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    fn unlock_flock(&mut self) -> Result<()> {
+        Ok(())
+    }
+}
+
+impl Drop for Ownership {
+    fn drop(&mut self) {
+        // Best effort: an unreleased lease expires anyway (a native one is
+        // cleared by the next native writer).
+        let _ = self.release();
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn records_round_trip_and_damage_reads_as_none() {
+        for state in [State::Released, State::Held { expiry_ns: 42 }, State::Native] {
+            assert_eq!(decode(&encode(state, 7)), Some(state));
+        }
+        let mut bytes = encode(State::Held { expiry_ns: 42 }, 7);
+        bytes[9] ^= 1;
+        assert_eq!(decode(&bytes), None);
+        assert_eq!(parse_name(&file_name(12)), Some(12));
+        assert_eq!(parse_name("12"), None);
+    }
+}
