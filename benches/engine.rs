@@ -444,6 +444,7 @@ impl Kv for RawKv {
 /// iteration: ours `put` + `fsync`, the reference the same, redb one
 /// write transaction (Durability::Immediate), fjall `insert` +
 /// `persist(SyncData)`; and the floor, a plain file's pwrite + fdatasync.
+/// The interleaved turns also time ours in shared mode.
 fn p7_durable_put(c: &mut Criterion) {
     let keys = if common::quick() { 1_000 } else { P7_KEYS };
     let kinds = [StoreKind::Ours, StoreKind::Reference, StoreKind::Redb, StoreKind::Fjall];
@@ -457,6 +458,12 @@ fn p7_durable_put(c: &mut Criterion) {
         })
         .collect();
     stores.push(("raw_file", Box::new(RawKv::open(&common::fresh_dir("p7-raw_file")))));
+    // Shared mode's cost (each put owns the store through a lease file):
+    // in the interleaved turns only, beside the single-writer `ours`.
+    let shared = StoreKind::OursShared;
+    let mut s = shared.open(&common::fresh_dir(&format!("p7-{}", shared.name())));
+    s.bulk_load(&mut (0..keys).map(|i| (common::key(i), common::value(i, P7_VALUE_BYTES))));
+    stores.push((shared.name(), s));
     let mut g = c.benchmark_group("p7_durable_put_1KB");
     g.throughput(Throughput::Elements(1));
     g.sample_size(10).sampling_mode(SamplingMode::Flat);

@@ -453,6 +453,14 @@ impl Summary {
                 higher_is_better: true,
             },
             Row {
+                bench: "S1 P7 in shared mode, a lease per put (ops/s) [reference column = single writer]"
+                    .into(),
+                ours: self.p7i_ops("ours_shared"),
+                reference: self.p7i_ops("ours"),
+                unit: "",
+                higher_is_better: true,
+            },
+            Row {
                 bench: format!(
                     "L1 list {} keys, `keys_page` of 1,000 (s) [reference column = `keys()`]",
                     self.list_keys_label()

@@ -125,13 +125,24 @@ function toFail(e) {
 class NodeHost {
   constructor(root) {
     this.root = root;
-    this.inst = null;
+    // Instances by number (`host.instance`); `cur` opens new handles, and
+    // a handle (a JS object of its instance) always runs in its own.
+    this.insts = new Map();
+    this.cur = 0;
     this.handles = new Map();
+    this.handleInst = new Map();
   }
 
-  async instance() {
-    this.inst ??= await instantiate(this.root);
-    return this.inst;
+  /** The instance step `s` runs in: its handle's, else the current one. */
+  async instance(s) {
+    const n = s.h !== undefined ? this.handleInst.get(s.h) : this.cur;
+    if (!this.insts.has(n)) this.insts.set(n, await instantiate(this.root));
+    return this.insts.get(n);
+  }
+
+  keep(s, handle) {
+    this.handleInst.set(s.as, s.h !== undefined ? this.handleInst.get(s.h) : this.cur);
+    this.handles.set(s.as, handle);
   }
 
   /**
@@ -143,7 +154,9 @@ class NodeHost {
   restart() {
     for (const h of [...this.handles.values()].reverse()) h[Symbol.dispose]?.();
     this.handles.clear();
-    this.inst = null;
+    this.handleInst.clear();
+    this.insts.clear();
+    this.cur = 0;
   }
 
   h(s) {
@@ -152,20 +165,20 @@ class NodeHost {
   }
 
   async op(op, s) {
-    const w = await this.instance();
+    const w = await this.instance(s);
     const h = s.h !== undefined ? this.h(s) : undefined;
     switch (op) {
       case "log.open":
-        this.handles.set(s.as, w.log.RecordLog.open(s.dir));
+        this.keep(s, w.log.RecordLog.open(s.dir));
         return null;
       case "kv.open":
-        this.handles.set(s.as, w.kv.Store.open(s.dir));
+        this.keep(s, w.kv.Store.open(s.dir));
         return null;
       case "bucket.open":
-        this.handles.set(s.as, w.store.open(s.id));
+        this.keep(s, w.store.open(s.id));
         return null;
       case "cas.new":
-        this.handles.set(s.as, w.atomics.Cas.new(h, keyStr(s)));
+        this.keep(s, w.atomics.Cas.new(h, keyStr(s)));
         return null;
       case "drop":
         h[Symbol.dispose]();
@@ -374,6 +387,7 @@ async function runSteps(host, root, steps) {
     let outcome;
     try {
       if (step.op === "host.restart") outcome = host.restart() ?? null;
+      else if (step.op === "host.instance") outcome = (host.cur = step.n, null);
       else if (step.op.startsWith("host.")) outcome = hostFileOp(root, step.op, step);
       else outcome = await host.op(step.op, step);
     } catch (e) {

@@ -259,6 +259,9 @@ pub enum StoreKind {
     Ours,
     /// This crate with hint files (`Options::hint_files(true)`).
     OursHints,
+    /// This crate in shared mode (`Options::shared(true)`): every mutation
+    /// owns the store through a lease file (the component's mode).
+    OursShared,
     /// datawal 0.1.5.
     Reference,
     Redb,
@@ -270,6 +273,7 @@ impl StoreKind {
         match self {
             StoreKind::Ours => "ours",
             StoreKind::OursHints => "ours_hints",
+            StoreKind::OursShared => "ours_shared",
             StoreKind::Reference => "reference",
             StoreKind::Redb => "redb",
             StoreKind::Fjall => "fjall",
@@ -277,9 +281,16 @@ impl StoreKind {
     }
 
     pub fn parse(s: &str) -> Option<StoreKind> {
-        [StoreKind::Ours, StoreKind::OursHints, StoreKind::Reference, StoreKind::Redb, StoreKind::Fjall]
-            .into_iter()
-            .find(|k| k.name() == s)
+        [
+            StoreKind::Ours,
+            StoreKind::OursHints,
+            StoreKind::OursShared,
+            StoreKind::Reference,
+            StoreKind::Redb,
+            StoreKind::Fjall,
+        ]
+        .into_iter()
+        .find(|k| k.name() == s)
     }
 
     /// Open (creating if needed) the store kept in directory `dir`.
@@ -289,6 +300,10 @@ impl StoreKind {
             StoreKind::OursHints => {
                 Box::new(OursKv(datawal::DataWal::open_with(dir, hint_options()).expect("open ours+hints")))
             }
+            StoreKind::OursShared => Box::new(OursKv(
+                datawal::DataWal::open_with(dir, datawal::Options::new().shared(true))
+                    .expect("open ours shared"),
+            )),
             StoreKind::Reference => Box::new(RefKv(reference::DataWal::open(dir).expect("open reference"))),
             StoreKind::Redb => Box::new(RedbKv::open(dir)),
             StoreKind::Fjall => Box::new(FjallKv::open(dir)),

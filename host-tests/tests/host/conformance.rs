@@ -208,6 +208,10 @@ trait Host {
     fn name(&self) -> &'static str;
     /// Drop every handle and the instance; later steps run in a new one.
     fn restart(&mut self);
+    /// Open later handles in instance `n` of the component (created on
+    /// first use); a handle's own steps always run in its instance. The
+    /// native host has one process: nothing to switch.
+    fn switch_instance(&mut self, _n: usize) {}
     fn op(&mut self, op: &str, step: &Value) -> Outcome;
 }
 
@@ -374,14 +378,28 @@ impl Host for Native {
 
 struct Wasmtime {
     root: PathBuf,
-    p: Option<Provider>,
+    /// Instances by number (`host.instance`); `current` opens new handles.
+    instances: HashMap<usize, Provider>,
+    current: usize,
     handles: HashMap<String, ResourceAny>,
+    /// The instance each handle lives in.
+    handle_instance: HashMap<String, usize>,
 }
 
 impl Wasmtime {
-    fn p(&mut self) -> &mut Provider {
+    /// The instance step `s` runs in: its handle's, else the current one.
+    fn p(&mut self, s: &Value) -> &mut Provider {
+        let n =
+            s.get("h").and_then(|h| self.handle_instance.get(h.as_str()?)).copied().unwrap_or(self.current);
         let root = &self.root;
-        self.p.get_or_insert_with(|| Provider::new(root).expect("instantiate the component"))
+        self.instances.entry(n).or_insert_with(|| Provider::new(root).expect("instantiate the component"))
+    }
+
+    fn keep(&mut self, s: &Value, name: &str, handle: ResourceAny) {
+        let n =
+            s.get("h").and_then(|h| self.handle_instance.get(h.as_str()?)).copied().unwrap_or(self.current);
+        self.handle_instance.insert(name.into(), n);
+        self.handles.insert(name.into(), handle);
     }
 
     fn h(&self, s: &Value) -> ResourceAny {
@@ -400,7 +418,13 @@ impl Host for Wasmtime {
 
     fn restart(&mut self) {
         self.handles.clear();
-        self.p = None;
+        self.handle_instance.clear();
+        self.instances.clear();
+        self.current = 0;
+    }
+
+    fn switch_instance(&mut self, n: usize) {
+        self.current = n;
     }
 
     fn op(&mut self, op: &str, s: &Value) -> Outcome {
@@ -409,7 +433,7 @@ impl Host for Wasmtime {
         // Steps that change the handle table first, the others below.
         match op {
             "log.open" | "kv.open" | "bucket.open" | "cas.new" => {
-                let p = self.p();
+                let p = self.p(s);
                 let (store, w) = (&mut p.store, &p.world);
                 let handle =
                     match op {
@@ -424,19 +448,19 @@ impl Host for Wasmtime {
                         _ => trap(w.wasi_keyvalue_atomics().cas().call_new(store, h.unwrap(), &key_str(s)))
                             .map_err(kv_fail)?,
                     };
-                self.handles.insert(str_arg(s, "as").into(), handle);
+                self.keep(s, str_arg(s, "as"), handle);
                 return Ok(Value::Null);
             }
             "drop" => {
                 let h = self.handles.remove(str_arg(s, "h")).unwrap();
-                trap(self.p().drop_handle(h));
+                trap(self.p(s).drop_handle(h));
                 return Ok(Value::Null);
             }
             "atomics.swap" => {
                 // The swap consumes the handle; a failed one returns a fresh
                 // handle, kept under the same name.
                 let cas = self.handles.remove(str_arg(s, "h")).unwrap();
-                return match self.p().swap(cas, &bytes_arg(s, "value")) {
+                return match self.p(s).swap(cas, &bytes_arg(s, "value")) {
                     Ok(()) => Ok(Value::Null),
                     Err(CasError::CasFailed(fresh)) => {
                         self.handles.insert(str_arg(s, "h").into(), fresh);
@@ -447,7 +471,7 @@ impl Host for Wasmtime {
             }
             _ => {}
         }
-        let p = self.p();
+        let p = self.p(s);
         let (store, w) = (&mut p.store, &p.world);
         let log: wlog::GuestRecordLog<'_> = w.datawal_store_log().record_log();
         let kv: wkv::GuestStore<'_> = w.datawal_store_kv().store();
@@ -725,6 +749,10 @@ fn run_steps(host: &mut dyn Host, root: &Path, steps: &Value, what: &str) -> Res
                 host.restart();
                 Ok(Value::Null)
             }
+            "host.instance" => {
+                host.switch_instance(u64_arg(step, "n") as usize);
+                Ok(Value::Null)
+            }
             op if op.starts_with("host.") => host_file_op(root, op, step),
             op => host.op(op, step),
         };
@@ -737,7 +765,13 @@ fn run_steps(host: &mut dyn Host, root: &Path, steps: &Value, what: &str) -> Res
 fn new_host(name: &str, root: &Path) -> Box<dyn Host> {
     match name {
         "native" => Box::new(Native { root: root.into(), handles: HashMap::new() }),
-        "wasmtime" => Box::new(Wasmtime { root: root.into(), p: None, handles: HashMap::new() }),
+        "wasmtime" => Box::new(Wasmtime {
+            root: root.into(),
+            instances: HashMap::new(),
+            current: 0,
+            handles: HashMap::new(),
+            handle_instance: HashMap::new(),
+        }),
         other => panic!("host {other}"),
     }
 }
