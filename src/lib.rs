@@ -64,4 +64,12 @@ pub mod testing {
     pub fn poison_record_log_for_test(log: &mut crate::RecordLog, reason: &'static str) {
         log.__set_poisoned_for_test(reason);
     }
+
+    /// Forget every lease of a shared store (its `.owner` directory), as
+    /// when every writer is known to be dead: crash harnesses that killed
+    /// them call it instead of waiting out the dead owners' leases.
+    pub fn clear_leases(dir: &std::path::Path) -> anyhow::Result<()> {
+        let dir = crate::fs::Dir::open_ambient(dir, false)?;
+        Ok(dir.remove_dir_all_if_exists(crate::lease::LEASE_DIR)?)
+    }
 }

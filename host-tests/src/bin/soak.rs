@@ -14,7 +14,14 @@
 //! Every value and payload is derived from (operation number, seed), so the
 //! parent knows byte for byte what each operation wrote.
 //!
-//! Usage: `soak [--kills N] [--component-every K] [--seed S] [--dir D]`.
+//! With `--writers W` (W > 1) every round runs W children at once on the
+//! same two stores, in shared mode (`Options::shared`; the component always
+//! is), each killed at its own moment: writer w writes its own keys and
+//! tags its values with its own seed, so each one's model is checked on its
+//! own, and the log must hold each writer's acknowledged appends in its
+//! order, interleaved with the others', and nothing else.
+//!
+//! Usage: `soak [--kills N] [--writers W] [--component-every K] [--seed S] [--dir D]`.
 //! The last line reads `N kills, M records acknowledged, L lost`; a failing
 //! seed replays with `--seed`.
 
@@ -25,7 +32,7 @@ use std::process::{Command, Stdio};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
-use datawal::{DataWal, RecordLog};
+use datawal::{DataWal, Options, RecordLog};
 
 /// Keys are `key-00` .. `key-63`: a small space, so most puts overwrite.
 const KEYS: u64 = 64;
@@ -62,8 +69,18 @@ fn op_at(seed: u64, i: u64) -> Op {
     }
 }
 
-fn key(k: u64) -> Vec<u8> {
-    format!("key-{k:02}").into_bytes()
+/// Key `k` of writer `w`.
+fn key(w: u64, k: u64) -> Vec<u8> {
+    format!("w{w}-key-{k:02}").into_bytes()
+}
+
+/// Writer `w`'s seed: its values carry it, so each writer knows its own.
+fn writer_seed(seed: u64, w: u64) -> u64 {
+    if w == 0 {
+        seed
+    } else {
+        mix(seed ^ w)
+    }
 }
 
 /// The bytes operation `i` writes: self-describing and of varied length.
@@ -132,22 +149,23 @@ impl Target for InComponent {
 
 /// Child: perform operations from `start` on, printing each one's number
 /// once it has returned.
-fn child(dir: &Path, seed: u64, start: u64, component: bool) -> Result<(), String> {
+fn child(dir: &Path, w: u64, seed: u64, start: u64, component: bool, shared: bool) -> Result<(), String> {
     let mut target: Box<dyn Target> = if component {
         let mut sb = host_tests::Sandbox::new(dir).map_err(|e| format!("{e:?}"))?;
         let kv = sb.kv_open("kv").map_err(|e| format!("{e:?}"))?;
         let log = sb.log_open("log").map_err(|e| format!("{e:?}"))?;
         Box::new(InComponent(sb, kv, log))
     } else {
-        let kv = DataWal::open(&dir.join("kv")).map_err(|e| format!("{e:#}"))?;
-        let log = RecordLog::open(&dir.join("log")).map_err(|e| format!("{e:#}"))?;
+        let options = Options::new().shared(shared);
+        let kv = DataWal::open_with(&dir.join("kv"), options).map_err(|e| format!("{e:#}"))?;
+        let log = RecordLog::open_with(&dir.join("log"), options).map_err(|e| format!("{e:#}"))?;
         Box::new(Native(kv, log))
     };
     let mut out = std::io::stdout().lock();
     for i in start..start + CHILD_OPS_MAX {
         match op_at(seed, i) {
-            Op::Put(k) => target.put(&key(k), &value(seed, i))?,
-            Op::Delete(k) => target.delete(&key(k))?,
+            Op::Put(k) => target.put(&key(w, k), &value(seed, i))?,
+            Op::Delete(k) => target.delete(&key(w, k))?,
             Op::Append => target.append(&value(seed, i))?,
             Op::Fsync => target.fsync()?,
             Op::Rotate => target.rotate()?,
@@ -157,9 +175,12 @@ fn child(dir: &Path, seed: u64, start: u64, component: bool) -> Result<(), Strin
     Ok(())
 }
 
-/// The parent's model of what the stores must hold.
+/// The parent's model of what one writer's writes must have left.
 #[derive(Default)]
 struct Model {
+    /// The writer, and its seed (`writer_seed`).
+    w: u64,
+    seed: u64,
     /// key -> op number of its last acknowledged put (`None`: deleted).
     keys: BTreeMap<u64, Option<u64>>,
     /// Op numbers of acknowledged appends, in order.
@@ -170,7 +191,12 @@ struct Model {
 }
 
 impl Model {
-    fn acknowledge(&mut self, seed: u64, i: u64) {
+    fn new(w: u64, seed: u64) -> Model {
+        Model { w, seed, ..Model::default() }
+    }
+
+    fn acknowledge(&mut self, i: u64) {
+        let seed = self.seed;
         assert_eq!(i, self.next_op, "child reported ops out of order");
         match op_at(seed, i) {
             Op::Put(k) => drop(self.keys.insert(k, Some(i))),
@@ -185,13 +211,14 @@ impl Model {
     /// Check the reopened stores; returns the acknowledged writes missing.
     /// The in-flight op (`next_op`) may or may not have landed; if it did,
     /// the model takes it in.
-    fn verify(&mut self, dir: &Path, seed: u64) -> u64 {
+    fn verify(&mut self, dir: &Path) -> u64 {
+        let (seed, w) = (self.seed, self.w);
         let in_flight = self.next_op;
         let mut lost = 0;
         let mut landed = false;
         let mut kv = DataWal::open(&dir.join("kv")).unwrap_or_else(|e| panic!("store does not open: {e:#}"));
         for k in 0..KEYS {
-            let got = kv.get(&key(k)).unwrap_or_else(|e| panic!("get {k}: {e:#}"));
+            let got = kv.get(&key(w, k)).unwrap_or_else(|e| panic!("get {k}: {e:#}"));
             let expect = self.keys.get(&k).copied().flatten().map(|i| value(seed, i));
             if got == expect {
                 continue;
@@ -212,7 +239,13 @@ impl Model {
             }
         }
         let log = RecordLog::open(&dir.join("log")).unwrap_or_else(|e| panic!("log does not open: {e:#}"));
-        let payloads: Vec<Vec<u8>> = log.scan_iter().unwrap().map(|r| r.unwrap().payload).collect();
+        // This writer's appends, among the others'.
+        let payloads: Vec<Vec<u8>> = log
+            .scan_iter()
+            .unwrap()
+            .map(|r| r.unwrap().payload)
+            .filter(|p| op_of_value(seed, p).is_some())
+            .collect();
         for (n, i) in self.appends.iter().enumerate() {
             match payloads.get(n) {
                 Some(p) if *p == value(seed, *i) => {}
@@ -228,7 +261,7 @@ impl Model {
             extra => panic!("{extra} log records that were never acknowledged or in flight"),
         }
         if landed {
-            self.acknowledge(seed, in_flight);
+            self.acknowledge(in_flight);
             self.acknowledged -= 1; // it landed, but was never acknowledged
         } else {
             self.next_op += 1; // it did not land (or wrote nothing): skip its number
@@ -244,6 +277,7 @@ impl Model {
 
 struct Args {
     kills: u64,
+    writers: u64,
     component_every: u64,
     seed: u64,
     dir: PathBuf,
@@ -252,6 +286,7 @@ struct Args {
 fn parse_args() -> Args {
     let mut a = Args {
         kills: 1000,
+        writers: 1,
         component_every: 5,
         seed: mix(std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64),
         dir: std::env::temp_dir().join("datawal-soak"),
@@ -261,6 +296,7 @@ fn parse_args() -> Args {
         let value = pair.get(1).unwrap_or_else(|| panic!("{} needs a value", pair[0]));
         match pair[0].as_str() {
             "--kills" => a.kills = value.parse().expect("--kills N"),
+            "--writers" => a.writers = value.parse().expect("--writers W"),
             "--component-every" => a.component_every = value.parse().expect("--component-every K"),
             "--seed" => a.seed = value.parse().expect("--seed S"),
             "--dir" => a.dir = value.into(),
@@ -275,9 +311,11 @@ fn main() {
         let get = |v: &str| std::env::var(v).unwrap_or_else(|_| panic!("{v} not set"));
         let result = child(
             Path::new(&get("SOAK_DIR")),
+            get("SOAK_WRITER").parse().unwrap(),
             get("SOAK_SEED").parse().unwrap(),
             get("SOAK_START").parse().unwrap(),
             get("SOAK_COMPONENT") == "1",
+            get("SOAK_SHARED") == "1",
         );
         if let Err(e) = result {
             eprintln!("soak child: {e}");
@@ -287,10 +325,11 @@ fn main() {
     }
     let args = parse_args();
     println!(
-        "soak: seed {} (replay with --seed {}), {} kills, dir {}",
+        "soak: seed {} (replay with --seed {}), {} kills, {} writer(s) at once, dir {}",
         args.seed,
         args.seed,
         args.kills,
+        args.writers,
         args.dir.display()
     );
     let _ = std::fs::remove_dir_all(&args.dir);
@@ -299,27 +338,49 @@ fn main() {
     host_tests::precompile(&cwasm).expect("precompile the component");
 
     let (mut acknowledged, mut lost, mut component_kills) = (0u64, 0u64, 0u64);
-    let mut model = Model::default();
+    let fresh_models = || (0..args.writers).map(|w| Model::new(w, writer_seed(args.seed, w))).collect();
+    let mut models: Vec<Model> = fresh_models();
+    let shared = args.writers > 1;
     let started = Instant::now();
-    for kill in 0..args.kills {
+    let mut kill = 0;
+    while kill < args.kills {
         let store_dir = args.dir.join(format!("run-{}", kill / KILLS_PER_DIR));
-        if kill % KILLS_PER_DIR == 0 {
-            acknowledged += model.acknowledged;
-            model = Model::default();
+        if kill % KILLS_PER_DIR < args.writers {
+            acknowledged += models.iter().map(|m| m.acknowledged).sum::<u64>();
+            models = fresh_models();
             std::fs::create_dir_all(&store_dir).unwrap();
         }
-        let component = args.component_every > 0 && kill % args.component_every == args.component_every - 1;
-        component_kills += u64::from(component);
-        let delay = Duration::from_micros(
-            mix(args.seed ^ kill.wrapping_mul(7919)) % if component { 60_000 } else { 25_000 },
-        );
-        let reported = run_child(&store_dir, &cwasm, args.seed, model.next_op, component, delay);
-        for i in reported {
-            model.acknowledge(args.seed, i);
+        // One child per writer, all at once, each killed at its own moment.
+        let children: Vec<Child> = models
+            .iter()
+            .map(|m| {
+                let n = kill + m.w;
+                let component =
+                    args.component_every > 0 && n % args.component_every == args.component_every - 1;
+                component_kills += u64::from(component);
+                let delay = Duration::from_micros(
+                    mix(args.seed ^ n.wrapping_mul(7919)) % if component { 60_000 } else { 25_000 },
+                );
+                let how = Run { w: m.w, seed: m.seed, start: m.next_op, component, shared };
+                spawn_child(&store_dir, &cwasm, how, delay)
+            })
+            .collect();
+        for (m, c) in models.iter_mut().zip(children) {
+            for i in c.finish() {
+                m.acknowledge(i);
+            }
         }
-        lost += model.verify(&store_dir, args.seed);
+        // Every writer is dead: their leases with them.
+        for store in ["kv", "log"].map(|s| store_dir.join(s)).iter().filter(|d| d.exists()) {
+            datawal::testing::clear_leases(store).unwrap();
+        }
+        for m in &mut models {
+            lost += m.verify(&store_dir);
+        }
+        check_log_holds_only_writers(&store_dir, &models);
+        kill += args.writers;
     }
-    acknowledged += model.acknowledged;
+    acknowledged += models.iter().map(|m| m.acknowledged).sum::<u64>();
     println!(
         "soak: {} native and {component_kills} component children killed in {:.1?}",
         args.kills - component_kills,
@@ -331,15 +392,46 @@ fn main() {
     }
 }
 
-/// Start a child, SIGKILL it after `delay`, and return the op numbers it
-/// reported complete.
-fn run_child(dir: &Path, cwasm: &Path, seed: u64, start: u64, component: bool, delay: Duration) -> Vec<u64> {
+/// Every log record is some writer's append (none is garbage).
+fn check_log_holds_only_writers(dir: &Path, models: &[Model]) {
+    let log = RecordLog::open(&dir.join("log")).unwrap();
+    for record in log.scan_iter().unwrap() {
+        let payload = record.unwrap().payload;
+        assert!(
+            models.iter().any(|m| op_of_value(m.seed, &payload).is_some()),
+            "a log record no writer wrote ({} bytes)",
+            payload.len()
+        );
+    }
+}
+
+/// How a child runs: which writer, from which op, where.
+struct Run {
+    w: u64,
+    seed: u64,
+    start: u64,
+    component: bool,
+    shared: bool,
+}
+
+/// A running child, to be SIGKILLed at `kill_at`.
+struct Child {
+    child: std::process::Child,
+    reader: std::thread::JoinHandle<()>,
+    lines: Arc<Mutex<Vec<u64>>>,
+    kill_at: Instant,
+}
+
+/// Start a child that will be SIGKILLed `delay` from now.
+fn spawn_child(dir: &Path, cwasm: &Path, how: Run, delay: Duration) -> Child {
     let mut child = Command::new(std::env::current_exe().unwrap())
         .env("SOAK_CHILD", "1")
         .env("SOAK_DIR", dir)
-        .env("SOAK_SEED", seed.to_string())
-        .env("SOAK_START", start.to_string())
-        .env("SOAK_COMPONENT", if component { "1" } else { "0" })
+        .env("SOAK_WRITER", how.w.to_string())
+        .env("SOAK_SEED", how.seed.to_string())
+        .env("SOAK_START", how.start.to_string())
+        .env("SOAK_COMPONENT", if how.component { "1" } else { "0" })
+        .env("SOAK_SHARED", if how.shared { "1" } else { "0" })
         .env("DATAWAL_CWASM", cwasm)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -363,13 +455,20 @@ fn run_child(dir: &Path, cwasm: &Path, seed: u64, start: u64, component: bool, d
             }
         })
     };
-    std::thread::sleep(delay);
-    let _ = child.kill(); // SIGKILL; the child may have finished its ops already
-    let status = child.wait().unwrap();
-    reader.join().unwrap();
-    if status.code().is_some_and(|c| c != 0) {
-        panic!("soak child failed on its own (exit {status}); see its stderr above");
+    Child { child, reader, lines, kill_at: Instant::now() + delay }
+}
+
+impl Child {
+    /// SIGKILL it at its moment; the op numbers it reported complete.
+    fn finish(mut self) -> Vec<u64> {
+        std::thread::sleep(self.kill_at.saturating_duration_since(Instant::now()));
+        let _ = self.child.kill(); // SIGKILL; the child may have finished its ops already
+        let status = self.child.wait().unwrap();
+        self.reader.join().unwrap();
+        if status.code().is_some_and(|c| c != 0) {
+            panic!("soak child failed on its own (exit {status}); see its stderr above");
+        }
+        let out = std::mem::take(&mut *self.lines.lock().unwrap());
+        out
     }
-    let out = std::mem::take(&mut *lines.lock().unwrap());
-    out
 }
