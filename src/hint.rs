@@ -45,7 +45,7 @@
 use crate::error::Result;
 use crate::format::{self, RecordType, CRC_LEN, FRAME_LEN_MAX, MAX_KEY_LEN};
 use crate::fs::{self, OpenMode};
-use crate::log::RecordRef;
+use crate::record::RecordRef;
 use crate::recovery::{DamagePolicy, Scan, Visitor};
 use crate::segment::segment_file_name;
 

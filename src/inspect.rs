@@ -20,7 +20,7 @@ use anyhow::Result;
 use crate::error::Error;
 use crate::format::RecordType;
 use crate::fs;
-use crate::log::RecordRef;
+use crate::record::RecordRef;
 use crate::recovery::{self, DamagePolicy};
 use crate::segment::{self, Damage, SegmentReader, Step};
 

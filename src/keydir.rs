@@ -15,7 +15,7 @@ use std::sync::OnceLock;
 use hashbrown::hash_table::{Entry, HashTable};
 
 use crate::format::RecordType;
-use crate::log::RecordRef;
+use crate::record::RecordRef;
 use crate::recovery;
 
 /// Longest key stored inline: what fits beside the tag and the length in

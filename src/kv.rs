@@ -21,7 +21,9 @@ use crate::error::Error;
 use crate::format::{self, Decoded, RecordType};
 use crate::fs::{self, EntryKind, OpenMode};
 use crate::keydir::{self, Keydir};
-use crate::log::{BatchRecord, Options, RecordLog, RecordRef, PAGE_ENTRIES_MAX};
+use crate::log::{RecordLog, PAGE_ENTRIES_MAX};
+use crate::options::Options;
+use crate::record::{BatchRecord, RecordRef};
 
 /// What [`DataWal::compact_to`] wrote.
 #[derive(Debug, Clone, Default, PartialEq, Eq)]

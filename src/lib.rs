@@ -33,7 +33,9 @@ mod kv;
 mod lease;
 pub mod lock;
 mod log;
+mod options;
 mod reader;
+mod record;
 mod recovery;
 pub mod segment;
 
@@ -46,10 +48,10 @@ pub use error::{Error, ErrorKind};
 mod component;
 pub use format::{RecordType, MAX_KEY_LEN, MAX_PAYLOAD_LEN, WIRE_VERSION};
 pub use kv::{BatchOp, CompactionStats, DataWal, ItemPage, KeyPage};
-pub use log::{
-    BatchRecord, Cursor, Options, Record, RecordIter, RecordLog, RecordRef, ScanPage, PAGE_ENTRIES_MAX,
-};
+pub use log::{Cursor, RecordIter, RecordLog, ScanPage, PAGE_ENTRIES_MAX};
+pub use options::Options;
 pub use reader::RecordLogReader;
+pub use record::{BatchRecord, Record, RecordRef};
 pub use recovery::{DamagePolicy, RecoveryReport, TornTail};
 
 /// The filesystem seam's fault-injection and recording backend (tests only).

@@ -14,7 +14,8 @@ use anyhow::Result;
 use crate::format::RecordType;
 use crate::fs::{self, OpenMode};
 use crate::kv;
-use crate::log::{Options, RecordIter};
+use crate::log::RecordIter;
+use crate::options::Options;
 use crate::recovery::Scan;
 use crate::segment;
 

@@ -23,8 +23,8 @@ use crate::error::{Error, Result};
 use crate::format::{self, Frame, RecordType, HEADER_LEN, MAGIC};
 use crate::fs;
 use crate::hint;
+use crate::record::RecordRef;
 use crate::segment::{Damage, SegmentReader, Step};
-use crate::RecordRef;
 
 /// What the last scan (or open) of a log found. Field names are shared with
 /// datawal 0.1.x.

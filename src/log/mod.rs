@@ -1,12 +1,15 @@
-//! `RecordLog`: the single writer of a log directory.
+//! `RecordLog`: the writer of a log directory, the single one for its life,
+//! or in shared mode one of many, each owning the store per mutation
+//! (`shared`). Paged scans are in `pages`, torn-tail repair in `repair`.
 //!
 //! Open is recovery (see `recovery`): one streaming pass over every segment
 //! finds the end of the longest valid prefix and the highest txid. Opening
 //! never changes a byte. A torn tail found by open is repaired lazily, right
 //! before the first mutation: its bytes are copied into a side file
 //! (`<segment>.torn-<offset>`, never matching the segment pattern; a `.N`
-//! suffix keeps an earlier repair's file at that name), made durable, and the segment is truncated to its valid prefix, so new
-//! records start exactly where the valid prefix ends.
+//! suffix keeps an earlier repair's file at that name), made durable, and
+//! the segment is truncated to its valid prefix, so new records start
+//! exactly where the valid prefix ends.
 //!
 //! Failure model: every mutating method first refuses a poisoned writer,
 //! then funnels its I/O result through [`RecordLog::latch`], the one place
@@ -24,34 +27,23 @@ use crate::error::Error;
 use crate::format::{self, Header, RecordType};
 use crate::fs::{self, OpenMode};
 use crate::hint;
-use crate::lease::{self, Ownership};
+use crate::lease::Ownership;
 use crate::lock::DirLock;
-use crate::recovery::{self, DamagePolicy, RecoveryReport, Scan, TornTail};
+use crate::options::Options;
+use crate::record::{BatchRecord, Record, RecordRef};
+use crate::recovery::{self, RecoveryReport, Scan, TornTail};
 use crate::segment::{self, segment_file_name};
 
-/// Where a frame lives: segment id, byte offset of its header, frame size.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
-pub struct RecordRef {
-    pub segment: u32,
-    pub offset: u64,
-    pub len: u32,
-}
+mod pages;
+mod repair;
+mod shared;
 
-/// A decoded record and where it was read from.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct Record {
-    pub record_type: RecordType,
-    pub txid: u64,
-    pub key: Vec<u8>,
-    pub payload: Vec<u8>,
-    pub segment: u32,
-    pub offset: u64,
-    pub len: u32,
-}
+use pages::{Boundaries, CHECKPOINT_BYTES};
+pub use pages::{Cursor, ScanPage, PAGE_ENTRIES_MAX};
 
 impl Record {
     /// The frame `scan.next_frame()` just returned at `rref`, owned.
-    fn take(scan: &mut Scan, rref: RecordRef, header: Header) -> Self {
+    pub(crate) fn take(scan: &mut Scan, rref: RecordRef, header: Header) -> Self {
         let (key, payload) = scan.take_key_payload();
         Record {
             record_type: header.record_type,
@@ -62,129 +54,6 @@ impl Record {
             offset: rref.offset,
             len: rref.len,
         }
-    }
-}
-
-/// Most entries one page may hold (`scan_page`, `keys_page`, `items_page`);
-/// larger requests are clamped to it. Bounds what one call materialises.
-pub const PAGE_ENTRIES_MAX: u32 = 10_000;
-
-/// The position of a record: where a paged scan resumes.
-#[derive(Debug, Clone, Copy, PartialEq, Eq, Hash, PartialOrd, Ord)]
-pub struct Cursor {
-    pub segment: u32,
-    pub offset: u64,
-}
-
-/// One page of a paged scan.
-#[derive(Debug, Clone, PartialEq, Eq)]
-pub struct ScanPage {
-    pub records: Vec<Record>,
-    /// Where the next page starts; `None` when the log ended.
-    pub next: Option<Cursor>,
-}
-
-/// One record of a batch ([`RecordLog::append_batch`]).
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub struct BatchRecord<'a> {
-    pub record_type: RecordType,
-    pub key: &'a [u8],
-    pub payload: &'a [u8],
-}
-
-/// How to open a log or a store. Defaults match datawal 0.1.x, except where
-/// the behaviour contract is stricter.
-#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
-pub struct Options {
-    damage_policy: DamagePolicy,
-    segment_bytes_max: Option<u64>,
-    hint_files: bool,
-    shared: bool,
-    timing: lease::Timing,
-}
-
-impl Options {
-    pub fn new() -> Self {
-        Self::default()
-    }
-
-    /// Salvage mode (default off). When the active segment has a bad frame
-    /// followed by CRC-valid ones, a strict open fails and names the offset;
-    /// a salvaging open accepts losing everything from the bad frame on. The
-    /// dropped bytes are still moved into the side file, never deleted, and
-    /// the report counts the damage in `mid_stream_errors`.
-    #[must_use]
-    pub fn salvage(mut self, on: bool) -> Self {
-        self.damage_policy = if on { DamagePolicy::Salvage } else { DamagePolicy::Strict };
-        self
-    }
-
-    /// Automatic rotation (default off, as in datawal 0.1.x): before a write
-    /// that would take a non-empty active segment past `bytes`, rotate.
-    /// A single record or batch larger than `bytes` still goes into one
-    /// (fresh) segment: a frame never spans segments.
-    ///
-    /// # Panics
-    /// If `bytes` is 0.
-    #[must_use]
-    pub fn segment_bytes_max(mut self, bytes: u64) -> Self {
-        assert!(bytes > 0, "segment_bytes_max must be positive");
-        self.segment_bytes_max = Some(bytes);
-        self
-    }
-
-    /// Hint files (default off): when a segment is sealed, write
-    /// `<id>.hint` with its keys and record references, and at open rebuild
-    /// from a trusted hint instead of reading the segment (see the `hint`
-    /// module: checksummed, checked against the segment, ignored when in
-    /// doubt). A sealed segment opened through its hint is not CRC-checked at
-    /// open; damage there surfaces as an error from `get` or `scan`.
-    #[must_use]
-    pub fn hint_files(mut self, on: bool) -> Self {
-        self.hint_files = on;
-        self
-    }
-
-    /// Shared mode (default off natively; on in the component): any number
-    /// of writers, in this process or others, natively or in WASI hosts,
-    /// may open the directory at once. Each mutation owns the store for its
-    /// duration (a lease, see `docs/shared-stores.md`) and first catches up
-    /// on what the others appended; reads catch up without owning it. Off,
-    /// the handle is the directory's single writer for its life (flock on
-    /// `.lock`, as datawal 0.1.x).
-    #[must_use]
-    pub fn shared(mut self, on: bool) -> Self {
-        self.shared = on;
-        self
-    }
-
-    /// Shared mode: how long an owner's lease lasts unless renewed (default
-    /// 5 s), which bounds how long a writer that died owning the store
-    /// blocks the others.
-    ///
-    /// # Panics
-    /// If `lease` is zero.
-    #[must_use]
-    pub fn lease(mut self, lease: std::time::Duration) -> Self {
-        assert!(!lease.is_zero(), "the lease must be positive");
-        self.timing.lease = lease;
-        self
-    }
-
-    /// Shared mode: how long a mutation waits for ownership before it fails
-    /// as `Locked` (default 10 s).
-    #[must_use]
-    pub fn lock_wait(mut self, wait: std::time::Duration) -> Self {
-        self.timing.wait = wait;
-        self
-    }
-
-    pub(crate) fn hints(&self) -> bool {
-        self.hint_files
-    }
-
-    pub(crate) fn damage_policy(&self) -> DamagePolicy {
-        self.damage_policy
     }
 }
 
@@ -230,60 +99,6 @@ pub struct RecordLog {
 
 /// Most bytes the encode buffer keeps between writes.
 const ENCODE_BUF_KEEP_BYTES: usize = 1 << 20;
-
-/// Frame boundaries this handle knows, so that a scan cursor can be checked
-/// to start a frame the log produced (a cursor pointing inside a payload
-/// would decode bytes a caller wrote as records): the cursors recently
-/// handed out, and a checkpoint every [`CHECKPOINT_BYTES`] of each segment
-/// seen at open or appended since. Any other cursor is checked by walking
-/// the frames from the checkpoint below it: at most that many bytes plus one
-/// frame. Memory: one checkpoint per MiB of log.
-#[derive(Debug, Default)]
-struct Boundaries {
-    issued: Vec<Cursor>,
-    /// Ascending (log order).
-    checkpoints: Vec<Cursor>,
-}
-
-/// Bytes between checkpoints (see [`Boundaries`]).
-const CHECKPOINT_BYTES: u64 = 1 << 20;
-/// Cursors remembered as handed out.
-const ISSUED_CURSORS_MAX: usize = 16;
-
-impl Boundaries {
-    fn reserve(&mut self, checkpoints: u64) {
-        self.checkpoints.reserve(usize::try_from(checkpoints).unwrap_or(0));
-    }
-
-    /// Note the frame at `rref` (called in log order).
-    fn saw(&mut self, rref: RecordRef) {
-        let last = self.checkpoints.last().filter(|c| c.segment == rref.segment).map_or(0, |c| c.offset);
-        if rref.offset >= last + CHECKPOINT_BYTES {
-            self.checkpoints.push(Cursor { segment: rref.segment, offset: rref.offset });
-        }
-    }
-
-    fn issue(&mut self, cursor: Cursor) {
-        if self.issued.len() == ISSUED_CURSORS_MAX {
-            self.issued.remove(0);
-        }
-        self.issued.push(cursor);
-    }
-
-    /// A known boundary at or before `cursor` in its segment, from which a
-    /// walk reaches it; `Ok` when `cursor` itself is known.
-    fn known_below(&self, cursor: Cursor) -> Result<Cursor, Cursor> {
-        if cursor.offset == 0 || self.issued.contains(&cursor) {
-            return Ok(cursor);
-        }
-        let below = self.checkpoints.partition_point(|c| *c <= cursor);
-        match below.checked_sub(1).map(|i| self.checkpoints[i]) {
-            Some(c) if c == cursor => Ok(c),
-            Some(c) if c.segment == cursor.segment => Err(c),
-            _ => Err(Cursor { segment: cursor.segment, offset: 0 }),
-        }
-    }
-}
 
 /// Open's visitor: the caller's, plus what the writer keeps of the frames
 /// going by (the active segment's hint, checkpoints).
@@ -595,123 +410,6 @@ impl RecordLog {
         self.latch("rotate", result)
     }
 
-    /// Shared mode: own the store (nested calls share one ownership) and,
-    /// on taking it, catch up on what other writers appended, feeding each
-    /// new frame to `visit`. Single-writer mode: nothing to do.
-    pub(crate) fn own(&mut self, visit: &mut dyn recovery::Visitor) -> Result<(), Error> {
-        if !self.options.shared {
-            return Ok(());
-        }
-        if self.owned_depth == 0 {
-            self.owner.acquire(&self.dir, self.options.timing, false)?;
-            if let Err(e) = self.catch_up(visit, true) {
-                let _ = self.owner.release();
-                return Err(e);
-            }
-        }
-        self.owned_depth += 1;
-        Ok(())
-    }
-
-    /// Undo one [`RecordLog::own`]; the outermost gives ownership up.
-    pub(crate) fn disown(&mut self) -> Result<(), Error> {
-        if !self.options.shared {
-            return Ok(());
-        }
-        debug_assert!(self.owned_depth > 0, "disown without own");
-        self.owned_depth -= 1;
-        if self.owned_depth == 0 {
-            self.owner.release()?;
-        }
-        Ok(())
-    }
-
-    /// `f` under ownership ([`RecordLog::own`]), given up whatever `f` returns.
-    pub(crate) fn owned<T>(
-        &mut self,
-        visit: &mut dyn recovery::Visitor,
-        f: impl FnOnce(&mut Self) -> Result<T, Error>,
-    ) -> Result<T, Error> {
-        self.own(visit)?;
-        let result = self.owner.renew_if_due(self.options.timing).and_then(|()| f(self));
-        let released = self.disown();
-        let out = result?;
-        released?;
-        Ok(out)
-    }
-
-    /// Shared mode, not owning: read what other writers appended since the
-    /// last look (a frame still being written ends the look, and is read
-    /// next time). Owning, or in single-writer mode, there is nothing to read.
-    pub(crate) fn refresh(&mut self, visit: &mut dyn recovery::Visitor) -> Result<(), Error> {
-        if !self.options.shared || self.owned_depth > 0 {
-            return Ok(());
-        }
-        self.catch_up(visit, false)
-    }
-
-    /// Read the frames past this handle's end of the log: the rest of the
-    /// active segment, then any segments after it, from their start. Only
-    /// new bytes are read. An owner treats a bad frame at the very end as
-    /// the torn tail of a writer that died (repaired before its write);
-    /// others stop before it.
-    fn catch_up(&mut self, visit: &mut dyn recovery::Visitor, owned: bool) -> Result<(), Error> {
-        let next = segment::next_id(self.active_id).ok();
-        let rotated = match next {
-            Some(next) => self.dir.entry_kind(&segment_file_name(next))?.is_some(),
-            None => false,
-        };
-        if !rotated && self.active.len()? == self.active_len {
-            self.pending_repair = None;
-            return Ok(());
-        }
-        let mut ids = vec![self.active_id];
-        if rotated {
-            ids = segment::list_ids(&self.dir)?;
-            ids.retain(|&id| id >= self.active_id);
-        }
-        let last = *ids.last().expect("the active segment at least");
-        let hint = if last == self.active_id {
-            self.hint_builder.take()
-        } else {
-            self.options.hint_files.then(hint::Builder::default)
-        };
-        let mut tee = Tee {
-            inner: visit,
-            active: last,
-            hint,
-            boundaries: std::mem::take(self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner())),
-            active_end: if last == self.active_id { self.active_len } else { 0 },
-        };
-        let mut scan =
-            Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy()).resume_at(self.active_len);
-        let scanned = (|| {
-            while let Some((rref, frame)) = scan.next_frame()? {
-                recovery::Visitor::record(&mut tee, rref, frame.header.record_type, frame.key);
-            }
-            Ok::<_, Error>(())
-        })();
-        *self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner()) = std::mem::take(&mut tee.boundaries);
-        self.hint_builder = tee.hint.take();
-        let active_end = tee.active_end;
-        scanned?;
-        if last != self.active_id {
-            self.active = self.dir.open_file(&segment_file_name(last), OpenMode::ReadWrite)?;
-            self.active_id = last;
-            self.dir_dirty = true;
-        }
-        let torn = scan.torn_tail();
-        self.active_len = torn.map_or(active_end, |t| t.offset);
-        self.last_txid = self.last_txid.max(scan.report().last_txid_seen);
-        // Others' bytes are not known to be durable: the next fsync syncs.
-        self.synced_len = None;
-        self.pending_repair = if owned { torn } else { None };
-        if owned {
-            self.torn_tail = torn.or(self.torn_tail);
-        }
-        Ok(())
-    }
-
     /// The options this log was opened with.
     pub fn options(&self) -> Options {
         self.options
@@ -756,92 +454,6 @@ impl RecordLog {
         Ok(RecordIter::new(Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy())))
     }
 
-    /// One page of records from `start` (the beginning when `None`): at most
-    /// `max_records` (clamped to 1..=[`PAGE_ENTRIES_MAX`]) and at most
-    /// `max_bytes` of keys plus payloads, but at least one record if any is
-    /// left. Memory is bounded by the page, not the log.
-    ///
-    /// A cursor must come from an earlier page: an unknown segment, an offset
-    /// past its end, or an offset where no frame of the log starts (checked:
-    /// see `Boundaries` in the source; a payload can hold bytes that decode as a frame)
-    /// is invalid input.
-    pub fn scan_page(&self, start: Option<Cursor>, max_records: u32, max_bytes: u64) -> Result<ScanPage> {
-        Ok(self.try_scan_page(start, max_records, max_bytes)?)
-    }
-
-    fn try_scan_page(
-        &self,
-        start: Option<Cursor>,
-        max_records: u32,
-        max_bytes: u64,
-    ) -> Result<ScanPage, Error> {
-        let max_records = max_records.clamp(1, PAGE_ENTRIES_MAX) as usize;
-        let mut ids = segment::list_ids(&self.dir)?;
-        let from = start.unwrap_or(Cursor { segment: ids.first().copied().unwrap_or(1), offset: 0 });
-        let bad_cursor =
-            |why: &str| Error::invalid(format!("scan cursor {from:?} in {}: {why}", self.dir().display()));
-        ids.retain(|&id| id >= from.segment);
-        if start.is_some() {
-            if ids.first() != Some(&from.segment) {
-                return Err(bad_cursor("no such segment"));
-            }
-            let len = self.dir.open_file(&segment_file_name(from.segment), OpenMode::Read)?.len()?;
-            if from.offset > len {
-                return Err(bad_cursor("offset is past the end of the segment"));
-            }
-            if !self.starts_frame(from)? {
-                return Err(bad_cursor("no record starts there"));
-            }
-        }
-        let mut scan =
-            Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy()).resume_at(from.offset);
-        let mut page = ScanPage { records: Vec::new(), next: None };
-        let mut bytes = 0u64;
-        loop {
-            let (rref, header) = match scan.next_frame() {
-                Ok(Some((rref, frame))) => (rref, frame.header),
-                Ok(None) => return Ok(page),
-                // Damage exactly where a caller-supplied cursor points means
-                // the cursor is not a record boundary.
-                Err(Error::Corrupt { segment, offset, .. })
-                    if start.is_some()
-                        && page.records.is_empty()
-                        && (segment, offset) == (from.segment, from.offset) =>
-                {
-                    return Err(bad_cursor("no record starts there"));
-                }
-                Err(e) => return Err(e),
-            };
-            let size = u64::from(header.key_len) + u64::from(header.payload_len);
-            let full = page.records.len() == max_records || bytes.saturating_add(size) > max_bytes;
-            if full && !page.records.is_empty() {
-                let next = Cursor { segment: rref.segment, offset: rref.offset };
-                self.boundaries.lock().unwrap_or_else(|p| p.into_inner()).issue(next);
-                page.next = Some(next);
-                return Ok(page);
-            }
-            bytes = bytes.saturating_add(size);
-            page.records.push(Record::take(&mut scan, rref, header));
-        }
-    }
-
-    /// Whether a frame starts at `cursor` (or its segment ends there): known,
-    /// or reached by walking the frames from a known boundary below it.
-    fn starts_frame(&self, cursor: Cursor) -> Result<bool, Error> {
-        let known = self.boundaries.lock().unwrap_or_else(|p| p.into_inner()).known_below(cursor);
-        let Err(from) = known else { return Ok(true) };
-        let mut scan = Scan::new(self.dir.try_clone()?, vec![cursor.segment], self.options.damage_policy())
-            .resume_at(from.offset);
-        let mut end = from.offset;
-        while let Some((rref, _)) = scan.next_frame()? {
-            if rref.offset >= cursor.offset {
-                return Ok(rref.offset == cursor.offset);
-            }
-            end = rref.offset + u64::from(rref.len);
-        }
-        Ok(end == cursor.offset)
-    }
-
     /// Release the lock, and the lease a single writer holds for its life
     /// (see `lease`), reporting a failure to release it; dropping the handle
     /// releases them too, ignoring failures. Does not sync: durability is
@@ -852,54 +464,6 @@ impl RecordLog {
 
     pub(crate) fn try_close(mut self) -> Result<(), Error> {
         self.owner.release()
-    }
-
-    /// Move the torn tail open found aside now instead of at the first write:
-    /// its bytes go into the side file `<segment>.torn-<offset>` (unless all
-    /// zero), the segment is cut to its valid prefix, both made durable.
-    /// Returns what was moved, `None` when the log had no pending torn tail.
-    pub fn repair(&mut self) -> Result<Option<TornTail>> {
-        self.check_writable()?;
-        let result = self.owned(&mut (), |log| {
-            let pending = log.pending_repair;
-            log.repair_torn_tail().map(|()| pending)
-        });
-        Ok(self.latch("repair", result)?)
-    }
-
-    /// Move a torn tail aside (if open found one) before the first mutation.
-    fn repair_torn_tail(&mut self) -> Result<(), Error> {
-        let Some(tail) = self.pending_repair else { return Ok(()) };
-        debug_assert_eq!((tail.segment, tail.offset), (self.active_id, self.active_len));
-        if !tail.all_zero {
-            let name = self.free_side_file_name(tail)?;
-            debug_assert!(segment::parse_segment_filename(&name).is_none());
-            let mut side = self.dir.open_file(&name, OpenMode::CreateNew)?;
-            copy_range(&mut self.active, tail.offset, tail.len, &mut side)?;
-            side.sync_all()?;
-            self.dir.sync()?;
-        }
-        self.active.set_len(tail.offset)?;
-        self.active.sync_all()?;
-        self.pending_repair = None;
-        Ok(())
-    }
-
-    /// `<segment>.torn-<offset>`, or with a `.1`, `.2`, ... suffix when that
-    /// exists: an earlier repair at the same offset (a salvage, then a crash
-    /// mid-append there) left bytes that must never be overwritten.
-    fn free_side_file_name(&self, tail: TornTail) -> Result<String, Error> {
-        let base = format!("{}.torn-{}", segment_file_name(tail.segment), tail.offset);
-        for n in 0..=SIDE_FILE_SUFFIX_MAX {
-            let name = if n == 0 { base.clone() } else { format!("{base}.{n}") };
-            if self.dir.entry_kind(&name)?.is_none() {
-                return Ok(name);
-            }
-        }
-        Err(Error::invalid(format!(
-            "{} already holds side files {base} to {base}.{SIDE_FILE_SUFFIX_MAX}; move them away to repair",
-            self.dir.path().display()
-        )))
     }
 
     fn check_writable(&self) -> Result<(), Error> {
@@ -925,25 +489,6 @@ impl RecordLog {
     pub fn __set_poisoned_for_test(&mut self, reason: &str) {
         self.poisoned = Some(reason.to_owned());
     }
-}
-
-/// Most side files kept for one segment offset (see
-/// `RecordLog::free_side_file_name`); a bound, not an expected count.
-const SIDE_FILE_SUFFIX_MAX: u32 = 1_000;
-
-/// Copy `len` bytes from `src` at `offset` to the start of `dst`, one chunk
-/// at a time.
-fn copy_range(src: &mut fs::File, offset: u64, len: u64, dst: &mut fs::File) -> Result<(), Error> {
-    const CHUNK_BYTES: u64 = 64 * 1024;
-    let mut buf = vec![0u8; CHUNK_BYTES as usize];
-    let mut done = 0;
-    while done < len {
-        let n = (len - done).min(CHUNK_BYTES) as usize;
-        src.read_exact_at(&mut buf[..n], offset + done)?;
-        dst.write_all_at(&buf[..n], done)?;
-        done += n as u64;
-    }
-    Ok(())
 }
 
 /// Streaming iterator over a log's records, from [`RecordLog::scan_iter`] or

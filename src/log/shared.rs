@@ -1,0 +1,129 @@
+//! Shared mode's side of the writer (`Options::shared`): owning the store
+//! for a mutation, and catching up on what other writers appended. The
+//! protocol is in `docs/shared-stores.md`; ownership itself is `lease`.
+
+use super::{RecordLog, Tee};
+use crate::error::Error;
+use crate::fs::OpenMode;
+use crate::hint;
+use crate::recovery::{self, Scan};
+use crate::segment::{self, segment_file_name};
+
+impl RecordLog {
+    /// Shared mode: own the store (nested calls share one ownership) and,
+    /// on taking it, catch up on what other writers appended, feeding each
+    /// new frame to `visit`. Single-writer mode: nothing to do.
+    pub(crate) fn own(&mut self, visit: &mut dyn recovery::Visitor) -> Result<(), Error> {
+        if !self.options.shared {
+            return Ok(());
+        }
+        if self.owned_depth == 0 {
+            self.owner.acquire(&self.dir, self.options.timing, false)?;
+            if let Err(e) = self.catch_up(visit, true) {
+                let _ = self.owner.release();
+                return Err(e);
+            }
+        }
+        self.owned_depth += 1;
+        Ok(())
+    }
+
+    /// Undo one [`RecordLog::own`]; the outermost gives ownership up.
+    pub(crate) fn disown(&mut self) -> Result<(), Error> {
+        if !self.options.shared {
+            return Ok(());
+        }
+        debug_assert!(self.owned_depth > 0, "disown without own");
+        self.owned_depth -= 1;
+        if self.owned_depth == 0 {
+            self.owner.release()?;
+        }
+        Ok(())
+    }
+
+    /// `f` under ownership ([`RecordLog::own`]), given up whatever `f` returns.
+    pub(crate) fn owned<T>(
+        &mut self,
+        visit: &mut dyn recovery::Visitor,
+        f: impl FnOnce(&mut Self) -> Result<T, Error>,
+    ) -> Result<T, Error> {
+        self.own(visit)?;
+        let result = self.owner.renew_if_due(self.options.timing).and_then(|()| f(self));
+        let released = self.disown();
+        let out = result?;
+        released?;
+        Ok(out)
+    }
+
+    /// Shared mode, not owning: read what other writers appended since the
+    /// last look (a frame still being written ends the look, and is read
+    /// next time). Owning, or in single-writer mode, there is nothing to read.
+    pub(crate) fn refresh(&mut self, visit: &mut dyn recovery::Visitor) -> Result<(), Error> {
+        if !self.options.shared || self.owned_depth > 0 {
+            return Ok(());
+        }
+        self.catch_up(visit, false)
+    }
+
+    /// Read the frames past this handle's end of the log: the rest of the
+    /// active segment, then any segments after it, from their start. Only
+    /// new bytes are read. An owner treats a bad frame at the very end as
+    /// the torn tail of a writer that died (repaired before its write);
+    /// others stop before it.
+    fn catch_up(&mut self, visit: &mut dyn recovery::Visitor, owned: bool) -> Result<(), Error> {
+        let next = segment::next_id(self.active_id).ok();
+        let rotated = match next {
+            Some(next) => self.dir.entry_kind(&segment_file_name(next))?.is_some(),
+            None => false,
+        };
+        if !rotated && self.active.len()? == self.active_len {
+            self.pending_repair = None;
+            return Ok(());
+        }
+        let mut ids = vec![self.active_id];
+        if rotated {
+            ids = segment::list_ids(&self.dir)?;
+            ids.retain(|&id| id >= self.active_id);
+        }
+        let last = *ids.last().expect("the active segment at least");
+        let hint = if last == self.active_id {
+            self.hint_builder.take()
+        } else {
+            self.options.hint_files.then(hint::Builder::default)
+        };
+        let mut tee = Tee {
+            inner: visit,
+            active: last,
+            hint,
+            boundaries: std::mem::take(self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner())),
+            active_end: if last == self.active_id { self.active_len } else { 0 },
+        };
+        let mut scan =
+            Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy()).resume_at(self.active_len);
+        let scanned = (|| {
+            while let Some((rref, frame)) = scan.next_frame()? {
+                recovery::Visitor::record(&mut tee, rref, frame.header.record_type, frame.key);
+            }
+            Ok::<_, Error>(())
+        })();
+        *self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner()) = std::mem::take(&mut tee.boundaries);
+        self.hint_builder = tee.hint.take();
+        let active_end = tee.active_end;
+        scanned?;
+        if last != self.active_id {
+            self.active = self.dir.open_file(&segment_file_name(last), OpenMode::ReadWrite)?;
+            self.active_id = last;
+            self.dir_dirty = true;
+        }
+        let torn = scan.torn_tail();
+        self.active_len = torn.map_or(active_end, |t| t.offset);
+        self.last_txid = self.last_txid.max(scan.report().last_txid_seen);
+        // Others' bytes are not known to be durable: the next fsync syncs.
+        self.synced_len = None;
+        self.pending_repair = if owned { torn } else { None };
+        if owned {
+            self.torn_tail = torn.or(self.torn_tail);
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,100 @@
+//! How to open a log or a store ([`Options`]).
+
+use crate::lease;
+use crate::recovery::DamagePolicy;
+
+/// How to open a log or a store. Defaults match datawal 0.1.x, except where
+/// the behaviour contract is stricter.
+#[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
+pub struct Options {
+    pub(crate) damage_policy: DamagePolicy,
+    pub(crate) segment_bytes_max: Option<u64>,
+    pub(crate) hint_files: bool,
+    pub(crate) shared: bool,
+    pub(crate) timing: lease::Timing,
+}
+
+impl Options {
+    pub fn new() -> Self {
+        Self::default()
+    }
+
+    /// Salvage mode (default off). When the active segment has a bad frame
+    /// followed by CRC-valid ones, a strict open fails and names the offset;
+    /// a salvaging open accepts losing everything from the bad frame on. The
+    /// dropped bytes are still moved into the side file, never deleted, and
+    /// the report counts the damage in `mid_stream_errors`.
+    #[must_use]
+    pub fn salvage(mut self, on: bool) -> Self {
+        self.damage_policy = if on { DamagePolicy::Salvage } else { DamagePolicy::Strict };
+        self
+    }
+
+    /// Automatic rotation (default off, as in datawal 0.1.x): before a write
+    /// that would take a non-empty active segment past `bytes`, rotate.
+    /// A single record or batch larger than `bytes` still goes into one
+    /// (fresh) segment: a frame never spans segments.
+    ///
+    /// # Panics
+    /// If `bytes` is 0.
+    #[must_use]
+    pub fn segment_bytes_max(mut self, bytes: u64) -> Self {
+        assert!(bytes > 0, "segment_bytes_max must be positive");
+        self.segment_bytes_max = Some(bytes);
+        self
+    }
+
+    /// Hint files (default off): when a segment is sealed, write
+    /// `<id>.hint` with its keys and record references, and at open rebuild
+    /// from a trusted hint instead of reading the segment (see the `hint`
+    /// module: checksummed, checked against the segment, ignored when in
+    /// doubt). A sealed segment opened through its hint is not CRC-checked at
+    /// open; damage there surfaces as an error from `get` or `scan`.
+    #[must_use]
+    pub fn hint_files(mut self, on: bool) -> Self {
+        self.hint_files = on;
+        self
+    }
+
+    /// Shared mode (default off natively; on in the component): any number
+    /// of writers, in this process or others, natively or in WASI hosts,
+    /// may open the directory at once. Each mutation owns the store for its
+    /// duration (a lease, see `docs/shared-stores.md`) and first catches up
+    /// on what the others appended; reads catch up without owning it. Off,
+    /// the handle is the directory's single writer for its life (flock on
+    /// `.lock`, as datawal 0.1.x).
+    #[must_use]
+    pub fn shared(mut self, on: bool) -> Self {
+        self.shared = on;
+        self
+    }
+
+    /// Shared mode: how long an owner's lease lasts unless renewed (default
+    /// 5 s), which bounds how long a writer that died owning the store
+    /// blocks the others.
+    ///
+    /// # Panics
+    /// If `lease` is zero.
+    #[must_use]
+    pub fn lease(mut self, lease: std::time::Duration) -> Self {
+        assert!(!lease.is_zero(), "the lease must be positive");
+        self.timing.lease = lease;
+        self
+    }
+
+    /// Shared mode: how long a mutation waits for ownership before it fails
+    /// as `Locked` (default 10 s).
+    #[must_use]
+    pub fn lock_wait(mut self, wait: std::time::Duration) -> Self {
+        self.timing.wait = wait;
+        self
+    }
+
+    pub(crate) fn hints(&self) -> bool {
+        self.hint_files
+    }
+
+    pub(crate) fn damage_policy(&self) -> DamagePolicy {
+        self.damage_policy
+    }
+}
