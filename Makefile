@@ -3,7 +3,7 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: all setup test lint wasm-lib component upstream-tests run soak cli install-cli
+.PHONY: all setup test lint wasm-lib component upstream-tests run soak cli install-cli serve-plugin serve-compose serve-demo
 
 # `make`: the component and the dwal CLI.
 all: component cli
@@ -19,6 +19,7 @@ lint: setup
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p datawal@0.2.0 -p dwal
 	cd $(PLUGIN_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
 	cd $(IO_FLOOR_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
+	cd $(SERVE_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
 
 # The engine library builds for the component target: the seam is proven there.
 wasm-lib: setup
@@ -156,6 +157,27 @@ plugin-demo: compose $(PY_STAMP)
 		&& echo "== carried over: the second run saw the first run's counter and event" \
 		|| { echo "plugin-demo: the second run did not see the first run's state"; exit 1; }
 	@ls -l $(PLUGIN_DEMO_DIR)/plugin
+
+# ---- The served plugin: wasi:http + wasi:keyvalue, one instance per request ----
+SERVE_DIR := examples/serve-plugin
+SERVE_PLUGIN := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/serve_plugin.wasm
+SERVED := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/served.wasm
+SERVE_DEMO_DIR ?= data/serve-demo
+
+serve-plugin: setup
+	cd $(SERVE_DIR) && $(CARGO) build --release --target $(WASM_TARGET)
+
+# The plugin's wasi:keyvalue imports plugged with the datawal component.
+serve-compose: component serve-plugin $(WAC)
+	$(WAC) plug $(SERVE_PLUGIN) --plug $(COMPONENT) -o $(SERVED)
+	@ls -l $(SERVED)
+
+# `wasmtime serve` (a fresh instance per request, many at once, one store)
+# under C = 1, 4 and 16 concurrent clients: requests/s, p50, p99, and the
+# counters checked against the acknowledged requests, exactly.
+serve-demo: serve-compose $(PY_STAMP)
+	$(CARGO) build -p host-tests --bin load
+	bash scripts/serve-demo.sh $(WASMTIME) $(SERVED) $(CARGO_TARGET_DIR)/debug/load $(SERVE_DEMO_DIR)
 
 # Benchmarks (issue 6): criterion (engine), whole-store measurements in
 # child processes (stores), the component in wasmtime (host-tests), then

@@ -1,0 +1,19 @@
+#!/usr/bin/env bash
+# `make serve-demo`: the served plugin (examples/serve-plugin, wasi:http +
+# wasi:keyvalue only) composed with the datawal component, under
+# `wasmtime serve`, which makes a fresh instance per request, many at once,
+# all on one store. The load generator (host-tests/src/bin/load.rs) sends
+# C concurrent clients x R requests for C = 1, 4, 16, prints requests/s,
+# p50 and p99, and checks the plugin's counters equal the acknowledged
+# requests exactly. Usage: serve-demo.sh WASMTIME COMPOSED LOAD DATA_DIR [REQUESTS]
+set -euo pipefail
+wasmtime="$1" composed="$2" load="$3" data="$4" requests="${5:-1600}"
+addr="127.0.0.1:${SERVE_DEMO_PORT:-8371}"
+rm -rf "$data" && mkdir -p "$data"
+"$wasmtime" serve -S cli --dir "$data::." --addr "$addr" "$composed" >"$data.log" 2>&1 &
+server=$!
+trap 'kill $server 2>/dev/null || true' EXIT
+echo "serve-demo: wasmtime serve on $addr, store in $data/served (server log: $data.log)"
+for c in 1 4 16; do
+  "$load" "$addr" "$c" $((requests / c))
+done
