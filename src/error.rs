@@ -30,14 +30,17 @@ pub enum Error {
     #[error("datawal: invalid input: {message}")]
     InvalidInput { message: String },
 
-    #[error("datawal: directory {} is locked by another writer (lock file {LOCK}): {detail}", dir.display(), LOCK = crate::lock::LOCK_FILENAME)]
+    /// `detail` says what holds it (the lock file, a lease).
+    #[error("datawal: directory {} is locked by another writer: {detail}", dir.display())]
     Locked { dir: PathBuf, detail: String },
 
-    /// `segment` and `offset` locate the first byte that does not decode.
-    /// The message names the segment by id as well as by path, as datawal
-    /// 0.1.x does ("segment 1"), so callers matching on it keep working.
-    #[error("datawal: corrupt segment {segment} ({}) at offset {offset}: {message}", dir.join(crate::segment::segment_file_name(*segment)).display())]
-    Corrupt { dir: PathBuf, segment: u32, offset: u64, message: String },
+    /// `segment` and `offset` locate the first byte that does not decode;
+    /// `file` is the segment's path. The message names the segment by id as
+    /// well as by path, as datawal 0.1.x does ("segment 1"), so callers
+    /// matching on it keep working. (Built by `segment::corrupt`: this
+    /// module names no other module's items.)
+    #[error("datawal: corrupt segment {segment} ({}) at offset {offset}: {message}", file.display())]
+    Corrupt { dir: PathBuf, file: PathBuf, segment: u32, offset: u64, message: String },
 
     /// The message format is a contract shared with datawal 0.1.x.
     #[error("datawal: writer poisoned: {reason}; drop handle and reopen")]

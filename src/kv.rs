@@ -483,12 +483,7 @@ pub(crate) fn read_put(
 ) -> Result<Vec<u8>, Error> {
     let mut buf = vec![0u8; rref.len as usize];
     let read = file.read_exact_at(&mut buf, rref.offset);
-    let corrupt = |message: String| Error::Corrupt {
-        dir: dir.into(),
-        segment: rref.segment,
-        offset: rref.offset,
-        message,
-    };
+    let corrupt = |message: String| crate::segment::corrupt(dir, rref.segment, rref.offset, message);
     match read {
         // The segment ends inside the frame (cut short behind the store):
         // damaged data at a known place, not an OS failure.

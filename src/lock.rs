@@ -52,7 +52,9 @@ impl DirLock {
         if !file.try_lock()? {
             return Err(Error::Locked {
                 dir: dir.path().into(),
-                detail: "another process, or another handle in this one, has it open".into(),
+                detail: format!(
+                    "its lock file {LOCK_FILENAME} is held by another process, or another handle in this one"
+                ),
             });
         }
         Ok(DirLock { path, _file: file })
@@ -65,7 +67,9 @@ impl DirLock {
         if !held.insert(registered.clone()) {
             return Err(Error::Locked {
                 dir: registered,
-                detail: "another handle in this component instance has it open".into(),
+                detail: format!(
+                    "its lock file {LOCK_FILENAME} is held by another handle in this component instance"
+                ),
             });
         }
         Ok(DirLock { path, _file: file, registered })

@@ -19,7 +19,7 @@
 //! damaged, so it is reported, naming segment and offset, and no file is
 //! touched.
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::{self, Frame, RecordType, HEADER_LEN, MAGIC};
 use crate::fs;
 use crate::hint;
@@ -194,7 +194,7 @@ impl Scan {
                             Ok(None)
                         }
                         Verdict::Hard(message) => {
-                            Err(Error::Corrupt { dir: self.dir.path().into(), segment: id, offset, message })
+                            Err(crate::segment::corrupt(self.dir.path(), id, offset, message))
                         }
                     };
                 }

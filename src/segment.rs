@@ -28,6 +28,11 @@ pub fn segment_file_name(id: u32) -> String {
     format!("{id:0width$}.{SEGMENT_EXT}", width = SEGMENT_ID_WIDTH)
 }
 
+/// The error for bytes of segment `id` in `dir` that do not decode at `offset`.
+pub(crate) fn corrupt(dir: &Path, id: u32, offset: u64, message: String) -> Error {
+    Error::Corrupt { dir: dir.into(), file: dir.join(segment_file_name(id)), segment: id, offset, message }
+}
+
 /// Path of segment `id` inside `dir`.
 pub fn segment_path(dir: &Path, id: u32) -> PathBuf {
     dir.join(segment_file_name(id))
