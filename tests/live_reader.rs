@@ -29,21 +29,8 @@ const SYNC_ROTATE_EVERY: u64 = 32;
 /// Failures kept verbatim for the panic message.
 const KEEP: usize = 5;
 
-/// xorshift64*: deterministic, no dependency.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_f491_4f6c_dd1d)
-    }
-
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
-}
+mod common;
+use common::Rng;
 
 /// Payload size: half small, a quarter a few pages, a quarter up to 64 KiB
 /// (the long writes in which a reader catches a frame half-written).

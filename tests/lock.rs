@@ -92,15 +92,10 @@ fn read_all(dir: &Path) -> anyhow::Result<usize> {
 
 // ----------------------------------------------------------- parent side
 
+mod common;
+
 fn child_command(role: &str, dir: &Path) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child_process_role", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ROLE_ENV, role)
-        .env(CHILD_DIR_ENV, dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    cmd
+    common::child_command("child_process_role", CHILD_ROLE_ENV, role, CHILD_DIR_ENV, dir)
 }
 
 /// Run the `try-open` role; its results by attempt name.

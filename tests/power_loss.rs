@@ -24,23 +24,8 @@ use std::path::{Path, PathBuf};
 use datawal::faults::{self, Op};
 use datawal::{DataWal, Error, ErrorKind, Options, RecordLog};
 
-/// A small deterministic generator (xorshift64*), so a failing seed replays.
-struct Rng(u64);
-
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 ^= self.0 >> 12;
-        self.0 ^= self.0 << 25;
-        self.0 ^= self.0 >> 27;
-        self.0.wrapping_mul(0x2545_F491_4F6C_DD1D)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n.max(1)
-    }
-    fn coin(&mut self) -> bool {
-        self.next() & 1 == 1
-    }
-}
+mod common;
+use common::Rng;
 
 #[derive(Clone, Debug)]
 enum DataOp {

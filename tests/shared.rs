@@ -9,7 +9,7 @@
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Write};
 use std::path::{Path, PathBuf};
-use std::process::{Command, Stdio};
+use std::process::Command;
 use std::time::Duration;
 
 use datawal::{DataWal, Error, ErrorKind, Options, RecordLog};
@@ -104,15 +104,10 @@ fn child_role() {
     }
 }
 
+mod common;
+
 fn child(role: &str, dir: &Path) -> Command {
-    let mut cmd = Command::new(std::env::current_exe().unwrap());
-    cmd.args(["--exact", "child_role", "--nocapture", "--test-threads=1"])
-        .env(CHILD_ROLE_ENV, role)
-        .env(CHILD_DIR_ENV, dir)
-        .stdin(Stdio::null())
-        .stdout(Stdio::piped())
-        .stderr(Stdio::inherit());
-    cmd
+    common::child_command("child_role", CHILD_ROLE_ENV, role, CHILD_DIR_ENV, dir)
 }
 
 #[test]
