@@ -22,14 +22,30 @@
 //!   (`O_CREAT|O_EXCL`): one contender wins each name. It then lists again:
 //!   if a generation above g+1 exists, its view was stale (g+1 had been
 //!   taken and removed meanwhile) and it removes its file and starts over;
-//!   otherwise it owns the store, since taking g+2 needs reading g+1 as
-//!   free, and g+1 now holds its live record. The owner removes the
-//!   generations below g. A contender that cannot take the lease waits
-//!   (yield, then sleeps up to [`POLL_MAX`]) until its wait runs out, and
-//!   fails with `Locked`.
+//!   otherwise it reads lease g once more: if g is held again (its
+//!   holder took it back, below), it removes its file and starts over;
+//!   else it owns the store, since taking g+2 needs reading g+1 as free,
+//!   and g+1 now holds its live record. The owner removes the generations
+//!   below g. A contender that cannot take the lease waits (yield, then
+//!   sleeps up to [`POLL_MAX`]) until its wait runs out, and fails with
+//!   `Locked`.
 //! - A holder releases by rewriting its own record as released. It never
 //!   touches another generation's file, so a slow release cannot clobber a
 //!   successor.
+//! - **Taking back.** A holder that released generation g takes it back
+//!   without creating a file: it rewrites its record as held, then lists.
+//!   If g is still the highest generation it owns the store; otherwise it
+//!   rewrites its record as released and takes the way above. This is
+//!   Dekker's handshake: the holder writes its record then looks for g+1;
+//!   a contender creates g+1 then reads g's record. Whichever goes second
+//!   sees the first, so they cannot both own the store (both may back off,
+//!   and then the next look takes the way above). The highest generation
+//!   is never removed while it is the highest (only a higher owner's
+//!   clean-up, or a contender that backs off, removes a file), so "g is the
+//!   highest" at the holder's look means no contender's g+1 was created
+//!   before its record said held. The point: a writer making call after
+//!   call alone pays two record writes and one listing per call, no file
+//!   creation or removal (which a data sync would have to commit too).
 //! - Natively a shared writer also takes the flock on `.lock` for each call,
 //!   so it excludes datawal 0.1.5 and single-writer handles, which hold that
 //!   flock for their life; a single-writer handle holds a [`State::Native`]
@@ -165,7 +181,6 @@ impl Default for Timing {
 }
 
 /// One handle's side of the protocol.
-#[derive(Debug)]
 pub(crate) struct Ownership {
     /// The lease directory, opened (and created) at the first acquisition.
     leases: Option<fs::Dir>,
@@ -173,12 +188,35 @@ pub(crate) struct Ownership {
     nonce: u64,
     /// The lease this handle holds: its generation, file and expiry.
     held: Option<(u64, fs::File, u64)>,
+    /// The lease this handle released last (its generation and file): the
+    /// one it may take back (see the module docs).
+    released: Option<(u64, fs::File)>,
     /// When the current lease was first seen unreadable (a holder that died
     /// between creating its file and writing its record).
     unreadable_since: Option<(u64, u64)>,
     /// Native: `.lock`, flocked while a shared writer owns the store.
     #[cfg(not(target_arch = "wasm32"))]
     flock: Option<fs::File>,
+    /// Tests of the lease alone: no flock, as inside a component.
+    #[cfg(test)]
+    no_flock: bool,
+    /// Tests: run just before (`.0`) and just after (`.1`) the exclusive
+    /// create of the next generation, to interleave another handle there.
+    #[cfg(test)]
+    around_create: (Option<Hook>, Option<Hook>),
+}
+
+#[cfg(test)]
+type Hook = Box<dyn FnOnce() + Send>;
+
+impl std::fmt::Debug for Ownership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let generation = |g: Option<u64>| g.map_or_else(|| "none".to_string(), file_name);
+        f.debug_struct("Ownership")
+            .field("held", &generation(self.held.as_ref().map(|h| h.0)))
+            .field("released", &generation(self.released.as_ref().map(|r| r.0)))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A lease file's state, or `None` when it is unreadable or missing.
@@ -204,9 +242,14 @@ impl Ownership {
             leases: None,
             nonce,
             held: None,
+            released: None,
             unreadable_since: None,
             #[cfg(not(target_arch = "wasm32"))]
             flock: None,
+            #[cfg(test)]
+            no_flock: false,
+            #[cfg(test)]
+            around_create: (None, None),
         }
     }
 
@@ -263,6 +306,11 @@ impl Ownership {
         if !flocked {
             return Ok(false);
         }
+        if !native {
+            if let Some(taken) = self.try_take_back(dir, timing)? {
+                return Ok(taken || self.unlock_flock().map(|()| false)?);
+            }
+        }
         let gens = generations(dir)?;
         let generation = gens.last().copied().unwrap_or(0);
         let free = generation == 0 || self.is_free(dir, generation, timing)?;
@@ -271,7 +319,16 @@ impl Ownership {
             return Ok(false);
         }
         let next = generation + 1;
-        let mut file = match dir.open_file(&file_name(next), OpenMode::CreateNew) {
+        #[cfg(test)]
+        if let Some(hook) = self.around_create.0.take() {
+            hook();
+        }
+        let created = dir.open_file(&file_name(next), OpenMode::CreateNew);
+        #[cfg(test)]
+        if let Some(hook) = self.around_create.1.take() {
+            hook();
+        }
+        let mut file = match created {
             Ok(file) => file,
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
                 self.unlock_flock()?;
@@ -282,12 +339,20 @@ impl Ownership {
                 return Err(e);
             }
         };
-        let expiry = now_ns().saturating_add(timing.lease.as_nanos() as u64);
-        let state = if native { State::Native } else { State::Held { expiry_ns: expiry } };
+        // A native lease has no expiry: never renewed, never taken back.
+        let (state, expiry) = if native {
+            (State::Native, u64::MAX)
+        } else {
+            let expiry = now_ns().saturating_add(timing.lease.as_nanos() as u64);
+            (State::Held { expiry_ns: expiry }, expiry)
+        };
         file.write_all_at(&encode(state, self.nonce), 0)?;
         // Stale view: `next` had been taken and removed already.
         let after = generations(dir)?;
-        if after.last().is_some_and(|&g| g > next) {
+        // Or g's holder took it back meanwhile (the handshake's second half).
+        if after.last().is_some_and(|&g| g > next)
+            || (generation != 0 && !self.is_free(dir, generation, timing)?)
+        {
             dir.remove_file_if_exists(&file_name(next))?;
             self.unlock_flock()?;
             return Ok(false);
@@ -298,6 +363,21 @@ impl Ownership {
             dir.remove_file_if_exists(&file_name(old))?;
         }
         Ok(true)
+    }
+
+    /// Take back the lease this handle released last, if it still is the
+    /// current one: `None` when there is none to take back, else whether it
+    /// was taken. A failed attempt forgets it (the next goes the long way).
+    fn try_take_back(&mut self, dir: &fs::Dir, timing: Timing) -> Result<Option<bool>> {
+        let Some((generation, mut file)) = self.released.take() else { return Ok(None) };
+        let expiry = now_ns().saturating_add(timing.lease.as_nanos() as u64);
+        file.write_all_at(&encode(State::Held { expiry_ns: expiry }, self.nonce), 0)?;
+        if generations(dir)?.last() == Some(&generation) {
+            self.held = Some((generation, file, expiry));
+            return Ok(Some(true));
+        }
+        file.write_all_at(&encode(State::Released, self.nonce), 0)?;
+        Ok(Some(false))
     }
 
     /// Whether generation `g`'s lease may be taken.
@@ -350,8 +430,12 @@ impl Ownership {
     }
 
     fn release_unplanned(&mut self) -> Result<()> {
-        let Some((_, mut file, _)) = self.held.take() else { return Ok(()) };
+        let Some((generation, mut file, expiry)) = self.held.take() else { return Ok(()) };
         let written = file.write_all_at(&encode(State::Released, self.nonce), 0);
+        // A native single writer's lease (no expiry) is never taken back.
+        if written.is_ok() && expiry != u64::MAX {
+            self.released = Some((generation, file));
+        }
         self.unlock_flock()?;
         written
     }
@@ -375,6 +459,10 @@ impl Ownership {
 
     #[cfg(not(target_arch = "wasm32"))]
     fn try_flock(&mut self, store: &fs::Dir) -> Result<bool> {
+        #[cfg(test)]
+        if self.no_flock {
+            return Ok(true);
+        }
         if self.flock.is_none() {
             self.flock = Some(store.open_file(crate::lock::LOCK_FILENAME, OpenMode::ReadWrite)?);
         }
@@ -422,5 +510,94 @@ mod tests {
         assert_eq!(decode(&bytes), None);
         assert_eq!(parse_name(&file_name(12)), Some(12));
         assert_eq!(parse_name("12"), None);
+    }
+
+    /// A handle of the lease alone (no flock, as inside a component) that
+    /// has taken and released the store of `dir` once.
+    fn released_once(dir: &std::path::Path, timing: Timing) -> (fs::Dir, Ownership) {
+        let store = fs::Dir::open_ambient(dir, false).unwrap();
+        let mut owner = Ownership::new();
+        owner.no_flock = true;
+        owner.acquire(&store, timing, false).unwrap();
+        owner.release().unwrap();
+        (store, owner)
+    }
+
+    /// The handshake's two orders (module docs, "Taking back"): a holder
+    /// takes its lease back while a contender is between reading it free
+    /// and creating the next generation, or just after that create. In each
+    /// exactly one of them owns the store.
+    #[test]
+    fn taking_back_and_a_contender_never_both_own() {
+        use std::sync::{Arc, Mutex};
+        let timing = Timing { lease: Duration::from_secs(30), wait: Duration::from_millis(1) };
+        for after_create in [false, true] {
+            let td = tempfile::tempdir().unwrap();
+            let (contender_store, mut contender) = released_once(td.path(), timing);
+            let (store, holder) = released_once(td.path(), timing);
+            let holder = Arc::new(Mutex::new((store, holder)));
+            // The contender must go the long way: it forgets what it released.
+            contender.released = None;
+            let took_back = Arc::new(Mutex::new(None));
+            let (h, t) = (holder.clone(), took_back.clone());
+            let hook: Hook = Box::new(move || {
+                let (store, owner) = &mut *h.lock().unwrap();
+                let dir = store.open_subdir(LEASE_DIR, false).unwrap();
+                *t.lock().unwrap() = owner.try_take_back(&dir, timing).unwrap();
+            });
+            if after_create {
+                contender.around_create.1 = Some(hook);
+            } else {
+                contender.around_create.0 = Some(hook);
+            }
+            let dir = contender_store.open_subdir(LEASE_DIR, false).unwrap();
+            let contender_owns = contender.try_take(&contender_store, &dir, timing, false).unwrap();
+            let holder_owns = took_back.lock().unwrap().expect("the holder had a lease to take back");
+            assert!(
+                contender_owns != holder_owns,
+                "after_create {after_create}: contender {contender_owns}, holder {holder_owns}"
+            );
+            // Before the create the holder wins; after it, the contender.
+            assert_eq!(contender_owns, after_create);
+        }
+    }
+
+    /// The lease alone (no flock, as inside a component) excludes: threads
+    /// with a handle each take the store again and again, fast (taking back
+    /// and handshakes race all the time), and never two at once.
+    #[test]
+    fn the_lease_alone_never_lets_two_own_the_store() {
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+        let td = tempfile::tempdir().unwrap();
+        let inside = AtomicBool::new(false);
+        let (taken, taken_back) = (AtomicU32::new(0), AtomicU32::new(0));
+        let timing = Timing { lease: Duration::from_secs(30), wait: Duration::from_secs(30) };
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    let store = fs::Dir::open_ambient(td.path(), false).unwrap();
+                    let mut owner = Ownership::new();
+                    owner.no_flock = true;
+                    for round in 0..500 {
+                        let back = owner.released.as_ref().map(|(g, _)| *g);
+                        owner.acquire(&store, timing, false).unwrap();
+                        assert!(!inside.swap(true, Ordering::SeqCst), "two owners at once");
+                        taken.fetch_add(1, Ordering::Relaxed);
+                        if back == owner.held.as_ref().map(|(g, _, _)| *g) {
+                            taken_back.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if round % 3 == 0 {
+                            std::thread::sleep(Duration::from_micros(50));
+                        }
+                        inside.store(false, Ordering::SeqCst);
+                        owner.release().unwrap();
+                    }
+                });
+            }
+        });
+        let (taken, taken_back) = (taken.into_inner(), taken_back.into_inner());
+        eprintln!("{taken} acquisitions, {taken_back} of them taken back");
+        assert_eq!(taken, 2000);
+        assert!(taken_back > 0 && taken_back < taken, "both paths ran: {taken_back} of {taken} taken back");
     }
 }
