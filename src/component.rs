@@ -10,7 +10,9 @@ use std::cell::RefCell;
 
 use exports::datawal::store::kv::{self, CompactionStats, ItemPage, KeyPage};
 use exports::datawal::store::log::{self, Cursor, Entry, ScanPage};
-use exports::datawal::store::types::{Corruption, Error, RecordRef, RecordType, RecoveryReport, TornTail};
+use exports::datawal::store::types::{
+    Corruption, Error, OpenOptions, RecordRef, RecordType, RecoveryReport, TornTail,
+};
 
 wit_bindgen::generate!({ world: "provider", path: "wit" });
 
@@ -52,10 +54,50 @@ fn to_wit(err: anyhow::Error) -> Error {
     }
 }
 
-/// How the component opens stores: shared mode, since WASI hosts run many
-/// instances at once on one directory (see `Options::shared`).
+/// How the component opens stores by default: shared mode, since WASI
+/// hosts run many instances at once on one directory (see `Options::shared`).
 fn shared() -> crate::Options {
     crate::Options::new().shared(true)
+}
+
+/// `open`'s options: every field left to the default.
+const DEFAULTS: OpenOptions = OpenOptions {
+    shared: None,
+    segment_bytes_max: None,
+    hint_files: None,
+    salvage: None,
+    lease_ms: None,
+    lock_wait_ms: None,
+};
+
+/// `open-options` to engine options over the component's defaults. The
+/// engine's builders assert positive sizes and leases; here they are input.
+fn options_from_wit(o: OpenOptions) -> Result<crate::Options> {
+    let invalid = |what: &str| Error::InvalidInput(format!("datawal: open-options.{what} must be positive"));
+    let mut options = shared();
+    if let Some(on) = o.shared {
+        options = options.shared(on);
+    }
+    if let Some(bytes) = o.segment_bytes_max {
+        options = options.segment_bytes_max(
+            std::num::NonZeroU64::new(bytes).ok_or_else(|| invalid("segment-bytes-max"))?.get(),
+        );
+    }
+    if let Some(on) = o.hint_files {
+        options = options.hint_files(on);
+    }
+    if let Some(on) = o.salvage {
+        options = options.salvage(on);
+    }
+    if let Some(ms) = o.lease_ms {
+        options = options.lease(std::time::Duration::from_millis(u64::from(
+            std::num::NonZeroU32::new(ms).ok_or_else(|| invalid("lease-ms"))?.get(),
+        )));
+    }
+    if let Some(ms) = o.lock_wait_ms {
+        options = options.lock_wait(std::time::Duration::from_millis(u64::from(ms)));
+    }
+    Ok(options)
 }
 
 /// A WIT directory string to a sandbox-relative path (see `fs`).
@@ -98,7 +140,12 @@ pub struct LogHandle(RefCell<Option<crate::RecordLog>>);
 
 impl log::GuestRecordLog for LogHandle {
     fn open(dir: String) -> Result<log::RecordLog> {
-        let log = crate::RecordLog::open_with(&sandbox_path(&dir)?, shared()).map_err(to_wit)?;
+        Self::open_with(dir, DEFAULTS)
+    }
+
+    fn open_with(dir: String, options: OpenOptions) -> Result<log::RecordLog> {
+        let log =
+            crate::RecordLog::open_with(&sandbox_path(&dir)?, options_from_wit(options)?).map_err(to_wit)?;
         Ok(log::RecordLog::new(LogHandle(RefCell::new(Some(log)))))
     }
 
@@ -160,7 +207,12 @@ pub struct StoreHandle(RefCell<Option<crate::DataWal>>);
 
 impl kv::GuestStore for StoreHandle {
     fn open(dir: String) -> Result<kv::Store> {
-        let store = crate::DataWal::open_with(&sandbox_path(&dir)?, shared()).map_err(to_wit)?;
+        Self::open_with(dir, DEFAULTS)
+    }
+
+    fn open_with(dir: String, options: OpenOptions) -> Result<kv::Store> {
+        let store =
+            crate::DataWal::open_with(&sandbox_path(&dir)?, options_from_wit(options)?).map_err(to_wit)?;
         Ok(kv::Store::new(StoreHandle(RefCell::new(Some(store)))))
     }
 

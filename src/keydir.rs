@@ -145,6 +145,17 @@ impl Keydir {
         Some(found.remove().0 .1)
     }
 
+    /// Keep only the entries whose reference `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(&RecordRef) -> bool) {
+        self.sorted.take();
+        self.table.retain(|(_, rref)| keep(rref));
+    }
+
+    /// Every live entry, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &RecordRef)> {
+        self.table.iter().map(|(k, r)| (k.as_slice(), r))
+    }
+
     /// The live entries with keys strictly after `after` (all when
     /// `None`), ascending by key. The first call after a change sorts
     /// every key; later ones binary-search the kept order.
@@ -245,6 +256,16 @@ impl recovery::Visitor for Keydir {
             RecordType::Delete => drop(self.remove(key)),
             RecordType::Raw => {}
         }
+    }
+
+    fn compacted(&mut self, rref: RecordRef, key: &[u8]) {
+        if self.get(key).is_some_and(|live| live.segment < rref.segment) {
+            self.set(key, rref);
+        }
+    }
+
+    fn forget_segments(&mut self, gone: &dyn Fn(u32) -> bool) {
+        self.retain(|rref| !gone(rref.segment));
     }
 }
 

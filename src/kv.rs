@@ -54,6 +54,9 @@ pub struct ItemPage {
 /// list short enough to search linearly.
 const READ_HANDLES_MAX: usize = 16;
 
+/// Reads of one value when compactions keep removing its segment.
+const READ_TRIES: u32 = 4;
+
 /// Bytes buffered by `export_jsonl` between writes.
 const EXPORT_BUFFER_BYTES: usize = 1 << 20;
 
@@ -120,7 +123,7 @@ impl DataWal {
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.refresh()?;
         let Some(rref) = self.ref_of(key) else { return Ok(None) };
-        Ok(Some(self.read_value(key, rref)?))
+        Ok(self.read_live(key, rref)?)
     }
 
     /// All live keys, ascending.
@@ -170,8 +173,9 @@ impl DataWal {
                 break;
             }
             bytes = bytes.saturating_add(size);
-            let value = self.read_value(&key, rref)?;
-            page.items.push((key, value));
+            if let Some(value) = self.read_live(&key, rref)? {
+                page.items.push((key, value));
+            }
         }
         Ok(page)
     }
@@ -182,8 +186,9 @@ impl DataWal {
         let refs = self.sorted_after(None, usize::MAX);
         let mut out = Vec::with_capacity(refs.len());
         for (key, rref) in refs {
-            let value = self.read_value(&key, rref)?;
-            out.push((key, value));
+            if let Some(value) = self.read_live(&key, rref)? {
+                out.push((key, value));
+            }
         }
         Ok(out)
     }
@@ -283,8 +288,40 @@ impl DataWal {
         self.log.close()
     }
 
+    /// `key`'s value, read at `rref`, which the keydir gave. In shared mode
+    /// another writer's compaction may remove the segment under the read:
+    /// then catch up and read where the key lives now (`None` if it no
+    /// longer does). Tries [`READ_TRIES`] times, each after a catch-up.
+    fn read_live(&mut self, key: &[u8], mut rref: RecordRef) -> Result<Option<Vec<u8>>, Error> {
+        let mut tries = 1;
+        loop {
+            match self.read_value(key, rref) {
+                Err(Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound
+                        && self.log.options().shared
+                        && tries < READ_TRIES =>
+                {
+                    tries += 1;
+                    self.readers.retain(|(id, _)| *id != rref.segment);
+                    self.log.refresh(&mut self.keydir)?;
+                    match self.ref_of(key) {
+                        Some(now) => rref = now,
+                        None => return Ok(None),
+                    }
+                }
+                other => return other.map(Some),
+            }
+        }
+    }
+
     /// Read and verify the frame `rref` must hold: the Put of `key`.
     fn read_value(&mut self, key: &[u8], rref: RecordRef) -> Result<Vec<u8>, Error> {
+        let (frame, header) = self.read_frame(key, rref)?;
+        Ok(into_value(frame, &header))
+    }
+
+    /// The whole verified frame of the Put of `key` at `rref`, and its header.
+    fn read_frame(&mut self, key: &[u8], rref: RecordRef) -> Result<(Vec<u8>, format::Header), Error> {
         let at = match self.readers.iter().position(|(segment, _)| *segment == rref.segment) {
             Some(at) => at,
             None => {
@@ -296,7 +333,83 @@ impl DataWal {
                 self.readers.len() - 1
             }
         };
-        read_put(&mut self.readers[at].1, self.log.dir(), key, rref)
+        read_put_frame(&mut self.readers[at].1, self.log.dir(), key, rref)
+    }
+
+    /// Reclaim the space of overwritten and deleted values in place: the
+    /// live records of every segment up to the active one are copied,
+    /// verbatim (txids included), into one new segment, which is made
+    /// durable and installed before the old segments are removed. A crash
+    /// at any point loses nothing acknowledged and brings back no deleted
+    /// key; datawal 0.1.5 reads the directory correctly at every point
+    /// (`docs/compaction.md`). In shared mode other writers keep writing
+    /// while the copy is written (ownership is taken only to start and to
+    /// install), and pick the result up when they catch up. Returns what
+    /// was written: all zero when another writer's compaction is in flight
+    /// or the store is empty. With hint files on, the output gets one.
+    pub fn compact(&mut self) -> Result<CompactionStats> {
+        Ok(self.compact_in_place()?)
+    }
+
+    fn compact_in_place(&mut self) -> Result<CompactionStats, Error> {
+        let begun = self.owned(|s| {
+            let Some(plan) = s.log.begin_compaction()? else { return Ok(None) };
+            // Inputs are every segment up to the sealed one: all that is live in them.
+            let live: Vec<(Vec<u8>, RecordRef)> = s
+                .keydir
+                .iter()
+                .filter(|(_, r)| r.segment <= plan.last_input)
+                .map(|(k, r)| (k.to_vec(), *r))
+                .collect();
+            Ok::<_, Error>(Some((plan, live)))
+        })?;
+        let Some((plan, mut live)) = begun else { return Ok(CompactionStats::default()) };
+        // Log order: txids ascend through the output, as through any segment.
+        live.sort_unstable_by_key(|(_, r)| (r.segment, r.offset));
+        let copied = self.copy_live(plan, &live);
+        let (output, moved) = match copied {
+            Ok(done) => done,
+            Err(e) => {
+                self.log.abandon_compaction(plan);
+                return Err(e);
+            }
+        };
+        let stats = CompactionStats {
+            live_keys: live.len() as u64,
+            records_written: live.len() as u64,
+            bytes_written: output.len(),
+        };
+        let installed = self.owned(|s| {
+            if !s.log.install_compaction(output)? {
+                return Ok::<_, Error>(false);
+            }
+            // Keys nobody wrote since now live in the output.
+            for ((key, old), new) in live.iter().zip(&moved) {
+                if s.keydir.get(key) == Some(old) {
+                    s.keydir.set(key, *new);
+                }
+            }
+            s.readers.retain(|(id, _)| *id > plan.last_input);
+            Ok(true)
+        })?;
+        Ok(if installed { stats } else { CompactionStats::default() })
+    }
+
+    /// Write the output of `plan`: each of `live` (in log order) verified
+    /// and copied. Where each one went, in the same order.
+    fn copy_live(
+        &mut self,
+        plan: crate::log::CompactionPlan,
+        live: &[(Vec<u8>, RecordRef)],
+    ) -> Result<(crate::log::CompactionOutput, Vec<RecordRef>), Error> {
+        let mut output = self.log.compaction_output(plan)?;
+        let mut moved = Vec::with_capacity(live.len());
+        for (key, rref) in live {
+            let (frame, header) = self.read_frame(key, *rref)?;
+            moved.push(output.push(&frame, RecordType::Put, key, header.txid)?);
+            self.log.renew_compaction(&mut output)?;
+        }
+        Ok((output, moved))
     }
 
     /// Write a compacted copy (one Put per live key, ascending) into
@@ -363,7 +476,7 @@ impl DataWal {
         let mut stats = CompactionStats::default();
         let refs = self.sorted_after(None, usize::MAX);
         for (key, rref) in refs {
-            let value = self.read_value(&key, rref)?;
+            let Some(value) = self.read_live(&key, rref)? else { continue };
             let written = out.try_append_record(RecordType::Put, &key, &value)?;
             stats.records_written += 1;
             stats.bytes_written += u64::from(written.len);
@@ -416,7 +529,7 @@ impl DataWal {
         let mut written = 0u64;
         let refs = self.sorted_after(None, usize::MAX);
         for (key, rref) in refs {
-            let value = self.read_value(&key, rref)?;
+            let Some(value) = self.read_live(&key, rref)? else { continue };
             line.clear();
             line.push_str("{\"key_b64\":\"");
             base64::engine::general_purpose::STANDARD.encode_string(&key, &mut line);
@@ -481,6 +594,26 @@ pub(crate) fn read_put(
     key: &[u8],
     rref: RecordRef,
 ) -> Result<Vec<u8>, Error> {
+    let (frame, header) = read_put_frame(file, dir, key, rref)?;
+    Ok(into_value(frame, &header))
+}
+
+/// A verified frame's buffer, reused for its value: the payload shifted to
+/// the front.
+fn into_value(mut frame: Vec<u8>, header: &format::Header) -> Vec<u8> {
+    let start = format::HEADER_LEN + header.key_len as usize;
+    frame.copy_within(start..start + header.payload_len as usize, 0);
+    frame.truncate(header.payload_len as usize);
+    frame
+}
+
+/// [`read_put`]'s check, returning the whole frame and its header.
+pub(crate) fn read_put_frame(
+    file: &mut fs::File,
+    dir: &Path,
+    key: &[u8],
+    rref: RecordRef,
+) -> Result<(Vec<u8>, format::Header), Error> {
     let mut buf = vec![0u8; rref.len as usize];
     let read = file.read_exact_at(&mut buf, rref.offset);
     let corrupt = |message: String| crate::segment::corrupt(dir, rref.segment, rref.offset, message);
@@ -511,12 +644,7 @@ pub(crate) fn read_put(
             rref.len
         )));
     }
-    // Reuse the read buffer for the value: shift the payload to the front.
-    let start = format::HEADER_LEN + key.len();
-    let value_len = h.payload_len as usize;
-    buf.copy_within(start..start + value_len, 0);
-    buf.truncate(value_len);
-    Ok(buf)
+    Ok((buf, h))
 }
 
 /// Split a target path into its parent directory and a plain final name.

@@ -14,7 +14,8 @@
 //!   until when: [`State::Held`] with an expiry (wall-clock ns since the
 //!   Unix epoch, `wasi:clocks/wall-clock` inside a component), [`State::Native`]
 //!   (a native writer that also holds the flock on `.lock` for its life:
-//!   no expiry), or [`State::Released`].
+//!   no expiry), [`State::Pinned`] (a single writer in a component, for
+//!   its life), or [`State::Released`].
 //! - To own the store, a writer lists the lease directory and reads the
 //!   current lease g. If it is released, expired, or (for a native writer,
 //!   which can test the flock) a native lease whose holder is gone, the
@@ -50,6 +51,11 @@
 //!   so it excludes datawal 0.1.5 and single-writer handles, which hold that
 //!   flock for their life; a single-writer handle holds a [`State::Native`]
 //!   lease for its life, so WASI writers (which cannot see flocks) wait for it.
+//! - A single-writer handle inside a component cannot flock: it holds a
+//!   [`State::Pinned`] lease for its life, which no writer breaks (none can
+//!   tell whether its holder still runs). If the instance dies without
+//!   closing the handle, the store stays locked until someone who knows it
+//!   is gone removes `.owner/` by hand; the `Locked` error says so.
 //!
 //! # Bounds
 //!
@@ -100,6 +106,8 @@ pub(crate) enum State {
     },
     /// Held by a native single writer for its life (it holds the flock).
     Native,
+    /// Held by a single writer in a component for its life (no flock).
+    Pinned,
 }
 
 fn file_name(generation: u64) -> String {
@@ -133,7 +141,7 @@ fn generations(dir: &fs::Dir) -> Result<Vec<u64>> {
     }
 }
 
-fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
@@ -142,6 +150,7 @@ fn encode(state: State, nonce: u64) -> [u8; RECORD_LEN] {
         State::Released => (0u8, 0),
         State::Held { expiry_ns } => (1, expiry_ns),
         State::Native => (2, u64::MAX),
+        State::Pinned => (3, u64::MAX),
     };
     let mut out = [0u8; RECORD_LEN];
     out[..4].copy_from_slice(&MAGIC);
@@ -151,6 +160,26 @@ fn encode(state: State, nonce: u64) -> [u8; RECORD_LEN] {
     let crc = crc32c::crc32c(&out[..24]);
     out[24..28].copy_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// Write a marker file: a lease record at `name` in `dir`, held until
+/// `expiry_ns` by `nonce` (compaction's: one at a time, see `log::compact`).
+pub(crate) fn write_marker(dir: &fs::Dir, name: &str, expiry_ns: u64, nonce: u64) -> Result<()> {
+    let mut file = dir.open_file(name, OpenMode::Truncate)?;
+    file.write_all_at(&encode(State::Held { expiry_ns }, nonce), 0)
+}
+
+/// A marker's expiry and nonce; `None` when missing or unreadable.
+pub(crate) fn read_marker(dir: &fs::Dir, name: &str) -> Option<(u64, u64)> {
+    let mut file = dir.open_file(name, OpenMode::Read).ok()?;
+    let mut bytes = [0u8; RECORD_LEN];
+    file.read_exact_at(&mut bytes, 0).ok()?;
+    match decode(&bytes)? {
+        State::Held { expiry_ns } => {
+            Some((expiry_ns, u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"))))
+        }
+        _ => None,
+    }
 }
 
 fn decode(bytes: &[u8; RECORD_LEN]) -> Option<State> {
@@ -163,6 +192,7 @@ fn decode(bytes: &[u8; RECORD_LEN]) -> Option<State> {
         0 => Some(State::Released),
         1 => Some(State::Held { expiry_ns }),
         2 => Some(State::Native),
+        3 => Some(State::Pinned),
         _ => None,
     }
 }
@@ -253,28 +283,29 @@ impl Ownership {
         }
     }
 
-    /// Own the store (see the module docs); `native` takes a lease with no
-    /// expiry, for a single writer that holds the flock for its life.
-    pub fn acquire(&mut self, store: &fs::Dir, timing: Timing, native: bool) -> Result<()> {
-        fs::unplanned(|| self.acquire_unplanned(store, timing, native))
+    /// Own the store (see the module docs); `for_life` takes a lease with no
+    /// expiry, for a single writer ([`State::Native`] natively, where it
+    /// holds the flock for its life; [`State::Pinned`] in a component).
+    pub fn acquire(&mut self, store: &fs::Dir, timing: Timing, for_life: bool) -> Result<()> {
+        fs::unplanned(|| self.acquire_unplanned(store, timing, for_life))
     }
 
-    fn acquire_unplanned(&mut self, store: &fs::Dir, timing: Timing, native: bool) -> Result<()> {
+    fn acquire_unplanned(&mut self, store: &fs::Dir, timing: Timing, for_life: bool) -> Result<()> {
         debug_assert!(self.held.is_none(), "acquire while holding");
         if self.leases.is_none() {
             self.leases = Some(store.open_subdir(LEASE_DIR, true)?);
         }
         let dir = self.leases.take().expect("opened above");
-        let result = self.acquire_in(store, &dir, timing, native);
+        let result = self.acquire_in(store, &dir, timing, for_life);
         self.leases = Some(dir);
         result
     }
 
-    fn acquire_in(&mut self, store: &fs::Dir, dir: &fs::Dir, timing: Timing, native: bool) -> Result<()> {
+    fn acquire_in(&mut self, store: &fs::Dir, dir: &fs::Dir, timing: Timing, for_life: bool) -> Result<()> {
         let started = std::time::Instant::now();
         let mut looks = 0u32;
         loop {
-            if self.try_take(store, dir, timing, native)? {
+            if self.try_take(store, dir, timing, for_life)? {
                 return Ok(());
             }
             if started.elapsed() >= timing.wait {
@@ -300,13 +331,13 @@ impl Ownership {
 
     /// One attempt: take the flock (native), then the next generation if
     /// the current lease is free. False when someone else holds either.
-    fn try_take(&mut self, store: &fs::Dir, dir: &fs::Dir, timing: Timing, native: bool) -> Result<bool> {
+    fn try_take(&mut self, store: &fs::Dir, dir: &fs::Dir, timing: Timing, for_life: bool) -> Result<bool> {
         // A native single writer already holds the flock (through `lock`).
-        let flocked = native || self.try_flock(store)?;
+        let flocked = for_life || self.try_flock(store)?;
         if !flocked {
             return Ok(false);
         }
-        if !native {
+        if !for_life {
             if let Some(taken) = self.try_take_back(dir, timing)? {
                 return Ok(taken || self.unlock_flock().map(|()| false)?);
             }
@@ -340,8 +371,8 @@ impl Ownership {
             }
         };
         // A native lease has no expiry: never renewed, never taken back.
-        let (state, expiry) = if native {
-            (State::Native, u64::MAX)
+        let (state, expiry) = if for_life {
+            (if cfg!(target_arch = "wasm32") { State::Pinned } else { State::Native }, u64::MAX)
         } else {
             let expiry = now_ns().saturating_add(timing.lease.as_nanos() as u64);
             (State::Held { expiry_ns: expiry }, expiry)
@@ -389,6 +420,7 @@ impl Ownership {
             // A native holder keeps the flock for its life: a native writer
             // that got the flock knows it is gone. A WASI writer cannot tell.
             Some(State::Native) => Ok(cfg!(not(target_arch = "wasm32"))),
+            Some(State::Pinned) => Ok(false),
             // Removed meanwhile: a successor exists; look again.
             None if dir.entry_kind(&file_name(generation))?.is_none() => Ok(false),
             None => {
@@ -450,6 +482,10 @@ impl Ownership {
                 "lease {name}: a native single writer holds it for its life; if no such process \
                  runs any more, any native open of the store clears it"
             ),
+            Some(State::Pinned) => format!(
+                "lease {name}: a single writer in a component holds it for its life; if that \
+                 instance is gone, remove {LEASE_DIR} by hand (no writer can tell it is gone)"
+            ),
             Some(State::Held { expiry_ns }) => {
                 format!("lease {name} held until {expiry_ns} ns after the epoch")
             }
@@ -502,7 +538,7 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_damage_reads_as_none() {
-        for state in [State::Released, State::Held { expiry_ns: 42 }, State::Native] {
+        for state in [State::Released, State::Held { expiry_ns: 42 }, State::Native, State::Pinned] {
             assert_eq!(decode(&encode(state, 7)), Some(state));
         }
         let mut bytes = encode(State::Held { expiry_ns: 42 }, 7);

@@ -26,7 +26,17 @@ pub mod bindings {
 pub use bindings::exports::datawal::store::kv::{CompactionStats, ItemPage, KeyPage};
 pub use bindings::exports::datawal::store::log::{Cursor, Entry, ScanPage};
 pub use bindings::exports::datawal::store::types::{
-    Corruption, Error as GuestError, RecordRef, RecordType, RecoveryReport, TornTail,
+    Corruption, Error as GuestError, OpenOptions, RecordRef, RecordType, RecoveryReport, TornTail,
+};
+
+/// `open-options` with every field at its default (what `open` does).
+pub const OPEN_DEFAULTS: OpenOptions = OpenOptions {
+    shared: None,
+    segment_bytes_max: None,
+    hint_files: None,
+    salvage: None,
+    lease_ms: None,
+    lock_wait_ms: None,
 };
 
 /// A key and its value.
@@ -152,6 +162,11 @@ impl Sandbox {
         no_trap(log.call_open(&mut self.store, dir)).map(LogHandle)
     }
 
+    pub fn log_open_with(&mut self, dir: &str, options: OpenOptions) -> Result<LogHandle, GuestError> {
+        let log = self.engine.datawal_store_log().record_log();
+        no_trap(log.call_open_with(&mut self.store, dir, options)).map(LogHandle)
+    }
+
     pub fn log_append(&mut self, h: &LogHandle, payload: &[u8]) -> Result<RecordRef, GuestError> {
         no_trap(self.engine.datawal_store_log().record_log().call_append(&mut self.store, h.0, payload))
     }
@@ -212,6 +227,11 @@ impl Sandbox {
 
     pub fn kv_open(&mut self, dir: &str) -> Result<StoreHandle, GuestError> {
         no_trap(self.engine.datawal_store_kv().store().call_open(&mut self.store, dir)).map(StoreHandle)
+    }
+
+    pub fn kv_open_with(&mut self, dir: &str, options: OpenOptions) -> Result<StoreHandle, GuestError> {
+        let store = self.engine.datawal_store_kv().store();
+        no_trap(store.call_open_with(&mut self.store, dir, options)).map(StoreHandle)
     }
 
     pub fn kv_get(&mut self, h: &StoreHandle, key: &[u8]) -> Result<Option<Vec<u8>>, GuestError> {

@@ -34,9 +34,12 @@ use crate::record::{BatchRecord, Record, RecordRef};
 use crate::recovery::{self, RecoveryReport, Scan, TornTail};
 use crate::segment::{self, segment_file_name};
 
+mod compact;
 mod pages;
 mod repair;
 mod shared;
+
+pub(crate) use compact::{Output as CompactionOutput, Plan as CompactionPlan};
 
 use pages::{Boundaries, CHECKPOINT_BYTES};
 pub use pages::{Cursor, ScanPage, PAGE_ENTRIES_MAX};
@@ -95,6 +98,9 @@ pub struct RecordLog {
     hint_builder: Option<hint::Builder>,
     /// Where scans may resume: see [`Boundaries`].
     boundaries: Mutex<Boundaries>,
+    /// Shared mode: the output id of another writer's compaction that was
+    /// not installed yet when catch-up passed it (see `shared`).
+    pending_output: Option<u32>,
 }
 
 /// Most bytes the encode buffer keeps between writes.
@@ -114,6 +120,14 @@ struct Tee<'a> {
 impl recovery::Visitor for Tee<'_> {
     fn expect_keys(&mut self, keys: u64) {
         self.inner.expect_keys(keys);
+    }
+
+    fn compacted(&mut self, rref: RecordRef, key: &[u8]) {
+        self.inner.compacted(rref, key);
+    }
+
+    fn forget_segments(&mut self, gone: &dyn Fn(u32) -> bool) {
+        self.inner.forget_segments(gone);
     }
 
     fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {
@@ -161,7 +175,6 @@ impl RecordLog {
         options: Options,
         visit: &mut dyn recovery::Visitor,
     ) -> Result<Self, Error> {
-        #[cfg_attr(target_arch = "wasm32", allow(unused_mut))]
         let mut owner = Ownership::new();
         let lock = if options.shared {
             // Not locked in shared mode, but there all the same: it marks
@@ -170,10 +183,10 @@ impl RecordLog {
             None
         } else {
             let lock = DirLock::acquire_in(&dir)?;
-            // Shared writers in components cannot see the flock: a lease
-            // with no expiry keeps them out for the handle's life (taken
-            // before replay, so no shared writer appends meanwhile).
-            #[cfg(not(target_arch = "wasm32"))]
+            // Shared writers in components cannot see the flock (and in a
+            // component there is none): a lease with no expiry keeps them
+            // out for the handle's life (taken before replay, so no shared
+            // writer appends meanwhile).
             owner.acquire(&dir, options.timing, true)?;
             Some(lock)
         };
@@ -234,6 +247,7 @@ impl RecordLog {
             encode_buf: Vec::new(),
             hint_builder: tee.hint,
             boundaries: Mutex::new(tee.boundaries),
+            pending_output: None,
         })
     }
 
@@ -416,8 +430,14 @@ impl RecordLog {
     }
 
     fn rotate_inner(&mut self) -> Result<(), Error> {
-        self.repair_torn_tail()?;
         let next = segment::next_id(self.active_id)?;
+        self.rotate_to(next)
+    }
+
+    /// Seal the active segment and continue in segment `next` (the next id,
+    /// or the one after it when a compaction keeps that one for its output).
+    fn rotate_to(&mut self, next: u32) -> Result<(), Error> {
+        self.repair_torn_tail()?;
         self.sync_inner()?;
         let file = self.dir.open_file(&segment_file_name(next), OpenMode::CreateNew)?;
         self.dir.sync()?;
