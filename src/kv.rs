@@ -67,6 +67,10 @@ pub struct DataWal {
     keydir: Keydir,
     /// Open read handles by segment id, at most `READ_HANDLES_MAX`.
     readers: Vec<(u32, fs::File)>,
+    /// Nesting of [`DataWal::owned`]: the policy runs at the outermost end.
+    depth: u32,
+    /// Log size before which the compaction policy does not look again.
+    auto_next_at: u64,
 }
 
 impl DataWal {
@@ -89,7 +93,7 @@ impl DataWal {
     fn open_in(dir: fs::Dir, options: Options) -> Result<Self, Error> {
         let mut load = keydir::Load::default();
         let log = RecordLog::open_in(dir, options, &mut load)?;
-        Ok(DataWal { log, keydir: load.finish(), readers: Vec::new() })
+        Ok(DataWal { log, keydir: load.finish(), readers: Vec::new(), depth: 0, auto_next_at: 0 })
     }
 
     pub fn dir(&self) -> &Path {
@@ -124,6 +128,17 @@ impl DataWal {
         self.refresh()?;
         let Some(rref) = self.ref_of(key) else { return Ok(None) };
         Ok(self.read_live(key, rref)?)
+    }
+
+    /// The live value of `key` with its version: the txid of the record it
+    /// was read from. Every write of a key gets a new txid, and compaction
+    /// copies records with theirs, so equal versions mean no write of the
+    /// key in between (a [`RecordRef`] changes when compaction moves the
+    /// record). What compare-and-swap compares.
+    pub fn get_versioned(&mut self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
+        self.refresh()?;
+        let Some(rref) = self.ref_of(key) else { return Ok(None) };
+        Ok(self.read_live_frame(key, rref)?.map(|(frame, header)| (into_value(frame, &header), header.txid)))
     }
 
     /// All live keys, ascending.
@@ -216,11 +231,37 @@ impl DataWal {
     /// the keydir first (shared mode).
     fn owned<T, E: From<Error>>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
         self.log.own(&mut self.keydir)?;
+        self.depth += 1;
         let result = f(self);
+        self.depth -= 1;
         let released = self.log.disown();
         let out = result?;
         released?;
+        if self.depth == 0 {
+            self.auto_compact();
+        }
         Ok(out)
+    }
+
+    /// The compaction policy ([`Options::auto_compact`]), after a change.
+    /// Its failure is not the change's: an I/O failure poisons the handle
+    /// (the next write reports it), anything else waits for the log to grow.
+    fn auto_compact(&mut self) {
+        let Some(policy) = self.log.options().auto_compact else { return };
+        let total = self.log.log_bytes();
+        if total < policy.min_bytes.max(self.auto_next_at) {
+            return;
+        }
+        let dead = total.saturating_sub(self.keydir.live_bytes());
+        if dead.saturating_mul(100) < total.saturating_mul(u64::from(policy.dead_percent)) {
+            return;
+        }
+        self.depth += 1;
+        let result = self.compact_in_place();
+        self.depth -= 1;
+        if !matches!(result, Ok(ref stats) if stats.live_keys > 0 || self.keydir.is_empty()) {
+            self.auto_next_at = self.log.log_bytes() + policy.min_bytes / 4;
+        }
     }
 
     /// Write a Put; visible at once, durable after [`DataWal::fsync`].
@@ -292,10 +333,19 @@ impl DataWal {
     /// another writer's compaction may remove the segment under the read:
     /// then catch up and read where the key lives now (`None` if it no
     /// longer does). Tries [`READ_TRIES`] times, each after a catch-up.
-    fn read_live(&mut self, key: &[u8], mut rref: RecordRef) -> Result<Option<Vec<u8>>, Error> {
+    fn read_live(&mut self, key: &[u8], rref: RecordRef) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.read_live_frame(key, rref)?.map(|(frame, header)| into_value(frame, &header)))
+    }
+
+    /// [`DataWal::read_live`], returning the whole frame and its header.
+    fn read_live_frame(
+        &mut self,
+        key: &[u8],
+        mut rref: RecordRef,
+    ) -> Result<Option<(Vec<u8>, format::Header)>, Error> {
         let mut tries = 1;
         loop {
-            match self.read_value(key, rref) {
+            match self.read_frame(key, rref) {
                 Err(Error::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound
                         && self.log.options().shared
@@ -312,12 +362,6 @@ impl DataWal {
                 other => return other.map(Some),
             }
         }
-    }
-
-    /// Read and verify the frame `rref` must hold: the Put of `key`.
-    fn read_value(&mut self, key: &[u8], rref: RecordRef) -> Result<Vec<u8>, Error> {
-        let (frame, header) = self.read_frame(key, rref)?;
-        Ok(into_value(frame, &header))
     }
 
     /// The whole verified frame of the Put of `key` at `rref`, and its header.

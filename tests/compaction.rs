@@ -270,3 +270,33 @@ fn writers_and_compactions_at_once_lose_nothing() {
     assert_eq!(ours(dir), written);
     assert_eq!(reference(dir), written);
 }
+
+/// `Options::auto_compact`: overwrites alone never let the directory grow
+/// past the policy's bound (the threshold, plus a copy of the live data
+/// and a segment while a compaction runs).
+#[test]
+fn automatic_compaction_bounds_the_disk() {
+    let td = tempfile::tempdir().unwrap();
+    let dir = td.path();
+    let (min_bytes, segment) = (64u64 << 10, 16u64 << 10);
+    let options = Options::new().auto_compact(min_bytes, 50).segment_bytes_max(segment).hint_files(true);
+    let mut store = DataWal::open_with(dir, options).unwrap();
+    let mut model = State::new();
+    let mut largest = 0;
+    for i in 0..20_000u32 {
+        let key = format!("key-{}", i % 100).into_bytes();
+        let value = vec![(i % 251) as u8; 100];
+        store.put(&key, &value).unwrap();
+        model.insert(key, value);
+        let on_disk = dir_bytes(dir);
+        largest = largest.max(on_disk);
+    }
+    let live: u64 = model.iter().map(|(k, v)| 28 + (k.len() + v.len()) as u64).sum();
+    let bound = min_bytes + 3 * live + 2 * segment;
+    eprintln!("live {live} B; largest directory {largest} B; bound {bound} B; 2.2 MB written");
+    assert!(largest <= bound, "the directory reached {largest} B, over {bound} B");
+    store.fsync().unwrap();
+    drop(store);
+    assert_eq!(ours(dir), model);
+    assert_eq!(reference(dir), model);
+}

@@ -29,6 +29,16 @@ pub use bindings::exports::datawal::store::types::{
     Corruption, Error as GuestError, OpenOptions, RecordRef, RecordType, RecoveryReport, TornTail,
 };
 
+/// datawal 0.1.5's layout: no rotation by size, no hint files, no
+/// automatic compaction (the component's `kv` defaults differ), so the
+/// segments can be compared byte for byte with native and reference ones.
+pub const LAYOUT_0_1: OpenOptions = OpenOptions {
+    segment_bytes_max: Some(u64::MAX),
+    hint_files: Some(false),
+    auto_compact: Some(false),
+    ..OPEN_DEFAULTS
+};
+
 /// `open-options` with every field at its default (what `open` does).
 pub const OPEN_DEFAULTS: OpenOptions = OpenOptions {
     shared: None,
@@ -37,6 +47,9 @@ pub const OPEN_DEFAULTS: OpenOptions = OpenOptions {
     salvage: None,
     lease_ms: None,
     lock_wait_ms: None,
+    auto_compact: None,
+    compact_min_bytes: None,
+    compact_dead_percent: None,
 };
 
 /// A key and its value.
@@ -294,6 +307,10 @@ impl Sandbox {
 
     pub fn kv_compact_to(&mut self, h: &StoreHandle, dir: &str) -> Result<CompactionStats, GuestError> {
         no_trap(self.engine.datawal_store_kv().store().call_compact_to(&mut self.store, h.0, dir))
+    }
+
+    pub fn kv_compact(&mut self, h: &StoreHandle) -> Result<CompactionStats, GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_compact(&mut self.store, h.0))
     }
 
     pub fn kv_export_jsonl(&mut self, h: &StoreHandle, path: &str) -> Result<(), GuestError> {

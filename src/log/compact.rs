@@ -145,6 +145,7 @@ impl RecordLog {
         }
         self.dir.sync()?;
         fs::unplanned(|| self.dir.remove_file_if_exists(MARKER))?;
+        self.recount_sealed()?;
         Ok(true)
     }
 

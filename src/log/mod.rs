@@ -101,6 +101,9 @@ pub struct RecordLog {
     /// Shared mode: the output id of another writer's compaction that was
     /// not installed yet when catch-up passed it (see `shared`).
     pending_output: Option<u32>,
+    /// Bytes of the segments below the active one, as this handle last
+    /// counted them (for the compaction policy).
+    sealed_bytes: u64,
 }
 
 /// Most bytes the encode buffer keeps between writes.
@@ -214,8 +217,13 @@ impl RecordLog {
         // can strand that frame's freed memory (heap fragmentation), which
         // tests/memory.rs measures.
         let mut log_bytes = 0u64;
+        let mut sealed_bytes = 0u64;
         for &id in &ids {
-            log_bytes += dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?;
+            let len = dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?;
+            log_bytes += len;
+            if id != active_id {
+                sealed_bytes += len;
+            }
         }
         tee.boundaries.reserve(log_bytes / CHECKPOINT_BYTES + ids.len() as u64);
         let (report, pending_repair) =
@@ -248,6 +256,7 @@ impl RecordLog {
             hint_builder: tee.hint,
             boundaries: Mutex::new(tee.boundaries),
             pending_output: None,
+            sealed_bytes,
         })
     }
 
@@ -424,6 +433,25 @@ impl RecordLog {
         self.latch("rotate", result)
     }
 
+    /// Bytes of the log's segments, as this handle last counted them.
+    pub(crate) fn log_bytes(&self) -> u64 {
+        self.sealed_bytes + self.active_len
+    }
+
+    /// Count the sealed segments' bytes again (after segments were added or
+    /// removed by others, or a compaction).
+    fn recount_sealed(&mut self) -> Result<(), Error> {
+        let mut bytes = 0;
+        for id in segment::list_ids(&self.dir)?.into_iter().filter(|&id| id < self.active_id) {
+            // Removed meanwhile (another compaction): nothing to count.
+            if let Ok(file) = self.dir.open_file(&segment_file_name(id), OpenMode::Read) {
+                bytes += file.len()?;
+            }
+        }
+        self.sealed_bytes = bytes;
+        Ok(())
+    }
+
     /// The options this log was opened with.
     pub fn options(&self) -> Options {
         self.options
@@ -443,6 +471,7 @@ impl RecordLog {
         self.dir.sync()?;
         let sealed = std::mem::replace(&mut self.active_id, next);
         let sealed_len = std::mem::replace(&mut self.active_len, 0);
+        self.sealed_bytes += sealed_len;
         self.active = file;
         self.synced_len = Some(0);
         let built =

@@ -166,6 +166,7 @@ impl RecordLog {
             self.active = self.dir.open_file(&segment_file_name(last), OpenMode::ReadWrite)?;
             self.active_id = last;
             self.dir_dirty = true;
+            self.recount_sealed()?;
         }
         let torn = scan.torn_tail();
         self.active_len = torn.map_or(active_end, |t| t.offset);

@@ -220,7 +220,8 @@ fn scan_with_a_bogus_cursor_is_invalid_input() {
 fn kv_ops_round_trip_through_the_component() {
     let lay = Layout::new();
     let mut sb = lay.sandbox();
-    let kv = sb.kv_open("stores/main").unwrap();
+    // datawal 0.1.5's layout: the compact-to copy below is one segment.
+    let kv = sb.kv_open_with("stores/main", host_tests::LAYOUT_0_1).unwrap();
     let seg = lay.host("stores/main/00000001.dwal");
 
     assert_eq!(sb.kv_len(&kv).unwrap(), 0);
@@ -764,7 +765,10 @@ fn open_with_applies_each_option_and_refuses_zero_sizes() {
     let mut sb = lay.sandbox();
     let zero_size = OpenOptions { segment_bytes_max: Some(0), ..OPEN_DEFAULTS };
     let zero_lease = OpenOptions { lease_ms: Some(0), ..OPEN_DEFAULTS };
-    for (what, options) in [("segment-bytes-max", zero_size), ("lease-ms", zero_lease)] {
+    let all_dead = OpenOptions { compact_dead_percent: Some(100), ..OPEN_DEFAULTS };
+    for (what, options) in
+        [("segment-bytes-max", zero_size), ("lease-ms", zero_lease), ("compact-dead-percent", all_dead)]
+    {
         match sb.kv_open_with("z", options) {
             Err(GuestError::InvalidInput(msg)) => {
                 assert!(msg.starts_with("datawal:") && msg.contains(what), "{msg}")
@@ -826,4 +830,43 @@ fn open_with_applies_each_option_and_refuses_zero_sizes() {
         .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".torn-"))
         .count();
     assert_eq!(side_files, 1, "the dropped bytes are kept");
+}
+
+/// `compact` through the WIT: the state is unchanged, the history is gone,
+/// and a store opened with a small policy compacts itself.
+#[test]
+fn compact_in_place_through_the_component() {
+    use host_tests::{OpenOptions, OPEN_DEFAULTS};
+    let lay = Layout::new();
+    let mut sb = lay.sandbox();
+    let kv = sb.kv_open("s").unwrap();
+    for round in 0..5u64 {
+        for k in 0..50u64 {
+            sb.kv_put(&kv, format!("k{k}").as_bytes(), &bytes(round * 100 + k, 200)).unwrap();
+        }
+    }
+    sb.kv_delete(&kv, b"k0").unwrap();
+    let stats = sb.kv_compact(&kv).unwrap();
+    assert_eq!(stats.live_keys, 49);
+    assert_eq!(sb.kv_get(&kv, b"k1").unwrap().unwrap(), bytes(401, 200));
+    assert_eq!(sb.kv_get(&kv, b"k0").unwrap(), None);
+    let segments: Vec<String> = std::fs::read_dir(lay.host("s"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".dwal"))
+        .collect();
+    assert!(!segments.contains(&segment_name(1)), "the input was removed: {segments:?}");
+    sb.kv_close(&kv).unwrap();
+
+    // Automatic: 40 KiB of overwrites of one key, compacted from 8 KiB on.
+    let small =
+        OpenOptions { compact_min_bytes: Some(8 << 10), segment_bytes_max: Some(4 << 10), ..OPEN_DEFAULTS };
+    let auto = sb.kv_open_with("auto", small).unwrap();
+    for i in 0..200u64 {
+        sb.kv_put(&auto, b"counter", &bytes(i, 200)).unwrap();
+    }
+    let on_disk: u64 =
+        std::fs::read_dir(lay.host("auto")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    assert!(on_disk < 24 << 10, "{on_disk} bytes on disk after 40 KiB of overwrites");
+    assert_eq!(sb.kv_get(&auto, b"counter").unwrap().unwrap(), bytes(199, 200));
 }
