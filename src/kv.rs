@@ -411,7 +411,10 @@ impl DataWal {
         // Log order: txids ascend through the output, as through any segment.
         live.sort_unstable_by_key(|(_, r)| (r.segment, r.offset));
         let copied = self.copy_live(plan, &live);
-        let (output, moved) = match copied {
+        let (output, moved) = match copied.and_then(|(mut output, moved)| {
+            self.log.seal_compaction_output(&mut output)?;
+            Ok((output, moved))
+        }) {
             Ok(done) => done,
             Err(e) => {
                 self.log.abandon_compaction(plan);
@@ -423,20 +426,19 @@ impl DataWal {
             records_written: live.len() as u64,
             bytes_written: output.len(),
         };
-        let installed = self.owned(|s| {
-            if !s.log.install_compaction(output)? {
-                return Ok::<_, Error>(false);
+        if !self.owned(|s| s.log.install_compaction(&output))? {
+            return Ok(CompactionStats::default());
+        }
+        // Keys this handle knows nobody wrote since now live in the output
+        // (later writes it has not read yet come after it in the log).
+        for ((key, old), new) in live.iter().zip(&moved) {
+            if self.keydir.get(key) == Some(old) {
+                self.keydir.set(key, *new);
             }
-            // Keys nobody wrote since now live in the output.
-            for ((key, old), new) in live.iter().zip(&moved) {
-                if s.keydir.get(key) == Some(old) {
-                    s.keydir.set(key, *new);
-                }
-            }
-            s.readers.retain(|(id, _)| *id > plan.last_input);
-            Ok(true)
-        })?;
-        Ok(if installed { stats } else { CompactionStats::default() })
+        }
+        self.log.finish_compaction(output)?;
+        self.readers.retain(|(id, _)| *id > plan.last_input);
+        Ok(stats)
     }
 
     /// Write the output of `plan`: each of `live` (in log order) verified

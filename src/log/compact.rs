@@ -112,17 +112,25 @@ impl RecordLog {
         })
     }
 
-    /// Install a written output (the caller owns the store): rename it into
-    /// place, then remove the inputs, ascending. False, and nothing
+    /// Make a written output durable under its temporary name (not owning
+    /// the store: others keep writing meanwhile).
+    pub(crate) fn seal_compaction_output(&self, output: &mut Output) -> Result<(), Error> {
+        output.flush()?;
+        output.file.sync_data()
+    }
+
+    /// Name a sealed output a segment (the caller owns the store, which
+    /// orders this against another compaction's start): false, and nothing
     /// installed, when the marker is no longer this compaction's (it
-    /// expired and another compaction began).
-    pub(crate) fn install_compaction(&mut self, output: Output) -> Result<bool, Error> {
+    /// expired and another compaction began). A rename and a marker read:
+    /// others wait for no sync.
+    pub(crate) fn install_compaction(&mut self, output: &Output) -> Result<bool, Error> {
         self.check_writable()?;
         let result = self.install_inner(output);
         self.latch("compact", result)
     }
 
-    fn install_inner(&mut self, mut output: Output) -> Result<bool, Error> {
+    fn install_inner(&mut self, output: &Output) -> Result<bool, Error> {
         let plan = output.plan;
         let ours =
             fs::unplanned(|| lease::read_marker(&self.dir, MARKER)).is_some_and(|(_, n)| n == plan.nonce);
@@ -130,10 +138,23 @@ impl RecordLog {
             self.dir.remove_file_if_exists(&temp_name(plan.output))?;
             return Ok(false);
         }
-        output.flush()?;
-        output.file.sync_data()?;
-        let Output { hint, max_txid, .. } = output;
         self.dir.rename(&temp_name(plan.output), &self.dir, &segment_file_name(plan.output))?;
+        Ok(true)
+    }
+
+    /// After [`RecordLog::install_compaction`], not owning the store: make
+    /// the output's name durable, then remove the inputs, ascending, then
+    /// the marker. Until the marker is gone no other compaction starts, so
+    /// no other writer removes segments meanwhile; writers and readers that
+    /// still point into an input catch up (`shared`).
+    pub(crate) fn finish_compaction(&mut self, output: Output) -> Result<(), Error> {
+        self.check_writable()?;
+        let result = self.finish_inner(output);
+        self.latch("compact", result)
+    }
+
+    fn finish_inner(&mut self, output: Output) -> Result<(), Error> {
+        let Output { plan, hint, max_txid, .. } = output;
         self.dir.sync()?;
         if self.options.hint_files {
             // Best effort, as at rotation: without it open reads the segment.
@@ -145,8 +166,7 @@ impl RecordLog {
         }
         self.dir.sync()?;
         fs::unplanned(|| self.dir.remove_file_if_exists(MARKER))?;
-        self.recount_sealed()?;
-        Ok(true)
+        self.recount_sealed()
     }
 
     /// Give a compaction up: its output is removed, and the marker too.
