@@ -121,7 +121,14 @@ impl Builder {
 /// reading the segment once. Written under a temporary name and renamed
 /// into place.
 pub(crate) fn write(dir: &fs::Dir, id: u32, built: Option<(&Builder, u64)>) -> Result<()> {
-    let mut segment = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
+    write_for(dir, id, &segment_file_name(id), built)
+}
+
+/// [`write`] for segment `id` while its file is still named `segment` (a
+/// compaction's output, hinted before the rename that installs it: the
+/// hint is checked against the segment's length and tail when used).
+pub(crate) fn write_for(dir: &fs::Dir, id: u32, segment: &str, built: Option<(&Builder, u64)>) -> Result<()> {
+    let mut segment = dir.open_file(segment, OpenMode::Read)?;
     let (segment_len, tail) = segment_tail(&mut segment)?;
     let bytes = match built {
         Some((builder, max_txid)) => builder.finish(id, segment_len, tail, max_txid),

@@ -88,7 +88,7 @@ impl RecordLog {
         let next_active = segment::next_id(output)?;
         let nonce = lease::now_ns() ^ u64::from(last_input).rotate_left(32);
         self.renew_marker(nonce)?;
-        self.rotate_to(next_active)?;
+        self.switch_to(next_active)?;
         Ok(Some(Plan { last_input, output, nonce }))
     }
 
@@ -116,7 +116,14 @@ impl RecordLog {
     /// the store: others keep writing meanwhile).
     pub(crate) fn seal_compaction_output(&self, output: &mut Output) -> Result<(), Error> {
         output.flush()?;
-        output.file.sync_data()
+        output.file.sync_data()?;
+        if let Some(builder) = &output.hint {
+            // Before the rename, so whoever reads the output finds its hint
+            // (best effort, as at rotation: without it the segment is read).
+            let built = Some((builder, output.max_txid));
+            let _ = hint::write_for(&self.dir, output.plan.output, &temp_name(output.plan.output), built);
+        }
+        Ok(())
     }
 
     /// Name a sealed output a segment (the caller owns the store, which
@@ -154,11 +161,11 @@ impl RecordLog {
     }
 
     fn finish_inner(&mut self, output: Output) -> Result<(), Error> {
-        let Output { plan, hint, max_txid, .. } = output;
+        let plan = output.plan;
         self.dir.sync()?;
-        if self.options.hint_files {
-            // Best effort, as at rotation: without it open reads the segment.
-            let _ = hint::write(&self.dir, plan.output, hint.as_ref().map(|b| (b, max_txid)));
+        if self.options.hint_files && output.hint.is_none() {
+            // Too many entries to build on the way: read the output once.
+            let _ = hint::write(&self.dir, plan.output, None);
         }
         for id in segment::list_ids(&self.dir)?.into_iter().filter(|&id| id <= plan.last_input) {
             self.dir.remove_file_if_exists(&segment_file_name(id))?;

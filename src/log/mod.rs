@@ -433,6 +433,27 @@ impl RecordLog {
         self.latch("rotate", result)
     }
 
+    /// Seal the active segment and continue in segment `next`, with less
+    /// than a rotation (compaction's start, while other writers wait): the
+    /// sealed segment's data is synced (a sealed segment must never end
+    /// torn after a power loss: that is damage, not a torn tail), but not
+    /// the directory (the next `fsync` of whoever writes to `next` syncs
+    /// it), and it gets no hint (the compaction removes it).
+    fn switch_to(&mut self, next: u32) -> Result<(), Error> {
+        self.repair_torn_tail()?;
+        if self.synced_len != Some(self.active_len) {
+            self.active.sync_data()?;
+        }
+        self.active = self.dir.open_file(&segment_file_name(next), OpenMode::CreateNew)?;
+        self.sealed_bytes += self.active_len;
+        self.active_id = next;
+        self.active_len = 0;
+        self.synced_len = Some(0);
+        self.dir_dirty = true;
+        self.hint_builder = self.options.hint_files.then(hint::Builder::default);
+        Ok(())
+    }
+
     /// Bytes of the log's segments, as this handle last counted them.
     pub(crate) fn log_bytes(&self) -> u64 {
         self.sealed_bytes + self.active_len

@@ -9,6 +9,17 @@ use crate::hint;
 use crate::recovery::{self, Scan};
 use crate::segment::{self, segment_file_name};
 
+/// Feeds a compaction output's Puts to [`recovery::Visitor::compacted`].
+struct Compacted<'a>(&'a mut dyn recovery::Visitor);
+
+impl recovery::Visitor for Compacted<'_> {
+    fn record(&mut self, rref: crate::record::RecordRef, record_type: crate::format::RecordType, key: &[u8]) {
+        if record_type == crate::format::RecordType::Put {
+            self.0.compacted(rref, key);
+        }
+    }
+}
+
 impl RecordLog {
     /// Shared mode: own the store (nested calls share one ownership) and,
     /// on taking it, catch up on what other writers appended, feeding each
@@ -91,10 +102,14 @@ impl RecordLog {
             }
             return Ok(());
         }
-        let mut scan = Scan::new(self.dir.try_clone()?, vec![output], self.options.damage_policy());
-        while let Some((rref, frame)) = scan.next_frame()? {
-            if frame.header.record_type == crate::format::RecordType::Put {
-                visit.compacted(rref, frame.key);
+        let mut compacted = Compacted(visit);
+        match crate::hint::load(&self.dir, output)? {
+            Some(hint) => hint.replay(&mut compacted),
+            None => {
+                let mut scan = Scan::new(self.dir.try_clone()?, vec![output], self.options.damage_policy());
+                while let Some((rref, frame)) = scan.next_frame()? {
+                    recovery::Visitor::record(&mut compacted, rref, frame.header.record_type, frame.key);
+                }
             }
         }
         self.pending_output = None;
@@ -163,6 +178,7 @@ impl RecordLog {
             visit.forget_segments(&|id| all.binary_search(&id).is_err());
         }
         if last != self.active_id {
+            // Whoever sealed the segment this handle leaves synced it.
             self.active = self.dir.open_file(&segment_file_name(last), OpenMode::ReadWrite)?;
             self.active_id = last;
             self.dir_dirty = true;
