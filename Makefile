@@ -202,11 +202,12 @@ bench: component io-floor serve-compose $(PY_STAMP)
 	rm -rf $(CARGO_TARGET_DIR)/bench-results $(CARGO_TARGET_DIR)/bench-data
 	mkdir -p $(CARGO_TARGET_DIR)/bench-results
 	echo "{\"started_unix\": $$(date +%s)}" > $(CARGO_TARGET_DIR)/bench-results/run.json
-	$(BENCH_CARGO) --bench engine --bench stores --bench summary --bench component --no-run
+	$(BENCH_CARGO) --bench engine --bench stores --bench summary --bench component --bench history --no-run
 	$(CARGO) build -p host-tests --bin load
 	$(BENCH_CARGO) --bench engine
 	$(BENCH_CARGO) --bench stores
 	$(BENCH_CARGO) --bench component
+	$(BENCH_CARGO) --bench history
 	SERVE_DEMO_RESULTS=$(CARGO_TARGET_DIR)/bench-results/serve.txt bash scripts/serve-demo.sh \
 		$(WASMTIME) $(SERVED) $(CARGO_TARGET_DIR)/debug/load $(CARGO_TARGET_DIR)/bench-data/serve
 	$(BENCH_CARGO) --bench summary

@@ -34,6 +34,7 @@ fn main() {
         p4i: load(&results.join("p4_interleaved.json")),
         p7i: load(&results.join("p7_interleaved.json")),
         serve: load_serve(&results.join("serve.txt")),
+        history: load(&results.join("history.json")),
         started,
     };
     let md = s.markdown();
@@ -150,6 +151,7 @@ struct Summary {
     p4i: Value,
     p7i: Value,
     serve: Value,
+    history: Value,
     started: Option<u64>,
 }
 
@@ -221,6 +223,13 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
+
+const HISTORY_NOTES: &str = "`host-tests/benches/history.rs`. B1 puts through the component's `kv.store` with its default \
+options (shared mode, 4 MiB segments, hint files, automatic compaction from 4 MiB at half dead), sampling the store \
+directory's size every 5,000 puts; the bound is 3x the live frames plus two segments. B2 times the `kv.store.open` \
+call in a fresh instance (median of 7; instantiation apart). B3: one handle puts random 1 KB values for the same time \
+alone and while a second handle (same store, shared mode) compacts in a loop. B4: one `compact()` of 10k live keys \
+under two rounds of garbage, median of 3.";
 
 const SHARED_NOTES: &str = "Shared mode: every change owns the store through a lease file (`docs/shared-stores.md`). \
 S1 is P7's durable put in the interleaved turns; S3 the same put + fsync through the component (1 KB values, one \
@@ -748,6 +757,88 @@ impl Summary {
         t
     }
 
+    /// Issue 15's rows, B1-B4: (bench, goal, measured, status).
+    fn history_targets(&self) -> Vec<[String; 4]> {
+        let status = |ok: Option<bool>| match ok {
+            Some(true) => "met".to_string(),
+            Some(false) => "missed".to_string(),
+            None => "not measured".to_string(),
+        };
+        let h = &self.history;
+        let mib = |b: Option<f64>| b.map_or("n/a".into(), |b| format!("{:.1} MiB", b / MIB));
+        let ms = |s: Option<f64>| s.map_or("n/a".into(), |s| format!("{:.2} ms", s * 1e3));
+        let us = |ns: Option<f64>| ns.map_or("n/a".into(), |ns| format!("{:.1} us", ns / 1e3));
+        let b1 = &h["b1"];
+        let (largest, bound) = (num(&b1["largest_bytes"]), num(&b1["bound_bytes"]));
+        let overwrites = num(&b1["overwrites"]).map_or("n/a".into(), |n| format!("{n:.0}"));
+        let mut t = vec![[
+            format!(
+                "B1 disk in use over {overwrites} overwrites of 10k keys x 1 KB, component defaults{}",
+                if h["quick"] == true {
+                    " (quick run: scaled down)"
+                } else {
+                    " (scaled down from 10 M: 1 GB written, not 10)"
+                }
+            ),
+            "<= 3x live + 2 segments at every sample".into(),
+            format!(
+                "largest {} of {} allowed (live {}, {} written; {} at the end)",
+                mib(largest),
+                mib(bound),
+                mib(num(&b1["live_bytes"])),
+                mib(num(&b1["written_bytes"])),
+                mib(num(&b1["last_bytes"]))
+            ),
+            status((|| Some(largest? <= bound?))()),
+        ]];
+        let b2 = &h["b2"];
+        let (open, fresh) = (num(&b2["component_open_secs"]), num(&b2["component_fresh_open_secs"]));
+        t.push([
+            "B2 open of the B1 store in a fresh component instance".into(),
+            "<= 2x a fresh store of the live keys, and <= 50 ms".into(),
+            format!(
+                "{} vs {} fresh ({}); instantiation {}; native {} vs {} fresh",
+                ms(open),
+                ms(fresh),
+                fmt_ratio((|| Some(open? / fresh?))()),
+                ms(num(&b2["component_instantiate_secs"])),
+                ms(num(&b2["native_open_secs"])),
+                ms(num(&b2["native_fresh_open_secs"]))
+            ),
+            status((|| Some(open? <= 2.0 * fresh? && open? <= 0.05))()),
+        ]);
+        let b3 = &h["b3"];
+        let (p50, p99) = (num(&b3["alone"]["p50_ns"]), num(&b3["during"]["p99_ns"]));
+        t.push([
+            "B3 put latency (1 KB, native, shared) while another handle compacts".into(),
+            "p99 during <= 10x p50 without".into(),
+            format!(
+                "without: p50 {} p99 {}; during {} compactions: p50 {} p99 {} ({})",
+                us(p50),
+                us(num(&b3["alone"]["p99_ns"])),
+                num(&b3["compactions"]).map_or("n/a".into(), |n| format!("{n:.0}")),
+                us(num(&b3["during"]["p50_ns"])),
+                us(p99),
+                (|| Some(p99? / p50?))().map_or("n/a".into(), |x| format!("{x:.1}x p50 without"))
+            ),
+            status((|| Some(p99? <= 10.0 * p50?))()),
+        ]);
+        let rate = num(&h["b4"]["mb_s_median"]);
+        let floor = self.p2i_mb_s("raw_file");
+        t.push([
+            "B4 compaction throughput (native, MB/s of live data rewritten)".into(),
+            "reported, as a share of the P2 floor".into(),
+            format!(
+                "{} MB/s; the P2 floor (raw file, batched pwrite + fdatasync) {} MB/s: {}",
+                rate.map_or("n/a".into(), |r| format!("{r:.0}")),
+                floor.map_or("n/a".into(), |r| format!("{r:.0}")),
+                (|| Some(rate? / floor?))().map_or("n/a".into(), |s| format!("{:.0} %", s * 100.0))
+            ),
+            status(rate.map(|_| true)),
+        ]);
+        t
+    }
+
     fn serve_table(&self) -> String {
         let rows: Vec<Vec<String>> = self
             .serve
@@ -941,6 +1032,12 @@ impl Summary {
             "## Many instances (issue 14)\n\n{}\n{SHARED_NOTES}\n\n{}",
             table(&["target", "wanted", "measured", "status"], &shared_targets),
             self.serve_table()
+        );
+        let history: Vec<Vec<String>> = self.history_targets().into_iter().map(|r| r.to_vec()).collect();
+        let _ = writeln!(
+            o,
+            "## Bounded history (issue 15)\n\n{}\n{HISTORY_NOTES}\n",
+            table(&["bench", "goal", "measured", "status"], &history)
         );
         let _ = writeln!(o, "## Against redb and fjall\n\n{}.\n\n{}", self.kv_label(), self.kv_table());
         let _ = writeln!(o, "{KV_NOTES}");
