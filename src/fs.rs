@@ -30,6 +30,9 @@ mod faults;
 pub(crate) use faults::unplanned;
 use faults::Op;
 
+/// Tries of a listing whose entries vanish under it ([`Dir::list`]).
+const LIST_TRIES: u32 = 100;
+
 /// Reject anything that is not a single plain path component.
 pub(crate) fn check_name(name: &str) -> Result<()> {
     let bad = name.is_empty() || name == "." || name == ".." || name.contains(['/', '\\', '\0']);
@@ -477,8 +480,21 @@ impl Dir {
 
     /// Every entry's name and kind; names that are not UTF-8 are skipped
     /// (they can be neither segments nor anything else the engine writes).
+    /// The directory's entries. A listing that fails because an entry
+    /// vanished under it (wasmtime-wasi stats each entry it lists: ENOENT
+    /// when a compaction or a lease release removed one meanwhile) is
+    /// retried, up to [`LIST_TRIES`] times.
     pub fn list(&self) -> Result<Vec<(String, EntryKind)>> {
-        self.raw_list().map_err(io_err("list directory", &self.display))
+        let mut tries = 1;
+        loop {
+            match self.raw_list() {
+                Err(e) if e.kind() == io::ErrorKind::NotFound && tries < LIST_TRIES => {
+                    tries += 1;
+                    std::thread::yield_now();
+                }
+                other => return other.map_err(io_err("list directory", &self.display)),
+            }
+        }
     }
 
     /// The kind of entry `name`, or `None` when there is none. Symlinks are

@@ -91,8 +91,7 @@ impl DataWal {
     }
 
     fn open_in(dir: fs::Dir, options: Options) -> Result<Self, Error> {
-        let mut load = keydir::Load::default();
-        let log = RecordLog::open_in(dir, options, &mut load)?;
+        let (log, load) = RecordLog::open_in_retrying(dir, options, &mut keydir::Load::default)?;
         Ok(DataWal { log, keydir: load.finish(), readers: Vec::new(), depth: 0, auto_next_at: 0 })
     }
 

@@ -165,7 +165,8 @@ fn encode(state: State, nonce: u64) -> [u8; RECORD_LEN] {
 /// Write a marker file: a lease record at `name` in `dir`, held until
 /// `expiry_ns` by `nonce` (compaction's: one at a time, see `log::compact`).
 pub(crate) fn write_marker(dir: &fs::Dir, name: &str, expiry_ns: u64, nonce: u64) -> Result<()> {
-    let mut file = dir.open_file(name, OpenMode::Truncate)?;
+    // Rewritten in place, never truncated: a reader never finds it empty.
+    let mut file = dir.open_file(name, OpenMode::ReadWrite)?;
     file.write_all_at(&encode(State::Held { expiry_ns }, nonce), 0)
 }
 

@@ -12,7 +12,7 @@ use std::path::Path;
 use anyhow::Result;
 
 use crate::format::RecordType;
-use crate::fs::{self, OpenMode};
+use crate::fs;
 use crate::kv;
 use crate::log::RecordIter;
 use crate::options::Options;
@@ -49,22 +49,8 @@ impl RecordLogReader {
     }
 
     fn open_in(dir: fs::Dir, options: Options) -> Result<Self, crate::Error> {
-        let mut segments = segment::list_ids(&dir)?;
-        let mut files = Vec::with_capacity(segments.len());
-        let mut kept = Vec::with_capacity(segments.len());
-        for id in segments.drain(..) {
-            match dir.open_file(&segment::segment_file_name(id), OpenMode::Read) {
-                Ok(file) => {
-                    files.push(file);
-                    kept.push(id);
-                }
-                // Removed between the listing and the open: a compaction's
-                // input, whose output is listed (and opened) too.
-                Err(crate::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
-                Err(e) => return Err(e),
-            }
-        }
-        Ok(RecordLogReader { dir, segments: kept, files, options })
+        let (segments, files) = segment::open_all(&dir)?;
+        Ok(RecordLogReader { dir, segments, files, options })
     }
 
     pub fn dir(&self) -> &Path {

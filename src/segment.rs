@@ -59,6 +59,30 @@ pub(crate) fn list_ids(dir: &fs::Dir) -> Result<Vec<u32>, Error> {
     Ok(ids)
 }
 
+/// The segments in `dir` now, opened: a snapshot that keeps reading them
+/// after a compaction removes them (on hosts that keep removed open files).
+/// A segment removed between the listing and its open is left out: it was
+/// a compaction's input, and its output is listed and opened too.
+pub(crate) fn open_all(dir: &fs::Dir) -> Result<(Vec<u32>, Vec<fs::File>), Error> {
+    open_listed(dir, list_ids(dir)?)
+}
+
+/// Open the segments `listed`, leaving out those removed since the listing.
+pub(crate) fn open_listed(dir: &fs::Dir, listed: Vec<u32>) -> Result<(Vec<u32>, Vec<fs::File>), Error> {
+    let (mut ids, mut files) = (Vec::new(), Vec::new());
+    for id in listed {
+        match dir.open_file(&segment_file_name(id), OpenMode::Read) {
+            Ok(file) => {
+                ids.push(id);
+                files.push(file);
+            }
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+            Err(e) => return Err(e),
+        }
+    }
+    Ok((ids, files))
+}
+
 /// Ids of the segment files in the directory at `path`, ascending.
 pub fn list_segment_ids(path: &Path) -> Result<Vec<u32>> {
     Ok(list_ids(&fs::Dir::open_ambient(path, false)?)?)

@@ -300,3 +300,52 @@ fn automatic_compaction_bounds_the_disk() {
     assert_eq!(ours(dir), model);
     assert_eq!(reference(dir), model);
 }
+
+/// Several handles on threads, each writing, compacting now and then and
+/// reopening now and then (what the soak's writers do, without the kills):
+/// no call fails on a segment another handle's compaction removed.
+#[test]
+fn handles_that_write_compact_and_reopen_at_once_never_miss_a_segment() {
+    let td = tempfile::tempdir().unwrap();
+    let dir = td.path();
+    let shared = || Options::new().shared(true).hint_files(true);
+    DataWal::open_with(dir, shared()).unwrap();
+    let written: Vec<State> = std::thread::scope(|scope| {
+        let handles: Vec<_> = (0..3u8)
+            .map(|w| {
+                scope.spawn(move || {
+                    let mut store = DataWal::open_with(dir, shared()).unwrap();
+                    let mut mine = State::new();
+                    for i in 0..1500u32 {
+                        let key = format!("w{w}-{}", i % 41).into_bytes();
+                        let step = if i % 7 == 0 {
+                            mine.remove(&key);
+                            store.delete(&key).map(drop)
+                        } else if i % 25 == 0 {
+                            store.compact().map(drop)
+                        } else if i % 101 == 0 {
+                            drop(store);
+                            store = DataWal::open_with(dir, shared()).unwrap();
+                            Ok(())
+                        } else {
+                            let value = format!("{w}:{i}").into_bytes();
+                            mine.insert(key.clone(), value.clone());
+                            store.put(&key, &value)
+                        };
+                        if let Err(e) = step {
+                            panic!("writer {w}, op {i}: {e:#}");
+                        }
+                        let got =
+                            store.get(&key).unwrap_or_else(|e| panic!("writer {w}, get after op {i}: {e:#}"));
+                        assert_eq!(got.as_ref(), mine.get(&key), "writer {w} at {i}");
+                    }
+                    mine
+                })
+            })
+            .collect();
+        handles.into_iter().map(|h| h.join().unwrap()).collect()
+    });
+    let all: State = written.into_iter().flatten().collect();
+    assert_eq!(ours(dir), all);
+    assert_eq!(reference(dir), all);
+}

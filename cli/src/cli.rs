@@ -54,13 +54,25 @@ pub enum Command {
     Delete(DeleteArgs),
     /// Write every live key and value as JSON lines {"key_b64":...,"value_b64":...}
     Export(ExportArgs),
-    /// Write a compacted copy of the store: one record per live key
-    #[command(long_about = "Write a compacted copy of the store into OUT_DIR: one Put per live key, \
-        keys in ascending byte order. Raw records (RecordLog::append) and overwritten or deleted \
-        values are not copied. The source is not modified; OUT_DIR must be absent or empty.\n\n\
-        The copy is written with the options given here: its segment size \
-        (--segment-bytes-max) and whether it has hint files (--hint-files; by default it has \
-        them when DIR has any *.hint file).")]
+    /// Compact the store: into a copy (OUT_DIR), or in place (--in-place)
+    #[command(
+        long_about = "Compact the store: keep only the live value of each key.\n\n\
+        With OUT_DIR: write a compacted copy into OUT_DIR: one Put per live key, keys in \
+        ascending byte order. Raw records (RecordLog::append) and overwritten or deleted values \
+        are not copied. The source is not modified; OUT_DIR must be absent or empty. The copy is \
+        written with the options given here: its segment size (--segment-bytes-max) and whether \
+        it has hint files (--hint-files; by default it has them when DIR has any *.hint file).\n\n\
+        With --in-place: compact DIR itself. The active segment is sealed, the live records of \
+        every segment are copied (verbatim, txids kept) into one new segment, which is made \
+        durable and installed before the old segments are removed, oldest first. A crash at any \
+        point loses nothing and brings back no deleted key; datawal 0.1.5 reads the directory at \
+        every point. Raw records are not kept. The new segment gets a hint file when hint files \
+        are on (--hint-files; by default when DIR has any *.hint file). Prints the live keys, \
+        the records and bytes written and the directory's size before and after. Exits 4 when \
+        another writer holds the store or another compaction of it is in flight (a dead one's \
+        marker expires 30 s after it stopped).",
+        override_usage = "dwal compact [OPTIONS] <DIR> <OUT_DIR>\n       dwal compact [OPTIONS] --in-place <DIR>"
+    )]
     Compact(CompactArgs),
     /// Drop damage at the end of the active segment, keeping its bytes in a side file
     #[command(long_about = "Accept the loss of damaged bytes in the active segment: a torn tail, \
@@ -159,18 +171,19 @@ pub struct RepairArgs {
 }
 
 /// How the store is opened, for the commands that open it as its writer to
-/// copy it (nothing is written to it).
+/// copy it (nothing is written to it) or to compact it in place.
 #[derive(Debug, Args)]
 pub struct OpenArgs {
     /// Use hint files: read DIR's at open (and, for compact, write them in
-    /// OUT_DIR). Default: on when DIR has any *.hint file
+    /// OUT_DIR, or for the new segment with --in-place). Default: on when DIR has any *.hint file
     #[arg(long, conflicts_with = "no_hint_files")]
     pub hint_files: bool,
     /// Use no hint files, even when DIR has some
     #[arg(long)]
     pub no_hint_files: bool,
     /// Open DIR in salvage mode: damage in the active segment followed by CRC-valid frames is
-    /// accepted and those frames are left out (reported on stderr); DIR is not modified
+    /// accepted and those frames are left out (reported on stderr); DIR is not modified (not
+    /// with compact --in-place: run `dwal repair` first)
     #[arg(long)]
     pub salvage: bool,
 }
@@ -186,11 +199,15 @@ pub struct ExportArgs {
 }
 
 #[derive(Debug, Args)]
+#[command(group(clap::ArgGroup::new("target").required(true).args(["out_dir", "in_place"])))]
 pub struct CompactArgs {
-    /// Store directory (not modified)
+    /// Store directory (not modified, unless --in-place)
     pub dir: PathBuf,
-    /// New store directory; must be absent or empty
-    pub out_dir: PathBuf,
+    /// New store directory for the compacted copy; must be absent or empty
+    pub out_dir: Option<PathBuf>,
+    /// Compact DIR itself instead of writing a copy (no OUT_DIR)
+    #[arg(long, conflicts_with_all = ["segment_bytes_max", "salvage"])]
+    pub in_place: bool,
     /// Start a new segment in OUT_DIR before one would grow past BYTES (default: no limit)
     #[arg(long, value_name = "BYTES", value_parser = clap::value_parser!(u64).range(1..))]
     pub segment_bytes_max: Option<u64>,

@@ -328,6 +328,155 @@ fn compact_keeps_hint_files_of_a_store_that_has_them() {
     exits(&mut dwal_in("compact", &plain, &args), 2);
 }
 
+/// Bytes of every file directly in `dir`.
+fn dir_bytes(dir: &Path) -> u64 {
+    snapshot(dir).iter().map(|(_, bytes)| bytes.len() as u64).sum()
+}
+
+/// `dwal get` of `key` in `dir`: exit code and stdout.
+fn get_out(dir: &Path, key: &str) -> (i32, String) {
+    let out = dwal_in("get", dir, &[key]).output().unwrap();
+    (out.status.code().unwrap(), String::from_utf8(out.stdout).unwrap())
+}
+
+/// 24 keys over four segments, each put five times, every fourth key
+/// deleted at the end (a tombstone in the active segment), plus `raw`
+/// records in the log.
+fn churned_store(dir: &Path, options: datawal::Options) {
+    let mut wal = datawal::DataWal::open_with(dir, options).unwrap();
+    for round in 0..5u8 {
+        for k in 0..24u8 {
+            let value = format!("value {round} of key {k} {}", "x".repeat(200 + usize::from(k) * 7));
+            wal.put(format!("key-{k:02}").as_bytes(), value.as_bytes()).unwrap();
+        }
+        if round % 2 == 1 {
+            wal.rotate().unwrap();
+        }
+    }
+    for k in (0..24u8).step_by(4) {
+        wal.delete(format!("key-{k:02}").as_bytes()).unwrap();
+    }
+    wal.fsync().unwrap();
+}
+
+#[test]
+fn compact_in_place_keeps_every_value_and_shrinks_the_directory() {
+    let td = tempdir();
+    let dir = td.path().join("store");
+    churned_store(&dir, datawal::Options::new());
+    let keys: Vec<String> = (0..25).map(|k| format!("key-{k:02}")).collect();
+    let gets_before: Vec<_> = keys.iter().map(|k| get_out(&dir, k)).collect();
+    assert_eq!(gets_before.iter().filter(|(code, _)| *code == 0).count(), 18);
+    let (export_before, export_after) = (td.path().join("before.jsonl"), td.path().join("after.jsonl"));
+    exits(&mut dwal_in("export", &dir, &[export_before.to_str().unwrap()]), 0);
+    let segments_before = names_ending(&dir, ".dwal");
+    assert_eq!(segments_before.len(), 3, "{segments_before:?}");
+    let before = dir_bytes(&dir);
+
+    let stats = json(&mut dwal_in("compact", &dir, &["--in-place", "--json"]), 0);
+    let after = dir_bytes(&dir);
+    assert_eq!(
+        (&stats["live_keys"], &stats["records_written"], &stats["in_place"]),
+        (&json!(18), &json!(18), &json!(true))
+    );
+    assert_eq!(
+        (stats["dir_bytes_before"].as_u64(), stats["dir_bytes_after"].as_u64()),
+        (Some(before), Some(after))
+    );
+    assert_eq!(stats["reclaimed_bytes"].as_u64(), Some(before - after));
+    assert!(after * 4 < before, "the directory did not shrink enough: {before} -> {after}");
+    // The old segments are gone: the output and the new active segment.
+    let segments_after = names_ending(&dir, ".dwal");
+    assert!(segments_after.iter().all(|s| !segments_before.contains(s)), "{segments_after:?}");
+    assert_eq!(stats["segments"], json!(segments_after.len()));
+    assert_eq!(stats["bytes_written"].as_u64(), Some(file_len(&dir.join(&segments_after[0]))));
+
+    // Reads are unchanged: every get, and the export byte for byte.
+    let gets_after: Vec<_> = keys.iter().map(|k| get_out(&dir, k)).collect();
+    assert_eq!(gets_after, gets_before);
+    exits(&mut dwal_in("export", &dir, &[export_after.to_str().unwrap()]), 0);
+    assert_eq!(std::fs::read(&export_after).unwrap(), std::fs::read(&export_before).unwrap());
+    let report = json(&mut dwal_in("inspect", &dir, &["--json"]), 0);
+    assert_eq!((&report["live_keys"], &report["dead_bytes"]), (&json!(18), &json!(0)));
+    exits(&mut dwal_in("verify", &dir, &[]), 0);
+    // datawal 0.1.5 reads the same values.
+    let mut theirs = reference::DataWal::open(&dir).unwrap();
+    for (key, (code, out)) in keys.iter().zip(&gets_after) {
+        let value = theirs.get(key.as_bytes()).unwrap();
+        assert_eq!(
+            value.map(|v| format!("{}\n", String::from_utf8(v).unwrap())),
+            (*code == 0).then(|| out.clone())
+        );
+    }
+    drop(theirs);
+
+    // The store stays writable; a second compaction (text output) reclaims the overwrite.
+    exits(&mut dwal_in("put", &dir, &["key-01", "new"]), 0);
+    let text = stdout(&exits(&mut dwal_in("compact", &dir, &["--in-place"]), 0));
+    assert!(
+        text.starts_with(&format!(
+            "compacted {} in place: 18 live key(s), 18 record(s) written",
+            dir.display()
+        )),
+        "{text}"
+    );
+    assert!(text.contains("; directory ") && text.ends_with(" reclaimed\n"), "{text}");
+    assert_eq!(get_out(&dir, "key-01"), (0, "new\n".to_owned()));
+}
+
+#[test]
+fn compact_in_place_writes_a_hint_file_when_hint_files_are_on() {
+    let td = tempdir();
+    let (hinted, refused) = (td.path().join("hinted"), td.path().join("refused"));
+    churned_store(&hinted, datawal::Options::new().hint_files(true));
+    churned_store(&refused, datawal::Options::new().hint_files(true));
+    let hints_before = names_ending(&hinted, ".hint");
+    assert!(!hints_before.is_empty());
+    // Inferred from the store: the new segment gets a hint, the old ones' go.
+    let stats = json(&mut dwal_in("compact", &hinted, &["--in-place", "--json"]), 0);
+    assert_eq!(stats["hint_files"], json!(true));
+    let output_segment = names_ending(&hinted, ".dwal")[0].replace(".dwal", ".hint");
+    assert_eq!(names_ending(&hinted, ".hint"), vec![output_segment]);
+    // Refused: no hint file left at all.
+    let stats = json(&mut dwal_in("compact", &refused, &["--in-place", "--no-hint-files", "--json"]), 0);
+    assert_eq!(stats["hint_files"], json!(false));
+    assert_eq!(names_ending(&refused, ".hint"), Vec::<String>::new());
+    assert_eq!(datawal::DataWal::open(&refused).unwrap().len(), 18);
+}
+
+#[test]
+fn compact_takes_out_dir_or_in_place_but_not_both() {
+    let td = tempdir();
+    let dir = td.path().join("store");
+    churned_store(&dir, datawal::Options::new());
+    let before = snapshot(&dir);
+    let out = td.path().join("copy");
+    let out = out.to_str().unwrap();
+    let cases: [(&[&str], &str); 4] = [
+        (&[], "<OUT_DIR|--in-place>"),
+        (&[out, "--in-place"], "cannot be used with"),
+        (&["--in-place", "--segment-bytes-max", "4096"], "cannot be used with"),
+        (&["--in-place", "--salvage"], "cannot be used with"),
+    ];
+    for (args, says) in cases {
+        let a = exits(&mut dwal_in("compact", &dir, args), 2);
+        assert!(stdout(&a).is_empty(), "{args:?}");
+        let err = stderr(&a);
+        assert!(err.contains(says) && err.contains("--in-place <DIR>"), "{args:?}: {err}");
+        assert_eq!(snapshot(&dir), before, "{args:?} changed the store");
+    }
+    assert!(!td.path().join("copy").exists());
+    // Not a store: the usual usage error, nothing created.
+    let missing = td.path().join("missing");
+    exits(&mut dwal_in("compact", &missing, &["--in-place"]), 2);
+    assert!(!missing.exists());
+    // An empty store: nothing to do.
+    let empty = td.path().join("empty");
+    drop(datawal::DataWal::open(&empty).unwrap());
+    let text = stdout(&exits(&mut dwal_in("compact", &empty, &["--in-place"]), 0));
+    assert!(text.ends_with("is empty: nothing to compact\n"), "{text}");
+}
+
 #[test]
 fn salvage_copies_a_store_a_strict_open_refuses() {
     let td = tempdir();
@@ -362,11 +511,12 @@ fn a_locked_store_refuses_writers_but_not_readers() {
     let err = stderr(&exits(&mut dwal_in("put", td.path(), &["k", "v"]), 4));
     assert!(err.contains("locked"), "{err}");
     let (export_to, compact_to) = (td.path().join("x.jsonl"), td.path().join("copy"));
-    let writers: [&[&str]; 4] = [
+    let writers: [&[&str]; 5] = [
         &["delete", "a"],
         &["repair", "--yes"],
         &["export", export_to.to_str().unwrap()],
         &["compact", compact_to.to_str().unwrap()],
+        &["compact", "--in-place"],
     ];
     for args in writers {
         let (sub, rest) = args.split_first().unwrap();

@@ -53,6 +53,22 @@ pub(crate) struct Plan {
     nonce: u64,
 }
 
+/// The output id of a compaction that may be in flight, which `ids` (a
+/// listing) passes over: the highest free id below the last (lower ones
+/// are dead compactions', never filled). Whether it is in flight, done or
+/// dead is for `read_pending_output` to find out: by the time the caller
+/// has read what it listed, the compaction may have finished.
+pub(super) fn pending_output(ids: &[u32]) -> Option<u32> {
+    ids.windows(2).rev().find(|w| w[1] > w[0] + 1).map(|w| w[1] - 1)
+}
+
+/// Whether a compaction may be in flight: its marker exists (written before
+/// the seal, removed after the install; its content is not read, so a
+/// renewal being written cannot hide it).
+pub(super) fn in_flight(dir: &fs::Dir) -> Result<bool, Error> {
+    Ok(fs::unplanned(|| dir.entry_kind(MARKER))?.is_some())
+}
+
 fn temp_name(output: u32) -> String {
     format!("{}{TEMP_SUFFIX}", segment_file_name(output))
 }

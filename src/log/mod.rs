@@ -104,7 +104,13 @@ pub struct RecordLog {
     /// Bytes of the segments below the active one, as this handle last
     /// counted them (for the compaction policy).
     sealed_bytes: u64,
+    /// The oldest segment of this handle's last listing: a later listing
+    /// that starts above it means a compaction removed segments (`shared`).
+    first_listed: u32,
 }
+
+/// Opens of a shared store tried while compactions remove what they listed.
+const OPEN_TRIES: u32 = 8;
 
 /// Most bytes the encode buffer keeps between writes.
 const ENCODE_BUF_KEEP_BYTES: usize = 1 << 20;
@@ -162,14 +168,39 @@ impl RecordLog {
     /// [`RecordLog::open`] with options.
     pub fn open_with(path: &Path, options: Options) -> Result<Self> {
         let dir = fs::Dir::open_ambient(path, true)?;
-        Ok(Self::open_in(dir, options, &mut ())?)
+        Ok(Self::open_in_retrying(dir, options, &mut || ())?.0)
     }
 
     /// Open the log in an already-open directory (capability-style twin of
     /// [`RecordLog::open`]). `display` names it in messages.
     #[cfg(not(target_arch = "wasm32"))]
     pub fn open_dir(dir: cap_std::fs::Dir, display: &Path, options: Options) -> Result<Self> {
-        Ok(Self::open_in(fs::Dir::from_cap_std(dir, display.into()), options, &mut ())?)
+        Ok(Self::open_in_retrying(fs::Dir::from_cap_std(dir, display.into()), options, &mut || ())?.0)
+    }
+
+    /// [`RecordLog::open_in`], again when a segment it listed was removed
+    /// before it read it (shared mode: another writer's compaction removing
+    /// its inputs; the listing then shows the output). Each try replays
+    /// into a fresh visitor from `fresh`, which the caller keeps.
+    pub(crate) fn open_in_retrying<V: recovery::Visitor>(
+        dir: fs::Dir,
+        options: Options,
+        fresh: &mut dyn FnMut() -> V,
+    ) -> Result<(Self, V), Error> {
+        let mut tries = 1;
+        loop {
+            let mut visit = fresh();
+            match Self::open_in(dir.try_clone()?, options, &mut visit) {
+                Err(Error::Io { source, .. })
+                    if options.shared
+                        && source.kind() == std::io::ErrorKind::NotFound
+                        && tries < OPEN_TRIES =>
+                {
+                    tries += 1;
+                }
+                other => return other.map(|log| (log, visit)),
+            }
+        }
     }
 
     /// Recovery: lock, list, replay every frame through `visit`, find the end.
@@ -233,6 +264,9 @@ impl RecordLog {
         // appended since the replay looked, and catch-up reads from here.
         let active_len = pending_repair.map_or(tee.active_end, |tail| tail.offset);
         let torn_tail = pending_repair;
+        // A free id below the active segment while a compaction is in
+        // flight: its output, read when it appears (`shared`).
+        let pending_output = if options.shared { compact::pending_output(&ids) } else { None };
         // A torn tail in shared mode may be another writer's frame in
         // flight: only an owner may judge and repair it (at catch-up).
         let pending_repair = if options.shared { None } else { pending_repair };
@@ -255,8 +289,9 @@ impl RecordLog {
             encode_buf: Vec::new(),
             hint_builder: tee.hint,
             boundaries: Mutex::new(tee.boundaries),
-            pending_output: None,
+            pending_output,
             sealed_bytes,
+            first_listed: ids[0],
         })
     }
 
@@ -520,8 +555,10 @@ impl RecordLog {
     /// Stream the records one at a time, with memory bounded by the largest
     /// frame. Same rules as open; ends at a torn tail.
     pub fn scan_iter(&self) -> Result<RecordIter<'_>> {
-        let ids = segment::list_ids(&self.dir)?;
-        Ok(RecordIter::new(Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy())))
+        // Opened up front: another writer's compaction may remove them.
+        let (ids, files) = segment::open_all(&self.dir)?;
+        let scan = Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy()).with_files(files);
+        Ok(RecordIter::new(scan))
     }
 
     /// Release the lock, and the lease a single writer holds for its life

@@ -9,6 +9,9 @@ use crate::hint;
 use crate::recovery::{self, Scan};
 use crate::segment::{self, segment_file_name};
 
+/// Listings of a catch-up while compactions remove what it listed.
+const RELIST_TRIES: u32 = 8;
+
 /// Feeds a compaction output's Puts to [`recovery::Visitor::compacted`].
 struct Compacted<'a>(&'a mut dyn recovery::Visitor);
 
@@ -95,25 +98,46 @@ impl RecordLog {
     /// when no compaction is in flight any more (it died or gave up).
     fn read_pending_output(&mut self, visit: &mut dyn recovery::Visitor) -> Result<(), Error> {
         let Some(output) = self.pending_output else { return Ok(()) };
-        if self.dir.entry_kind(&segment_file_name(output))?.is_none() {
-            if crate::fs::unplanned(|| crate::lease::read_marker(&self.dir, super::compact::MARKER)).is_none()
-            {
-                self.pending_output = None;
+        let installed = || Ok::<_, Error>(self.dir.entry_kind(&segment_file_name(output))?.is_some());
+        if !installed()? {
+            if super::compact::in_flight(&self.dir)? {
+                return Ok(());
             }
-            return Ok(());
+            // The marker goes only after the install: installed since the
+            // first look, or never will be (the compaction died or gave up).
+            if !installed()? {
+                self.pending_output = None;
+                return Ok(());
+            }
         }
         let mut compacted = Compacted(visit);
-        match crate::hint::load(&self.dir, output)? {
-            Some(hint) => hint.replay(&mut compacted),
-            None => {
-                let mut scan = Scan::new(self.dir.try_clone()?, vec![output], self.options.damage_policy());
-                while let Some((rref, frame)) = scan.next_frame()? {
-                    recovery::Visitor::record(&mut compacted, rref, frame.header.record_type, frame.key);
+        let read = (|| {
+            match crate::hint::load(&self.dir, output)? {
+                Some(hint) => hint.replay(&mut compacted),
+                None => {
+                    let mut scan =
+                        Scan::new(self.dir.try_clone()?, vec![output], self.options.damage_policy());
+                    while let Some((rref, frame)) = scan.next_frame()? {
+                        recovery::Visitor::record(&mut compacted, rref, frame.header.record_type, frame.key);
+                    }
                 }
             }
-        }
+            Ok::<_, Error>(())
+        })();
         self.pending_output = None;
-        Ok(())
+        match read {
+            // A later compaction took the output as an input and removed
+            // it: that one's output holds it all, and the listing that
+            // follows finds segments gone and forgets what was in them.
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(e),
+            Ok(()) => {
+                // What the output did not re-point was dead at the
+                // compaction (its inputs are every segment below it).
+                compacted.0.forget_segments(&|id| id < output);
+                Ok(())
+            }
+        }
     }
 
     /// Read the frames past this handle's end of the log: the rest of the
@@ -132,22 +156,42 @@ impl RecordLog {
             return Ok(());
         }
         let mut ids = vec![self.active_id];
+        // Read through this handle's own descriptor: the name may go.
+        let mut files = Some(vec![self.active.share()]);
         let mut gone = None;
         let mut resume = self.active_len;
         if rotated {
-            let all = segment::list_ids(&self.dir)?;
-            ids = all.iter().copied().filter(|&id| id >= self.active_id).collect();
+            let mut tries = 1;
+            let all = loop {
+                // Opened at once: a compaction finishing meanwhile removes
+                // its inputs. One removed between the listing and its open
+                // means the output is installed: list again to read it.
+                let all = segment::list_ids(&self.dir)?;
+                let wanted: Vec<u32> = all.iter().copied().filter(|&id| id >= self.active_id).collect();
+                let (kept, opened) = segment::open_listed(&self.dir, wanted.clone())?;
+                if kept.len() == wanted.len() || tries == RELIST_TRIES {
+                    (ids, files) = (kept, Some(opened));
+                    break all;
+                }
+                tries += 1;
+            };
             if ids.first() != Some(&self.active_id) {
                 // A compaction removed this handle's active segment: its
                 // output is among `ids` (inputs are removed only after it
-                // is in place). What the handle has in removed segments and
-                // the output does not re-point is dead (forgotten below).
+                // is in place).
                 resume = 0;
+            }
+            if all.first() > Some(&self.first_listed) {
+                // Segments this handle may have keys in were removed: a
+                // compaction's inputs, whose output (listed) re-points what
+                // was live. What it does not is dead (forgotten below).
+                self.first_listed = all.first().copied().unwrap_or(self.first_listed);
                 gone = Some(all);
-            } else if let Some(w) = ids.windows(2).find(|w| w[1] > w[0] + 1) {
+            }
+            if let Some(output) = super::compact::pending_output(&ids) {
                 // A compaction in flight left its output's id free: read it
                 // when it appears (`read_pending_output`).
-                self.pending_output = Some(w[0] + 1);
+                self.pending_output = Some(output);
             }
         }
         let last = *ids.last().expect("the active segment at least");
@@ -164,6 +208,9 @@ impl RecordLog {
             active_end: if last == self.active_id { self.active_len } else { 0 },
         };
         let mut scan = Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy()).resume_at(resume);
+        if let Some(files) = files {
+            scan = scan.with_files(files);
+        }
         let scanned = (|| {
             while let Some((rref, frame)) = scan.next_frame()? {
                 recovery::Visitor::record(&mut tee, rref, frame.header.record_type, frame.key);

@@ -3,6 +3,8 @@
 //! the writer lock, so the copy is one consistent snapshot. The store is
 //! opened with the options given on the command line, and `compact_to`
 //! writes its copy with those same options (segment size, hint files).
+//! `dwal compact --in-place` runs `DataWal::compact` on the store itself,
+//! under the same lock.
 
 use std::path::Path;
 
@@ -12,7 +14,7 @@ use indicatif::ProgressBar;
 use serde_json::json;
 
 use crate::cli::{CompactArgs, ExportArgs, OpenArgs};
-use crate::exit::Code;
+use crate::exit::{fail, Code};
 use crate::output::{self, exact, human};
 use crate::progress;
 use crate::store::Store;
@@ -84,7 +86,8 @@ pub fn export(args: &ExportArgs, json: bool) -> anyhow::Result<Code> {
 }
 
 pub fn compact(args: &CompactArgs, json: bool) -> anyhow::Result<Code> {
-    let (dir, out_dir) = (&args.dir, &args.out_dir);
+    let Some(out_dir) = &args.out_dir else { return compact_in_place(args, json) };
+    let dir = &args.dir;
     let Opened { store, mut wal, hints, spinner } = open(dir, "compact", &args.open, args.segment_bytes_max)?;
     let result = wal.compact_to(out_dir);
     spinner.finish_and_clear();
@@ -118,4 +121,73 @@ pub fn compact(args: &CompactArgs, json: bool) -> anyhow::Result<Code> {
         ))?;
     }
     Ok(Code::Ok)
+}
+
+/// `dwal compact --in-place`: `DataWal::compact` on DIR, opened as its
+/// writer with the command line's options (hint files: whether the new
+/// segment gets one).
+fn compact_in_place(args: &CompactArgs, json: bool) -> anyhow::Result<Code> {
+    let dir = &args.dir;
+    let Opened { store, mut wal, hints, spinner } = open(dir, "compact", &args.open, None)?;
+    let before = dir_bytes(dir)?;
+    let result = wal.compact();
+    spinner.finish_and_clear();
+    let stats = result?;
+    drop(wal);
+    let segments = list_segment_ids(dir)?;
+    let unchanged = segments.iter().eq(store.segments.iter().map(|(id, _)| id));
+    if unchanged && store.total_bytes() > 0 {
+        // The library compacts nothing only when the store is empty or a
+        // compaction of it is in flight (its marker is live).
+        return Err(fail(
+            Code::Locked,
+            format!(
+                "{}: another compaction of this store is in flight (a dead one's marker expires 30 s after it stopped); nothing was changed",
+                dir.display()
+            ),
+        ));
+    }
+    let after = dir_bytes(dir)?;
+    let reclaimed = before.saturating_sub(after);
+    if json {
+        output::json(&json!({
+            "dir": dir,
+            "in_place": true,
+            "live_keys": stats.live_keys,
+            "records_written": stats.records_written,
+            "bytes_written": stats.bytes_written,
+            "dir_bytes_before": before,
+            "dir_bytes_after": after,
+            "reclaimed_bytes": reclaimed,
+            "segments": segments.len(),
+            "hint_files": hints,
+        }))?;
+    } else if unchanged {
+        output::text(&format!("{} is empty: nothing to compact\n", dir.display()))?;
+    } else {
+        output::text(&format!(
+            "compacted {} in place: {} live key(s), {} record(s) written ({}){}; directory {} -> {}, {} reclaimed\n",
+            dir.display(),
+            stats.live_keys,
+            stats.records_written,
+            human(stats.bytes_written),
+            if hints { " with a hint file" } else { "" },
+            human(before),
+            human(after),
+            human(reclaimed)
+        ))?;
+    }
+    Ok(Code::Ok)
+}
+
+/// Bytes of every file directly in `dir`: segments, hints, side files.
+fn dir_bytes(dir: &Path) -> anyhow::Result<u64> {
+    let mut total = 0;
+    for entry in std::fs::read_dir(dir)? {
+        let meta = entry?.metadata()?;
+        if meta.is_file() {
+            total += meta.len();
+        }
+    }
+    Ok(total)
 }

@@ -1,7 +1,8 @@
 //! `make soak`: the SIGKILL crash harness.
 //!
 //! The parent starts a child that writes without end (puts, deletes,
-//! appends, rotations, fsyncs) to a key/value store and a record log, and
+//! appends, rotations, fsyncs, and now and then an in-place compaction of
+//! the key/value store) to a key/value store and a record log, and
 //! reports on its stdout pipe every operation that returned. At a random
 //! moment (including during startup, i.e. recovery and torn-tail repair) the
 //! parent kills it with SIGKILL, reopens both stores natively, and checks:
@@ -21,9 +22,21 @@
 //! own, and the log must hold each writer's acknowledged appends in its
 //! order, interleaved with the others', and nothing else.
 //!
-//! Usage: `soak [--kills N] [--writers W] [--component-every K] [--seed S] [--dir D]`.
-//! The last line reads `N kills, M records acknowledged, L lost`; a failing
-//! seed replays with `--seed`.
+//! Compactions in place of the key/value store (`DataWal::compact`, one
+//! operation in 200, or in C with `--compact-every C`; 0: none) are killed
+//! too: a child prints `compact <i>` before one and `compacted <i> <records
+//! written>` after it, so the parent counts how many started, returned,
+//! and were cut by the kill. A compaction that dies keeps its marker
+//! (`.compacting`) live for 30 s, blocking the next; the parent, knowing
+//! every writer dead, clears it with the leases, and counts it and any
+//! unfinished output it left (the next compaction removes that).
+//!
+//! Usage: `soak [--kills N] [--writers W] [--component-every K]
+//! [--compact-every C] [--seed S] [--dir D]`.
+//! The line before the last reads `compactions: S started, R returned (C
+//! compacted, Z found nothing to do), K killed inside; ...`; the last line
+//! reads `N kills, M records acknowledged, L lost`; a failing seed replays
+//! with `--seed`.
 
 use std::collections::BTreeMap;
 use std::io::{BufRead as _, BufReader, Write};
@@ -40,6 +53,13 @@ const KEYS: u64 = 64;
 const KILLS_PER_DIR: u64 = 100;
 /// Operations a child performs at most before exiting by itself.
 const CHILD_OPS_MAX: u64 = 5_000;
+/// One operation in this many compacts the key/value store in place
+/// (`--compact-every`, handed to the children; 0: never). Set once, before
+/// any operation is chosen.
+static COMPACT_EVERY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+const COMPACT_EVERY_DEFAULT: u64 = 200;
+/// The compaction marker a compaction holds while it runs (docs/compaction.md).
+const COMPACTION_MARKER: &str = ".compacting";
 
 /// SplitMix64: the operation stream is a pure function of (seed, op number).
 fn mix(mut x: u64) -> u64 {
@@ -56,10 +76,16 @@ enum Op {
     Append,
     Fsync,
     Rotate,
+    Compact,
 }
 
 fn op_at(seed: u64, i: u64) -> Op {
     let r = mix(seed ^ mix(i));
+    // Bits the rest of the choice does not use.
+    let every = *COMPACT_EVERY.get().expect("COMPACT_EVERY is set first");
+    if every > 0 && (r >> 40).is_multiple_of(every) {
+        return Op::Compact;
+    }
     match r % 100 {
         0..=54 => Op::Put((r >> 8) % KEYS),
         55..=69 => Op::Delete((r >> 8) % KEYS),
@@ -105,6 +131,9 @@ trait Target {
     fn append(&mut self, p: &[u8]) -> Result<(), String>;
     fn fsync(&mut self) -> Result<(), String>;
     fn rotate(&mut self) -> Result<(), String>;
+    /// Compact the key/value store in place; the records written.
+    fn compact(&mut self) -> Result<u64, String>;
+    fn kind(&self) -> &'static str;
 }
 
 struct Native(DataWal, RecordLog);
@@ -124,6 +153,12 @@ impl Target for Native {
     }
     fn rotate(&mut self) -> Result<(), String> {
         self.1.rotate().map_err(|e| format!("{e:#}"))
+    }
+    fn compact(&mut self) -> Result<u64, String> {
+        self.0.compact().map(|s| s.records_written).map_err(|e| format!("{e:#}"))
+    }
+    fn kind(&self) -> &'static str {
+        "native"
     }
 }
 
@@ -145,32 +180,49 @@ impl Target for InComponent {
     fn rotate(&mut self) -> Result<(), String> {
         self.0.log_rotate(&self.2).map_err(|e| format!("{e:?}"))
     }
+    fn compact(&mut self) -> Result<u64, String> {
+        self.0.kv_compact(&self.1).map(|s| s.records_written).map_err(|e| format!("{e:?}"))
+    }
+    fn kind(&self) -> &'static str {
+        "component"
+    }
 }
 
 /// Child: perform operations from `start` on, printing each one's number
-/// once it has returned.
+/// once it has returned (a compaction also before it starts and with what
+/// it wrote, see [`Line`]).
 fn child(dir: &Path, w: u64, seed: u64, start: u64, component: bool, shared: bool) -> Result<(), String> {
     let mut target: Box<dyn Target> = if component {
         let mut sb = host_tests::Sandbox::new(dir).map_err(|e| format!("{e:?}"))?;
-        let kv = sb.kv_open("kv").map_err(|e| format!("{e:?}"))?;
-        let log = sb.log_open("log").map_err(|e| format!("{e:?}"))?;
+        let kv = sb.kv_open("kv").map_err(|e| format!("writer {w}, component, opening kv: {e:?}"))?;
+        let log = sb.log_open("log").map_err(|e| format!("writer {w}, component, opening log: {e:?}"))?;
         Box::new(InComponent(sb, kv, log))
     } else {
         let options = Options::new().shared(shared);
-        let kv = DataWal::open_with(&dir.join("kv"), options).map_err(|e| format!("{e:#}"))?;
-        let log = RecordLog::open_with(&dir.join("log"), options).map_err(|e| format!("{e:#}"))?;
+        let kv = DataWal::open_with(&dir.join("kv"), options)
+            .map_err(|e| format!("writer {w}, native, opening kv: {e:#}"))?;
+        let log = RecordLog::open_with(&dir.join("log"), options)
+            .map_err(|e| format!("writer {w}, native, opening log: {e:#}"))?;
         Box::new(Native(kv, log))
     };
     let mut out = std::io::stdout().lock();
+    let mut say =
+        |line: String| writeln!(out, "{line}").and_then(|()| out.flush()).map_err(|e| e.to_string());
     for i in start..start + CHILD_OPS_MAX {
-        match op_at(seed, i) {
-            Op::Put(k) => target.put(&key(w, k), &value(seed, i))?,
-            Op::Delete(k) => target.delete(&key(w, k))?,
-            Op::Append => target.append(&value(seed, i))?,
-            Op::Fsync => target.fsync()?,
-            Op::Rotate => target.rotate()?,
-        }
-        writeln!(out, "{i}").and_then(|()| out.flush()).map_err(|e| e.to_string())?;
+        let op = op_at(seed, i);
+        let done = match op {
+            Op::Put(k) => target.put(&key(w, k), &value(seed, i)),
+            Op::Delete(k) => target.delete(&key(w, k)),
+            Op::Append => target.append(&value(seed, i)),
+            Op::Fsync => target.fsync(),
+            Op::Rotate => target.rotate(),
+            Op::Compact => {
+                say(format!("compact {i}"))?;
+                target.compact().and_then(|records| say(format!("compacted {i} {records}")))
+            }
+        };
+        done.map_err(|e| format!("writer {w}, {}, op {i} ({op:?}): {e}", target.kind()))?;
+        say(i.to_string())?;
     }
     Ok(())
 }
@@ -202,7 +254,7 @@ impl Model {
             Op::Put(k) => drop(self.keys.insert(k, Some(i))),
             Op::Delete(k) => drop(self.keys.insert(k, None)),
             Op::Append => self.appends.push(i),
-            Op::Fsync | Op::Rotate => return self.next_op += 1,
+            Op::Fsync | Op::Rotate | Op::Compact => return self.next_op += 1,
         }
         self.acknowledged += 1;
         self.next_op += 1;
@@ -279,6 +331,7 @@ struct Args {
     kills: u64,
     writers: u64,
     component_every: u64,
+    compact_every: u64,
     seed: u64,
     dir: PathBuf,
 }
@@ -288,6 +341,7 @@ fn parse_args() -> Args {
         kills: 1000,
         writers: 1,
         component_every: 5,
+        compact_every: COMPACT_EVERY_DEFAULT,
         seed: mix(std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64),
         dir: std::env::temp_dir().join("datawal-soak"),
     };
@@ -298,6 +352,7 @@ fn parse_args() -> Args {
             "--kills" => a.kills = value.parse().expect("--kills N"),
             "--writers" => a.writers = value.parse().expect("--writers W"),
             "--component-every" => a.component_every = value.parse().expect("--component-every K"),
+            "--compact-every" => a.compact_every = value.parse().expect("--compact-every C"),
             "--seed" => a.seed = value.parse().expect("--seed S"),
             "--dir" => a.dir = value.into(),
             other => panic!("unknown argument {other}"),
@@ -309,6 +364,7 @@ fn parse_args() -> Args {
 fn main() {
     if std::env::var_os("SOAK_CHILD").is_some() {
         let get = |v: &str| std::env::var(v).unwrap_or_else(|_| panic!("{v} not set"));
+        COMPACT_EVERY.set(get("SOAK_COMPACT_EVERY").parse().unwrap()).unwrap();
         let result = child(
             Path::new(&get("SOAK_DIR")),
             get("SOAK_WRITER").parse().unwrap(),
@@ -324,12 +380,14 @@ fn main() {
         return;
     }
     let args = parse_args();
+    COMPACT_EVERY.set(args.compact_every).unwrap();
     println!(
-        "soak: seed {} (replay with --seed {}), {} kills, {} writer(s) at once, dir {}",
+        "soak: seed {} (replay with --seed {}), {} kills, {} writer(s) at once, a compaction every {} ops, dir {}",
         args.seed,
         args.seed,
         args.kills,
         args.writers,
+        args.compact_every,
         args.dir.display()
     );
     let _ = std::fs::remove_dir_all(&args.dir);
@@ -338,6 +396,7 @@ fn main() {
     host_tests::precompile(&cwasm).expect("precompile the component");
 
     let (mut acknowledged, mut lost, mut component_kills) = (0u64, 0u64, 0u64);
+    let mut compactions = Compactions::default();
     let fresh_models = || (0..args.writers).map(|w| Model::new(w, writer_seed(args.seed, w))).collect();
     let mut models: Vec<Model> = fresh_models();
     let shared = args.writers > 1;
@@ -358,22 +417,34 @@ fn main() {
                 let component =
                     args.component_every > 0 && n % args.component_every == args.component_every - 1;
                 component_kills += u64::from(component);
-                let delay = Duration::from_micros(
-                    mix(args.seed ^ n.wrapping_mul(7919)) % if component { 60_000 } else { 25_000 },
-                );
+                let r = mix(args.seed ^ n.wrapping_mul(7919));
+                let window = if component { 60_000 } else { 25_000 };
+                // One child in four lives up to four times longer: long enough
+                // to finish compactions (tens of ms each), not only be cut in one.
+                let window = if (r >> 32).is_multiple_of(4) { window * 4 } else { window };
+                let delay = Duration::from_micros(r % window);
                 let how = Run { w: m.w, seed: m.seed, start: m.next_op, component, shared };
                 spawn_child(&store_dir, &cwasm, how, delay)
             })
             .collect();
         for (m, c) in models.iter_mut().zip(children) {
-            for i in c.finish() {
-                m.acknowledge(i);
+            for line in c.finish() {
+                match line {
+                    Line::Done(i) => m.acknowledge(i),
+                    Line::CompactBegin(_) => compactions.started += 1,
+                    Line::CompactEnd(_, 0) => compactions.idle += 1,
+                    Line::CompactEnd(_, _) => compactions.compacted += 1,
+                }
             }
         }
-        // Every writer is dead: their leases with them.
+        // Every writer is dead: their leases with them, and the marker of a
+        // compaction one of them was running (it would block the next
+        // compaction for 30 s). Its unfinished output stays, for the next
+        // compaction to remove.
         for store in ["kv", "log"].map(|s| store_dir.join(s)).iter().filter(|d| d.exists()) {
             datawal::testing::clear_leases(store).unwrap();
         }
+        compactions.note_leftovers(&store_dir.join("kv"));
         for m in &mut models {
             lost += m.verify(&store_dir);
         }
@@ -386,9 +457,58 @@ fn main() {
         args.kills - component_kills,
         started.elapsed()
     );
+    println!("soak: {compactions}");
     println!("{} kills, {acknowledged} records acknowledged, {lost} lost", args.kills);
     if lost > 0 {
         std::process::exit(1);
+    }
+}
+
+/// What became of the children's compactions.
+#[derive(Debug, Default)]
+struct Compactions {
+    started: u64,
+    /// Returned having written records, or all zero (nothing live, or
+    /// another writer's compaction in flight).
+    compacted: u64,
+    idle: u64,
+    /// Markers of compactions that died (cleared by the parent).
+    dead_markers: u64,
+    /// Outputs (`*.dwal.compacting`) of compactions that died, each
+    /// counted once (the next compaction removes it).
+    dead_outputs: std::collections::BTreeSet<PathBuf>,
+}
+
+impl Compactions {
+    /// Count, and clear, what dead compactions left in the store `dir`.
+    fn note_leftovers(&mut self, dir: &Path) {
+        let Ok(entries) = std::fs::read_dir(dir) else { return };
+        for entry in entries {
+            let name = entry.unwrap().file_name().into_string().unwrap();
+            if name == COMPACTION_MARKER {
+                self.dead_markers += 1;
+                std::fs::remove_file(dir.join(&name)).unwrap();
+            } else if name.ends_with(".dwal.compacting") {
+                self.dead_outputs.insert(dir.join(name));
+            }
+        }
+    }
+}
+
+impl std::fmt::Display for Compactions {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let returned = self.compacted + self.idle;
+        write!(
+            f,
+            "compactions: {} started, {returned} returned ({} compacted, {} found nothing to do), \
+             {} killed inside; {} dead compaction markers cleared, {} unfinished outputs left",
+            self.started,
+            self.compacted,
+            self.idle,
+            self.started - returned,
+            self.dead_markers,
+            self.dead_outputs.len()
+        )
     }
 }
 
@@ -414,11 +534,34 @@ struct Run {
     shared: bool,
 }
 
+/// A line a child printed.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Line {
+    /// `<i>`: operation i returned.
+    Done(u64),
+    /// `compact <i>`: operation i, a compaction, is starting.
+    CompactBegin(u64),
+    /// `compacted <i> <n>`: it returned, having written n records.
+    CompactEnd(u64, u64),
+}
+
+impl Line {
+    fn parse(line: &str) -> Option<Line> {
+        let words: Vec<&str> = line.split(' ').collect();
+        Some(match words.as_slice() {
+            [i] => Line::Done(i.parse().ok()?),
+            ["compact", i] => Line::CompactBegin(i.parse().ok()?),
+            ["compacted", i, n] => Line::CompactEnd(i.parse().ok()?, n.parse().ok()?),
+            _ => return None,
+        })
+    }
+}
+
 /// A running child, to be SIGKILLed at `kill_at`.
 struct Child {
     child: std::process::Child,
     reader: std::thread::JoinHandle<()>,
-    lines: Arc<Mutex<Vec<u64>>>,
+    lines: Arc<Mutex<Vec<Line>>>,
     kill_at: Instant,
 }
 
@@ -432,6 +575,7 @@ fn spawn_child(dir: &Path, cwasm: &Path, how: Run, delay: Duration) -> Child {
         .env("SOAK_START", how.start.to_string())
         .env("SOAK_COMPONENT", if how.component { "1" } else { "0" })
         .env("SOAK_SHARED", if how.shared { "1" } else { "0" })
+        .env("SOAK_COMPACT_EVERY", COMPACT_EVERY.get().unwrap().to_string())
         .env("DATAWAL_CWASM", cwasm)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())
@@ -448,8 +592,8 @@ fn spawn_child(dir: &Path, cwasm: &Path, how: Run, delay: Duration) -> Child {
             let mut line = Vec::new();
             while reader.read_until(b'\n', &mut line).is_ok_and(|n| n > 0) {
                 if line.last() == Some(&b'\n') {
-                    let i = std::str::from_utf8(&line[..line.len() - 1]).ok().and_then(|l| l.parse().ok());
-                    lines.lock().unwrap().push(i.expect("child printed a malformed line"));
+                    let parsed = std::str::from_utf8(&line[..line.len() - 1]).ok().and_then(Line::parse);
+                    lines.lock().unwrap().push(parsed.expect("child printed a malformed line"));
                 }
                 line.clear();
             }
@@ -459,8 +603,8 @@ fn spawn_child(dir: &Path, cwasm: &Path, how: Run, delay: Duration) -> Child {
 }
 
 impl Child {
-    /// SIGKILL it at its moment; the op numbers it reported complete.
-    fn finish(mut self) -> Vec<u64> {
+    /// SIGKILL it at its moment; the lines it printed whole.
+    fn finish(mut self) -> Vec<Line> {
         std::thread::sleep(self.kill_at.saturating_duration_since(Instant::now()));
         let _ = self.child.kill(); // SIGKILL; the child may have finished its ops already
         let status = self.child.wait().unwrap();

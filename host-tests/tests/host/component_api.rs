@@ -870,3 +870,30 @@ fn compact_in_place_through_the_component() {
     assert!(on_disk < 24 << 10, "{on_disk} bytes on disk after 40 KiB of overwrites");
     assert_eq!(sb.kv_get(&auto, b"counter").unwrap().unwrap(), bytes(199, 200));
 }
+
+/// Another instance's compaction removes every segment this instance knew
+/// (its active one included): its next call notices (WASI `fstat` link
+/// count), reads the output and the rest, and answers from them.
+#[test]
+fn an_instance_behind_another_instances_compaction_catches_up() {
+    let lay = Layout::new();
+    let mut a = lay.sandbox();
+    let mut b = lay.sandbox();
+    let kv_a = a.kv_open("s").unwrap();
+    a.kv_put(&kv_a, b"k", b"from a").unwrap();
+    a.kv_put(&kv_a, b"gone", b"soon deleted").unwrap();
+    let kv_b = b.kv_open("s").unwrap();
+    b.kv_delete(&kv_b, b"gone").unwrap();
+    let log_b = b.log_open("s").unwrap();
+    b.log_rotate(&log_b).unwrap();
+    b.log_rotate(&log_b).unwrap();
+    b.kv_put(&kv_b, b"later", b"from b").unwrap();
+    assert!(b.kv_compact(&kv_b).unwrap().live_keys >= 2);
+    assert!(!lay.host(&format!("s/{}", segment_name(1))).exists(), "a's active segment was removed");
+    assert_eq!(a.kv_get(&kv_a, b"k").unwrap().as_deref(), Some(&b"from a"[..]));
+    assert_eq!(a.kv_get(&kv_a, b"later").unwrap().as_deref(), Some(&b"from b"[..]));
+    assert_eq!(a.kv_get(&kv_a, b"gone").unwrap(), None);
+    assert_eq!(a.kv_len(&kv_a).unwrap(), 2);
+    a.kv_put(&kv_a, b"after", b"the compaction").unwrap();
+    assert_eq!(b.kv_get(&kv_b, b"after").unwrap().as_deref(), Some(&b"the compaction"[..]));
+}
