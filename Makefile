@@ -16,6 +16,7 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 	$(CARGO) clippy --lib --target $(WASM_TARGET) -- -D warnings
+	$(CARGO) clippy --lib --target $(WASM_TARGET) --features $(SPIN_FEATURE) -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p datawal@0.2.0 -p dwal
 	cd $(PLUGIN_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
 	cd $(IO_FLOOR_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
@@ -25,11 +26,22 @@ lint: setup
 wasm-lib: setup
 	$(CARGO) build --lib --target $(WASM_TARGET)
 
-# The component: the engine crate built for wasm32-wasip2, release (opt-level 3, see Cargo.toml).
+# The components: the engine crate built for wasm32-wasip2, release (opt-level 3,
+# see Cargo.toml), twice from the same source. The two differ only in the
+# copy of wasi:keyvalue@0.2.0-draft2 they export (in `batch.get-many`):
+#   datawal.wasm       upstream's WIT (wit/): plug it into clients built with
+#                      wit-bindgen against WebAssembly/wasi-keyvalue;
+#   datawal-spin.wasm  the Spin SDK's WIT (wit-spin/, cargo feature
+#                      `spin-keyvalue`, profile `release-spin`): plug it into
+#                      clients built with the spin-sdk crate's bindings.
 COMPONENT := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/datawal.wasm
+SPIN_FEATURE := spin-keyvalue
+SPIN_COMPONENT := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/datawal-spin.wasm
 component: setup
 	$(CARGO) build --release --lib --target $(WASM_TARGET)
-	@ls -l $(COMPONENT)
+	$(CARGO) build --profile release-spin --lib --target $(WASM_TARGET) --features $(SPIN_FEATURE)
+	cp $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release-spin/datawal.wasm $(SPIN_COMPONENT)
+	@ls -l $(COMPONENT) $(SPIN_COMPONENT)
 
 # The dwal CLI (cli/).
 cli:
