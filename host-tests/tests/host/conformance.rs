@@ -12,7 +12,8 @@
 //! `<target dir>/conformance`), checks every segment against the suite's
 //! SHA-256 digests (so all hosts write byte-identical segments), and opens
 //! the other hosts' stores, checking their contents and bytes. Native and
-//! wasmtime read each other here; `make test` runs Node after this, which
+//! wasmtime read each other here (the Spin-shaped provider writes the
+//! wasmtime stores too, under `wasmtime-spin/`, and reads native's); `make test` runs Node after this, which
 //! reads both, and then the ignored test `node_output_reads_natively_and_in_wasmtime`,
 //! which reads Node's stores here.
 
@@ -926,7 +927,7 @@ fn read_other(reader: &str, writer: &str, case: &Value) -> Result<usize, String>
 fn write_interop(host_name: &str) -> Result<usize, String> {
     let mut written = 0;
     for case in suite()["interop"].as_array().unwrap() {
-        if !case["writers"].as_array().unwrap().iter().any(|w| w == host_name) {
+        if !case["writers"].as_array().unwrap().iter().any(|w| w == suite_host(host_name)) {
             continue;
         }
         let name = str_arg(case, "name");
@@ -966,6 +967,10 @@ fn interop_native_and_wasmtime() {
         "conformance interop: native wrote {wrote_native}, wasmtime wrote {wrote_wasmtime}; \
          wasmtime read {read_by_wasmtime} of native's, native read {read_by_native} of wasmtime's"
     );
+    // The Spin-shaped provider writes the same bytes and reads native's.
+    let wrote_spin = write_interop("wasmtime-spin").unwrap_or_else(|e| panic!("{e}"));
+    let read_by_spin = read_interop("wasmtime-spin", "native").unwrap_or_else(|e| panic!("{e}"));
+    println!("conformance interop: wasmtime-spin wrote {wrote_spin}, read {read_by_spin} of native's");
 }
 
 /// Run by `make test` after the Node suite wrote its stores.
