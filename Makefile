@@ -181,7 +181,7 @@ plugin-demo: compose $(PY_STAMP)
 		|| { echo "plugin-demo: the second run did not see the first run's state"; exit 1; }
 	@ls -l $(PLUGIN_DEMO_DIR)/plugin
 
-# ---- A client in the Spin SDK's wasi:keyvalue shape, plugged with datawal-spin.wasm ----
+# ---- A client built with the Spin SDK (spin-sdk 7.0.0), plugged with datawal-spin.wasm ----
 SPIN_CLIENT_DIR := examples/spin-client
 SPIN_CLIENT := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/kv-spin-client.wasm
 SPIN_COMPOSED := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/kv-spin-client-composed.wasm

@@ -1,9 +1,9 @@
-//! A `wasi:keyvalue` client in the Spin SDK's shape: its bindings come from
-//! the Spin SDK's copy of `wasi:keyvalue@0.2.0-draft2` (`wit/deps/keyvalue`
-//! links to `wit-spin/deps/keyvalue`), whose `batch.get-many` answers
-//! `list<tuple<string, option<list<u8>>>>`. It imports store, atomics and
-//! batch, calls every function, and checks every answer: a mismatch prints
-//! what differed and exits 1.
+//! A `wasi:keyvalue` client built with the Spin SDK: its bindings are the
+//! `spin-sdk` 7.0.0 crate's own (`spin_sdk::experimental::wasi::keyvalue`,
+//! generated from the SDK's copy of `wasi:keyvalue@0.2.0-draft2`), whose
+//! `batch.get-many` answers `list<tuple<string, option<list<u8>>>>`. It
+//! imports store, atomics and batch, calls every function, and checks every
+//! answer: a mismatch prints what differed and exits 1.
 //!
 //! ```text
 //! kv-spin-client [--bucket NAME] RUN
@@ -25,15 +25,9 @@ use std::collections::BTreeSet;
 use std::fmt::Debug;
 use std::process::ExitCode;
 
-use wasi::keyvalue::atomics::{self, Cas, CasError};
-use wasi::keyvalue::batch;
-use wasi::keyvalue::store::{self, Bucket, Error};
-
-wit_bindgen::generate!({
-    world: "client",
-    path: "wit",
-    generate_all,
-});
+use spin_sdk::experimental::wasi::keyvalue::atomics::{self, Cas, CasError};
+use spin_sdk::experimental::wasi::keyvalue::batch;
+use spin_sdk::experimental::wasi::keyvalue::store::{self, Bucket, Error};
 
 const USAGE: &str = "usage: kv-spin-client [--bucket NAME] RUN   (RUN: 1 on an empty directory, then 2, ...)";
 
