@@ -240,7 +240,8 @@ serve-demo: serve-compose $(PY_STAMP)
 	bash scripts/serve-demo.sh $(WASMTIME) $(SERVED) $(CARGO_TARGET_DIR)/debug/load $(SERVE_DEMO_DIR)
 
 # Benchmarks (issue 6): criterion (engine), whole-store measurements in
-# child processes (stores), the component in wasmtime (host-tests), then
+# child processes (stores), the component in wasmtime (host-tests), the
+# served plugin under `wasmtime serve` (the serve demo's run), then
 # the summary, which prints the tables and writes BENCHMARKS.md. Data lives
 # under $(CARGO_TARGET_DIR)/bench-data (on disk). The first run also
 # compiles wasmtime and the benches at opt-level 3 (most of its time).
@@ -257,12 +258,15 @@ IO_FLOOR_DIR := host-tests/io-floor
 io-floor: setup
 	cd $(IO_FLOOR_DIR) && $(CARGO) build --release --target $(WASM_TARGET)
 
-bench: component io-floor
+bench: component io-floor serve-compose $(PY_STAMP)
 	rm -rf $(CARGO_TARGET_DIR)/bench-results $(CARGO_TARGET_DIR)/bench-data
 	mkdir -p $(CARGO_TARGET_DIR)/bench-results
 	echo "{\"started_unix\": $$(date +%s)}" > $(CARGO_TARGET_DIR)/bench-results/run.json
 	$(BENCH_CARGO) --bench engine --bench stores --bench summary --bench component --no-run
+	$(CARGO) build -p host-tests --bin load
 	$(BENCH_CARGO) --bench engine
 	$(BENCH_CARGO) --bench stores
 	$(BENCH_CARGO) --bench component
+	SERVE_DEMO_RESULTS=$(CARGO_TARGET_DIR)/bench-results/serve.txt bash scripts/serve-demo.sh \
+		$(WASMTIME) $(SERVED) $(CARGO_TARGET_DIR)/debug/load $(CARGO_TARGET_DIR)/bench-data/serve
 	$(BENCH_CARGO) --bench summary

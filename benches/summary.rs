@@ -33,6 +33,7 @@ fn main() {
         p2i: load(&results.join("p2_interleaved.json")),
         p4i: load(&results.join("p4_interleaved.json")),
         p7i: load(&results.join("p7_interleaved.json")),
+        serve: load_serve(&results.join("serve.txt")),
         started,
     };
     let md = s.markdown();
@@ -48,6 +49,28 @@ fn load(p: &Path) -> Value {
         Ok(s) => serde_json::from_str(&s).unwrap_or(Value::Null),
         Err(_) => Value::Null,
     }
+}
+
+/// `make serve-demo`'s lines (`C=1 R=.. ok=.. req/s=.. ...`, one per C), as
+/// objects of their `key=value` pairs; `Null` when the run made none.
+fn load_serve(p: &Path) -> Value {
+    let Ok(text) = std::fs::read_to_string(p) else { return Value::Null };
+    let runs: Vec<Value> = text
+        .lines()
+        .filter(|l| l.starts_with("C="))
+        .map(|l| {
+            let pairs = l.split_whitespace().filter_map(|kv| kv.split_once('='));
+            Value::Object(
+                pairs
+                    .map(|(k, v)| {
+                        let v = v.parse::<f64>().map_or_else(|_| Value::from(v), Value::from);
+                        (k.to_string(), v)
+                    })
+                    .collect(),
+            )
+        })
+        .collect();
+    Value::Array(runs)
 }
 
 fn num(v: &Value) -> Option<f64> {
@@ -126,6 +149,7 @@ struct Summary {
     p2i: Value,
     p4i: Value,
     p7i: Value,
+    serve: Value,
     started: Option<u64>,
 }
 
@@ -198,6 +222,13 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 
 const MIB: f64 = 1024.0 * 1024.0;
 
+const SHARED_NOTES: &str = "Shared mode: every change owns the store through a lease file (`docs/shared-stores.md`). \
+S1 is P7's durable put in the interleaved turns; S3 the same put + fsync through the component (1 KB values, one \
+put per side in turn, single writer = `open-with` with `shared: false`). The served plugin: `make serve-demo`'s \
+run, `examples/serve-plugin` composed with the component under `wasmtime serve` (a fresh instance per request, \
+all on one store), C keep-alive clients, each request three durable `wasi:keyvalue` calls; counts are the \
+plugin's counters checked against the acknowledged requests.";
+
 impl Summary {
     fn dd_mb_s(&self) -> Option<f64> {
         num(&self.dd["mb_s_median"])
@@ -213,6 +244,11 @@ impl Summary {
     fn p4i_ops(&self, op: &str, side: &str) -> Option<f64> {
         let v = &self.p4i["ops"][op][side];
         Some(num(&self.p4i["ops_per_turn"])? * num(&v["ops"])? / num(&v["total_secs"])?)
+    }
+
+    /// The component bench's durable single puts (ops/s) of `side`.
+    fn durable(&self, side: &str) -> Option<f64> {
+        num(&self.p5["durable_put"][side]["ops_per_s"])
     }
 
     /// P7 interleaved: durable puts per second of summed put time.
@@ -461,6 +497,29 @@ impl Summary {
                 higher_is_better: true,
             },
             Row {
+                bench: "S2 put+get mix, native, shared mode (ops/s) [reference column = single writer]".into(),
+                ours: num(&p5["native_shared"]["mix_ops_s_median"]),
+                reference: num(&p5["native"]["mix_ops_s_median"]),
+                unit: "",
+                higher_is_better: true,
+            },
+            Row {
+                bench: "S3 durable single put 1 KB in the component, shared mode (ops/s) [reference column = single writer]"
+                    .into(),
+                ours: self.durable("component_shared"),
+                reference: self.durable("component"),
+                unit: "",
+                higher_is_better: true,
+            },
+            Row {
+                bench: "S4 put+get mix in the component, shared mode (ops/s) [reference column = single writer]"
+                    .into(),
+                ours: num(&p5["component_shared"]["mix_ops_s_median"]),
+                reference: num(&p5["component"]["mix_ops_s_median"]),
+                unit: "",
+                higher_is_better: true,
+            },
+            Row {
                 bench: format!(
                     "L1 list {} keys, `keys_page` of 1,000 (s) [reference column = `keys()`]",
                     self.list_keys_label()
@@ -641,6 +700,79 @@ impl Summary {
         t
     }
 
+    /// Issue 14's goals: shared mode's cost on durable puts, and the served
+    /// plugin under concurrency.
+    fn shared_targets(&self) -> Vec<[String; 4]> {
+        let status = |ok: Option<bool>| match ok {
+            Some(true) => "met".to_string(),
+            Some(false) => "missed".to_string(),
+            None => "not measured".to_string(),
+        };
+        let slowdown = |shared: Option<f64>, single: Option<f64>| Some(single? / shared?);
+        let mut t = Vec::new();
+        for (what, shared, single) in [
+            ("native (S1)", self.p7i_ops("ours_shared"), self.p7i_ops("ours")),
+            ("in the component (S3)", self.durable("component_shared"), self.durable("component")),
+        ] {
+            let x = slowdown(shared, single);
+            t.push([
+                format!("Shared mode's cost on durable single puts, {what}"),
+                "<= 1.3x single writer's time".into(),
+                x.map_or("n/a".into(), |x| format!("{x:.2}x")),
+                status(x.map(|x| x <= 1.3)),
+            ]);
+        }
+        let serve = |c: f64, field: &str| {
+            self.serve.as_array()?.iter().find(|r| num(&r["C"]) == Some(c)).and_then(|r| num(&r[field]))
+        };
+        let clean = self.serve.as_array().map(|runs| {
+            !runs.is_empty() && runs.iter().all(|r| num(&r["errors"]) == Some(0.0) && r["counts"] == "exact")
+        });
+        t.push([
+            "Served plugin: errors and counts at C = 1, 4, 16".into(),
+            "0 errors, exact counts".into(),
+            match clean {
+                Some(true) => "0 errors, exact counts at every C".into(),
+                Some(false) => "errors or wrong counts (see the table below)".into(),
+                None => "n/a".into(),
+            },
+            status(clean),
+        ]);
+        let held = (|| Some(serve(16.0, "req/s")? / serve(1.0, "req/s")?))();
+        t.push([
+            "Served plugin: throughput at C = 16 vs C = 1".into(),
+            ">= 0.8x".into(),
+            fmt_ratio(held),
+            status(held.map(|r| r >= 0.8)),
+        ]);
+        t
+    }
+
+    fn serve_table(&self) -> String {
+        let rows: Vec<Vec<String>> = self
+            .serve
+            .as_array()
+            .map(|runs| {
+                runs.iter()
+                    .map(|r| {
+                        let field = |k: &str| num(&r[k]).map_or("n/a".into(), |v| format!("{v:.0}"));
+                        let ms = |k: &str| num(&r[k]).map_or("n/a".into(), |v| format!("{v:.2} ms"));
+                        vec![
+                            field("C"),
+                            field("ok"),
+                            field("req/s"),
+                            ms("p50_ms"),
+                            ms("p99_ms"),
+                            field("errors"),
+                            r["counts"].as_str().unwrap_or("n/a").to_string(),
+                        ]
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        table(&["C", "requests", "requests/s", "p50", "p99", "errors", "counts"], &rows)
+    }
+
     fn targets_table(&self) -> String {
         let rows: Vec<Vec<String>> = self.targets().into_iter().map(|r| r.to_vec()).collect();
         table(&["target", "wanted", "measured", "status"], &rows)
@@ -802,6 +934,14 @@ impl Summary {
             self.dd["command"].as_str().unwrap_or("dd")
         );
         let _ = writeln!(o, "\n## Targets (issue 6)\n\n{}", self.targets_table());
+        let shared_targets: Vec<Vec<String>> =
+            self.shared_targets().into_iter().map(|r| r.to_vec()).collect();
+        let _ = writeln!(
+            o,
+            "## Many instances (issue 14)\n\n{}\n{SHARED_NOTES}\n\n{}",
+            table(&["target", "wanted", "measured", "status"], &shared_targets),
+            self.serve_table()
+        );
         let _ = writeln!(o, "## Against redb and fjall\n\n{}.\n\n{}", self.kv_label(), self.kv_table());
         let _ = writeln!(o, "{KV_NOTES}");
         let _ = writeln!(

@@ -6,6 +6,7 @@
 # C concurrent clients x R requests for C = 1, 4, 16, prints requests/s,
 # p50 and p99, and checks the plugin's counters equal the acknowledged
 # requests exactly. Usage: serve-demo.sh WASMTIME COMPOSED LOAD DATA_DIR [REQUESTS]
+# With SERVE_DEMO_RESULTS=FILE the load lines also go to FILE (make bench).
 set -euo pipefail
 wasmtime="$1" composed="$2" load="$3" data="$4" requests="${5:-1600}"
 addr="127.0.0.1:${SERVE_DEMO_PORT:-8371}"
@@ -14,6 +15,8 @@ rm -rf "$data" && mkdir -p "$data"
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 echo "serve-demo: wasmtime serve on $addr, store in $data/served (server log: $data.log)"
+results="${SERVE_DEMO_RESULTS:-/dev/null}"
+: >"$results"
 for c in 1 4 16; do
-  "$load" "$addr" "$c" $((requests / c))
+  "$load" "$addr" "$c" $((requests / c)) | tee -a "$results"
 done

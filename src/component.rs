@@ -11,7 +11,9 @@ use std::cell::RefCell;
 
 use exports::datawal::store::kv::{self, CompactionStats, ItemPage, KeyPage};
 use exports::datawal::store::log::{self, Cursor, Entry, ScanPage};
-use exports::datawal::store::types::{Corruption, Error, RecordRef, RecordType, RecoveryReport, TornTail};
+use exports::datawal::store::types::{
+    Corruption, Error, OpenOptions, RecordRef, RecordType, RecoveryReport, TornTail,
+};
 
 // The one place the cargo feature `spin-keyvalue` acts (besides the shape
 // of `get-many`'s answer in `keyvalue.rs`): which WIT root, so which copy of
@@ -61,10 +63,82 @@ fn to_wit(err: anyhow::Error) -> Error {
     }
 }
 
-/// How the component opens stores: shared mode, since WASI hosts run many
-/// instances at once on one directory (see `Options::shared`).
-fn shared() -> crate::Options {
-    crate::Options::new().shared(true)
+/// Segment size, and log size from which a store compacts itself, by default.
+const SEGMENT_BYTES_DEFAULT: u64 = 4 << 20;
+const COMPACT_MIN_BYTES_DEFAULT: u64 = 4 << 20;
+const COMPACT_DEAD_PERCENT_DEFAULT: u8 = 50;
+
+/// How the component opens stores by default (both the `kv`/`log`
+/// interfaces and `wasi:keyvalue`). Shared mode: WASI hosts run many
+/// instances at once on one directory (`Options::shared`). Bounded history:
+/// no embedder can tune a `wasi:keyvalue` store per call, and every
+/// request's instance opens it again, so the log is rotated at 4 MiB,
+/// sealed segments get hint files (open reads keys, not values), and the
+/// store compacts itself once half of at least 4 MiB is dead
+/// (`Options::auto_compact`): disk and open time follow the live data, not
+/// the history.
+pub(crate) fn defaults() -> crate::Options {
+    crate::Options::new()
+        .shared(true)
+        .segment_bytes_max(SEGMENT_BYTES_DEFAULT)
+        .hint_files(true)
+        .auto_compact(COMPACT_MIN_BYTES_DEFAULT, COMPACT_DEAD_PERCENT_DEFAULT)
+}
+
+/// `open`'s options: every field left to the default.
+const DEFAULTS: OpenOptions = OpenOptions {
+    shared: None,
+    segment_bytes_max: None,
+    hint_files: None,
+    salvage: None,
+    lease_ms: None,
+    lock_wait_ms: None,
+    auto_compact: None,
+    compact_min_bytes: None,
+    compact_dead_percent: None,
+};
+
+/// `open-options` to engine options over the component's defaults: a
+/// store's ([`defaults`]), or a log's (shared mode only: a raw log has no
+/// dead records to compact, and its rotation and layout are its user's, as
+/// in datawal 0.1.5). The engine's builders assert positive sizes and
+/// leases; here they are input.
+fn options_from_wit(o: OpenOptions, store: bool) -> Result<crate::Options> {
+    let invalid = |what: &str| Error::InvalidInput(format!("datawal: open-options.{what} must be positive"));
+    let mut options = if store { defaults() } else { crate::Options::new().shared(true) };
+    if let Some(on) = o.shared {
+        options = options.shared(on);
+    }
+    if let Some(bytes) = o.segment_bytes_max {
+        options = options.segment_bytes_max(
+            std::num::NonZeroU64::new(bytes).ok_or_else(|| invalid("segment-bytes-max"))?.get(),
+        );
+    }
+    if let Some(on) = o.hint_files {
+        options = options.hint_files(on);
+    }
+    if let Some(on) = o.salvage {
+        options = options.salvage(on);
+    }
+    if let Some(ms) = o.lease_ms {
+        options = options.lease(std::time::Duration::from_millis(u64::from(
+            std::num::NonZeroU32::new(ms).ok_or_else(|| invalid("lease-ms"))?.get(),
+        )));
+    }
+    if let Some(ms) = o.lock_wait_ms {
+        options = options.lock_wait(std::time::Duration::from_millis(u64::from(ms)));
+    }
+    let percent = o.compact_dead_percent.unwrap_or(COMPACT_DEAD_PERCENT_DEFAULT);
+    if !(1..=99).contains(&percent) {
+        return Err(Error::InvalidInput(
+            "datawal: open-options.compact-dead-percent must be in 1..=99".into(),
+        ));
+    }
+    options = match o.auto_compact.unwrap_or(store) {
+        false => options.no_auto_compact(),
+        true => options.auto_compact(o.compact_min_bytes.unwrap_or(COMPACT_MIN_BYTES_DEFAULT), percent),
+    };
+    Ok(options)
 }
 
 /// A WIT directory string to a sandbox-relative path (see `fs`).
@@ -81,6 +155,14 @@ fn with<T, R>(cell: &RefCell<Option<T>>, f: impl FnOnce(&mut T) -> anyhow::Resul
 
 fn close<T>(cell: &RefCell<Option<T>>) -> Result<()> {
     cell.borrow_mut().take().ok_or(Error::Closed).map(drop)
+}
+
+fn stats_to_wit(s: crate::CompactionStats) -> CompactionStats {
+    CompactionStats {
+        live_keys: s.live_keys,
+        records_written: s.records_written,
+        bytes_written: s.bytes_written,
+    }
 }
 
 fn ref_to_wit(r: crate::RecordRef) -> RecordRef {
@@ -107,7 +189,12 @@ pub struct LogHandle(RefCell<Option<crate::RecordLog>>);
 
 impl log::GuestRecordLog for LogHandle {
     fn open(dir: String) -> Result<log::RecordLog> {
-        let log = crate::RecordLog::open_with(&sandbox_path(&dir)?, shared()).map_err(to_wit)?;
+        Self::open_with(dir, DEFAULTS)
+    }
+
+    fn open_with(dir: String, options: OpenOptions) -> Result<log::RecordLog> {
+        let log = crate::RecordLog::open_with(&sandbox_path(&dir)?, options_from_wit(options, false)?)
+            .map_err(to_wit)?;
         Ok(log::RecordLog::new(LogHandle(RefCell::new(Some(log)))))
     }
 
@@ -169,7 +256,12 @@ pub struct StoreHandle(RefCell<Option<crate::DataWal>>);
 
 impl kv::GuestStore for StoreHandle {
     fn open(dir: String) -> Result<kv::Store> {
-        let store = crate::DataWal::open_with(&sandbox_path(&dir)?, shared()).map_err(to_wit)?;
+        Self::open_with(dir, DEFAULTS)
+    }
+
+    fn open_with(dir: String, options: OpenOptions) -> Result<kv::Store> {
+        let store = crate::DataWal::open_with(&sandbox_path(&dir)?, options_from_wit(options, true)?)
+            .map_err(to_wit)?;
         Ok(kv::Store::new(StoreHandle(RefCell::new(Some(store)))))
     }
 
@@ -209,12 +301,11 @@ impl kv::GuestStore for StoreHandle {
 
     fn compact_to(&self, dir: String) -> Result<CompactionStats> {
         let target = sandbox_path(&dir)?;
-        let stats = with(&self.0, |s| s.compact_to(&target))?;
-        Ok(CompactionStats {
-            live_keys: stats.live_keys,
-            records_written: stats.records_written,
-            bytes_written: stats.bytes_written,
-        })
+        with(&self.0, |s| s.compact_to(&target)).map(stats_to_wit)
+    }
+
+    fn compact(&self) -> Result<CompactionStats> {
+        with(&self.0, |s| s.compact()).map(stats_to_wit)
     }
 
     fn export_jsonl(&self, path: String) -> Result<()> {

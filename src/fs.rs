@@ -103,7 +103,7 @@ mod positional {
     }
 
     #[cfg(target_arch = "wasm32")]
-    #[allow(unsafe_code)] // one of the crate's three unsafe calls (see lib.rs)
+    #[allow(unsafe_code)] // one of the crate's four unsafe calls (see lib.rs)
     pub fn read_at(file: &std::fs::File, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
         let offset = offset_arg(offset)?;
@@ -113,8 +113,25 @@ mod positional {
         usize::try_from(n).map_err(|_| io::Error::last_os_error())
     }
 
+    /// The open `file`'s length and links (0 once its name was removed),
+    /// in one host call (`Metadata` has no link count on WASI yet).
     #[cfg(target_arch = "wasm32")]
-    #[allow(unsafe_code)] // one of the crate's three unsafe calls (see lib.rs)
+    #[allow(unsafe_code)] // one of the crate's four unsafe calls (see lib.rs)
+    pub fn len_and_links(file: &std::fs::File) -> io::Result<(u64, u64)> {
+        use std::os::fd::AsRawFd;
+        let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
+        // SAFETY: `stat` is valid for writing a `libc::stat`, which fstat
+        // fills when it returns 0; `file` owns the descriptor for the call.
+        if unsafe { libc::fstat(file.as_raw_fd(), stat.as_mut_ptr()) } != 0 {
+            return Err(io::Error::last_os_error());
+        }
+        // SAFETY: initialized by the successful fstat above.
+        let stat = unsafe { stat.assume_init() };
+        Ok((u64::try_from(stat.st_size).unwrap_or(0), stat.st_nlink))
+    }
+
+    #[cfg(target_arch = "wasm32")]
+    #[allow(unsafe_code)] // one of the crate's four unsafe calls (see lib.rs)
     pub fn write_at(file: &std::fs::File, buf: &[u8], offset: u64) -> io::Result<usize> {
         use std::os::fd::AsRawFd;
         let offset = offset_arg(offset)?;
@@ -523,7 +540,8 @@ impl Dir {
 /// `positional`); [`File::read`] continues from [`File::seek_to`].
 #[derive(Debug)]
 pub(crate) struct File {
-    file: std::fs::File,
+    /// Shared by [`File::share`]d handles: all I/O is positional.
+    file: std::sync::Arc<std::fs::File>,
     path: PathBuf,
     /// Where the next [`File::read`] starts.
     pos: u64,
@@ -531,7 +549,15 @@ pub(crate) struct File {
 
 impl File {
     fn new(file: std::fs::File, path: PathBuf) -> File {
-        File { file, path, pos: 0 }
+        File { file: std::sync::Arc::new(file), path, pos: 0 }
+    }
+
+    /// Another handle on the same open file (its own read position): it
+    /// keeps reading the file even after its name is removed (by a
+    /// compaction), on hosts that keep removed open files (Unix, and WASI
+    /// hosts on Unix).
+    pub fn share(&self) -> File {
+        File { file: self.file.clone(), path: self.path.clone(), pos: 0 }
     }
 
     pub fn path(&self) -> &Path {
@@ -542,6 +568,23 @@ impl File {
         Ok(self.file.metadata().map_err(io_err("stat", &self.path))?.len())
     }
 
+    /// The length, and whether the file still has a name (false once it
+    /// was removed while open): one `fstat`.
+    pub fn len_and_linked(&self) -> Result<(u64, bool)> {
+        #[cfg(target_arch = "wasm32")]
+        let (len, links) = positional::len_and_links(&self.file).map_err(io_err("stat", &self.path))?;
+        #[cfg(not(target_arch = "wasm32"))]
+        let (len, links) = {
+            let meta = self.file.metadata().map_err(io_err("stat", &self.path))?;
+            #[cfg(unix)]
+            let links = std::os::unix::fs::MetadataExt::nlink(&meta);
+            #[cfg(not(unix))]
+            let links = 1;
+            (meta.len(), links)
+        };
+        Ok((len, links > 0))
+    }
+
     /// Fill `buf` from byte `offset`. `UnexpectedEof` if the file is shorter.
     pub fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> Result<()> {
         positional::read_exact_at(&self.file, buf, offset).map_err(io_err("read", &self.path))
@@ -549,7 +592,7 @@ impl File {
 
     /// Write all of `buf` at byte `offset`.
     pub fn write_all_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
-        let file = &self.file;
+        let file: &std::fs::File = &self.file;
         faults::run_write(&self.path, offset, buf, |data| positional::write_all_at(file, data, offset))
             .map_err(io_err("write", &self.path))
     }

@@ -76,6 +76,8 @@ pub(crate) struct Keydir {
     /// 64-bit, 4 on wasm32; the table is ~48 bytes a key), kept until the
     /// next change.
     sorted: OnceLock<Vec<usize>>,
+    /// Sum of the live entries' frame sizes: what a compaction would keep.
+    live_bytes: u64,
 }
 
 impl std::fmt::Debug for Keydir {
@@ -134,15 +136,38 @@ impl Keydir {
         let entry =
             self.table.entry(hash, |(k, _)| k.as_slice() == key, |(k, _)| hasher.hash_one(k.as_slice()));
         match entry {
-            Entry::Occupied(mut slot) => slot.get_mut().1 = rref,
+            Entry::Occupied(mut slot) => {
+                let old = std::mem::replace(&mut slot.get_mut().1, rref);
+                self.live_bytes -= u64::from(old.len);
+            }
             Entry::Vacant(slot) => drop(slot.insert((Key::new(key), rref))),
         }
+        self.live_bytes += u64::from(rref.len);
     }
 
     pub fn remove(&mut self, key: &[u8]) -> Option<RecordRef> {
         self.sorted.take();
         let found = self.table.find_entry(self.hash(key), |(k, _)| k.as_slice() == key).ok()?;
-        Some(found.remove().0 .1)
+        let rref = found.remove().0 .1;
+        self.live_bytes -= u64::from(rref.len);
+        Some(rref)
+    }
+
+    /// Keep only the entries whose reference `keep` accepts.
+    pub fn retain(&mut self, mut keep: impl FnMut(&RecordRef) -> bool) {
+        self.sorted.take();
+        self.table.retain(|(_, rref)| keep(rref));
+        self.live_bytes = self.table.iter().map(|(_, r)| u64::from(r.len)).sum();
+    }
+
+    /// Bytes of the live entries' frames.
+    pub fn live_bytes(&self) -> u64 {
+        self.live_bytes
+    }
+
+    /// Every live entry, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], &RecordRef)> {
+        self.table.iter().map(|(k, r)| (k.as_slice(), r))
     }
 
     /// The live entries with keys strictly after `after` (all when
@@ -245,6 +270,16 @@ impl recovery::Visitor for Keydir {
             RecordType::Delete => drop(self.remove(key)),
             RecordType::Raw => {}
         }
+    }
+
+    fn compacted(&mut self, rref: RecordRef, key: &[u8]) {
+        if self.get(key).is_some_and(|live| live.segment < rref.segment) {
+            self.set(key, rref);
+        }
+    }
+
+    fn forget_segments(&mut self, gone: &dyn Fn(u32) -> bool) {
+        self.retain(|rref| !gone(rref.segment));
     }
 }
 

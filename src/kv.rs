@@ -54,6 +54,9 @@ pub struct ItemPage {
 /// list short enough to search linearly.
 const READ_HANDLES_MAX: usize = 16;
 
+/// Reads of one value when compactions keep removing its segment.
+const READ_TRIES: u32 = 4;
+
 /// Bytes buffered by `export_jsonl` between writes.
 const EXPORT_BUFFER_BYTES: usize = 1 << 20;
 
@@ -64,6 +67,10 @@ pub struct DataWal {
     keydir: Keydir,
     /// Open read handles by segment id, at most `READ_HANDLES_MAX`.
     readers: Vec<(u32, fs::File)>,
+    /// Nesting of [`DataWal::owned`]: the policy runs at the outermost end.
+    depth: u32,
+    /// Log size before which the compaction policy does not look again.
+    auto_next_at: u64,
 }
 
 impl DataWal {
@@ -86,7 +93,7 @@ impl DataWal {
     fn open_in(dir: fs::Dir, options: Options) -> Result<Self, Error> {
         let mut load = keydir::Load::default();
         let log = RecordLog::open_in(dir, options, &mut load)?;
-        Ok(DataWal { log, keydir: load.finish(), readers: Vec::new() })
+        Ok(DataWal { log, keydir: load.finish(), readers: Vec::new(), depth: 0, auto_next_at: 0 })
     }
 
     pub fn dir(&self) -> &Path {
@@ -120,7 +127,18 @@ impl DataWal {
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.refresh()?;
         let Some(rref) = self.ref_of(key) else { return Ok(None) };
-        Ok(Some(self.read_value(key, rref)?))
+        Ok(self.read_live(key, rref)?)
+    }
+
+    /// The live value of `key` with its version: the txid of the record it
+    /// was read from. Every write of a key gets a new txid, and compaction
+    /// copies records with theirs, so equal versions mean no write of the
+    /// key in between (a [`RecordRef`] changes when compaction moves the
+    /// record). What compare-and-swap compares.
+    pub fn get_versioned(&mut self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
+        self.refresh()?;
+        let Some(rref) = self.ref_of(key) else { return Ok(None) };
+        Ok(self.read_live_frame(key, rref)?.map(|(frame, header)| (into_value(frame, &header), header.txid)))
     }
 
     /// All live keys, ascending.
@@ -170,8 +188,9 @@ impl DataWal {
                 break;
             }
             bytes = bytes.saturating_add(size);
-            let value = self.read_value(&key, rref)?;
-            page.items.push((key, value));
+            if let Some(value) = self.read_live(&key, rref)? {
+                page.items.push((key, value));
+            }
         }
         Ok(page)
     }
@@ -182,8 +201,9 @@ impl DataWal {
         let refs = self.sorted_after(None, usize::MAX);
         let mut out = Vec::with_capacity(refs.len());
         for (key, rref) in refs {
-            let value = self.read_value(&key, rref)?;
-            out.push((key, value));
+            if let Some(value) = self.read_live(&key, rref)? {
+                out.push((key, value));
+            }
         }
         Ok(out)
     }
@@ -211,11 +231,37 @@ impl DataWal {
     /// the keydir first (shared mode).
     fn owned<T, E: From<Error>>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
         self.log.own(&mut self.keydir)?;
+        self.depth += 1;
         let result = f(self);
+        self.depth -= 1;
         let released = self.log.disown();
         let out = result?;
         released?;
+        if self.depth == 0 {
+            self.auto_compact();
+        }
         Ok(out)
+    }
+
+    /// The compaction policy ([`Options::auto_compact`]), after a change.
+    /// Its failure is not the change's: an I/O failure poisons the handle
+    /// (the next write reports it), anything else waits for the log to grow.
+    fn auto_compact(&mut self) {
+        let Some(policy) = self.log.options().auto_compact else { return };
+        let total = self.log.log_bytes();
+        if total < policy.min_bytes.max(self.auto_next_at) {
+            return;
+        }
+        let dead = total.saturating_sub(self.keydir.live_bytes());
+        if dead.saturating_mul(100) < total.saturating_mul(u64::from(policy.dead_percent)) {
+            return;
+        }
+        self.depth += 1;
+        let result = self.compact_in_place();
+        self.depth -= 1;
+        if !matches!(result, Ok(ref stats) if stats.live_keys > 0 || self.keydir.is_empty()) {
+            self.auto_next_at = self.log.log_bytes() + policy.min_bytes / 4;
+        }
     }
 
     /// Write a Put; visible at once, durable after [`DataWal::fsync`].
@@ -283,8 +329,43 @@ impl DataWal {
         self.log.close()
     }
 
-    /// Read and verify the frame `rref` must hold: the Put of `key`.
-    fn read_value(&mut self, key: &[u8], rref: RecordRef) -> Result<Vec<u8>, Error> {
+    /// `key`'s value, read at `rref`, which the keydir gave. In shared mode
+    /// another writer's compaction may remove the segment under the read:
+    /// then catch up and read where the key lives now (`None` if it no
+    /// longer does). Tries [`READ_TRIES`] times, each after a catch-up.
+    fn read_live(&mut self, key: &[u8], rref: RecordRef) -> Result<Option<Vec<u8>>, Error> {
+        Ok(self.read_live_frame(key, rref)?.map(|(frame, header)| into_value(frame, &header)))
+    }
+
+    /// [`DataWal::read_live`], returning the whole frame and its header.
+    fn read_live_frame(
+        &mut self,
+        key: &[u8],
+        mut rref: RecordRef,
+    ) -> Result<Option<(Vec<u8>, format::Header)>, Error> {
+        let mut tries = 1;
+        loop {
+            match self.read_frame(key, rref) {
+                Err(Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound
+                        && self.log.options().shared
+                        && tries < READ_TRIES =>
+                {
+                    tries += 1;
+                    self.readers.retain(|(id, _)| *id != rref.segment);
+                    self.log.refresh(&mut self.keydir)?;
+                    match self.ref_of(key) {
+                        Some(now) => rref = now,
+                        None => return Ok(None),
+                    }
+                }
+                other => return other.map(Some),
+            }
+        }
+    }
+
+    /// The whole verified frame of the Put of `key` at `rref`, and its header.
+    fn read_frame(&mut self, key: &[u8], rref: RecordRef) -> Result<(Vec<u8>, format::Header), Error> {
         let at = match self.readers.iter().position(|(segment, _)| *segment == rref.segment) {
             Some(at) => at,
             None => {
@@ -296,7 +377,85 @@ impl DataWal {
                 self.readers.len() - 1
             }
         };
-        read_put(&mut self.readers[at].1, self.log.dir(), key, rref)
+        read_put_frame(&mut self.readers[at].1, self.log.dir(), key, rref)
+    }
+
+    /// Reclaim the space of overwritten and deleted values in place: the
+    /// live records of every segment up to the active one are copied,
+    /// verbatim (txids included), into one new segment, which is made
+    /// durable and installed before the old segments are removed. A crash
+    /// at any point loses nothing acknowledged and brings back no deleted
+    /// key; datawal 0.1.5 reads the directory correctly at every point
+    /// (`docs/compaction.md`). In shared mode other writers keep writing
+    /// while the copy is written (ownership is taken only to start and to
+    /// install), and pick the result up when they catch up. Returns what
+    /// was written: all zero when another writer's compaction is in flight
+    /// or the store is empty. With hint files on, the output gets one.
+    pub fn compact(&mut self) -> Result<CompactionStats> {
+        Ok(self.compact_in_place()?)
+    }
+
+    fn compact_in_place(&mut self) -> Result<CompactionStats, Error> {
+        let begun = self.owned(|s| {
+            let Some(plan) = s.log.begin_compaction()? else { return Ok(None) };
+            // Inputs are every segment up to the sealed one: all that is live in them.
+            let live: Vec<(Vec<u8>, RecordRef)> = s
+                .keydir
+                .iter()
+                .filter(|(_, r)| r.segment <= plan.last_input)
+                .map(|(k, r)| (k.to_vec(), *r))
+                .collect();
+            Ok::<_, Error>(Some((plan, live)))
+        })?;
+        let Some((plan, mut live)) = begun else { return Ok(CompactionStats::default()) };
+        // Log order: txids ascend through the output, as through any segment.
+        live.sort_unstable_by_key(|(_, r)| (r.segment, r.offset));
+        let copied = self.copy_live(plan, &live);
+        let (output, moved) = match copied.and_then(|(mut output, moved)| {
+            self.log.seal_compaction_output(&mut output)?;
+            Ok((output, moved))
+        }) {
+            Ok(done) => done,
+            Err(e) => {
+                self.log.abandon_compaction(plan);
+                return Err(e);
+            }
+        };
+        let stats = CompactionStats {
+            live_keys: live.len() as u64,
+            records_written: live.len() as u64,
+            bytes_written: output.len(),
+        };
+        if !self.owned(|s| s.log.install_compaction(&output))? {
+            return Ok(CompactionStats::default());
+        }
+        // Keys this handle knows nobody wrote since now live in the output
+        // (later writes it has not read yet come after it in the log).
+        for ((key, old), new) in live.iter().zip(&moved) {
+            if self.keydir.get(key) == Some(old) {
+                self.keydir.set(key, *new);
+            }
+        }
+        self.log.finish_compaction(output)?;
+        self.readers.retain(|(id, _)| *id > plan.last_input);
+        Ok(stats)
+    }
+
+    /// Write the output of `plan`: each of `live` (in log order) verified
+    /// and copied. Where each one went, in the same order.
+    fn copy_live(
+        &mut self,
+        plan: crate::log::CompactionPlan,
+        live: &[(Vec<u8>, RecordRef)],
+    ) -> Result<(crate::log::CompactionOutput, Vec<RecordRef>), Error> {
+        let mut output = self.log.compaction_output(plan)?;
+        let mut moved = Vec::with_capacity(live.len());
+        for (key, rref) in live {
+            let (frame, header) = self.read_frame(key, *rref)?;
+            moved.push(output.push(&frame, RecordType::Put, key, header.txid)?);
+            self.log.renew_compaction(&mut output)?;
+        }
+        Ok((output, moved))
     }
 
     /// Write a compacted copy (one Put per live key, ascending) into
@@ -363,7 +522,7 @@ impl DataWal {
         let mut stats = CompactionStats::default();
         let refs = self.sorted_after(None, usize::MAX);
         for (key, rref) in refs {
-            let value = self.read_value(&key, rref)?;
+            let Some(value) = self.read_live(&key, rref)? else { continue };
             let written = out.try_append_record(RecordType::Put, &key, &value)?;
             stats.records_written += 1;
             stats.bytes_written += u64::from(written.len);
@@ -416,7 +575,7 @@ impl DataWal {
         let mut written = 0u64;
         let refs = self.sorted_after(None, usize::MAX);
         for (key, rref) in refs {
-            let value = self.read_value(&key, rref)?;
+            let Some(value) = self.read_live(&key, rref)? else { continue };
             line.clear();
             line.push_str("{\"key_b64\":\"");
             base64::engine::general_purpose::STANDARD.encode_string(&key, &mut line);
@@ -481,6 +640,26 @@ pub(crate) fn read_put(
     key: &[u8],
     rref: RecordRef,
 ) -> Result<Vec<u8>, Error> {
+    let (frame, header) = read_put_frame(file, dir, key, rref)?;
+    Ok(into_value(frame, &header))
+}
+
+/// A verified frame's buffer, reused for its value: the payload shifted to
+/// the front.
+fn into_value(mut frame: Vec<u8>, header: &format::Header) -> Vec<u8> {
+    let start = format::HEADER_LEN + header.key_len as usize;
+    frame.copy_within(start..start + header.payload_len as usize, 0);
+    frame.truncate(header.payload_len as usize);
+    frame
+}
+
+/// [`read_put`]'s check, returning the whole frame and its header.
+pub(crate) fn read_put_frame(
+    file: &mut fs::File,
+    dir: &Path,
+    key: &[u8],
+    rref: RecordRef,
+) -> Result<(Vec<u8>, format::Header), Error> {
     let mut buf = vec![0u8; rref.len as usize];
     let read = file.read_exact_at(&mut buf, rref.offset);
     let corrupt = |message: String| crate::segment::corrupt(dir, rref.segment, rref.offset, message);
@@ -511,12 +690,7 @@ pub(crate) fn read_put(
             rref.len
         )));
     }
-    // Reuse the read buffer for the value: shift the payload to the front.
-    let start = format::HEADER_LEN + key.len();
-    let value_len = h.payload_len as usize;
-    buf.copy_within(start..start + value_len, 0);
-    buf.truncate(value_len);
-    Ok(buf)
+    Ok((buf, h))
 }
 
 /// Split a target path into its parent directory and a plain final name.

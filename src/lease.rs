@@ -14,7 +14,8 @@
 //!   until when: [`State::Held`] with an expiry (wall-clock ns since the
 //!   Unix epoch, `wasi:clocks/wall-clock` inside a component), [`State::Native`]
 //!   (a native writer that also holds the flock on `.lock` for its life:
-//!   no expiry), or [`State::Released`].
+//!   no expiry), [`State::Pinned`] (a single writer in a component, for
+//!   its life), or [`State::Released`].
 //! - To own the store, a writer lists the lease directory and reads the
 //!   current lease g. If it is released, expired, or (for a native writer,
 //!   which can test the flock) a native lease whose holder is gone, the
@@ -22,18 +23,39 @@
 //!   (`O_CREAT|O_EXCL`): one contender wins each name. It then lists again:
 //!   if a generation above g+1 exists, its view was stale (g+1 had been
 //!   taken and removed meanwhile) and it removes its file and starts over;
-//!   otherwise it owns the store, since taking g+2 needs reading g+1 as
-//!   free, and g+1 now holds its live record. The owner removes the
-//!   generations below g. A contender that cannot take the lease waits
-//!   (yield, then sleeps up to [`POLL_MAX`]) until its wait runs out, and
-//!   fails with `Locked`.
+//!   otherwise it reads lease g once more: if g is held again (its
+//!   holder took it back, below), it removes its file and starts over;
+//!   else it owns the store, since taking g+2 needs reading g+1 as free,
+//!   and g+1 now holds its live record. The owner removes the generations
+//!   below g. A contender that cannot take the lease waits (yield, then
+//!   sleeps up to [`POLL_MAX`]) until its wait runs out, and fails with
+//!   `Locked`.
 //! - A holder releases by rewriting its own record as released. It never
 //!   touches another generation's file, so a slow release cannot clobber a
 //!   successor.
+//! - **Taking back.** A holder that released generation g takes it back
+//!   without creating a file: it rewrites its record as held, then lists.
+//!   If g is still the highest generation it owns the store; otherwise it
+//!   rewrites its record as released and takes the way above. This is
+//!   Dekker's handshake: the holder writes its record then looks for g+1;
+//!   a contender creates g+1 then reads g's record. Whichever goes second
+//!   sees the first, so they cannot both own the store (both may back off,
+//!   and then the next look takes the way above). The highest generation
+//!   is never removed while it is the highest (only a higher owner's
+//!   clean-up, or a contender that backs off, removes a file), so "g is the
+//!   highest" at the holder's look means no contender's g+1 was created
+//!   before its record said held. The point: a writer making call after
+//!   call alone pays two record writes and one listing per call, no file
+//!   creation or removal (which a data sync would have to commit too).
 //! - Natively a shared writer also takes the flock on `.lock` for each call,
 //!   so it excludes datawal 0.1.5 and single-writer handles, which hold that
 //!   flock for their life; a single-writer handle holds a [`State::Native`]
 //!   lease for its life, so WASI writers (which cannot see flocks) wait for it.
+//! - A single-writer handle inside a component cannot flock: it holds a
+//!   [`State::Pinned`] lease for its life, which no writer breaks (none can
+//!   tell whether its holder still runs). If the instance dies without
+//!   closing the handle, the store stays locked until someone who knows it
+//!   is gone removes `.owner/` by hand; the `Locked` error says so.
 //!
 //! # Bounds
 //!
@@ -84,6 +106,8 @@ pub(crate) enum State {
     },
     /// Held by a native single writer for its life (it holds the flock).
     Native,
+    /// Held by a single writer in a component for its life (no flock).
+    Pinned,
 }
 
 fn file_name(generation: u64) -> String {
@@ -117,7 +141,7 @@ fn generations(dir: &fs::Dir) -> Result<Vec<u64>> {
     }
 }
 
-fn now_ns() -> u64 {
+pub(crate) fn now_ns() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
 }
 
@@ -126,6 +150,7 @@ fn encode(state: State, nonce: u64) -> [u8; RECORD_LEN] {
         State::Released => (0u8, 0),
         State::Held { expiry_ns } => (1, expiry_ns),
         State::Native => (2, u64::MAX),
+        State::Pinned => (3, u64::MAX),
     };
     let mut out = [0u8; RECORD_LEN];
     out[..4].copy_from_slice(&MAGIC);
@@ -135,6 +160,26 @@ fn encode(state: State, nonce: u64) -> [u8; RECORD_LEN] {
     let crc = crc32c::crc32c(&out[..24]);
     out[24..28].copy_from_slice(&crc.to_le_bytes());
     out
+}
+
+/// Write a marker file: a lease record at `name` in `dir`, held until
+/// `expiry_ns` by `nonce` (compaction's: one at a time, see `log::compact`).
+pub(crate) fn write_marker(dir: &fs::Dir, name: &str, expiry_ns: u64, nonce: u64) -> Result<()> {
+    let mut file = dir.open_file(name, OpenMode::Truncate)?;
+    file.write_all_at(&encode(State::Held { expiry_ns }, nonce), 0)
+}
+
+/// A marker's expiry and nonce; `None` when missing or unreadable.
+pub(crate) fn read_marker(dir: &fs::Dir, name: &str) -> Option<(u64, u64)> {
+    let mut file = dir.open_file(name, OpenMode::Read).ok()?;
+    let mut bytes = [0u8; RECORD_LEN];
+    file.read_exact_at(&mut bytes, 0).ok()?;
+    match decode(&bytes)? {
+        State::Held { expiry_ns } => {
+            Some((expiry_ns, u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"))))
+        }
+        _ => None,
+    }
 }
 
 fn decode(bytes: &[u8; RECORD_LEN]) -> Option<State> {
@@ -147,6 +192,7 @@ fn decode(bytes: &[u8; RECORD_LEN]) -> Option<State> {
         0 => Some(State::Released),
         1 => Some(State::Held { expiry_ns }),
         2 => Some(State::Native),
+        3 => Some(State::Pinned),
         _ => None,
     }
 }
@@ -165,7 +211,6 @@ impl Default for Timing {
 }
 
 /// One handle's side of the protocol.
-#[derive(Debug)]
 pub(crate) struct Ownership {
     /// The lease directory, opened (and created) at the first acquisition.
     leases: Option<fs::Dir>,
@@ -173,12 +218,35 @@ pub(crate) struct Ownership {
     nonce: u64,
     /// The lease this handle holds: its generation, file and expiry.
     held: Option<(u64, fs::File, u64)>,
+    /// The lease this handle released last (its generation and file): the
+    /// one it may take back (see the module docs).
+    released: Option<(u64, fs::File)>,
     /// When the current lease was first seen unreadable (a holder that died
     /// between creating its file and writing its record).
     unreadable_since: Option<(u64, u64)>,
     /// Native: `.lock`, flocked while a shared writer owns the store.
     #[cfg(not(target_arch = "wasm32"))]
     flock: Option<fs::File>,
+    /// Tests of the lease alone: no flock, as inside a component.
+    #[cfg(test)]
+    no_flock: bool,
+    /// Tests: run just before (`.0`) and just after (`.1`) the exclusive
+    /// create of the next generation, to interleave another handle there.
+    #[cfg(test)]
+    around_create: (Option<Hook>, Option<Hook>),
+}
+
+#[cfg(test)]
+type Hook = Box<dyn FnOnce() + Send>;
+
+impl std::fmt::Debug for Ownership {
+    fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
+        let generation = |g: Option<u64>| g.map_or_else(|| "none".to_string(), file_name);
+        f.debug_struct("Ownership")
+            .field("held", &generation(self.held.as_ref().map(|h| h.0)))
+            .field("released", &generation(self.released.as_ref().map(|r| r.0)))
+            .finish_non_exhaustive()
+    }
 }
 
 /// A lease file's state, or `None` when it is unreadable or missing.
@@ -204,34 +272,40 @@ impl Ownership {
             leases: None,
             nonce,
             held: None,
+            released: None,
             unreadable_since: None,
             #[cfg(not(target_arch = "wasm32"))]
             flock: None,
+            #[cfg(test)]
+            no_flock: false,
+            #[cfg(test)]
+            around_create: (None, None),
         }
     }
 
-    /// Own the store (see the module docs); `native` takes a lease with no
-    /// expiry, for a single writer that holds the flock for its life.
-    pub fn acquire(&mut self, store: &fs::Dir, timing: Timing, native: bool) -> Result<()> {
-        fs::unplanned(|| self.acquire_unplanned(store, timing, native))
+    /// Own the store (see the module docs); `for_life` takes a lease with no
+    /// expiry, for a single writer ([`State::Native`] natively, where it
+    /// holds the flock for its life; [`State::Pinned`] in a component).
+    pub fn acquire(&mut self, store: &fs::Dir, timing: Timing, for_life: bool) -> Result<()> {
+        fs::unplanned(|| self.acquire_unplanned(store, timing, for_life))
     }
 
-    fn acquire_unplanned(&mut self, store: &fs::Dir, timing: Timing, native: bool) -> Result<()> {
+    fn acquire_unplanned(&mut self, store: &fs::Dir, timing: Timing, for_life: bool) -> Result<()> {
         debug_assert!(self.held.is_none(), "acquire while holding");
         if self.leases.is_none() {
             self.leases = Some(store.open_subdir(LEASE_DIR, true)?);
         }
         let dir = self.leases.take().expect("opened above");
-        let result = self.acquire_in(store, &dir, timing, native);
+        let result = self.acquire_in(store, &dir, timing, for_life);
         self.leases = Some(dir);
         result
     }
 
-    fn acquire_in(&mut self, store: &fs::Dir, dir: &fs::Dir, timing: Timing, native: bool) -> Result<()> {
+    fn acquire_in(&mut self, store: &fs::Dir, dir: &fs::Dir, timing: Timing, for_life: bool) -> Result<()> {
         let started = std::time::Instant::now();
         let mut looks = 0u32;
         loop {
-            if self.try_take(store, dir, timing, native)? {
+            if self.try_take(store, dir, timing, for_life)? {
                 return Ok(());
             }
             if started.elapsed() >= timing.wait {
@@ -257,11 +331,16 @@ impl Ownership {
 
     /// One attempt: take the flock (native), then the next generation if
     /// the current lease is free. False when someone else holds either.
-    fn try_take(&mut self, store: &fs::Dir, dir: &fs::Dir, timing: Timing, native: bool) -> Result<bool> {
+    fn try_take(&mut self, store: &fs::Dir, dir: &fs::Dir, timing: Timing, for_life: bool) -> Result<bool> {
         // A native single writer already holds the flock (through `lock`).
-        let flocked = native || self.try_flock(store)?;
+        let flocked = for_life || self.try_flock(store)?;
         if !flocked {
             return Ok(false);
+        }
+        if !for_life {
+            if let Some(taken) = self.try_take_back(dir, timing)? {
+                return Ok(taken || self.unlock_flock().map(|()| false)?);
+            }
         }
         let gens = generations(dir)?;
         let generation = gens.last().copied().unwrap_or(0);
@@ -271,7 +350,16 @@ impl Ownership {
             return Ok(false);
         }
         let next = generation + 1;
-        let mut file = match dir.open_file(&file_name(next), OpenMode::CreateNew) {
+        #[cfg(test)]
+        if let Some(hook) = self.around_create.0.take() {
+            hook();
+        }
+        let created = dir.open_file(&file_name(next), OpenMode::CreateNew);
+        #[cfg(test)]
+        if let Some(hook) = self.around_create.1.take() {
+            hook();
+        }
+        let mut file = match created {
             Ok(file) => file,
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
                 self.unlock_flock()?;
@@ -282,12 +370,20 @@ impl Ownership {
                 return Err(e);
             }
         };
-        let expiry = now_ns().saturating_add(timing.lease.as_nanos() as u64);
-        let state = if native { State::Native } else { State::Held { expiry_ns: expiry } };
+        // A native lease has no expiry: never renewed, never taken back.
+        let (state, expiry) = if for_life {
+            (if cfg!(target_arch = "wasm32") { State::Pinned } else { State::Native }, u64::MAX)
+        } else {
+            let expiry = now_ns().saturating_add(timing.lease.as_nanos() as u64);
+            (State::Held { expiry_ns: expiry }, expiry)
+        };
         file.write_all_at(&encode(state, self.nonce), 0)?;
         // Stale view: `next` had been taken and removed already.
         let after = generations(dir)?;
-        if after.last().is_some_and(|&g| g > next) {
+        // Or g's holder took it back meanwhile (the handshake's second half).
+        if after.last().is_some_and(|&g| g > next)
+            || (generation != 0 && !self.is_free(dir, generation, timing)?)
+        {
             dir.remove_file_if_exists(&file_name(next))?;
             self.unlock_flock()?;
             return Ok(false);
@@ -300,6 +396,21 @@ impl Ownership {
         Ok(true)
     }
 
+    /// Take back the lease this handle released last, if it still is the
+    /// current one: `None` when there is none to take back, else whether it
+    /// was taken. A failed attempt forgets it (the next goes the long way).
+    fn try_take_back(&mut self, dir: &fs::Dir, timing: Timing) -> Result<Option<bool>> {
+        let Some((generation, mut file)) = self.released.take() else { return Ok(None) };
+        let expiry = now_ns().saturating_add(timing.lease.as_nanos() as u64);
+        file.write_all_at(&encode(State::Held { expiry_ns: expiry }, self.nonce), 0)?;
+        if generations(dir)?.last() == Some(&generation) {
+            self.held = Some((generation, file, expiry));
+            return Ok(Some(true));
+        }
+        file.write_all_at(&encode(State::Released, self.nonce), 0)?;
+        Ok(Some(false))
+    }
+
     /// Whether generation `g`'s lease may be taken.
     fn is_free(&mut self, dir: &fs::Dir, generation: u64, timing: Timing) -> Result<bool> {
         let now = now_ns();
@@ -309,6 +420,7 @@ impl Ownership {
             // A native holder keeps the flock for its life: a native writer
             // that got the flock knows it is gone. A WASI writer cannot tell.
             Some(State::Native) => Ok(cfg!(not(target_arch = "wasm32"))),
+            Some(State::Pinned) => Ok(false),
             // Removed meanwhile: a successor exists; look again.
             None if dir.entry_kind(&file_name(generation))?.is_none() => Ok(false),
             None => {
@@ -350,8 +462,12 @@ impl Ownership {
     }
 
     fn release_unplanned(&mut self) -> Result<()> {
-        let Some((_, mut file, _)) = self.held.take() else { return Ok(()) };
+        let Some((generation, mut file, expiry)) = self.held.take() else { return Ok(()) };
         let written = file.write_all_at(&encode(State::Released, self.nonce), 0);
+        // A native single writer's lease (no expiry) is never taken back.
+        if written.is_ok() && expiry != u64::MAX {
+            self.released = Some((generation, file));
+        }
         self.unlock_flock()?;
         written
     }
@@ -366,6 +482,10 @@ impl Ownership {
                 "lease {name}: a native single writer holds it for its life; if no such process \
                  runs any more, any native open of the store clears it"
             ),
+            Some(State::Pinned) => format!(
+                "lease {name}: a single writer in a component holds it for its life; if that \
+                 instance is gone, remove {LEASE_DIR} by hand (no writer can tell it is gone)"
+            ),
             Some(State::Held { expiry_ns }) => {
                 format!("lease {name} held until {expiry_ns} ns after the epoch")
             }
@@ -375,6 +495,10 @@ impl Ownership {
 
     #[cfg(not(target_arch = "wasm32"))]
     fn try_flock(&mut self, store: &fs::Dir) -> Result<bool> {
+        #[cfg(test)]
+        if self.no_flock {
+            return Ok(true);
+        }
         if self.flock.is_none() {
             self.flock = Some(store.open_file(crate::lock::LOCK_FILENAME, OpenMode::ReadWrite)?);
         }
@@ -414,7 +538,7 @@ mod tests {
 
     #[test]
     fn records_round_trip_and_damage_reads_as_none() {
-        for state in [State::Released, State::Held { expiry_ns: 42 }, State::Native] {
+        for state in [State::Released, State::Held { expiry_ns: 42 }, State::Native, State::Pinned] {
             assert_eq!(decode(&encode(state, 7)), Some(state));
         }
         let mut bytes = encode(State::Held { expiry_ns: 42 }, 7);
@@ -422,5 +546,94 @@ mod tests {
         assert_eq!(decode(&bytes), None);
         assert_eq!(parse_name(&file_name(12)), Some(12));
         assert_eq!(parse_name("12"), None);
+    }
+
+    /// A handle of the lease alone (no flock, as inside a component) that
+    /// has taken and released the store of `dir` once.
+    fn released_once(dir: &std::path::Path, timing: Timing) -> (fs::Dir, Ownership) {
+        let store = fs::Dir::open_ambient(dir, false).unwrap();
+        let mut owner = Ownership::new();
+        owner.no_flock = true;
+        owner.acquire(&store, timing, false).unwrap();
+        owner.release().unwrap();
+        (store, owner)
+    }
+
+    /// The handshake's two orders (module docs, "Taking back"): a holder
+    /// takes its lease back while a contender is between reading it free
+    /// and creating the next generation, or just after that create. In each
+    /// exactly one of them owns the store.
+    #[test]
+    fn taking_back_and_a_contender_never_both_own() {
+        use std::sync::{Arc, Mutex};
+        let timing = Timing { lease: Duration::from_secs(30), wait: Duration::from_millis(1) };
+        for after_create in [false, true] {
+            let td = tempfile::tempdir().unwrap();
+            let (contender_store, mut contender) = released_once(td.path(), timing);
+            let (store, holder) = released_once(td.path(), timing);
+            let holder = Arc::new(Mutex::new((store, holder)));
+            // The contender must go the long way: it forgets what it released.
+            contender.released = None;
+            let took_back = Arc::new(Mutex::new(None));
+            let (h, t) = (holder.clone(), took_back.clone());
+            let hook: Hook = Box::new(move || {
+                let (store, owner) = &mut *h.lock().unwrap();
+                let dir = store.open_subdir(LEASE_DIR, false).unwrap();
+                *t.lock().unwrap() = owner.try_take_back(&dir, timing).unwrap();
+            });
+            if after_create {
+                contender.around_create.1 = Some(hook);
+            } else {
+                contender.around_create.0 = Some(hook);
+            }
+            let dir = contender_store.open_subdir(LEASE_DIR, false).unwrap();
+            let contender_owns = contender.try_take(&contender_store, &dir, timing, false).unwrap();
+            let holder_owns = took_back.lock().unwrap().expect("the holder had a lease to take back");
+            assert!(
+                contender_owns != holder_owns,
+                "after_create {after_create}: contender {contender_owns}, holder {holder_owns}"
+            );
+            // Before the create the holder wins; after it, the contender.
+            assert_eq!(contender_owns, after_create);
+        }
+    }
+
+    /// The lease alone (no flock, as inside a component) excludes: threads
+    /// with a handle each take the store again and again, fast (taking back
+    /// and handshakes race all the time), and never two at once.
+    #[test]
+    fn the_lease_alone_never_lets_two_own_the_store() {
+        use std::sync::atomic::{AtomicBool, AtomicU32, Ordering};
+        let td = tempfile::tempdir().unwrap();
+        let inside = AtomicBool::new(false);
+        let (taken, taken_back) = (AtomicU32::new(0), AtomicU32::new(0));
+        let timing = Timing { lease: Duration::from_secs(30), wait: Duration::from_secs(30) };
+        std::thread::scope(|scope| {
+            for _ in 0..4 {
+                scope.spawn(|| {
+                    let store = fs::Dir::open_ambient(td.path(), false).unwrap();
+                    let mut owner = Ownership::new();
+                    owner.no_flock = true;
+                    for round in 0..500 {
+                        let back = owner.released.as_ref().map(|(g, _)| *g);
+                        owner.acquire(&store, timing, false).unwrap();
+                        assert!(!inside.swap(true, Ordering::SeqCst), "two owners at once");
+                        taken.fetch_add(1, Ordering::Relaxed);
+                        if back == owner.held.as_ref().map(|(g, _, _)| *g) {
+                            taken_back.fetch_add(1, Ordering::Relaxed);
+                        }
+                        if round % 3 == 0 {
+                            std::thread::sleep(Duration::from_micros(50));
+                        }
+                        inside.store(false, Ordering::SeqCst);
+                        owner.release().unwrap();
+                    }
+                });
+            }
+        });
+        let (taken, taken_back) = (taken.into_inner(), taken_back.into_inner());
+        eprintln!("{taken} acquisitions, {taken_back} of them taken back");
+        assert_eq!(taken, 2000);
+        assert!(taken_back > 0 && taken_back < taken, "both paths ran: {taken_back} of {taken} taken back");
     }
 }

@@ -17,8 +17,8 @@
 //! Errors are `anyhow` at the API; each carries an [`Error`] whose
 //! [`ErrorKind`] callers can match.
 
-// The exceptions, each a single call with its SAFETY comment: pread and
-// pwrite under WASI, in `fs` (no safe stable API), and a cache prefetch
+// The exceptions, each a single call with its SAFETY comment: pread,
+// pwrite and fstat under WASI, in `fs` (no safe stable API), and a cache prefetch
 // hint in `keydir` (x86-64 intrinsics are `unsafe` to call).
 #![deny(unsafe_code)]
 #![deny(rust_2018_idioms)]

@@ -12,6 +12,14 @@ pub struct Options {
     pub(crate) hint_files: bool,
     pub(crate) shared: bool,
     pub(crate) timing: lease::Timing,
+    pub(crate) auto_compact: Option<AutoCompact>,
+}
+
+/// When a store compacts itself ([`Options::auto_compact`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct AutoCompact {
+    pub min_bytes: u64,
+    pub dead_percent: u8,
 }
 
 impl Options {
@@ -66,6 +74,33 @@ impl Options {
     #[must_use]
     pub fn shared(mut self, on: bool) -> Self {
         self.shared = on;
+        self
+    }
+
+    /// Automatic in-place compaction (default off, as in datawal 0.1.x):
+    /// after a change, once the log holds at least `min_bytes` and at least
+    /// `dead_percent` % of it is overwritten or deleted values, the store
+    /// runs [`crate::DataWal::compact`] before the call returns. So the disk
+    /// holds at most about `100 / (100 - dead_percent)` times the live data
+    /// plus a segment, and up to one more copy of the live data while a
+    /// compaction runs. A failed automatic compaction does not fail the
+    /// change that triggered it (an I/O failure poisons the handle, as any
+    /// failed write does); the next one is tried once the log has grown by
+    /// a quarter of `min_bytes`.
+    ///
+    /// # Panics
+    /// If `dead_percent` is not in 1..=99.
+    #[must_use]
+    pub fn auto_compact(mut self, min_bytes: u64, dead_percent: u8) -> Self {
+        assert!((1..=99).contains(&dead_percent), "dead_percent must be in 1..=99");
+        self.auto_compact = Some(AutoCompact { min_bytes, dead_percent });
+        self
+    }
+
+    /// No automatic compaction (the default natively).
+    #[must_use]
+    pub fn no_auto_compact(mut self) -> Self {
+        self.auto_compact = None;
         self
     }
 

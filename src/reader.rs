@@ -24,6 +24,9 @@ use crate::segment;
 pub struct RecordLogReader {
     dir: fs::Dir,
     segments: Vec<u32>,
+    /// The snapshot's segments, opened when it was taken: a compaction that
+    /// removes them later does not take them from under the reader.
+    files: Vec<fs::File>,
     options: Options,
 }
 
@@ -46,8 +49,22 @@ impl RecordLogReader {
     }
 
     fn open_in(dir: fs::Dir, options: Options) -> Result<Self, crate::Error> {
-        let segments = segment::list_ids(&dir)?;
-        Ok(RecordLogReader { dir, segments, options })
+        let mut segments = segment::list_ids(&dir)?;
+        let mut files = Vec::with_capacity(segments.len());
+        let mut kept = Vec::with_capacity(segments.len());
+        for id in segments.drain(..) {
+            match dir.open_file(&segment::segment_file_name(id), OpenMode::Read) {
+                Ok(file) => {
+                    files.push(file);
+                    kept.push(id);
+                }
+                // Removed between the listing and the open: a compaction's
+                // input, whose output is listed (and opened) too.
+                Err(crate::Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(RecordLogReader { dir, segments: kept, files, options })
     }
 
     pub fn dir(&self) -> &Path {
@@ -61,8 +78,7 @@ impl RecordLogReader {
 
     /// Stream the snapshot's records; each call starts a fresh pass.
     pub fn scan_iter(&self) -> Result<RecordIter<'_>> {
-        let scan = Scan::new(self.dir.try_clone()?, self.segments.clone(), self.options.damage_policy());
-        Ok(RecordIter::new(scan))
+        Ok(RecordIter::new(self.scan()?))
     }
 
     /// The live value of `key` in the snapshot: what a [`DataWal`] opened
@@ -79,8 +95,7 @@ impl RecordLogReader {
         let mut latest = None;
         // The scan (and its frame buffer) is gone before the value is read.
         {
-            let mut scan =
-                Scan::new(self.dir.try_clone()?, self.segments.clone(), self.options.damage_policy());
+            let mut scan = self.scan()?;
             while let Some((rref, frame)) = scan.next_frame()? {
                 if frame.key == key {
                     match frame.header.record_type {
@@ -92,7 +107,14 @@ impl RecordLogReader {
             }
         }
         let Some(rref) = latest else { return Ok(None) };
-        let mut file = self.dir.open_file(&segment::segment_file_name(rref.segment), OpenMode::Read)?;
-        Ok(Some(kv::read_put(&mut file, self.dir.path(), key, rref)?))
+        let at = self.segments.binary_search(&rref.segment).expect("a segment of the snapshot");
+        Ok(Some(kv::read_put(&mut self.files[at].share(), self.dir.path(), key, rref)?))
+    }
+
+    /// A pass over the snapshot's segments, through the files it holds.
+    fn scan(&self) -> Result<Scan, crate::Error> {
+        let files = self.files.iter().map(fs::File::share).collect();
+        Ok(Scan::new(self.dir.try_clone()?, self.segments.clone(), self.options.damage_policy())
+            .with_files(files))
     }
 }

@@ -79,6 +79,9 @@ pub enum DamagePolicy {
 pub(crate) struct Scan {
     dir: fs::Dir,
     ids: Vec<u32>,
+    /// Segments opened in advance (by a snapshot), parallel to `ids`; the
+    /// others are opened by name when reached.
+    files: Vec<Option<fs::File>>,
     /// Index in `ids` of the segment being read.
     idx: usize,
     reader: Option<SegmentReader>,
@@ -101,6 +104,7 @@ impl Scan {
         Scan {
             dir,
             ids,
+            files: Vec::new(),
             idx: 0,
             reader: None,
             policy,
@@ -110,6 +114,14 @@ impl Scan {
             torn: None,
             done: false,
         }
+    }
+
+    /// Read `files` (one per id, in order) instead of opening the segments
+    /// by name: a snapshot's segments, read even once removed.
+    pub fn with_files(mut self, files: Vec<fs::File>) -> Self {
+        debug_assert_eq!(files.len(), self.ids.len());
+        self.files = files.into_iter().map(Some).collect();
+        self
     }
 
     /// Treat every segment of the scan as sealed.
@@ -164,7 +176,10 @@ impl Scan {
                     return Ok(None);
                 };
                 let offset = if self.idx == 0 { self.first_offset } else { 0 };
-                self.reader = Some(SegmentReader::open(&self.dir, id, offset)?);
+                self.reader = Some(match self.files.get_mut(self.idx).and_then(Option::take) {
+                    Some(file) => SegmentReader::of_file(file, offset)?,
+                    None => SegmentReader::open(&self.dir, id, offset)?,
+                });
                 self.report.files_scanned += 1;
             }
             let id = self.ids[self.idx];
@@ -215,6 +230,14 @@ pub(crate) trait Visitor {
     /// up front.
     fn expect_keys(&mut self, _keys: u64) {}
     fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]);
+    /// A Put in a compaction's output (segment `rref.segment`), read after
+    /// frames that came later in the log: it is `key`'s live record only
+    /// if the visitor still has the key in one of the compaction's inputs,
+    /// the segments below the output.
+    fn compacted(&mut self, _rref: RecordRef, _key: &[u8]) {}
+    /// The segments for which `gone` holds were removed (a compaction's
+    /// inputs, with its output read): forget what the visitor has in them.
+    fn forget_segments(&mut self, _gone: &dyn Fn(u32) -> bool) {}
 }
 
 impl Visitor for () {

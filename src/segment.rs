@@ -145,7 +145,11 @@ impl SegmentReader {
     /// Read segment `id` from byte `offset` (a frame boundary, or the end),
     /// up to the file's length now.
     pub fn open(dir: &fs::Dir, id: u32, offset: u64) -> Result<Self, Error> {
-        let mut file = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
+        Self::of_file(dir.open_file(&segment_file_name(id), OpenMode::Read)?, offset)
+    }
+
+    /// [`SegmentReader::open`] on an open file.
+    pub fn of_file(mut file: fs::File, offset: u64) -> Result<Self, Error> {
         let limit = file.len()?;
         file.seek_to(offset);
         Ok(Self {

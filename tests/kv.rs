@@ -142,6 +142,7 @@ enum Op {
     Fsync,
     Reopen,
     Compact,
+    CompactInPlace,
 }
 
 /// Key bytes from a tiny alphabet (including 0x00 and 0xff), 0..=2 bytes:
@@ -173,6 +174,7 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => Just(Op::Fsync),
         1 => Just(Op::Reopen),
         1 => Just(Op::Compact),
+        1 => Just(Op::CompactInPlace),
     ]
 }
 
@@ -241,6 +243,10 @@ fn run_model(ops: &[Op]) -> Result<(), TestCaseError> {
                 drop(store);
                 dir = out;
                 store = DataWal::open(&dir).unwrap();
+            }
+            Op::CompactInPlace => {
+                let stats = store.compact().unwrap();
+                prop_assert_eq!(stats.live_keys, model.len() as u64);
             }
         }
         check_against_model(&mut store, &model, &universe)

@@ -498,3 +498,48 @@ fn the_first_fsync_after_a_reopen_covers_what_a_dead_writer_left_unsynced() {
     let n = explore(&run, 0x5ca1, 24, |out, synced| check_log(&run, out, synced));
     assert!(n > 100, "explored {n} crash states");
 }
+
+/// An in-place compaction (`DataWal::compact`), power lost at every point
+/// of it: the live state is intact, read by this crate and by datawal
+/// 0.1.5 alike (`docs/compaction.md`: no crash window for either).
+#[test]
+fn an_in_place_compaction_loses_nothing_at_any_power_loss() {
+    let td = tempfile::tempdir().unwrap();
+    let root = td.path().join("store");
+    let options = || Options::new().hint_files(true);
+    let mut expect = BTreeMap::new();
+    {
+        let mut kv = DataWal::open_with(&root, options()).unwrap();
+        for round in 0..3u8 {
+            for i in 0..10u8 {
+                let key = vec![b'k', i];
+                if round == 1 && i % 3 == 0 {
+                    kv.delete(&key).unwrap();
+                    expect.remove(&key);
+                } else {
+                    let value = vec![i ^ round; 20 + i as usize];
+                    kv.put(&key, &value).unwrap();
+                    expect.insert(key, value);
+                }
+            }
+            kv.rotate().unwrap();
+        }
+        kv.fsync().unwrap();
+    }
+    let run = record(&root, |dir, _, _| {
+        let mut kv = DataWal::open_with(dir, options()).unwrap();
+        assert_eq!(kv.compact().unwrap().live_keys, expect.len() as u64);
+    });
+    let n = explore(&run, 0xc0ac7, 6, |out, _| {
+        let dir = out.join("store");
+        let mut ours = DataWal::open_with(&dir, options()).unwrap();
+        let got: BTreeMap<Vec<u8>, Vec<u8>> = ours.items().unwrap().into_iter().collect();
+        assert_eq!(got, expect, "this crate after the crash");
+        drop(ours);
+        let mut theirs = reference::DataWal::open(&dir).unwrap();
+        let got: BTreeMap<Vec<u8>, Vec<u8>> =
+            theirs.keys().into_iter().map(|k| (k.clone(), theirs.get(&k).unwrap().unwrap())).collect();
+        assert_eq!(got, expect, "datawal 0.1.5 after the crash");
+    });
+    assert!(n > 50, "explored {n} crash states");
+}

@@ -258,3 +258,30 @@ fn a_killed_single_writers_lease_is_cleared_by_the_next_native_writer() {
     let mut single = DataWal::open(&dir).unwrap();
     assert_eq!(single.get(b"after").unwrap().as_deref(), Some(&b"the kill"[..]));
 }
+
+/// The state byte of the current lease record (`docs/shared-stores.md`:
+/// magic, state at offset 4; 2 = a native single writer's, no expiry).
+fn current_lease_state(dir: &Path) -> u8 {
+    let leases = dir.join(".owner");
+    let newest = std::fs::read_dir(&leases).unwrap().map(|e| e.unwrap().path()).max().expect("a lease");
+    let bytes = std::fs::read(&newest).unwrap();
+    assert_eq!(&bytes[..4], b"DWLS", "{}", newest.display());
+    bytes[4]
+}
+
+/// A single writer's lease stays a no-expiry native lease however long it
+/// lives and however often it writes: were it renewed as an expiring lease,
+/// writers in components (which cannot see the flock) would take the store
+/// over from a live single writer once it went quiet for a lease.
+#[test]
+fn a_single_writers_lease_never_turns_into_an_expiring_one() {
+    let td = tempfile::tempdir().unwrap();
+    let lease = Duration::from_millis(40);
+    let mut single = DataWal::open_with(td.path(), Options::new().lease(lease)).unwrap();
+    assert_eq!(current_lease_state(td.path()), 2);
+    for round in 0..4u8 {
+        std::thread::sleep(lease);
+        single.put(b"k", &[round]).unwrap();
+        assert_eq!(current_lease_state(td.path()), 2, "after write {round}");
+    }
+}

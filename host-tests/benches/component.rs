@@ -9,6 +9,12 @@
 //! can undercut. And it times `contains` on both sides: one hash lookup,
 //! no I/O, so on the component side about the cost of one WIT call.
 //!
+//! Shared mode's cost (rows S2-S4): the mix also runs on a native store and
+//! a component store in shared mode (a lease per change, issue 14), and
+//! durable single puts (put + fsync, 1 KB) run on all four, interleaved one
+//! put per side in turn. P5's own sides are single writers (`open-with`
+//! with `shared: false` in the component), as P5 was before shared mode.
+//!
 //! Needs both guests: `make component io-floor` (`make bench` does).
 //! Rounds alternate which side goes first; the result is the median round.
 //! Writes `$CARGO_TARGET_DIR/bench-results/p5.json` for the summary.
@@ -17,7 +23,7 @@
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use host_tests::{HostState, Sandbox, StoreHandle};
+use host_tests::{HostState, OpenOptions, Sandbox, StoreHandle, OPEN_DEFAULTS};
 use wasmtime::Store;
 
 /// The operations of the workload, on every side.
@@ -49,6 +55,14 @@ impl Kv for Native {
 struct Guest {
     sandbox: Sandbox,
     store: StoreHandle,
+}
+
+/// Dropping an instance runs no guest code: close the store, or a single
+/// writer's lease would keep the next instance out.
+impl Drop for Guest {
+    fn drop(&mut self) {
+        let _ = self.sandbox.kv_close(&self.store);
+    }
 }
 
 impl Kv for Guest {
@@ -137,9 +151,13 @@ impl Kv for Floor {
 
 #[derive(Clone, Copy, PartialEq, Eq)]
 enum Side {
+    /// Single writer, as P5 always measured.
     Native,
     Component,
     Floor,
+    /// Shared mode: a lease per change.
+    NativeShared,
+    ComponentShared,
 }
 
 impl Side {
@@ -148,6 +166,8 @@ impl Side {
             Side::Native => "native",
             Side::Component => "component",
             Side::Floor => "floor",
+            Side::NativeShared => "native_shared",
+            Side::ComponentShared => "component_shared",
         }
     }
 }
@@ -169,13 +189,20 @@ fn fresh_dir(name: &str) -> PathBuf {
 /// Open the store kept in `dir/store`, natively or in a fresh sandbox
 /// with `dir` preopened; the floor starts an empty file in `dir`.
 fn open(side: Side, dir: &Path) -> Box<dyn Kv> {
+    let native = |options| {
+        Box::new(Native(datawal::DataWal::open_with(&dir.join("store"), options).expect("open native")))
+    };
+    let guest = |shared| {
+        let mut sandbox = Sandbox::new(dir).expect("sandbox");
+        let options = OpenOptions { shared: Some(shared), ..OPEN_DEFAULTS };
+        let store = sandbox.kv_open_with("store", options).expect("open in component");
+        Box::new(Guest { sandbox, store })
+    };
     match side {
-        Side::Native => Box::new(Native(datawal::DataWal::open(&dir.join("store")).expect("open native"))),
-        Side::Component => {
-            let mut sandbox = Sandbox::new(dir).expect("sandbox");
-            let store = sandbox.kv_open("store").expect("open in component");
-            Box::new(Guest { sandbox, store })
-        }
+        Side::Native => native(datawal::Options::new()),
+        Side::NativeShared => native(datawal::Options::new().shared(true)),
+        Side::Component => guest(false),
+        Side::ComponentShared => guest(true),
         Side::Floor => Box::new(Floor::new(dir)),
     }
 }
@@ -237,7 +264,8 @@ fn main() {
     // value) and get (random key). Native and component reopen their store
     // each round (untimed); the floor's offsets live in its host, so it
     // keeps its one instance.
-    let sides = [Side::Native, Side::Component, Side::Floor];
+    let sides = [Side::Native, Side::Component, Side::Floor, Side::NativeShared, Side::ComponentShared];
+    let mix_sides = sides;
     let n = sides.len();
     let dirs: Vec<PathBuf> = sides.iter().map(|s| fresh_dir(&format!("p5-mix-{}", s.name()))).collect();
     let values: Vec<Vec<u8>> = {
@@ -291,7 +319,7 @@ fn main() {
     }
     drop(floor);
 
-    // The rest compares the datawal component with native only.
+    // Next compares the datawal component with native only.
     let sides = [Side::Native, Side::Component];
     let n = sides.len();
     // One WIT call and a hash lookup: `contains` of random present keys.
@@ -331,6 +359,62 @@ fn main() {
         }
     }
 
+    // Durable single puts, single writer vs shared, one put per side in
+    // turn (the order rotating), as P7 measures natively.
+    let durable_sides = [Side::Native, Side::NativeShared, Side::Component, Side::ComponentShared];
+    let (durable_keys, min_cycles, max_cycles) =
+        if quick { (1_000u64, 30, 60) } else { (10_000, 300, 3_000) };
+    let budget = std::time::Duration::from_secs(if quick { 2 } else { 20 });
+    let durable_value = Rng(11).bytes(BULK_VALUE);
+    let durable_dirs: Vec<PathBuf> =
+        durable_sides.iter().map(|s| fresh_dir(&format!("s-durable-{}", s.name()))).collect();
+    let mut durable: Vec<Box<dyn Kv>> = durable_sides
+        .iter()
+        .zip(&durable_dirs)
+        .map(|(&side, dir)| {
+            let mut s = open(side, dir);
+            for k in 0..durable_keys {
+                s.put(&key(k), &durable_value);
+            }
+            s.fsync();
+            s
+        })
+        .collect();
+    let mut durable_ns: Vec<Vec<f64>> = vec![vec![]; durable_sides.len()];
+    let mut rng = Rng(12);
+    let started = Instant::now();
+    let mut cycles = 0;
+    while cycles < max_cycles && (cycles < min_cycles || started.elapsed() < budget) {
+        for j in 0..durable_sides.len() {
+            let i = (cycles + j) % durable_sides.len();
+            let k = key(rng.next() % durable_keys);
+            let t = Instant::now();
+            durable[i].put(&k, &durable_value);
+            durable[i].fsync();
+            durable_ns[i].push(t.elapsed().as_secs_f64() * 1e9);
+        }
+        cycles += 1;
+    }
+    drop(durable);
+    for d in &durable_dirs {
+        let _ = std::fs::remove_dir_all(d);
+    }
+    let durable_fields: Vec<String> = durable_sides
+        .iter()
+        .zip(&durable_ns)
+        .map(|(side, ns)| {
+            let total: f64 = ns.iter().sum();
+            format!(
+                "\"{}\": {{\"ops\": {}, \"ops_per_s\": {:.1}, \"median_op_ns\": {:.0}}}",
+                side.name(),
+                ns.len(),
+                ns.len() as f64 / (total / 1e9),
+                median(ns)
+            )
+        })
+        .collect();
+    eprintln!("[bench] durable puts: {}", durable_fields.join(", "));
+
     let mut fields = Vec::new();
     for (i, side) in sides.iter().enumerate() {
         let name = side.name();
@@ -345,12 +429,19 @@ fn main() {
             median(&bulk_secs[i]),
         ));
     }
-    let f = ops_s.len() - 1;
+    for side in [Side::Floor, Side::NativeShared, Side::ComponentShared] {
+        let f = mix_sides.iter().position(|&s| s == side).expect("a mix side");
+        fields.push(format!(
+            "  \"{}\": {{\"mix_ops_s\": {}, \"mix_ops_s_median\": {:.1}, \"preload_secs\": {:.6}}}",
+            side.name(),
+            list(&ops_s[f]),
+            median(&ops_s[f]),
+            preload_secs[f],
+        ));
+    }
     fields.push(format!(
-        "  \"floor\": {{\"mix_ops_s\": {}, \"mix_ops_s_median\": {:.1}, \"preload_secs\": {:.6}}}",
-        list(&ops_s[f]),
-        median(&ops_s[f]),
-        preload_secs[f],
+        "  \"durable_put\": {{\"value_bytes\": {BULK_VALUE}, \"keys\": {durable_keys}, \"cycles\": {cycles}, {}}}",
+        durable_fields.join(", ")
     ));
     let json = format!(
         "{{\n  \"mix\": {{\"preload_keys\": {preload}, \"ops_per_round\": {mix_ops}, \"value_bytes\": {MIX_VALUE}, \"rounds\": {rounds}}},\n  \"bulk\": {{\"keys\": {bulk_keys}, \"value_bytes\": {BULK_VALUE}}},\n{}\n}}\n",

@@ -26,7 +26,30 @@ pub mod bindings {
 pub use bindings::exports::datawal::store::kv::{CompactionStats, ItemPage, KeyPage};
 pub use bindings::exports::datawal::store::log::{Cursor, Entry, ScanPage};
 pub use bindings::exports::datawal::store::types::{
-    Corruption, Error as GuestError, RecordRef, RecordType, RecoveryReport, TornTail,
+    Corruption, Error as GuestError, OpenOptions, RecordRef, RecordType, RecoveryReport, TornTail,
+};
+
+/// datawal 0.1.5's layout: no rotation by size, no hint files, no
+/// automatic compaction (the component's `kv` defaults differ), so the
+/// segments can be compared byte for byte with native and reference ones.
+pub const LAYOUT_0_1: OpenOptions = OpenOptions {
+    segment_bytes_max: Some(u64::MAX),
+    hint_files: Some(false),
+    auto_compact: Some(false),
+    ..OPEN_DEFAULTS
+};
+
+/// `open-options` with every field at its default (what `open` does).
+pub const OPEN_DEFAULTS: OpenOptions = OpenOptions {
+    shared: None,
+    segment_bytes_max: None,
+    hint_files: None,
+    salvage: None,
+    lease_ms: None,
+    lock_wait_ms: None,
+    auto_compact: None,
+    compact_min_bytes: None,
+    compact_dead_percent: None,
 };
 
 /// A key and its value.
@@ -173,6 +196,11 @@ impl Sandbox {
         no_trap(log.call_open(&mut self.store, dir)).map(LogHandle)
     }
 
+    pub fn log_open_with(&mut self, dir: &str, options: OpenOptions) -> Result<LogHandle, GuestError> {
+        let log = self.engine.datawal_store_log().record_log();
+        no_trap(log.call_open_with(&mut self.store, dir, options)).map(LogHandle)
+    }
+
     pub fn log_append(&mut self, h: &LogHandle, payload: &[u8]) -> Result<RecordRef, GuestError> {
         no_trap(self.engine.datawal_store_log().record_log().call_append(&mut self.store, h.0, payload))
     }
@@ -235,6 +263,11 @@ impl Sandbox {
         no_trap(self.engine.datawal_store_kv().store().call_open(&mut self.store, dir)).map(StoreHandle)
     }
 
+    pub fn kv_open_with(&mut self, dir: &str, options: OpenOptions) -> Result<StoreHandle, GuestError> {
+        let store = self.engine.datawal_store_kv().store();
+        no_trap(store.call_open_with(&mut self.store, dir, options)).map(StoreHandle)
+    }
+
     pub fn kv_get(&mut self, h: &StoreHandle, key: &[u8]) -> Result<Option<Vec<u8>>, GuestError> {
         no_trap(self.engine.datawal_store_kv().store().call_get(&mut self.store, h.0, key))
     }
@@ -295,6 +328,10 @@ impl Sandbox {
 
     pub fn kv_compact_to(&mut self, h: &StoreHandle, dir: &str) -> Result<CompactionStats, GuestError> {
         no_trap(self.engine.datawal_store_kv().store().call_compact_to(&mut self.store, h.0, dir))
+    }
+
+    pub fn kv_compact(&mut self, h: &StoreHandle) -> Result<CompactionStats, GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_compact(&mut self.store, h.0))
     }
 
     pub fn kv_export_jsonl(&mut self, h: &StoreHandle, path: &str) -> Result<(), GuestError> {

@@ -21,9 +21,9 @@
 //!   the WIT the build exports: upstream's, or the Spin SDK's with the
 //!   feature `spin-keyvalue` ([`GetManyEntry`], the only code that differs);
 //! - a `cas` handle remembers the record the key's live value came from
-//!   (`DataWal::ref_of`). Every write of a key appends a new record at a new
-//!   position, so `swap` succeeds exactly when no write of the key happened
-//!   in between (no ABA);
+//!   (its txid, `DataWal::get_versioned`). Every write of a key gets a new
+//!   txid and compaction keeps them, so `swap` succeeds exactly when no
+//!   write of the key happened in between (no ABA);
 //! - `list-keys` pages in ascending key order, at most [`LIST_KEYS_PAGE`]
 //!   keys a page; the cursor is the page's last key. Keys that are not
 //!   UTF-8 (written natively or through `kv`) are skipped: the interface's
@@ -48,7 +48,7 @@ use super::exports::wasi::keyvalue::atomics::{self, CasError};
 use super::exports::wasi::keyvalue::batch;
 use super::exports::wasi::keyvalue::store::{self, BucketBorrow, Error, KeyResponse};
 use super::Component;
-use crate::{BatchOp, DataWal, Options, RecordRef};
+use crate::{BatchOp, DataWal};
 
 /// Keys in one `list-keys` page.
 pub const LIST_KEYS_PAGE: u32 = 1000;
@@ -96,7 +96,7 @@ impl store::Guest for Component {
         let shared = match live {
             Some(shared) => shared,
             None => {
-                let options = Options::new().shared(true);
+                let options = super::defaults();
                 let shared = Rc::new(RefCell::new(DataWal::open_with(&dir, options).map_err(other)?));
                 OPEN.with(|open| {
                     let mut open = open.borrow_mut();
@@ -160,9 +160,9 @@ impl store::GuestBucket for Bucket {
 pub struct Cas {
     store: Shared,
     key: String,
-    /// Where the live value was read from when the handle was made; `None`:
-    /// the key was absent.
-    version: Option<RecordRef>,
+    /// The txid of the record the live value was read from when the handle
+    /// was made; `None`: the key was absent.
+    version: Option<u64>,
     value: Option<Vec<u8>>,
 }
 
@@ -170,12 +170,8 @@ impl Cas {
     /// Read `key` and remember which record it came from. One borrow: the
     /// pair is consistent.
     fn read(store: Shared, key: String) -> Result<Cas> {
-        let (version, value) = {
-            let mut s = store.borrow_mut();
-            s.refresh().map_err(other)?;
-            let version = s.ref_of(key.as_bytes());
-            (version, s.get(key.as_bytes()).map_err(other)?)
-        };
+        let read = store.borrow_mut().get_versioned(key.as_bytes()).map_err(other)?;
+        let (value, version) = read.map_or((None, None), |(value, txid)| (Some(value), Some(txid)));
         Ok(Cas { store, key, version, value })
     }
 }
@@ -221,7 +217,7 @@ impl atomics::Guest for Component {
     fn swap(cas: atomics::Cas, value: Vec<u8>) -> Result<(), CasError> {
         let cas = cas.into_inner::<Cas>();
         let swapped = cas.store.borrow_mut().exclusive(|s| {
-            if s.ref_of(cas.key.as_bytes()) != cas.version {
+            if s.get_versioned(cas.key.as_bytes())?.map(|(_, txid)| txid) != cas.version {
                 return Ok(false);
             }
             s.put(cas.key.as_bytes(), &value)?;

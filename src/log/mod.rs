@@ -34,9 +34,12 @@ use crate::record::{BatchRecord, Record, RecordRef};
 use crate::recovery::{self, RecoveryReport, Scan, TornTail};
 use crate::segment::{self, segment_file_name};
 
+mod compact;
 mod pages;
 mod repair;
 mod shared;
+
+pub(crate) use compact::{Output as CompactionOutput, Plan as CompactionPlan};
 
 use pages::{Boundaries, CHECKPOINT_BYTES};
 pub use pages::{Cursor, ScanPage, PAGE_ENTRIES_MAX};
@@ -95,6 +98,12 @@ pub struct RecordLog {
     hint_builder: Option<hint::Builder>,
     /// Where scans may resume: see [`Boundaries`].
     boundaries: Mutex<Boundaries>,
+    /// Shared mode: the output id of another writer's compaction that was
+    /// not installed yet when catch-up passed it (see `shared`).
+    pending_output: Option<u32>,
+    /// Bytes of the segments below the active one, as this handle last
+    /// counted them (for the compaction policy).
+    sealed_bytes: u64,
 }
 
 /// Most bytes the encode buffer keeps between writes.
@@ -114,6 +123,14 @@ struct Tee<'a> {
 impl recovery::Visitor for Tee<'_> {
     fn expect_keys(&mut self, keys: u64) {
         self.inner.expect_keys(keys);
+    }
+
+    fn compacted(&mut self, rref: RecordRef, key: &[u8]) {
+        self.inner.compacted(rref, key);
+    }
+
+    fn forget_segments(&mut self, gone: &dyn Fn(u32) -> bool) {
+        self.inner.forget_segments(gone);
     }
 
     fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {
@@ -161,7 +178,6 @@ impl RecordLog {
         options: Options,
         visit: &mut dyn recovery::Visitor,
     ) -> Result<Self, Error> {
-        #[cfg_attr(target_arch = "wasm32", allow(unused_mut))]
         let mut owner = Ownership::new();
         let lock = if options.shared {
             // Not locked in shared mode, but there all the same: it marks
@@ -170,10 +186,10 @@ impl RecordLog {
             None
         } else {
             let lock = DirLock::acquire_in(&dir)?;
-            // Shared writers in components cannot see the flock: a lease
-            // with no expiry keeps them out for the handle's life (taken
-            // before replay, so no shared writer appends meanwhile).
-            #[cfg(not(target_arch = "wasm32"))]
+            // Shared writers in components cannot see the flock (and in a
+            // component there is none): a lease with no expiry keeps them
+            // out for the handle's life (taken before replay, so no shared
+            // writer appends meanwhile).
             owner.acquire(&dir, options.timing, true)?;
             Some(lock)
         };
@@ -201,8 +217,13 @@ impl RecordLog {
         // can strand that frame's freed memory (heap fragmentation), which
         // tests/memory.rs measures.
         let mut log_bytes = 0u64;
+        let mut sealed_bytes = 0u64;
         for &id in &ids {
-            log_bytes += dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?;
+            let len = dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?;
+            log_bytes += len;
+            if id != active_id {
+                sealed_bytes += len;
+            }
         }
         tee.boundaries.reserve(log_bytes / CHECKPOINT_BYTES + ids.len() as u64);
         let (report, pending_repair) =
@@ -234,6 +255,8 @@ impl RecordLog {
             encode_buf: Vec::new(),
             hint_builder: tee.hint,
             boundaries: Mutex::new(tee.boundaries),
+            pending_output: None,
+            sealed_bytes,
         })
     }
 
@@ -410,19 +433,45 @@ impl RecordLog {
         self.latch("rotate", result)
     }
 
+    /// Bytes of the log's segments, as this handle last counted them.
+    pub(crate) fn log_bytes(&self) -> u64 {
+        self.sealed_bytes + self.active_len
+    }
+
+    /// Count the sealed segments' bytes again (after segments were added or
+    /// removed by others, or a compaction).
+    fn recount_sealed(&mut self) -> Result<(), Error> {
+        let mut bytes = 0;
+        for id in segment::list_ids(&self.dir)?.into_iter().filter(|&id| id < self.active_id) {
+            // Removed meanwhile (another compaction): nothing to count.
+            if let Ok(file) = self.dir.open_file(&segment_file_name(id), OpenMode::Read) {
+                bytes += file.len()?;
+            }
+        }
+        self.sealed_bytes = bytes;
+        Ok(())
+    }
+
     /// The options this log was opened with.
     pub fn options(&self) -> Options {
         self.options
     }
 
     fn rotate_inner(&mut self) -> Result<(), Error> {
-        self.repair_torn_tail()?;
         let next = segment::next_id(self.active_id)?;
+        self.rotate_to(next)
+    }
+
+    /// Seal the active segment and continue in segment `next` (the next id,
+    /// or the one after it when a compaction keeps that one for its output).
+    fn rotate_to(&mut self, next: u32) -> Result<(), Error> {
+        self.repair_torn_tail()?;
         self.sync_inner()?;
         let file = self.dir.open_file(&segment_file_name(next), OpenMode::CreateNew)?;
         self.dir.sync()?;
         let sealed = std::mem::replace(&mut self.active_id, next);
         let sealed_len = std::mem::replace(&mut self.active_len, 0);
+        self.sealed_bytes += sealed_len;
         self.active = file;
         self.synced_len = Some(0);
         let built =

@@ -65,25 +65,75 @@ impl RecordLog {
         self.catch_up(visit, false)
     }
 
+    /// Whether the active segment was sealed: the next id exists, or the
+    /// one after it (a compaction keeps the next for its output).
+    fn rotated(&self) -> Result<bool, Error> {
+        let Ok(next) = segment::next_id(self.active_id) else { return Ok(false) };
+        if self.dir.entry_kind(&segment_file_name(next))?.is_some() {
+            return Ok(true);
+        }
+        match segment::next_id(next) {
+            Ok(after) => Ok(self.dir.entry_kind(&segment_file_name(after))?.is_some()),
+            Err(_) => Ok(false),
+        }
+    }
+
+    /// Another writer's compaction whose output catch-up passed before it
+    /// was installed: once it is, read it (its frames re-point only keys
+    /// still in its inputs: later frames were read already). Forgotten
+    /// when no compaction is in flight any more (it died or gave up).
+    fn read_pending_output(&mut self, visit: &mut dyn recovery::Visitor) -> Result<(), Error> {
+        let Some(output) = self.pending_output else { return Ok(()) };
+        if self.dir.entry_kind(&segment_file_name(output))?.is_none() {
+            if crate::fs::unplanned(|| crate::lease::read_marker(&self.dir, super::compact::MARKER)).is_none()
+            {
+                self.pending_output = None;
+            }
+            return Ok(());
+        }
+        let mut scan = Scan::new(self.dir.try_clone()?, vec![output], self.options.damage_policy());
+        while let Some((rref, frame)) = scan.next_frame()? {
+            if frame.header.record_type == crate::format::RecordType::Put {
+                visit.compacted(rref, frame.key);
+            }
+        }
+        self.pending_output = None;
+        Ok(())
+    }
+
     /// Read the frames past this handle's end of the log: the rest of the
     /// active segment, then any segments after it, from their start. Only
     /// new bytes are read. An owner treats a bad frame at the very end as
     /// the torn tail of a writer that died (repaired before its write);
     /// others stop before it.
     fn catch_up(&mut self, visit: &mut dyn recovery::Visitor, owned: bool) -> Result<(), Error> {
-        let next = segment::next_id(self.active_id).ok();
-        let rotated = match next {
-            Some(next) => self.dir.entry_kind(&segment_file_name(next))?.is_some(),
-            None => false,
-        };
-        if !rotated && self.active.len()? == self.active_len {
+        self.read_pending_output(visit)?;
+        // A removed active segment: a compaction sealed it (or a later one)
+        // and installed its output since this handle's last look.
+        let (len, linked) = self.active.len_and_linked()?;
+        let rotated = !linked || self.rotated()?;
+        if !rotated && len == self.active_len {
             self.pending_repair = None;
             return Ok(());
         }
         let mut ids = vec![self.active_id];
+        let mut gone = None;
+        let mut resume = self.active_len;
         if rotated {
-            ids = segment::list_ids(&self.dir)?;
-            ids.retain(|&id| id >= self.active_id);
+            let all = segment::list_ids(&self.dir)?;
+            ids = all.iter().copied().filter(|&id| id >= self.active_id).collect();
+            if ids.first() != Some(&self.active_id) {
+                // A compaction removed this handle's active segment: its
+                // output is among `ids` (inputs are removed only after it
+                // is in place). What the handle has in removed segments and
+                // the output does not re-point is dead (forgotten below).
+                resume = 0;
+                gone = Some(all);
+            } else if let Some(w) = ids.windows(2).find(|w| w[1] > w[0] + 1) {
+                // A compaction in flight left its output's id free: read it
+                // when it appears (`read_pending_output`).
+                self.pending_output = Some(w[0] + 1);
+            }
         }
         let last = *ids.last().expect("the active segment at least");
         let hint = if last == self.active_id {
@@ -98,8 +148,7 @@ impl RecordLog {
             boundaries: std::mem::take(self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner())),
             active_end: if last == self.active_id { self.active_len } else { 0 },
         };
-        let mut scan =
-            Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy()).resume_at(self.active_len);
+        let mut scan = Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy()).resume_at(resume);
         let scanned = (|| {
             while let Some((rref, frame)) = scan.next_frame()? {
                 recovery::Visitor::record(&mut tee, rref, frame.header.record_type, frame.key);
@@ -110,10 +159,14 @@ impl RecordLog {
         self.hint_builder = tee.hint.take();
         let active_end = tee.active_end;
         scanned?;
+        if let Some(all) = gone {
+            visit.forget_segments(&|id| all.binary_search(&id).is_err());
+        }
         if last != self.active_id {
             self.active = self.dir.open_file(&segment_file_name(last), OpenMode::ReadWrite)?;
             self.active_id = last;
             self.dir_dirty = true;
+            self.recount_sealed()?;
         }
         let torn = scan.torn_tail();
         self.active_len = torn.map_or(active_end, |t| t.offset);

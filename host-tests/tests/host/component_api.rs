@@ -220,7 +220,8 @@ fn scan_with_a_bogus_cursor_is_invalid_input() {
 fn kv_ops_round_trip_through_the_component() {
     let lay = Layout::new();
     let mut sb = lay.sandbox();
-    let kv = sb.kv_open("stores/main").unwrap();
+    // datawal 0.1.5's layout: the compact-to copy below is one segment.
+    let kv = sb.kv_open_with("stores/main", host_tests::LAYOUT_0_1).unwrap();
     let seg = lay.host("stores/main/00000001.dwal");
 
     assert_eq!(sb.kv_len(&kv).unwrap(), 0);
@@ -753,4 +754,119 @@ fn a_symlink_alias_of_an_open_directory_is_refused() {
     assert_guest_err!(sb.log_open("alias").map(drop), GuestError::InvalidInput(_));
     sb.kv_put(&kv, b"x", b"still mine").unwrap();
     assert_eq!(sb.kv_get(&kv, b"x").unwrap().unwrap(), b"still mine");
+}
+
+/// `open-with`: each option takes effect, and zero sizes or leases are
+/// `invalid-input` before anything is created.
+#[test]
+fn open_with_applies_each_option_and_refuses_zero_sizes() {
+    use host_tests::{OpenOptions, OPEN_DEFAULTS};
+    let lay = Layout::new();
+    let mut sb = lay.sandbox();
+    let zero_size = OpenOptions { segment_bytes_max: Some(0), ..OPEN_DEFAULTS };
+    let zero_lease = OpenOptions { lease_ms: Some(0), ..OPEN_DEFAULTS };
+    let all_dead = OpenOptions { compact_dead_percent: Some(100), ..OPEN_DEFAULTS };
+    for (what, options) in
+        [("segment-bytes-max", zero_size), ("lease-ms", zero_lease), ("compact-dead-percent", all_dead)]
+    {
+        match sb.kv_open_with("z", options) {
+            Err(GuestError::InvalidInput(msg)) => {
+                assert!(msg.starts_with("datawal:") && msg.contains(what), "{msg}")
+            }
+            other => panic!("{what} 0: expected invalid-input, got {:?}", other.map(|_| "a store")),
+        }
+        assert!(sb.log_open_with("z", options).is_err());
+    }
+    assert!(!lay.host("z").exists(), "a refused open created its directory");
+
+    // Rotation by size, with hint files for the sealed segments.
+    let sized = OpenOptions { segment_bytes_max: Some(300), hint_files: Some(true), ..OPEN_DEFAULTS };
+    let kv = sb.kv_open_with("sized", sized).unwrap();
+    for i in 0..6u64 {
+        sb.kv_put(&kv, format!("k{i}").as_bytes(), &bytes(i, 100)).unwrap();
+    }
+    let names: Vec<String> = std::fs::read_dir(lay.host("sized"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let count = |ext: &str| names.iter().filter(|n| n.ends_with(ext)).count();
+    assert!(count(".dwal") >= 3, "{names:?}");
+    assert_eq!(count(".hint"), count(".dwal") - 1, "a hint per sealed segment: {names:?}");
+    sb.kv_close(&kv).unwrap();
+
+    // A single writer keeps others out for its life.
+    let single = sb.kv_open_with("one", OpenOptions { shared: Some(false), ..OPEN_DEFAULTS }).unwrap();
+    sb.kv_put(&single, b"k", b"from the single writer").unwrap();
+    let mut other = lay.sandbox();
+    let impatient = OpenOptions { lock_wait_ms: Some(100), ..OPEN_DEFAULTS };
+    let theirs = other.kv_open_with("one", impatient).unwrap();
+    match other.kv_put(&theirs, b"k", b"from a shared writer") {
+        Err(GuestError::Locked(msg)) => {
+            assert!(msg.starts_with("datawal:") && msg.contains("by hand"), "{msg}")
+        }
+        got => panic!("expected locked beside a single writer, got {got:?}"),
+    }
+    sb.kv_close(&single).unwrap();
+    other.kv_put(&theirs, b"k", b"from a shared writer").unwrap();
+    assert_eq!(other.kv_get(&theirs, b"k").unwrap().unwrap(), b"from a shared writer");
+
+    // Damage with valid frames after it: strict refuses, salvage opens
+    // with what comes before it and keeps the rest in a side file.
+    let kv = sb.kv_open("damaged").unwrap();
+    for i in 0..4u64 {
+        sb.kv_put(&kv, format!("k{i}").as_bytes(), &bytes(i, 50)).unwrap();
+    }
+    sb.kv_close(&kv).unwrap();
+    let segment = lay.host(&format!("damaged/{}", segment_name(1)));
+    let second = frames(&std::fs::read(&segment).unwrap())[1];
+    flip_byte(&segment, second.0 + 20);
+    assert!(matches!(sb.kv_open("damaged"), Err(GuestError::Corrupt(_))));
+    let salvaged = sb.kv_open_with("damaged", OpenOptions { salvage: Some(true), ..OPEN_DEFAULTS }).unwrap();
+    assert_eq!(sb.kv_get(&salvaged, b"k0").unwrap().unwrap(), bytes(0, 50));
+    assert_eq!(sb.kv_len(&salvaged).unwrap(), 1);
+    sb.kv_put(&salvaged, b"after", b"the salvage").unwrap();
+    let side_files = std::fs::read_dir(lay.host("damaged"))
+        .unwrap()
+        .filter(|e| e.as_ref().unwrap().file_name().to_string_lossy().contains(".torn-"))
+        .count();
+    assert_eq!(side_files, 1, "the dropped bytes are kept");
+}
+
+/// `compact` through the WIT: the state is unchanged, the history is gone,
+/// and a store opened with a small policy compacts itself.
+#[test]
+fn compact_in_place_through_the_component() {
+    use host_tests::{OpenOptions, OPEN_DEFAULTS};
+    let lay = Layout::new();
+    let mut sb = lay.sandbox();
+    let kv = sb.kv_open("s").unwrap();
+    for round in 0..5u64 {
+        for k in 0..50u64 {
+            sb.kv_put(&kv, format!("k{k}").as_bytes(), &bytes(round * 100 + k, 200)).unwrap();
+        }
+    }
+    sb.kv_delete(&kv, b"k0").unwrap();
+    let stats = sb.kv_compact(&kv).unwrap();
+    assert_eq!(stats.live_keys, 49);
+    assert_eq!(sb.kv_get(&kv, b"k1").unwrap().unwrap(), bytes(401, 200));
+    assert_eq!(sb.kv_get(&kv, b"k0").unwrap(), None);
+    let segments: Vec<String> = std::fs::read_dir(lay.host("s"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .filter(|n| n.ends_with(".dwal"))
+        .collect();
+    assert!(!segments.contains(&segment_name(1)), "the input was removed: {segments:?}");
+    sb.kv_close(&kv).unwrap();
+
+    // Automatic: 40 KiB of overwrites of one key, compacted from 8 KiB on.
+    let small =
+        OpenOptions { compact_min_bytes: Some(8 << 10), segment_bytes_max: Some(4 << 10), ..OPEN_DEFAULTS };
+    let auto = sb.kv_open_with("auto", small).unwrap();
+    for i in 0..200u64 {
+        sb.kv_put(&auto, b"counter", &bytes(i, 200)).unwrap();
+    }
+    let on_disk: u64 =
+        std::fs::read_dir(lay.host("auto")).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum();
+    assert!(on_disk < 24 << 10, "{on_disk} bytes on disk after 40 KiB of overwrites");
+    assert_eq!(sb.kv_get(&auto, b"counter").unwrap().unwrap(), bytes(199, 200));
 }

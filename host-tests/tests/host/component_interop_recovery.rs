@@ -176,7 +176,8 @@ fn apply_kv_reference(dir: &Path, ops: &[Op]) {
 }
 
 fn apply_kv_guest(sb: &mut Sandbox, dir: &str, ops: &[Op]) {
-    let kv = sb.kv_open(dir).unwrap();
+    // datawal 0.1.5's layout, to compare segments byte for byte.
+    let kv = sb.kv_open_with(dir, host_tests::LAYOUT_0_1).unwrap();
     for op in ops {
         match op {
             Op::Put(k, v) => sb.kv_put(&kv, k, v).unwrap(),
@@ -281,7 +282,7 @@ fn the_same_ops_write_byte_identical_segments_in_component_native_and_reference(
     assert_same_segments(&lay.host("kv/guest"), &lay.host("kv/reference"));
 
     // Compaction and export of that store are byte-identical too.
-    let kv = sb.kv_open("kv/guest").unwrap();
+    let kv = sb.kv_open_with("kv/guest", host_tests::LAYOUT_0_1).unwrap();
     let stats = sb.kv_compact_to(&kv, "compact/guest").unwrap();
     sb.kv_export_jsonl(&kv, "export/guest.jsonl").unwrap();
     sb.kv_close(&kv).unwrap();

@@ -29,9 +29,16 @@ use wasmtime::component::ResourceAny;
 
 // ---------- the suite file and its values ----------
 
-/// Stores open in shared mode in every host, as the component opens them.
+/// Logs open in shared mode in every host, as the component opens them.
 fn shared() -> datawal::Options {
     datawal::Options::new().shared(true)
+}
+
+/// Stores open as the component's `kv.store.open` opens them
+/// (`defaults` in src/component.rs): shared, rotated at 4 MiB, hint files,
+/// compacting themselves from 4 MiB at half dead.
+fn store_defaults() -> datawal::Options {
+    shared().segment_bytes_max(4 << 20).hint_files(true).auto_compact(4 << 20, 50)
 }
 
 fn suite() -> Value {
@@ -285,7 +292,8 @@ impl Host for Native {
                 Ok(Value::Null)
             }
             "kv.open" => {
-                let kv = DataWal::open_with(&self.root.join(str_arg(s, "dir")), shared()).map_err(nf)?;
+                let kv =
+                    DataWal::open_with(&self.root.join(str_arg(s, "dir")), store_defaults()).map_err(nf)?;
                 self.handles.insert(str_arg(s, "as").into(), NativeHandle::Kv(kv));
                 Ok(Value::Null)
             }

@@ -1,0 +1,240 @@
+//! In-place compaction, the log's side: sealing the inputs, writing the
+//! output beside them, installing it. What is live is the caller's to say
+//! (`DataWal::compact`); the protocol is in `docs/compaction.md`.
+//!
+//! In short: under ownership, the active segment `a` is sealed and the
+//! writer continues in `a + 2`. Every segment up to `a` is an input; `a + 1`
+//! is left free for the output, which is written as
+//! `<a+1>.dwal.compacting` (not a segment name, so no reader sees it) by
+//! copying the live frames verbatim, in log order, then made durable. Under
+//! ownership again it is renamed to `<a+1>.dwal`, the directory synced, and
+//! the inputs removed in ascending order. Writers keep writing to `a + 2`
+//! and later while the output is written; their frames come after the
+//! output in log order, so they win over its copies.
+//!
+//! Invariants, and where they hold:
+//! - The output is installed whole or not at all: one rename of a durable
+//!   file ([`RecordLog::install_compaction`]).
+//! - Inputs are removed only once the output is durable and installed, and
+//!   in ascending id order (`install_compaction`). Inputs are always a
+//!   prefix of the log (every segment up to `a`, [`RecordLog::begin_compaction`]),
+//!   so a tombstone can only shadow records in the same or an older input:
+//!   a crash while removing inputs leaves a suffix of them, in which every
+//!   tombstone still follows the puts it shadows. A dropped tombstone never
+//!   brings a value back.
+//! - One compaction at a time: the marker [`MARKER`] (a lease record,
+//!   renewed while the output is written) is checked and written under
+//!   ownership, and installing checks that it is still this compaction's.
+
+use super::RecordLog;
+use crate::error::Error;
+use crate::fs::{self, OpenMode};
+use crate::hint;
+use crate::lease;
+use crate::record::RecordRef;
+use crate::segment::{self, segment_file_name};
+
+/// The compaction marker, in the store directory.
+pub(crate) const MARKER: &str = ".compacting";
+/// Suffix of an output being written.
+const TEMP_SUFFIX: &str = ".compacting";
+/// How long a marker lasts unless renewed: a compaction that died holding
+/// it blocks the next one for at most this long.
+const MARKER_LEASE: std::time::Duration = std::time::Duration::from_secs(30);
+/// Bytes buffered between two writes of the output.
+const OUTPUT_BUFFER_BYTES: usize = 1 << 20;
+
+/// A compaction in flight: every segment up to `last_input` is an input;
+/// the output is segment `last_input + 1`.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Plan {
+    pub last_input: u32,
+    pub output: u32,
+    nonce: u64,
+}
+
+fn temp_name(output: u32) -> String {
+    format!("{}{TEMP_SUFFIX}", segment_file_name(output))
+}
+
+impl RecordLog {
+    /// Start a compaction (the caller owns the store): `None` when another
+    /// one is in flight or there is nothing to compact. Seals the active
+    /// segment and moves on to the id after the output's.
+    pub(crate) fn begin_compaction(&mut self) -> Result<Option<Plan>, Error> {
+        self.check_writable()?;
+        let result = self.begin_inner();
+        self.latch("compact", result)
+    }
+
+    fn begin_inner(&mut self) -> Result<Option<Plan>, Error> {
+        debug_assert!(!self.options.shared || self.owned_depth > 0, "compaction starts owned");
+        if let Some((expiry_ns, _)) = fs::unplanned(|| lease::read_marker(&self.dir, MARKER)) {
+            if lease::now_ns() <= expiry_ns {
+                return Ok(None);
+            }
+        }
+        if self.active_id == 1 && self.active_len == 0 {
+            return Ok(None);
+        }
+        // A compaction that died: its output never got installed.
+        for (name, _) in self.dir.list()? {
+            if name.ends_with(TEMP_SUFFIX) && name != MARKER {
+                self.dir.remove_file_if_exists(&name)?;
+            }
+        }
+        let last_input = self.active_id;
+        let output = segment::next_id(last_input)?;
+        let next_active = segment::next_id(output)?;
+        let nonce = lease::now_ns() ^ u64::from(last_input).rotate_left(32);
+        self.renew_marker(nonce)?;
+        self.rotate_to(next_active)?;
+        Ok(Some(Plan { last_input, output, nonce }))
+    }
+
+    /// Keep the marker this compaction's for another [`MARKER_LEASE`].
+    fn renew_marker(&self, nonce: u64) -> Result<(), Error> {
+        let expiry = lease::now_ns().saturating_add(MARKER_LEASE.as_nanos() as u64);
+        fs::unplanned(|| lease::write_marker(&self.dir, MARKER, expiry, nonce))
+    }
+
+    /// A writer of `plan`'s output, under its temporary name.
+    pub(crate) fn compaction_output(&self, plan: Plan) -> Result<Output, Error> {
+        let file = self.dir.open_file(&temp_name(plan.output), OpenMode::Truncate)?;
+        Ok(Output {
+            plan,
+            file,
+            buf: Vec::with_capacity(OUTPUT_BUFFER_BYTES),
+            len: 0,
+            max_txid: 0,
+            hint: self.options.hint_files.then(hint::Builder::default),
+            renewed_at: lease::now_ns(),
+        })
+    }
+
+    /// Make a written output durable under its temporary name (not owning
+    /// the store: others keep writing meanwhile).
+    pub(crate) fn seal_compaction_output(&self, output: &mut Output) -> Result<(), Error> {
+        output.flush()?;
+        output.file.sync_data()
+    }
+
+    /// Name a sealed output a segment (the caller owns the store, which
+    /// orders this against another compaction's start): false, and nothing
+    /// installed, when the marker is no longer this compaction's (it
+    /// expired and another compaction began). A rename and a marker read:
+    /// others wait for no sync.
+    pub(crate) fn install_compaction(&mut self, output: &Output) -> Result<bool, Error> {
+        self.check_writable()?;
+        let result = self.install_inner(output);
+        self.latch("compact", result)
+    }
+
+    fn install_inner(&mut self, output: &Output) -> Result<bool, Error> {
+        let plan = output.plan;
+        let ours =
+            fs::unplanned(|| lease::read_marker(&self.dir, MARKER)).is_some_and(|(_, n)| n == plan.nonce);
+        if !ours {
+            self.dir.remove_file_if_exists(&temp_name(plan.output))?;
+            return Ok(false);
+        }
+        self.dir.rename(&temp_name(plan.output), &self.dir, &segment_file_name(plan.output))?;
+        Ok(true)
+    }
+
+    /// After [`RecordLog::install_compaction`], not owning the store: make
+    /// the output's name durable, then remove the inputs, ascending, then
+    /// the marker. Until the marker is gone no other compaction starts, so
+    /// no other writer removes segments meanwhile; writers and readers that
+    /// still point into an input catch up (`shared`).
+    pub(crate) fn finish_compaction(&mut self, output: Output) -> Result<(), Error> {
+        self.check_writable()?;
+        let result = self.finish_inner(output);
+        self.latch("compact", result)
+    }
+
+    fn finish_inner(&mut self, output: Output) -> Result<(), Error> {
+        let Output { plan, hint, max_txid, .. } = output;
+        self.dir.sync()?;
+        if self.options.hint_files {
+            // Best effort, as at rotation: without it open reads the segment.
+            let _ = hint::write(&self.dir, plan.output, hint.as_ref().map(|b| (b, max_txid)));
+        }
+        for id in segment::list_ids(&self.dir)?.into_iter().filter(|&id| id <= plan.last_input) {
+            self.dir.remove_file_if_exists(&segment_file_name(id))?;
+            self.dir.remove_file_if_exists(&hint::hint_file_name(id))?;
+        }
+        self.dir.sync()?;
+        fs::unplanned(|| self.dir.remove_file_if_exists(MARKER))?;
+        self.recount_sealed()
+    }
+
+    /// Give a compaction up: its output is removed, and the marker too.
+    pub(crate) fn abandon_compaction(&mut self, plan: Plan) {
+        let _ = self.dir.remove_file_if_exists(&temp_name(plan.output));
+        let ours =
+            fs::unplanned(|| lease::read_marker(&self.dir, MARKER)).is_some_and(|(_, n)| n == plan.nonce);
+        if ours {
+            let _ = fs::unplanned(|| self.dir.remove_file_if_exists(MARKER));
+        }
+    }
+
+    /// Renew the marker of a compaction that is still writing its output,
+    /// once half of its lease has passed.
+    pub(crate) fn renew_compaction(&self, output: &mut Output) -> Result<(), Error> {
+        let now = lease::now_ns();
+        if now.saturating_sub(output.renewed_at) >= MARKER_LEASE.as_nanos() as u64 / 2 {
+            self.renew_marker(output.plan.nonce)?;
+            output.renewed_at = now;
+        }
+        Ok(())
+    }
+}
+
+/// A compaction's output being written: frames appended in log order.
+#[derive(Debug)]
+pub(crate) struct Output {
+    pub plan: Plan,
+    file: fs::File,
+    buf: Vec<u8>,
+    /// Bytes written and buffered: the next frame's offset.
+    len: u64,
+    max_txid: u64,
+    hint: Option<hint::Builder>,
+    renewed_at: u64,
+}
+
+impl Output {
+    /// Append one verified frame (copied verbatim, txid included); where it
+    /// now is.
+    pub fn push(
+        &mut self,
+        frame: &[u8],
+        record_type: crate::format::RecordType,
+        key: &[u8],
+        txid: u64,
+    ) -> Result<RecordRef, Error> {
+        debug_assert!(txid > self.max_txid, "frames are copied in log order");
+        let rref = RecordRef { segment: self.plan.output, offset: self.len, len: frame.len() as u32 };
+        if self.buf.len() + frame.len() > OUTPUT_BUFFER_BYTES {
+            self.flush()?;
+        }
+        self.buf.extend_from_slice(frame);
+        self.len += frame.len() as u64;
+        self.max_txid = txid;
+        super::push_hint(&mut self.hint, rref, record_type, key);
+        Ok(rref)
+    }
+
+    /// Bytes of the output so far.
+    pub fn len(&self) -> u64 {
+        self.len
+    }
+
+    fn flush(&mut self) -> Result<(), Error> {
+        let start = self.len - self.buf.len() as u64;
+        self.file.write_all_at(&self.buf, start)?;
+        self.buf.clear();
+        Ok(())
+    }
+}

@@ -1,0 +1,302 @@
+//! In-place compaction (`DataWal::compact`, `docs/compaction.md`): the
+//! state is unchanged, the space comes back, datawal 0.1.5 reads the result
+//! and every directory a crash can leave on the way, other writers and
+//! snapshot readers keep reading correct data across it.
+
+use std::collections::BTreeMap;
+use std::path::Path;
+
+use datawal::{DataWal, Options, RecordLogReader};
+
+mod common;
+use common::Rng;
+
+type State = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// Overwrites and deletes across several segments: `rounds` passes over
+/// `keys` keys, a rotation after each, every fifth key deleted in odd passes.
+fn churn(store: &mut DataWal, model: &mut State, rng: &mut Rng, keys: u64, rounds: u64) {
+    for round in 0..rounds {
+        for k in 0..keys {
+            let key = format!("key-{k:04}").into_bytes();
+            if round % 2 == 1 && k % 5 == 0 {
+                store.delete(&key).unwrap();
+                model.remove(&key);
+            } else {
+                let value: Vec<u8> = (0..1 + rng.below(200)).map(|i| (i + round * 7 + k) as u8).collect();
+                store.put(&key, &value).unwrap();
+                model.insert(key, value);
+            }
+        }
+        store.rotate().unwrap();
+    }
+    store.fsync().unwrap();
+}
+
+fn ours(dir: &Path) -> State {
+    DataWal::open(dir).unwrap().items().unwrap().into_iter().collect()
+}
+
+fn reference(dir: &Path) -> State {
+    let mut store = reference::DataWal::open(dir).unwrap();
+    let keys = store.keys();
+    let state = keys.into_iter().map(|k| (k.clone(), store.get(&k).unwrap().unwrap())).collect();
+    drop(store);
+    state
+}
+
+fn dir_bytes(dir: &Path) -> u64 {
+    std::fs::read_dir(dir).unwrap().map(|e| e.unwrap().metadata().unwrap().len()).sum()
+}
+
+#[test]
+fn compaction_keeps_the_state_reclaims_the_space_and_both_crates_read_it() {
+    for hints in [false, true] {
+        let td = tempfile::tempdir().unwrap();
+        let dir = td.path();
+        let (mut model, mut rng) = (State::new(), Rng(7));
+        let mut store = DataWal::open_with(dir, Options::new().hint_files(hints)).unwrap();
+        churn(&mut store, &mut model, &mut rng, 200, 6);
+        let before = dir_bytes(dir);
+        let stats = store.compact().unwrap();
+        assert_eq!(stats.live_keys, model.len() as u64);
+        let after = dir_bytes(dir);
+        eprintln!("hints {hints}: {before} -> {after} bytes");
+        assert!(after * 3 < before, "compaction reclaimed {before} -> {after} bytes");
+        assert_eq!(store.items().unwrap().into_iter().collect::<State>(), model);
+        // Writes go on after it; a second compaction works too.
+        store.put(b"after", b"the compaction").unwrap();
+        model.insert(b"after".to_vec(), b"the compaction".to_vec());
+        store.delete(b"key-0001").unwrap();
+        model.remove(&b"key-0001"[..]);
+        store.fsync().unwrap();
+        assert!(store.compact().unwrap().live_keys > 0);
+        store.fsync().unwrap();
+        drop(store);
+        let segments = datawal::segment::list_segment_ids(dir).unwrap();
+        eprintln!("segments after two compactions: {segments:?}");
+        assert!(segments.len() <= 3, "{segments:?}");
+        assert_eq!(ours(dir), model, "hints {hints}");
+        assert_eq!(reference(dir), model, "hints {hints}: datawal 0.1.5 reads the compacted store");
+    }
+}
+
+/// A snapshot reader made before a compaction keeps reading its snapshot
+/// after the compaction removed its segments.
+#[test]
+fn a_snapshot_reader_reads_across_a_compaction() {
+    let td = tempfile::tempdir().unwrap();
+    let (mut model, mut rng) = (State::new(), Rng(9));
+    let mut store = DataWal::open(td.path()).unwrap();
+    churn(&mut store, &mut model, &mut rng, 50, 3);
+    let reader = RecordLogReader::open(td.path()).unwrap();
+    let records = |reader: &RecordLogReader| -> Vec<(u64, Vec<u8>, Vec<u8>)> {
+        reader.scan_iter().unwrap().map(|r| r.unwrap()).map(|r| (r.txid, r.key, r.payload)).collect()
+    };
+    let before = records(&reader);
+    store.compact().unwrap();
+    assert!(!td.path().join("00000001.dwal").exists(), "the compaction removed the inputs");
+    assert_eq!(records(&reader), before);
+    for (key, value) in &model {
+        assert_eq!(reader.get(key).unwrap().as_ref(), Some(value));
+    }
+}
+
+/// A store with history to compact, synced, and its live state.
+fn churned(dir: &Path) -> State {
+    let (mut model, mut rng) = (State::new(), Rng(11));
+    let mut store = DataWal::open_with(dir, Options::new().hint_files(true)).unwrap();
+    churn(&mut store, &mut model, &mut rng, 30, 4);
+    model
+}
+
+fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
+
+/// The process dies at every mutating operation of a compaction in turn
+/// (the operation fails and the handle is dropped, which is what a kill
+/// leaves on disk): this crate and datawal 0.1.5 both read the live state,
+/// and the next compaction completes.
+#[test]
+fn a_compaction_cut_at_every_operation_leaves_a_store_both_crates_read() {
+    use datawal::faults::{self, Fault};
+    let td = tempfile::tempdir().unwrap();
+    let base = td.path().join("base");
+    let model = churned(&base);
+    let mut k = 0;
+    loop {
+        let dir = td.path().join(format!("cut-{k}"));
+        copy_dir(&base, &dir);
+        let mut store = DataWal::open_with(&dir, Options::new().hint_files(true)).unwrap();
+        faults::reset();
+        faults::arm(k, Fault::ShortWrite(5));
+        let result = store.compact();
+        let fired = !faults::disarm();
+        drop(store);
+        if !fired {
+            result.unwrap();
+            break;
+        }
+        // A cut in a best-effort step (the output's hint) is no failure.
+        let _ = result;
+        assert_eq!(ours(&dir), model, "ours, cut at operation {k}");
+        assert_eq!(reference(&dir), model, "datawal 0.1.5, cut at operation {k}");
+        // The dead compaction's marker blocks another for its lease: clear
+        // it as its expiry would, then compact to the end.
+        std::fs::remove_file(dir.join(".compacting")).ok();
+        let mut store = DataWal::open(&dir).unwrap();
+        store.compact().unwrap();
+        drop(store);
+        assert_eq!(ours(&dir), model, "ours, compacted after the cut at {k}");
+        std::fs::remove_dir_all(&dir).unwrap();
+        k += 1;
+    }
+    eprintln!("cut a compaction at each of its {k} mutating operations");
+    assert!(k > 8, "a compaction makes more than {k} mutating operations");
+}
+
+/// A shared writer that has not looked since before another writer's
+/// compaction: keys deleted in the removed inputs are gone for it too, the
+/// live ones are read from the output, and nothing is replayed in full.
+#[test]
+fn a_writer_behind_a_compaction_catches_up_without_ghosts() {
+    let td = tempfile::tempdir().unwrap();
+    let shared = || Options::new().shared(true);
+    let mut a = DataWal::open_with(td.path(), shared()).unwrap();
+    let mut b = DataWal::open_with(td.path(), shared()).unwrap();
+    let mut model = State::new();
+    for k in 0..40u8 {
+        a.put(&[k], &[k; 30]).unwrap();
+        model.insert(vec![k], vec![k; 30]);
+    }
+    assert_eq!(b.get(&[3]).unwrap(), Some(vec![3; 30]), "b has looked once");
+    a.rotate().unwrap();
+    for k in (0..40u8).step_by(4) {
+        a.delete(&[k]).unwrap();
+        model.remove(&vec![k]);
+    }
+    a.put(&[7], b"rewritten").unwrap();
+    model.insert(vec![7], b"rewritten".to_vec());
+    a.rotate().unwrap();
+    assert!(a.compact().unwrap().live_keys > 0);
+    a.put(b"later", b"write").unwrap();
+    model.insert(b"later".to_vec(), b"write".to_vec());
+    assert_eq!(b.get(&[0]).unwrap(), None, "deleted in a removed input");
+    assert_eq!(b.get(&[7]).unwrap().as_deref(), Some(&b"rewritten"[..]));
+    assert_eq!(b.len(), model.len());
+    assert_eq!(b.items().unwrap().into_iter().collect::<State>(), model);
+    b.put(b"from b", b"after the compaction").unwrap();
+    model.insert(b"from b".to_vec(), b"after the compaction".to_vec());
+    assert_eq!(a.items().unwrap().into_iter().collect::<State>(), model);
+}
+
+/// Writers keep writing while another compacts over and over, on threads:
+/// every acknowledged write is what each handle reads at the end, and the
+/// store on disk reads the same in both crates.
+#[test]
+fn writers_and_compactions_at_once_lose_nothing() {
+    let td = tempfile::tempdir().unwrap();
+    let dir = td.path();
+    let shared = || Options::new().shared(true).hint_files(true);
+    DataWal::open_with(dir, shared()).unwrap();
+    let stop = std::sync::atomic::AtomicBool::new(false);
+    let (compactions, written) = std::thread::scope(|scope| {
+        let compactor = scope.spawn(|| {
+            let mut store = DataWal::open_with(dir, shared()).unwrap();
+            let mut done = 0;
+            while !stop.load(std::sync::atomic::Ordering::Relaxed) {
+                if store.compact().unwrap().live_keys > 0 {
+                    done += 1;
+                }
+            }
+            done
+        });
+        let writers: Vec<_> = (0..2u8)
+            .map(|w| {
+                scope.spawn(move || {
+                    let mut store = DataWal::open_with(dir, shared()).unwrap();
+                    let mut mine = State::new();
+                    for i in 0..3000u32 {
+                        let key = format!("w{w}-{}", i % 97).into_bytes();
+                        if i % 11 == 0 {
+                            store.delete(&key).unwrap();
+                            mine.remove(&key);
+                        } else {
+                            let value = format!("{w}:{i}").into_bytes();
+                            store.put(&key, &value).unwrap();
+                            mine.insert(key.clone(), value);
+                        }
+                        if i % 50 == 0 {
+                            store.rotate().unwrap();
+                            let got = store.get(&key).unwrap();
+                            assert_eq!(got.as_ref(), mine.get(&key), "writer {w} at {i}");
+                        }
+                    }
+                    let seen: State = store
+                        .items()
+                        .unwrap()
+                        .into_iter()
+                        .filter(|(k, _)| k.starts_with(format!("w{w}-").as_bytes()))
+                        .collect();
+                    assert_eq!(seen, mine, "writer {w} reads its own writes");
+                    mine
+                })
+            })
+            .collect();
+        let mut written = State::new();
+        let mut failed = None;
+        for w in writers {
+            match w.join() {
+                Ok(mine) => written.extend(mine),
+                Err(panic) => failed = Some(panic),
+            }
+        }
+        // Stopped whatever the writers did, or the scope would wait forever.
+        stop.store(true, std::sync::atomic::Ordering::Relaxed);
+        if let Some(panic) = failed {
+            std::panic::resume_unwind(panic);
+        }
+        (compactor.join().unwrap(), written)
+    });
+    eprintln!("{compactions} compactions beside the writers");
+    assert!(compactions > 0);
+    assert_eq!(ours(dir), written);
+    assert_eq!(reference(dir), written);
+}
+
+/// `Options::auto_compact`: overwrites alone never let the directory grow
+/// past the policy's bound (the threshold, plus a copy of the live data
+/// and a segment while a compaction runs).
+#[test]
+fn automatic_compaction_bounds_the_disk() {
+    let td = tempfile::tempdir().unwrap();
+    let dir = td.path();
+    let (min_bytes, segment) = (64u64 << 10, 16u64 << 10);
+    let options = Options::new().auto_compact(min_bytes, 50).segment_bytes_max(segment).hint_files(true);
+    let mut store = DataWal::open_with(dir, options).unwrap();
+    let mut model = State::new();
+    let mut largest = 0;
+    for i in 0..20_000u32 {
+        let key = format!("key-{}", i % 100).into_bytes();
+        let value = vec![(i % 251) as u8; 100];
+        store.put(&key, &value).unwrap();
+        model.insert(key, value);
+        let on_disk = dir_bytes(dir);
+        largest = largest.max(on_disk);
+    }
+    let live: u64 = model.iter().map(|(k, v)| 28 + (k.len() + v.len()) as u64).sum();
+    let bound = min_bytes + 3 * live + 2 * segment;
+    eprintln!("live {live} B; largest directory {largest} B; bound {bound} B; 2.2 MB written");
+    assert!(largest <= bound, "the directory reached {largest} B, over {bound} B");
+    store.fsync().unwrap();
+    drop(store);
+    assert_eq!(ours(dir), model);
+    assert_eq!(reference(dir), model);
+}
