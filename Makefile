@@ -3,7 +3,8 @@ export CARGO_TARGET_DIR ?= $(CURDIR)/target
 CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 
-.PHONY: all setup test lint wasm-lib component upstream-tests run soak cli install-cli serve-plugin serve-compose serve-demo
+.PHONY: all setup test lint wasm-lib component upstream-tests run soak cli install-cli serve-plugin serve-compose serve-demo \
+	tools node-deps node-test conformance-node-interop plugin compose plugin-demo spin-client spin-compose spin-demo
 
 # `make`: the component and the dwal CLI.
 all: component cli
@@ -16,20 +17,33 @@ lint: setup
 	$(CARGO) fmt --all -- --check
 	$(CARGO) clippy --workspace --all-targets --all-features -- -D warnings
 	$(CARGO) clippy --lib --target $(WASM_TARGET) -- -D warnings
+	$(CARGO) clippy --lib --target $(WASM_TARGET) --features $(SPIN_FEATURE) -- -D warnings
 	RUSTDOCFLAGS="-D warnings" $(CARGO) doc --no-deps -p datawal@0.2.0 -p dwal
 	cd $(PLUGIN_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
 	cd $(IO_FLOOR_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
 	cd $(SERVE_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
+	cd $(SPIN_CLIENT_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
 
 # The engine library builds for the component target: the seam is proven there.
 wasm-lib: setup
 	$(CARGO) build --lib --target $(WASM_TARGET)
 
-# The component: the engine crate built for wasm32-wasip2, release (opt-level 3, see Cargo.toml).
+# The components: the engine crate built for wasm32-wasip2, release (opt-level 3,
+# see Cargo.toml), twice from the same source. The two differ only in the
+# copy of wasi:keyvalue@0.2.0-draft2 they export (in `batch.get-many`):
+#   datawal.wasm       upstream's WIT (wit/): plug it into clients built with
+#                      wit-bindgen against WebAssembly/wasi-keyvalue;
+#   datawal-spin.wasm  the Spin SDK's WIT (wit-spin/, cargo feature
+#                      `spin-keyvalue`, profile `release-spin`): plug it into
+#                      clients built with the spin-sdk crate's bindings.
 COMPONENT := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/datawal.wasm
+SPIN_FEATURE := spin-keyvalue
+SPIN_COMPONENT := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/datawal-spin.wasm
 component: setup
 	$(CARGO) build --release --lib --target $(WASM_TARGET)
-	@ls -l $(COMPONENT)
+	$(CARGO) build --profile release-spin --lib --target $(WASM_TARGET) --features $(SPIN_FEATURE)
+	cp $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release-spin/datawal.wasm $(SPIN_COMPONENT)
+	@ls -l $(COMPONENT) $(SPIN_COMPONENT)
 
 # The dwal CLI (cli/).
 cli:
@@ -46,10 +60,14 @@ upstream-tests:
 # The conformance suite (conformance/cases.json) runs in three hosts: native
 # and wasmtime inside `cargo test`, then Node, which also reads the stores
 # the first two wrote; then native and wasmtime read the stores Node wrote.
+# wasmtime and Node run it against both provider components. Then the
+# Spin-shaped client, composed with datawal-spin.wasm, runs twice under the
+# wasmtime CLI (`spin-demo`; it installs wac and the CLI into .tools/).
 test: lint wasm-lib component node-deps
 	$(CARGO) test --workspace --all-features
 	$(MAKE) node-test DATAWAL_CONFORMANCE_REQUIRE=native,wasmtime
 	$(MAKE) conformance-node-interop
+	$(MAKE) spin-demo
 	$(MAKE) upstream-tests
 
 
@@ -116,11 +134,16 @@ $(NODE_STAMP): $(NODE_DIR)/package.json $(NODE_DIR)/package-lock.json
 CONFORMANCE_OUT := $(CARGO_TARGET_DIR)/conformance
 export DATAWAL_CONFORMANCE_OUT := $(CONFORMANCE_OUT)
 
+# Both provider components: datawal.wasm (gen/datawal), then the Spin-shaped
+# datawal-spin.wasm (gen/datawal-spin, DATAWAL_PROVIDER=spin).
 node-test: component node-deps
 	rm -rf $(NODE_DIR)/gen
 	cd $(NODE_DIR) && ./node_modules/.bin/jco transpile $(COMPONENT) -o gen/datawal --name datawal \
 		--instantiation async --quiet </dev/null
+	cd $(NODE_DIR) && ./node_modules/.bin/jco transpile $(SPIN_COMPONENT) -o gen/datawal-spin --name datawal \
+		--instantiation async --quiet </dev/null
 	cd $(NODE_DIR) && node --test --test-reporter=spec conformance.test.mjs shim.test.mjs </dev/null
+	cd $(NODE_DIR) && DATAWAL_PROVIDER=spin node --test --test-reporter=spec conformance.test.mjs </dev/null
 
 # Native and wasmtime read the interop stores the Node suite wrote.
 conformance-node-interop:
@@ -157,6 +180,43 @@ plugin-demo: compose $(PY_STAMP)
 		&& echo "== carried over: the second run saw the first run's counter and event" \
 		|| { echo "plugin-demo: the second run did not see the first run's state"; exit 1; }
 	@ls -l $(PLUGIN_DEMO_DIR)/plugin
+
+# ---- A client built with the Spin SDK (spin-sdk 7.0.0), plugged with datawal-spin.wasm ----
+SPIN_CLIENT_DIR := examples/spin-client
+SPIN_CLIENT := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/kv-spin-client.wasm
+SPIN_COMPOSED := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/kv-spin-client-composed.wasm
+SPIN_DEMO_DIR ?= data/spin-demo
+
+spin-client: setup
+	cd $(SPIN_CLIENT_DIR) && $(CARGO) build --release --target $(WASM_TARGET)
+
+# The client's store/atomics/batch imports plugged with the Spin-shaped
+# provider; the upstream-shaped one must be refused (`batch.get-many`).
+spin-compose: component spin-client $(WAC)
+	$(WAC) plug $(SPIN_CLIENT) --plug $(SPIN_COMPONENT) -o $(SPIN_COMPOSED)
+	@if $(WAC) plug $(SPIN_CLIENT) --plug $(COMPONENT) -o $(SPIN_COMPOSED).refused 2>&1 | grep -q \
+		"type mismatch for import .wasi:keyvalue/batch@0.2.0-draft2"; \
+	then echo "as expected, wac refuses datawal.wasm (upstream shape): type mismatch for wasi:keyvalue/batch"; \
+	else echo "spin-compose: wac did not refuse datawal.wasm for the Spin-shaped client"; exit 1; fi
+	@rm -f $(SPIN_COMPOSED).refused
+	@ls -l $(SPIN_COMPOSED)
+
+# Two runs under the wasmtime CLI, each a new process, on one preopened
+# directory: the client checks every call, and the second run checks all
+# the first one left. A third run that claims to be the first must fail
+# (the client sees state it did not expect).
+spin-demo: spin-compose $(PY_STAMP)
+	rm -rf $(SPIN_DEMO_DIR) && mkdir -p $(SPIN_DEMO_DIR)
+	@echo "== run 1: wasmtime run --dir $(SPIN_DEMO_DIR)::. kv-spin-client-composed.wasm 1"
+	$(WASMTIME) run --dir $(SPIN_DEMO_DIR)::. $(SPIN_COMPOSED) 1 </dev/null
+	@echo "== run 2: a new wasmtime process on the same directory, checking run 1's state first"
+	$(WASMTIME) run --dir $(SPIN_DEMO_DIR)::. $(SPIN_COMPOSED) 2 </dev/null
+	@echo "== run 3 claims to be run 1: the client must fail"
+	@out="$$($(WASMTIME) run --dir $(SPIN_DEMO_DIR)::. $(SPIN_COMPOSED) 1 </dev/null 2>&1)"; rc=$$?; \
+		echo "$$out" | cut -c1-160; \
+		if [ $$rc -eq 1 ] && echo "$$out" | grep -q "check failed: run 1: list-keys of the fresh bucket"; \
+		then echo "as expected, it failed (exit 1)"; \
+		else echo "spin-demo: the client did not fail as it should (exit $$rc)"; exit 1; fi
 
 # ---- The served plugin: wasi:http + wasi:keyvalue, one instance per request ----
 SERVE_DIR := examples/serve-plugin

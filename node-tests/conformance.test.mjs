@@ -10,6 +10,10 @@
 // DATAWAL_CONFORMANCE_REQUIRE=native,wasmtime (set by `make test`, which
 // runs the Rust hosts first) a missing store of theirs fails; otherwise it
 // is skipped.
+//
+// Both provider components run it: $DATAWAL_PROVIDER=spin loads the
+// Spin-shaped datawal-spin.wasm instead of datawal.wasm (host.mjs); its
+// interop stores go to $DATAWAL_CONFORMANCE_OUT/node-spin/<store>.
 
 import { test, describe } from "node:test";
 import assert from "node:assert/strict";
@@ -20,11 +24,13 @@ import { tmpdir } from "node:os";
 import { join, dirname } from "node:path";
 import { fileURLToPath } from "node:url";
 
-import { instantiate } from "./host.mjs";
+import { instantiate, PROVIDER } from "./host.mjs";
 
 const here = dirname(fileURLToPath(import.meta.url));
 const suite = JSON.parse(fs.readFileSync(join(here, "..", "conformance", "cases.json"), "utf8"));
 const HOST = "node";
+/** Where this run's interop stores go: one directory per provider. */
+const OUT_LABEL = PROVIDER === "spin" ? "node-spin" : HOST;
 const OUT =
   process.env.DATAWAL_CONFORMANCE_OUT ??
   join(process.env.CARGO_TARGET_DIR ?? join(here, "..", "target"), "conformance");
@@ -308,10 +314,10 @@ class NodeHost {
           }
           throw e;
         }
-      case "batch.get-many":
-        return w.batch
-          .getMany(h, s.keys.map((k) => utf8.decode(bytesOf(k))))
-          .map((o) => (o === undefined ? null : [o[0], canon(o[1])]));
+      case "batch.get-many": {
+        const keys = s.keys.map((k) => utf8.decode(bytesOf(k)));
+        return getManyJson(keys, w.batch.getMany(h, keys));
+      }
       case "batch.set-many":
         w.batch.setMany(h, itemsArg(s));
         return null;
@@ -322,6 +328,19 @@ class NodeHost {
         throw new Error(`node host: unknown op ${op}`);
     }
   }
+}
+
+/**
+ * get-many's answer as the suite writes it (upstream's shape): per key,
+ * [key, value] or null. The Spin shape answers [key, value or undefined]
+ * per key: null when the key is the one asked at that position; any other
+ * key shows as {"unexpected-key": key}, which no expectation matches.
+ */
+function getManyJson(keys, entries) {
+  if (PROVIDER !== "spin") return entries.map((o) => (o === undefined ? null : [o[0], canon(o[1])]));
+  return entries.map(([k, v], i) =>
+    k !== keys[i] ? { "unexpected-key": k } : v === undefined ? null : [k, canon(v)],
+  );
 }
 
 // ---------- host-side file operations ----------
@@ -403,7 +422,7 @@ const tmp = () => mkdtempSync(join(tmpdir(), "datawal-node-"));
 
 const counts = { cases: 0, steps: 0, written: 0, read: 0 };
 
-describe("conformance cases (node)", () => {
+describe(`conformance cases (node, ${PROVIDER} provider)`, () => {
   for (const c of suite.cases.filter(applies)) {
     test(c.name, async () => {
       const root = tmp();
@@ -434,11 +453,11 @@ function segments(root) {
   return out;
 }
 
-describe("conformance interop (node)", () => {
+describe(`conformance interop (node, ${PROVIDER} provider)`, () => {
   for (const c of suite.interop) {
     if (c.writers.includes(HOST)) {
       test(`${c.name}: written by node, byte-identical to the suite's digests`, async () => {
-        const root = join(OUT, HOST, c.name);
+        const root = join(OUT, OUT_LABEL, c.name);
         rmSync(root, { recursive: true, force: true });
         fs.mkdirSync(root, { recursive: true });
         const host = new NodeHost(root);
@@ -472,6 +491,6 @@ describe("conformance interop (node)", () => {
 
 process.on("exit", () => {
   console.log(
-    `conformance node: ${counts.cases} cases, ${counts.steps} steps; interop: wrote ${counts.written}, read ${counts.read}`,
+    `conformance node (${PROVIDER} provider): ${counts.cases} cases, ${counts.steps} steps; interop: wrote ${counts.written}, read ${counts.read}`,
   );
 });

@@ -42,7 +42,17 @@ import { filesystem } from "@bytecodealliance/preview2-shim";
 import { WASIShim } from "@bytecodealliance/preview2-shim/instantiation";
 
 const here = dirname(fileURLToPath(import.meta.url));
-export const GEN_DIR = join(here, "gen", "datawal");
+
+/**
+ * Which provider component: `upstream` (datawal.wasm, transpiled into
+ * gen/datawal) or `spin` (datawal-spin.wasm, the Spin SDK's shape of
+ * wasi:keyvalue, in gen/datawal-spin), from $DATAWAL_PROVIDER.
+ */
+export const PROVIDER = process.env.DATAWAL_PROVIDER ?? "upstream";
+if (PROVIDER !== "upstream" && PROVIDER !== "spin") {
+  throw new Error(`DATAWAL_PROVIDER=${PROVIDER}: must be upstream or spin`);
+}
+export const GEN_DIR = join(here, "gen", PROVIDER === "spin" ? "datawal-spin" : "datawal");
 
 const { Descriptor } = filesystem.types;
 /** The shim's own `openAt`, before the wrapper (the canary test uses it). */

@@ -106,7 +106,7 @@ tempfile = "3"
 EOF
 
 # Start from this workspace's lock file so the shared dependencies resolve to
-# the versions already built in $CARGO_TARGET_DIR; cargo prunes the rest.
+# the versions the workspace is tested with; cargo prunes the rest.
 if [[ -f "$ROOT/Cargo.lock" ]]; then
   cp "$ROOT/Cargo.lock" "$SCRATCH/Cargo.lock"
 fi
@@ -139,6 +139,12 @@ done
 # --- 3. Run -------------------------------------------------------------------
 
 cd "$SCRATCH"
+# Its own target directory. This crate is a cdylib too, so cargo names its
+# library `deps/libdatawal.rlib` with no hash: built here in the workspace's
+# target directory, with this scratch crate's dependency graph, it replaced
+# the workspace's copy, and the next `cargo test --workspace` (with no
+# source change, so no rebuild) failed to link against it (two `anyhow`s).
+export CARGO_TARGET_DIR="$SCRATCH/target"
 "$CARGO" test --tests --no-run
 
 for entry in ${EXCEPTIONS[@]+"${EXCEPTIONS[@]}"}; do

@@ -1,6 +1,7 @@
 //! WebAssembly component glue (wasm32 only): the WIT world `provider` of
 //! `wit/datawal.wit` (the world `engine` plus `wasi:keyvalue`, see
-//! `component/keyvalue.rs`), exported by forwarding to the engine. Only type
+//! `component/keyvalue.rs`; in upstream's shape, or in the Spin SDK's with
+//! the feature `spin-keyvalue`), exported by forwarding to the engine. Only type
 //! conversion lives here; paging, limits and validation are the engine's.
 //!
 //! Handles hold their engine object in a `RefCell<Option<_>>`: `close`
@@ -14,7 +15,15 @@ use exports::datawal::store::types::{
     Corruption, Error, OpenOptions, RecordRef, RecordType, RecoveryReport, TornTail,
 };
 
+// The one place the cargo feature `spin-keyvalue` acts (besides the shape
+// of `get-many`'s answer in `keyvalue.rs`): which WIT root, so which copy of
+// `wasi:keyvalue@0.2.0-draft2`, the world `provider` is generated from.
+// Both roots hold the same `datawal.wit` (`wit-spin/datawal.wit` is a
+// symlink to it); `wit-spin/deps/keyvalue/VENDORED.md` says how they differ.
+#[cfg(not(feature = "spin-keyvalue"))]
 wit_bindgen::generate!({ world: "provider", path: "wit" });
+#[cfg(feature = "spin-keyvalue")]
+wit_bindgen::generate!({ world: "provider", path: "wit-spin" });
 
 mod keyvalue;
 

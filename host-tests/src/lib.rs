@@ -62,13 +62,25 @@ pub const GUEST_ROOT: &str = ".";
 /// The component file: `$DATAWAL_COMPONENT`, else the release build in the
 /// workspace's target directory (`make component` builds it).
 pub fn component_path() -> PathBuf {
-    if let Some(p) = std::env::var_os("DATAWAL_COMPONENT") {
+    release_component("DATAWAL_COMPONENT", "datawal.wasm")
+}
+
+/// The Spin-shaped component (its `wasi:keyvalue/batch.get-many` has the
+/// Spin SDK's signature): `$DATAWAL_SPIN_COMPONENT`, else
+/// `datawal-spin.wasm` beside [`component_path`] (`make component` builds
+/// both).
+pub fn spin_component_path() -> PathBuf {
+    release_component("DATAWAL_SPIN_COMPONENT", "datawal-spin.wasm")
+}
+
+fn release_component(env_var: &str, file: &str) -> PathBuf {
+    if let Some(p) = std::env::var_os(env_var) {
         return p.into();
     }
     let target = std::env::var_os("CARGO_TARGET_DIR")
         .map(PathBuf::from)
         .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"));
-    target.join("wasm32-wasip2/release/datawal.wasm")
+    target.join("wasm32-wasip2/release").join(file)
 }
 
 /// The process-wide engine.
@@ -101,10 +113,19 @@ pub fn component() -> &'static Component {
             return unsafe { Component::deserialize_file(engine(), &cwasm) }
                 .unwrap_or_else(|e| panic!("loading precompiled {}: {e:?}", Path::new(&cwasm).display()));
         }
-        let path = component_path();
-        Component::from_file(engine(), &path).unwrap_or_else(|e| {
-            panic!("loading the component {} (build it with `make component`): {e:?}", path.display())
-        })
+        load(&component_path())
+    })
+}
+
+/// The Spin-shaped component ([`spin_component_path`]), compiled on first use.
+pub fn spin_component() -> &'static Component {
+    static COMPONENT: OnceLock<Component> = OnceLock::new();
+    COMPONENT.get_or_init(|| load(&spin_component_path()))
+}
+
+fn load(path: &Path) -> Component {
+    Component::from_file(engine(), path).unwrap_or_else(|e| {
+        panic!("loading the component {} (build it with `make component`): {e:?}", path.display())
     })
 }
 

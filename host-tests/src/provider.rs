@@ -1,6 +1,11 @@
 //! The component's `provider` world in wasmtime: the engine's interfaces
 //! plus `wasi:keyvalue` (store, atomics, batch), for the conformance suite
-//! and the key/value crash tests.
+//! and the key/value crash tests. Either provider component loads
+//! ([`Shape`]): the upstream-shaped `datawal.wasm` or the Spin-shaped
+//! `datawal-spin.wasm`. They differ only in `batch.get-many`, so the typed
+//! bindings cover everything else (world `provider-core` below, the same
+//! in both) and `batch` is looked up in the instance by the shape's
+//! signature.
 //!
 //! The host also counts the guest's durability calls: every
 //! `wasi:filesystem` `sync` / `sync-data` and every file write stream it
@@ -10,7 +15,7 @@
 
 use std::path::Path;
 
-use wasmtime::component::{Linker, Resource, ResourceAny, ResourceTable};
+use wasmtime::component::{Func, Instance, Linker, Resource, ResourceAny, ResourceTable};
 use wasmtime::{Result, Store, StoreContextMut};
 use wasmtime_wasi::filesystem::WasiFilesystemView as _;
 use wasmtime_wasi::p2::bindings::sync::filesystem::types::{
@@ -18,13 +23,91 @@ use wasmtime_wasi::p2::bindings::sync::filesystem::types::{
 };
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
-/// Host bindings for the world `provider` of `wit/datawal.wit`.
+/// Host bindings for the world `provider` of `wit/datawal.wit` less
+/// `batch`: what both provider shapes export identically.
 pub mod bindings {
-    wasmtime::component::bindgen!({ world: "provider", path: "../wit" });
+    wasmtime::component::bindgen!({
+        inline: "
+            package datawal-host:provider;
+
+            world provider-core {
+                include datawal:store/engine@0.1.0;
+                export wasi:keyvalue/store@0.2.0-draft2;
+                export wasi:keyvalue/atomics@0.2.0-draft2;
+            }
+        ",
+        path: "../wit",
+        world: "datawal-host:provider/provider-core",
+    });
 }
 
 pub use bindings::exports::wasi::keyvalue::atomics::CasError;
 pub use bindings::exports::wasi::keyvalue::store::{Error as KvError, KeyResponse};
+
+/// Which `wasi:keyvalue@0.2.0-draft2` shape a provider component exports
+/// (`make component` builds one of each).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Shape {
+    /// `datawal.wasm`: upstream's WIT (`wit/deps/keyvalue`).
+    Upstream,
+    /// `datawal-spin.wasm`: the Spin SDK's WIT (`wit-spin/deps/keyvalue`).
+    Spin,
+}
+
+/// `batch.get-many`'s answer, in the provider's shape: upstream gives the
+/// pair or nothing per key, the Spin SDK's copy the key with its value or
+/// nothing.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum GetMany {
+    Upstream(Vec<Option<(String, Vec<u8>)>>),
+    Spin(Vec<(String, Option<Vec<u8>>)>),
+}
+
+type GetManyUpstreamResult = (Result<Vec<Option<(String, Vec<u8>)>>, KvError>,);
+type GetManySpinResult = (Result<Vec<(String, Option<Vec<u8>>)>, KvError>,);
+
+/// The `wasi:keyvalue/batch` functions of one instance. Their types are
+/// checked when a call is made, by the signature of the shape.
+struct Batch {
+    shape: Shape,
+    get_many: Func,
+    set_many: Func,
+    delete_many: Func,
+}
+
+const BATCH: &str = "wasi:keyvalue/batch@0.2.0-draft2";
+
+impl Batch {
+    fn load(store: &mut Store<State>, instance: &Instance, shape: Shape) -> Result<Batch> {
+        let iface = instance
+            .get_export_index(&mut *store, None, BATCH)
+            .ok_or_else(|| wasmtime::format_err!("the component does not export {BATCH}"))?;
+        let mut func = |name: &str| {
+            let index = instance
+                .get_export_index(&mut *store, Some(&iface), name)
+                .ok_or_else(|| wasmtime::format_err!("{BATCH} has no function {name}"))?;
+            instance
+                .get_func(&mut *store, index)
+                .ok_or_else(|| wasmtime::format_err!("{BATCH}.{name} is not a function"))
+        };
+        let batch = Batch {
+            shape,
+            get_many: func("get-many")?,
+            set_many: func("set-many")?,
+            delete_many: func("delete-many")?,
+        };
+        // A component of the other shape fails here, at instantiation.
+        match shape {
+            Shape::Upstream => {
+                batch.get_many.typed::<(ResourceAny, &[String]), GetManyUpstreamResult>(&*store)?;
+            }
+            Shape::Spin => {
+                batch.get_many.typed::<(ResourceAny, &[String]), GetManySpinResult>(&*store)?;
+            }
+        }
+        Ok(batch)
+    }
+}
 
 /// What the guest asked of the filesystem that matters for durability.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -137,14 +220,21 @@ fn add_counters(linker: &mut Linker<State>) -> Result<()> {
     Ok(())
 }
 
-/// One instance of the component with `host_dir` preopened as `.`.
+/// One instance of a provider component with `host_dir` preopened as `.`.
 pub struct Provider {
     pub store: Store<State>,
-    pub world: bindings::Provider,
+    pub world: bindings::ProviderCore,
+    batch: Batch,
 }
 
 impl Provider {
+    /// An instance of the upstream-shaped component.
     pub fn new(host_dir: &Path) -> Result<Provider> {
+        Provider::with_shape(host_dir, Shape::Upstream)
+    }
+
+    /// An instance of the component of that shape.
+    pub fn with_shape(host_dir: &Path, shape: Shape) -> Result<Provider> {
         let mut linker = Linker::<State>::new(crate::engine());
         wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
         add_counters(&mut linker)?;
@@ -156,8 +246,14 @@ impl Provider {
         let state =
             State { ctx, table: ResourceTable::new(), counts: IoCounts::default(), trace: String::new() };
         let mut store = Store::new(crate::engine(), state);
-        let world = bindings::Provider::instantiate(&mut store, crate::component(), &linker)?;
-        Ok(Provider { store, world })
+        let component = match shape {
+            Shape::Upstream => crate::component(),
+            Shape::Spin => crate::spin_component(),
+        };
+        let instance = linker.instantiate(&mut store, component)?;
+        let world = bindings::ProviderCore::new(&mut store, &instance)?;
+        let batch = Batch::load(&mut store, &instance, shape)?;
+        Ok(Provider { store, world, batch })
     }
 
     /// Syncs and writes the guest asked for so far.
@@ -217,22 +313,38 @@ impl Provider {
         no_trap(self.world.wasi_keyvalue_atomics().call_swap(&mut self.store, cas, value))
     }
 
-    #[allow(clippy::type_complexity)]
-    pub fn get_many(
-        &mut self,
-        b: ResourceAny,
-        keys: &[String],
-    ) -> Result<Vec<Option<(String, Vec<u8>)>>, KvError> {
-        no_trap(self.world.wasi_keyvalue_batch().call_get_many(&mut self.store, b, keys))
+    pub fn get_many(&mut self, b: ResourceAny, keys: &[String]) -> Result<GetMany, KvError> {
+        let f = self.batch.get_many;
+        match self.batch.shape {
+            Shape::Upstream => {
+                let f = trap_on_err(f.typed::<(ResourceAny, &[String]), GetManyUpstreamResult>(&self.store));
+                no_trap(f.call(&mut self.store, (b, keys)).map(|(r,)| r)).map(GetMany::Upstream)
+            }
+            Shape::Spin => {
+                let f = trap_on_err(f.typed::<(ResourceAny, &[String]), GetManySpinResult>(&self.store));
+                no_trap(f.call(&mut self.store, (b, keys)).map(|(r,)| r)).map(GetMany::Spin)
+            }
+        }
     }
 
     pub fn set_many(&mut self, b: ResourceAny, items: &[(String, Vec<u8>)]) -> Result<(), KvError> {
-        no_trap(self.world.wasi_keyvalue_batch().call_set_many(&mut self.store, b, items))
+        let f = self.batch.set_many;
+        let f =
+            trap_on_err(f.typed::<(ResourceAny, &[(String, Vec<u8>)]), (Result<(), KvError>,)>(&self.store));
+        no_trap(f.call(&mut self.store, (b, items)).map(|(r,)| r))
     }
 
     pub fn delete_many(&mut self, b: ResourceAny, keys: &[String]) -> Result<(), KvError> {
-        no_trap(self.world.wasi_keyvalue_batch().call_delete_many(&mut self.store, b, keys))
+        let f = self.batch.delete_many;
+        let f = trap_on_err(f.typed::<(ResourceAny, &[String]), (Result<(), KvError>,)>(&self.store));
+        no_trap(f.call(&mut self.store, (b, keys)).map(|(r,)| r))
     }
+}
+
+/// A batch function's signature was checked at instantiation: a mismatch
+/// now is a bug of this host.
+fn trap_on_err<T>(r: Result<T>) -> T {
+    r.unwrap_or_else(|e| panic!("wasi:keyvalue/batch signature: {e:?}"))
 }
 
 fn no_trap<T, E>(r: Result<std::result::Result<T, E>>) -> std::result::Result<T, E> {

@@ -15,7 +15,11 @@
 //!   `ok`, since the interface has no sync of its own; `set-many` and
 //!   `delete-many` are one `DataWal::write_batch` and one `fsync`;
 //! - `increment` stores the counter as 8 bytes, little-endian two's
-//!   complement (`i64::to_le_bytes`);
+//!   complement (`i64::to_le_bytes`, as Spin stores counters); a value of
+//!   another length is `other` and nothing is written;
+//! - `get-many` answers one entry per key asked, in order, in the shape of
+//!   the WIT the build exports: upstream's, or the Spin SDK's with the
+//!   feature `spin-keyvalue` ([`GetManyEntry`], the only code that differs);
 //! - a `cas` handle remembers the record the key's live value came from
 //!   (its txid, `DataWal::get_versioned`). Every write of a key gets a new
 //!   txid and compaction keeps them, so `swap` succeeds exactly when no
@@ -231,10 +235,33 @@ impl atomics::Guest for Component {
     }
 }
 
+// `get-many`'s answer: one entry per key asked, in order. Its shape is the
+// one difference between the two copies of the WIT (upstream: the pair or
+// `none`; the Spin SDK's: the key with its value or `none`); the cargo
+// feature `spin-keyvalue` picks the Spin SDK's. Everything else is shared.
+#[cfg(not(feature = "spin-keyvalue"))]
+type GetManyEntry = Option<(String, Vec<u8>)>;
+#[cfg(feature = "spin-keyvalue")]
+type GetManyEntry = (String, Option<Vec<u8>>);
+
+#[cfg(not(feature = "spin-keyvalue"))]
+fn get_many_entry(key: String, value: Option<Vec<u8>>) -> GetManyEntry {
+    value.map(|value| (key, value))
+}
+#[cfg(feature = "spin-keyvalue")]
+fn get_many_entry(key: String, value: Option<Vec<u8>>) -> GetManyEntry {
+    (key, value)
+}
+
 impl batch::Guest for Component {
-    fn get_many(bucket: BucketBorrow<'_>, keys: Vec<String>) -> Result<Vec<Option<(String, Vec<u8>)>>> {
+    fn get_many(bucket: BucketBorrow<'_>, keys: Vec<String>) -> Result<Vec<GetManyEntry>> {
         bucket.get::<Bucket>().read(|s| {
-            keys.into_iter().map(|key| Ok(s.get(key.as_bytes())?.map(|value| (key, value)))).collect()
+            keys.into_iter()
+                .map(|key| {
+                    let value = s.get(key.as_bytes())?;
+                    Ok(get_many_entry(key, value))
+                })
+                .collect()
         })
     }
 

@@ -1,15 +1,19 @@
 //! The shared conformance suite (`conformance/cases.json`, format in
 //! `conformance/README.md`) in two of its three hosts: natively (the
-//! engine's Rust API) and in wasmtime (the component, world `provider`).
-//! The third host, Node via jco, runs the same file in
-//! `node-tests/conformance.test.mjs`.
+//! engine's Rust API) and in wasmtime (the component, world `provider`),
+//! there once for each provider component: the upstream-shaped
+//! `datawal.wasm` (host `wasmtime`) and the Spin-shaped `datawal-spin.wasm`
+//! (host `wasmtime-spin`, which runs the cases meant for `wasmtime`). The
+//! third host, Node via jco, runs the same file in
+//! `node-tests/conformance.test.mjs`, also for both providers.
 //!
 //! Interop: each host writes the suite's interop stores under
 //! `$DATAWAL_CONFORMANCE_OUT/<host>/<store>` (default
 //! `<target dir>/conformance`), checks every segment against the suite's
 //! SHA-256 digests (so all hosts write byte-identical segments), and opens
 //! the other hosts' stores, checking their contents and bytes. Native and
-//! wasmtime read each other here; `make test` runs Node after this, which
+//! wasmtime read each other here (the Spin-shaped provider writes the
+//! wasmtime stores too, under `wasmtime-spin/`, and reads native's); `make test` runs Node after this, which
 //! reads both, and then the ignored test `node_output_reads_natively_and_in_wasmtime`,
 //! which reads Node's stores here.
 
@@ -18,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use datawal::{Cursor, DataWal, ErrorKind, RecordLog, RecordType};
 use host_tests::provider::bindings::exports::datawal::store::{kv as wkv, log as wlog, types as wtypes};
-use host_tests::provider::{CasError, KvError, Provider};
+use host_tests::provider::{CasError, GetMany, KvError, Provider, Shape};
 use serde_json::{json, Value};
 use sha2::Digest as _;
 use wasmtime::component::ResourceAny;
@@ -386,6 +390,8 @@ impl Host for Native {
 
 struct Wasmtime {
     root: PathBuf,
+    /// Which provider component: upstream's `wasi:keyvalue` shape or Spin's.
+    shape: Shape,
     /// Instances by number (`host.instance`); `current` opens new handles.
     instances: HashMap<usize, Provider>,
     current: usize,
@@ -399,8 +405,10 @@ impl Wasmtime {
     fn p(&mut self, s: &Value) -> &mut Provider {
         let n =
             s.get("h").and_then(|h| self.handle_instance.get(h.as_str()?)).copied().unwrap_or(self.current);
-        let root = &self.root;
-        self.instances.entry(n).or_insert_with(|| Provider::new(root).expect("instantiate the component"))
+        let (root, shape) = (&self.root, self.shape);
+        self.instances
+            .entry(n)
+            .or_insert_with(|| Provider::with_shape(root, shape).expect("instantiate the component"))
     }
 
     fn keep(&mut self, s: &Value, name: &str, handle: ResourceAny) {
@@ -617,13 +625,7 @@ impl Host for Wasmtime {
             "cas.current" => p.cas_current(h.unwrap()).map(opt_value).map_err(kv_fail),
             "batch.get-many" => {
                 let keys = string_list(&s["keys"]);
-                p.get_many(h.unwrap(), &keys)
-                    .map(|r| {
-                        Value::Array(
-                            r.into_iter().map(|o| o.map_or(Value::Null, |(k, v)| json!([k, canon(&v)]))).collect(),
-                        )
-                    })
-                    .map_err(kv_fail)
+                p.get_many(h.unwrap(), &keys).map(|r| get_many_json(&keys, r)).map_err(kv_fail)
             }
             "batch.set-many" => {
                 p.set_many(h.unwrap(), &items_arg(s)).map(|()| Value::Null).map_err(kv_fail)
@@ -635,6 +637,30 @@ impl Host for Wasmtime {
         };
         result
     }
+}
+
+/// `get-many`'s answer as the suite writes it (upstream's shape): per key,
+/// `[key, value]` or null. The Spin shape's `(key, none)` is null when its
+/// key is the one asked at that position; any other key is shown as
+/// `{"unexpected-key": key}`, which no expectation matches.
+fn get_many_json(keys: &[String], r: GetMany) -> Value {
+    let entries = match r {
+        GetMany::Upstream(r) => {
+            r.into_iter().map(|o| o.map_or(Value::Null, |(k, v)| json!([k, canon(&v)]))).collect()
+        }
+        GetMany::Spin(r) => {
+            let asked = keys.iter().map(Some).chain(std::iter::repeat(None));
+            r.into_iter()
+                .zip(asked)
+                .map(|((k, v), asked)| match v {
+                    _ if asked != Some(&k) => json!({ "unexpected-key": k }),
+                    None => Value::Null,
+                    Some(v) => json!([k, canon(&v)]),
+                })
+                .collect()
+        }
+    };
+    Value::Array(entries)
 }
 
 /// `items`: a list of `[key, value]`, or `{"prefix", "count", "width"}`:
@@ -773,8 +799,9 @@ fn run_steps(host: &mut dyn Host, root: &Path, steps: &Value, what: &str) -> Res
 fn new_host(name: &str, root: &Path) -> Box<dyn Host> {
     match name {
         "native" => Box::new(Native { root: root.into(), handles: HashMap::new() }),
-        "wasmtime" => Box::new(Wasmtime {
+        "wasmtime" | "wasmtime-spin" => Box::new(Wasmtime {
             root: root.into(),
+            shape: if name == "wasmtime" { Shape::Upstream } else { Shape::Spin },
             instances: HashMap::new(),
             current: 0,
             handles: HashMap::new(),
@@ -788,7 +815,7 @@ fn run_cases(host_name: &str) {
     let suite = suite();
     let (mut cases, mut steps, mut failures) = (0, 0, Vec::new());
     for case in suite["cases"].as_array().unwrap() {
-        if !applies(case, host_name) {
+        if !applies(case, suite_host(host_name)) {
             continue;
         }
         let name = str_arg(case, "name");
@@ -817,6 +844,17 @@ fn cases_native() {
 #[test]
 fn cases_wasmtime() {
     run_cases("wasmtime");
+}
+
+/// The Spin-shaped provider runs every case the upstream one runs.
+#[test]
+fn cases_wasmtime_spin() {
+    run_cases("wasmtime-spin");
+}
+
+/// The host name the suite's `hosts` lists use: both providers are `wasmtime`.
+fn suite_host(host_name: &str) -> &str {
+    host_name.strip_suffix("-spin").unwrap_or(host_name)
 }
 
 // ---------- interop ----------
@@ -897,7 +935,7 @@ fn read_other(reader: &str, writer: &str, case: &Value) -> Result<usize, String>
 fn write_interop(host_name: &str) -> Result<usize, String> {
     let mut written = 0;
     for case in suite()["interop"].as_array().unwrap() {
-        if !case["writers"].as_array().unwrap().iter().any(|w| w == host_name) {
+        if !case["writers"].as_array().unwrap().iter().any(|w| w == suite_host(host_name)) {
             continue;
         }
         let name = str_arg(case, "name");
@@ -937,6 +975,10 @@ fn interop_native_and_wasmtime() {
         "conformance interop: native wrote {wrote_native}, wasmtime wrote {wrote_wasmtime}; \
          wasmtime read {read_by_wasmtime} of native's, native read {read_by_native} of wasmtime's"
     );
+    // The Spin-shaped provider writes the same bytes and reads native's.
+    let wrote_spin = write_interop("wasmtime-spin").unwrap_or_else(|e| panic!("{e}"));
+    let read_by_spin = read_interop("wasmtime-spin", "native").unwrap_or_else(|e| panic!("{e}"));
+    println!("conformance interop: wasmtime-spin wrote {wrote_spin}, read {read_by_spin} of native's");
 }
 
 /// Run by `make test` after the Node suite wrote its stores.
