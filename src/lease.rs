@@ -222,6 +222,8 @@ pub(crate) struct Ownership {
     /// The lease this handle released last (its generation and file): the
     /// one it may take back (see the module docs).
     released: Option<(u64, fs::File)>,
+    /// The current ownership was taken back (see [`Ownership::untouched`]).
+    taken_back: bool,
     /// When the current lease was first seen unreadable (a holder that died
     /// between creating its file and writing its record).
     unreadable_since: Option<(u64, u64)>,
@@ -274,6 +276,7 @@ impl Ownership {
             nonce,
             held: None,
             released: None,
+            taken_back: false,
             unreadable_since: None,
             #[cfg(not(target_arch = "wasm32"))]
             flock: None,
@@ -406,10 +409,21 @@ impl Ownership {
         file.write_all_at(&encode(State::Held { expiry_ns: expiry }, self.nonce), 0)?;
         if generations(dir)?.last() == Some(&generation) {
             self.held = Some((generation, file, expiry));
+            self.taken_back = true;
             return Ok(Some(true));
         }
         file.write_all_at(&encode(State::Released, self.nonce), 0)?;
         Ok(Some(false))
+    }
+
+    /// Whether nobody owned the store between this handle's last ownership
+    /// and the current one: it took its own lease back, which needs that
+    /// lease to still be the highest generation, and every other owner
+    /// (a writer, a single writer, a compaction's start or install) makes
+    /// a higher one. So nobody appended, rotated or compacted meanwhile,
+    /// and there is nothing to catch up on.
+    pub fn untouched(&self) -> bool {
+        self.held.is_some() && self.taken_back
     }
 
     /// Whether generation `g`'s lease may be taken.
@@ -463,6 +477,7 @@ impl Ownership {
     }
 
     fn release_unplanned(&mut self) -> Result<()> {
+        self.taken_back = false;
         let Some((generation, mut file, expiry)) = self.held.take() else { return Ok(()) };
         let written = file.write_all_at(&encode(State::Released, self.nonce), 0);
         // A native single writer's lease (no expiry) is never taken back.
@@ -597,6 +612,24 @@ mod tests {
             // Before the create the holder wins; after it, the contender.
             assert_eq!(contender_owns, after_create);
         }
+    }
+
+    /// A handle that takes its lease back knows nobody owned the store
+    /// since its last ownership; after another owner, it does not.
+    #[test]
+    fn untouched_means_nobody_owned_the_store_since() {
+        let timing = Timing { lease: Duration::from_secs(30), wait: Duration::from_secs(1) };
+        let td = tempfile::tempdir().unwrap();
+        let (store, mut a) = released_once(td.path(), timing);
+        a.acquire(&store, timing, false).unwrap();
+        assert!(a.untouched(), "taken back, nobody in between");
+        a.release().unwrap();
+        assert!(!a.untouched(), "not owning");
+        let (_, b) = released_once(td.path(), timing);
+        a.acquire(&store, timing, false).unwrap();
+        assert!(!a.untouched(), "another handle owned the store in between");
+        a.release().unwrap();
+        drop(b);
     }
 
     /// The lease alone (no flock, as inside a component) excludes: threads
