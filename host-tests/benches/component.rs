@@ -20,10 +20,13 @@
 //! Writes `$CARGO_TARGET_DIR/bench-results/p5.json` for the summary.
 //! `DATAWAL_BENCH_QUICK=1` shrinks it.
 
+mod common;
+use common::{fresh_dir, target_dir};
+
 use std::path::{Path, PathBuf};
 use std::time::Instant;
 
-use host_tests::{HostState, OpenOptions, Sandbox, StoreHandle, OPEN_DEFAULTS};
+use host_tests::{HostState, OpenOptions, Sandbox, StoreHandle, LAYOUT_0_1};
 use wasmtime::Store;
 
 /// The operations of the workload, on every side.
@@ -172,20 +175,6 @@ impl Side {
     }
 }
 
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-}
-
-/// An empty directory on disk (never tmpfs) under the target directory.
-fn fresh_dir(name: &str) -> PathBuf {
-    let d = target_dir().join("bench-data").join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
-}
-
 /// Open the store kept in `dir/store`, natively or in a fresh sandbox
 /// with `dir` preopened; the floor starts an empty file in `dir`.
 fn open(side: Side, dir: &Path) -> Box<dyn Kv> {
@@ -194,7 +183,9 @@ fn open(side: Side, dir: &Path) -> Box<dyn Kv> {
     };
     let guest = |shared| {
         let mut sandbox = Sandbox::new(dir).expect("sandbox");
-        let options = OpenOptions { shared: Some(shared), ..OPEN_DEFAULTS };
+        // datawal 0.1.5's layout, as native opens it: the component's `kv`
+        // defaults (rotation, hints, automatic compaction) are B1-B4's.
+        let options = OpenOptions { shared: Some(shared), ..LAYOUT_0_1 };
         let store = sandbox.kv_open_with("store", options).expect("open in component");
         Box::new(Guest { sandbox, store })
     };

@@ -14,6 +14,9 @@
 //! Writes `$CARGO_TARGET_DIR/bench-results/history.json` for the summary.
 //! `DATAWAL_BENCH_QUICK=1` shrinks B1 (and the rest).
 
+mod common;
+use common::{fresh_dir, target_dir};
+
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
 
@@ -27,20 +30,6 @@ const SEGMENT: u64 = 4 << 20;
 
 fn component_defaults() -> Options {
     Options::new().shared(true).segment_bytes_max(SEGMENT).hint_files(true).auto_compact(4 << 20, 50)
-}
-
-fn target_dir() -> PathBuf {
-    std::env::var_os("CARGO_TARGET_DIR")
-        .map(PathBuf::from)
-        .unwrap_or_else(|| Path::new(env!("CARGO_MANIFEST_DIR")).join("../target"))
-}
-
-/// An empty directory on disk (never tmpfs) under the target directory.
-fn fresh_dir(name: &str) -> PathBuf {
-    let d = target_dir().join("bench-data").join(name);
-    let _ = std::fs::remove_dir_all(&d);
-    std::fs::create_dir_all(&d).unwrap();
-    d
 }
 
 fn key(i: u64) -> Vec<u8> {
