@@ -2,21 +2,22 @@
 //! output beside them, installing it. What is live is the caller's to say
 //! (`DataWal::compact`); the protocol is in `docs/compaction.md`.
 //!
-//! In short: under ownership, the active segment `a` is sealed and the
-//! writer continues in `a + 2`. Every segment up to `a` is an input; `a + 1`
-//! is left free for the output, which is written as
-//! `<a+1>.dwal.compacting` (not a segment name, so no reader sees it) by
-//! copying the live frames verbatim, in log order, then made durable. Under
-//! ownership again it is renamed to `<a+1>.dwal`, the directory synced, and
-//! the inputs removed in ascending order. Writers keep writing to `a + 2`
-//! and later while the output is written; their frames come after the
+//! In short: under ownership, the active segment `a` is sealed (a data
+//! sync) and the writer continues in `a + 2`. Every segment up to `a` is
+//! an input; `a + 1` is left free for the output, which is written, not
+//! owning the store, as `<a+1>.dwal.compacting` (not a segment name, so no
+//! reader sees it) by copying the live frames verbatim, in log order, then
+//! made durable and hinted. Under ownership again, only for a marker read
+//! and a rename, it becomes `<a+1>.dwal`; then, not owning the store, the
+//! directory is synced and the inputs removed in ascending order. Writers
+//! keep writing to `a + 2` and later meanwhile; their frames come after the
 //! output in log order, so they win over its copies.
 //!
 //! Invariants, and where they hold:
 //! - The output is installed whole or not at all: one rename of a durable
 //!   file ([`RecordLog::install_compaction`]).
 //! - Inputs are removed only once the output is durable and installed, and
-//!   in ascending id order (`install_compaction`). Inputs are always a
+//!   in ascending id order ([`RecordLog::finish_compaction`]). Inputs are always a
 //!   prefix of the log (every segment up to `a`, [`RecordLog::begin_compaction`]),
 //!   so a tombstone can only shadow records in the same or an older input:
 //!   a crash while removing inputs leaves a suffix of them, in which every
