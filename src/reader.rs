@@ -99,7 +99,7 @@ impl RecordLogReader {
 
     /// A pass over the snapshot's segments, through the files it holds.
     fn scan(&self) -> Result<Scan, crate::Error> {
-        let files = self.files.iter().map(fs::File::share).collect();
+        let files = self.files.iter().map(|f| f.share()).collect();
         Ok(Scan::new(self.dir.try_clone()?, self.segments.clone(), self.options.damage_policy())
             .with_files(files))
     }
