@@ -118,27 +118,12 @@ fn parse_name(name: &str) -> Option<u64> {
     (name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit())).then(|| name.parse().ok())?
 }
 
-/// Listings that fail (entries vanishing under them) are retried this often.
-const LIST_TRIES: u32 = 100;
-
-/// The generations in the lease directory, ascending.
+/// The generations in the lease directory, ascending. Entries vanish
+/// while it is listed (releases, clean-ups): `fs::Dir::list` retries.
 fn generations(dir: &fs::Dir) -> Result<Vec<u64>> {
-    let mut tries = 0;
-    loop {
-        match dir.list() {
-            Ok(entries) => {
-                let mut gens: Vec<u64> = entries.iter().filter_map(|(name, _)| parse_name(name)).collect();
-                gens.sort_unstable();
-                return Ok(gens);
-            }
-            Err(e) if tries < LIST_TRIES => {
-                tries += 1;
-                let _ = e;
-                std::thread::yield_now();
-            }
-            Err(e) => return Err(e),
-        }
-    }
+    let mut gens: Vec<u64> = dir.list()?.iter().filter_map(|(name, _)| parse_name(name)).collect();
+    gens.sort_unstable();
+    Ok(gens)
 }
 
 pub(crate) fn now_ns() -> u64 {
