@@ -606,6 +606,23 @@ impl File {
         positional::read_exact_at(&self.file, buf, offset).map_err(io_err("read", &self.path))
     }
 
+    /// Fill `buf` from byte `offset`, bytes past the end of the file as
+    /// zeros: what a reader judging a live segment's tail reads, while
+    /// another writer may cut the room it looks at.
+    pub fn read_at_or_zeros(&mut self, buf: &mut [u8], offset: u64) -> Result<()> {
+        let mut done = 0;
+        while done < buf.len() {
+            match positional::read_at(&self.file, &mut buf[done..], offset + done as u64) {
+                Ok(0) => break,
+                Ok(n) => done += n,
+                Err(e) if e.kind() == io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(io_err("read", &self.path)(e)),
+            }
+        }
+        buf[done..].fill(0);
+        Ok(())
+    }
+
     /// Write all of `buf` at byte `offset`.
     pub fn write_all_at(&mut self, buf: &[u8], offset: u64) -> Result<()> {
         let file: &std::fs::File = &self.file;

@@ -108,7 +108,14 @@ pub(crate) struct Scan {
     /// A zero header ends the active segment without a look at the rest
     /// (see [`Scan::live`]).
     zero_header_ends: bool,
+    /// Frames read again because they were in flight ([`Verdict::Retry`]).
+    retries: u32,
 }
+
+/// Most frames one scan reads again as in flight: a writer finishes a
+/// frame in microseconds, so more means the bytes keep changing under the
+/// reader, and it reports what it sees.
+const RETRIES_MAX: u32 = 1_000;
 
 impl Scan {
     pub fn new(dir: fs::Dir, ids: Vec<u32>, policy: DamagePolicy) -> Self {
@@ -128,6 +135,7 @@ impl Scan {
             torn: None,
             done: false,
             zero_header_ends: false,
+            retries: 0,
         }
     }
 
@@ -232,12 +240,19 @@ impl Scan {
                         judge(reader.file_mut(), limit, offset, what, is_active, self.policy)?
                     };
                     return match verdict {
-                        Verdict::Retry => {
+                        Verdict::Retry if self.retries < RETRIES_MAX => {
                             // A frame in flight beside this reader: read it again.
+                            self.retries += 1;
                             reader.skip_to(offset);
                             self.done = false;
                             continue;
                         }
+                        Verdict::Retry => Err(crate::segment::corrupt(
+                            self.dir.path(),
+                            id,
+                            offset,
+                            format!("{} still changing after {RETRIES_MAX} reads", describe(what)),
+                        )),
                         Verdict::Tail(mut tail) => {
                             tail.segment = id;
                             self.report.tail_truncated = u32::from(!tail.all_zero);
@@ -386,6 +401,22 @@ pub(crate) fn judge(
     if !is_active {
         return Ok(Verdict::Hard(format!("{describe} in a sealed segment")));
     }
+    match judge_active(file, limit, offset, what, &describe, policy)? {
+        // Damage in the active segment may be a writer's frame in flight.
+        Verdict::Hard(_) if in_flight(file, offset)? => Ok(Verdict::Retry),
+        verdict => Ok(verdict),
+    }
+}
+
+/// [`judge`] for the active segment.
+fn judge_active(
+    file: &mut fs::File,
+    limit: u64,
+    offset: u64,
+    what: Damage,
+    describe: &str,
+    policy: DamagePolicy,
+) -> Result<Verdict> {
     let after = inspect_rest(file, offset, limit)?;
     if after.data_len == 0 {
         return Ok(Verdict::Tail(TornTail::room(offset, after.len)));
@@ -403,10 +434,10 @@ pub(crate) fn judge(
     // of another version: judged like a torn frame, not a structural error.
     if let Damage::Structural(_) = what {
         if !header_is_torn(file, offset, limit)? {
-            return Ok(Verdict::Hard(describe));
+            return Ok(Verdict::Hard(describe.to_owned()));
         }
     }
-    if after.valid_frames > 0 && in_flight(file, offset, limit)? {
+    if after.valid_frames > 0 && in_flight(file, offset)? {
         return Ok(Verdict::Retry);
     }
     match (after.valid_frames, policy) {
@@ -429,7 +460,7 @@ pub(crate) fn judge(
 fn header_is_torn(file: &mut fs::File, offset: u64, limit: u64) -> Result<bool> {
     let mut head = [0u8; HEADER_LEN];
     let seen = usize::try_from(limit.saturating_sub(offset)).unwrap_or(usize::MAX).min(HEADER_LEN);
-    file.read_exact_at(&mut head[..seen], offset)?;
+    file.read_at_or_zeros(&mut head[..seen], offset)?;
     let written = head.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1);
     let start = [MAGIC[0], MAGIC[1], MAGIC[2], MAGIC[3], 1, 0];
     let fits = |(i, &b): (usize, &u8)| match i {
@@ -445,7 +476,7 @@ fn header_is_torn(file: &mut fs::File, offset: u64, limit: u64) -> Result<bool> 
 fn header_is_zero(file: &mut fs::File, offset: u64, limit: u64) -> Result<bool> {
     let mut head = [0u8; HEADER_LEN];
     let seen = usize::try_from(limit.saturating_sub(offset)).unwrap_or(usize::MAX).min(HEADER_LEN);
-    file.read_exact_at(&mut head[..seen], offset)?;
+    file.read_at_or_zeros(&mut head[..seen], offset)?;
     Ok(head[..seen].iter().all(|&b| b == 0))
 }
 
@@ -454,16 +485,18 @@ fn header_is_zero(file: &mut fs::File, offset: u64, limit: u64) -> Result<bool> 
 const IN_FLIGHT_LOOKS: u32 = 3;
 const IN_FLIGHT_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
 
-/// Whether the damaged frame at `offset` reads valid when looked at again.
-/// A writer appending into room (preallocated space, within this reader's
-/// limit) can be caught with one frame half-copied and the next ones done:
-/// bytes that were damage a moment ago and a frame now were in flight.
-/// After a crash nothing is in flight, and the looks cost a few
+/// Whether the damaged frame at `offset` reads valid when looked at again,
+/// in the file as it is now. A writer appending into room (preallocated
+/// space, inside this reader's limit) can be caught with one frame
+/// half-copied and the next ones done, or with its header landing between
+/// two looks: bytes that were damage a moment ago and a frame now were in
+/// flight. After a crash nothing is in flight, and the looks cost a few
 /// milliseconds on the way to the hard error.
-fn in_flight(file: &mut fs::File, offset: u64, limit: u64) -> Result<bool> {
+fn in_flight(file: &mut fs::File, offset: u64) -> Result<bool> {
     let mut buf = Vec::new();
     for _ in 0..IN_FLIGHT_LOOKS {
-        if valid_frame_at(file, offset, limit, &mut buf)?.is_some() {
+        let now = file.len()?;
+        if offset < now && valid_frame_at(file, offset, now, &mut buf)?.is_some() {
             return Ok(true);
         }
         std::thread::sleep(IN_FLIGHT_PAUSE);
@@ -499,7 +532,7 @@ pub(crate) fn inspect_rest(file: &mut fs::File, from: u64, limit: u64) -> Result
     let mut search_from = from + 1;
     while pos < limit {
         let n = usize::try_from((limit - pos).min(PROBE_CHUNK_BYTES as u64)).expect("bounded by chunk");
-        file.read_exact_at(&mut chunk[..n], pos)?;
+        file.read_at_or_zeros(&mut chunk[..n], pos)?;
         if let Some(last) = chunk[..n].iter().rposition(|&b| b != 0) {
             rest.all_zero = false;
             rest.data_len = pos + last as u64 + 1 - from;
@@ -513,7 +546,7 @@ pub(crate) fn inspect_rest(file: &mut fs::File, from: u64, limit: u64) -> Result
             } else {
                 let mut m = [0u8; 4];
                 at + 4 <= limit && {
-                    file.read_exact_at(&mut m, at)?;
+                    file.read_at_or_zeros(&mut m, at)?;
                     m == MAGIC
                 }
             };
@@ -538,14 +571,14 @@ fn valid_frame_at(file: &mut fs::File, at: u64, limit: u64, buf: &mut Vec<u8>) -
         return Ok(None);
     }
     let mut head = [0u8; HEADER_LEN];
-    file.read_exact_at(&mut head, at)?;
+    file.read_at_or_zeros(&mut head, at)?;
     let Ok(header) = format::parse_header(&head) else { return Ok(None) };
     let frame_len = header.frame_len();
     if limit - at < u64::from(frame_len) {
         return Ok(None);
     }
     buf.resize(frame_len as usize, 0);
-    file.read_exact_at(buf, at)?;
+    file.read_at_or_zeros(buf, at)?;
     Ok(matches!(format::decode_frame(buf), Ok(format::Decoded::Frame(_))).then_some(frame_len))
 }
 

@@ -118,6 +118,11 @@ struct Stats {
 /// handles and drops them (releasing the lock) before returning.
 macro_rules! driver {
     ($module:ident, $krate:ident, $name:literal) => {
+        driver!($module, $krate, $name, RecordLog::open, DataWal::open);
+    };
+    ($module:ident, $krate:ident, $name:literal, $open_log:expr, $open_kv:expr) => {
+        // Not every driver is read through (see `OURS_PREALLOCATING`).
+        #[allow(dead_code)]
         mod $module {
             use std::path::Path;
 
@@ -151,7 +156,7 @@ macro_rules! driver {
             fn log<'h>(h: &'h mut Handle, dir: &Path) -> &'h mut RecordLog {
                 if !matches!(h, Handle::Log(_)) {
                     *h = Handle::Closed;
-                    *h = Handle::Log(ok(RecordLog::open(dir), "RecordLog::open"));
+                    *h = Handle::Log(ok($open_log(dir), "RecordLog::open"));
                 }
                 match h {
                     Handle::Log(log) => log,
@@ -162,7 +167,7 @@ macro_rules! driver {
             fn kv<'h>(h: &'h mut Handle, dir: &Path) -> &'h mut DataWal {
                 if !matches!(h, Handle::Kv(_)) {
                     *h = Handle::Closed;
-                    *h = Handle::Kv(ok(DataWal::open(dir), "DataWal::open"));
+                    *h = Handle::Kv(ok($open_kv(dir), "DataWal::open"));
                 }
                 match h {
                     Handle::Kv(kv) => kv,
@@ -281,6 +286,16 @@ macro_rules! driver {
 
 driver!(ours, datawal, "datawal 0.2 (this crate)");
 driver!(theirs, reference, "datawal 0.1.5 (reference)");
+driver!(
+    ours_preallocating,
+    datawal,
+    "datawal 0.2, preallocating",
+    |d| RecordLog::open_with(d, datawal::Options::new().preallocate(super::PREALLOCATE)),
+    |d| DataWal::open_with(d, datawal::Options::new().preallocate(super::PREALLOCATE))
+);
+
+/// Room the preallocating driver's handles make ahead of their frames.
+const PREALLOCATE: u64 = 4096;
 
 /// Called with each live key, its value and its reference.
 type KvVisitor<'f> = dyn FnMut(Vec<u8>, Vec<u8>, Loc) + 'f;
@@ -315,6 +330,9 @@ const REFERENCE: Impl = Impl {
     compact: theirs::compact,
     export: theirs::export,
 };
+
+/// This crate preallocating room (writes only: its reads are `OURS`').
+const OURS_PREALLOCATING: Impl = Impl { write: ours_preallocating::write, ..OURS };
 
 /// Both crates, for tests that run once per writer.
 const BOTH: [&Impl; 2] = [&REFERENCE, &OURS];
@@ -601,6 +619,23 @@ fn same_operations_write_byte_identical_segments() {
     write_store(&OURS, b.path(), &ops, &model);
     assert_same_segments(a.path(), b.path());
     assert_eq!(segment_names(a.path()).len() as u32, model.segments);
+}
+
+/// Preallocating changes no byte of a store once its handles are closed
+/// (each drop and rotation cuts the room off): the segments are the
+/// reference's, byte for byte, and datawal 0.1.5 reads them.
+#[test]
+fn a_preallocated_store_once_closed_is_byte_identical_and_reads_in_reference() {
+    let data = Data::new();
+    let ops = data.workload();
+    let model = Model::of(&ops);
+    let (a, b) = (tempdir(), tempdir());
+    write_store(&REFERENCE, a.path(), &ops, &model);
+    write_store(&OURS_PREALLOCATING, b.path(), &ops, &model);
+    assert_same_segments(a.path(), b.path());
+    for reader in BOTH {
+        assert_reads_as_model(reader, b.path(), &model, "written preallocating");
+    }
 }
 
 /// A store written alternately by the two crates keeps one txid sequence

@@ -637,6 +637,81 @@ fn hard_error_leaves_every_file_byte_identical() {
 }
 
 // ---------------------------------------------------------------------------
+// Preallocated room
+// ---------------------------------------------------------------------------
+
+/// Room a preallocating writer's crash leaves behind, at every byte: the
+/// file cut anywhere inside the room (a size change that half landed), and
+/// the last frame written into the room up to any byte (the rest still
+/// zero). The longest valid prefix survives, room is never a torn tail and
+/// never goes into a side file, a torn frame keeps its non-zero bytes, and
+/// once our writer has opened the store (and, for a torn frame, written),
+/// datawal 0.1.5 reads what we read.
+#[test]
+fn every_cut_inside_preallocated_room_recovers_and_datawal_0_1_5_reads_it_after_our_writer() {
+    const ROOM: u64 = 512;
+    let td = tempdir();
+    let live = td.path().join("live");
+    let recs = records(6);
+    let mut log = RecordLog::open_with(&live, Options::new().preallocate(ROOM)).unwrap();
+    let refs: Vec<RecordRef> = recs.iter().map(|p| log.append(p).unwrap()).collect();
+    log.fsync().unwrap();
+    // The crash image: what the disk holds while the writer is open.
+    let image = std::fs::read(seg(&live, 1)).unwrap();
+    let last = *refs.last().unwrap();
+    let end = end_of(&last);
+    assert_eq!((image.len() as u64, end < ROOM), (ROOM, true), "one step of room, partly used");
+    assert!(image[end as usize..].iter().all(|&b| b == 0));
+    // Meanwhile datawal 0.1.5 is kept out by the writer's flock.
+    let locked = reference::RecordLog::open(&live).map(|_| ()).unwrap_err();
+    assert!(format!("{locked:#}").contains("locked"), "{locked:#}");
+    drop(log);
+    assert_eq!(file_len(&seg(&live, 1)), end, "drop cuts the room off");
+
+    let case = |bytes: &[u8]| {
+        let dir = td.path().join("case");
+        let _ = std::fs::remove_dir_all(&dir);
+        std::fs::create_dir(&dir).unwrap();
+        std::fs::write(seg(&dir, 1), bytes).unwrap();
+        std::fs::write(dir.join(".lock"), b"").unwrap();
+        dir
+    };
+    // The documented window: the crash image, before our writer opens it.
+    let refused = reference::RecordLog::open(&case(&image)).map(|_| ()).unwrap_err();
+    assert!(format!("{refused:#}").contains("magic"), "{refused:#}");
+    // The file cut anywhere inside the room: all six records, room only.
+    for cut in end..=ROOM {
+        let dir = case(&image[..cut as usize]);
+        assert_eq!(payloads_of(&open_scan_room(&dir, 1, end)), recs, "cut at {cut}");
+        assert!(side_files(&dir).is_empty(), "cut at {cut}");
+        let theirs = reference::RecordLog::open(&dir).unwrap().scan().unwrap();
+        assert_eq!(theirs.len(), 6, "cut at {cut}");
+    }
+    // The last frame landed up to byte `k` only, the room after it intact.
+    for k in 0..u64::from(last.len) {
+        let mut bytes = image.clone();
+        bytes[(last.offset + k) as usize..].fill(0);
+        let dir = case(&bytes);
+        if k == 0 {
+            assert_eq!(payloads_of(&open_scan_room(&dir, 1, last.offset)), recs[..5].to_vec());
+            continue;
+        }
+        let torn = torn_len(&bytes[last.offset as usize..]);
+        let (got, report) = open_scan_unchanged(&dir);
+        assert_eq!(payloads_of(&got), recs[..5].to_vec(), "landed up to {k}");
+        assert_eq!((report.tail_truncated, report.tail_bytes_discarded), (1, torn), "landed up to {k}");
+        let mut log = RecordLog::open_with(&dir, Options::new().preallocate(ROOM)).unwrap();
+        log.append(b"after the crash").unwrap();
+        log.close().unwrap();
+        let side = &side_files(&dir)[&side_name(1, last.offset)];
+        assert_eq!(side[..], bytes[last.offset as usize..][..torn as usize], "landed up to {k}");
+        let theirs = reference::RecordLog::open(&dir).unwrap().scan().unwrap();
+        let theirs: Vec<Vec<u8>> = theirs.into_iter().map(|r| r.payload).collect();
+        assert_eq!(theirs, [&recs[..5], &[b"after the crash".to_vec()]].concat(), "landed up to {k}");
+    }
+}
+
+// ---------------------------------------------------------------------------
 // Torn-tail repair
 // ---------------------------------------------------------------------------
 

@@ -21,6 +21,12 @@ fn shared() -> Options {
     Options::new().shared(true)
 }
 
+/// Shared, with small preallocation steps and segments: room is made, used
+/// by the next owner, and cut off by whoever seals the segment.
+fn shared_preallocating() -> Options {
+    shared().preallocate(512).segment_bytes_max(16 * 1024)
+}
+
 /// Add `delta` to the 8-byte little-endian counter `key`, atomically.
 fn increment(store: &mut DataWal, key: &[u8], delta: i64) -> anyhow::Result<i64> {
     store.exclusive(|s| {
@@ -38,7 +44,11 @@ fn increment(store: &mut DataWal, key: &[u8], delta: i64) -> anyhow::Result<i64>
 /// delete of a scratch key, and a fsync now and then. Returns its keys'
 /// final values.
 fn work(dir: &Path, who: &str, rounds: u32) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    let mut store = DataWal::open_with(dir, shared()).unwrap();
+    work_with(dir, who, rounds, shared())
+}
+
+fn work_with(dir: &Path, who: &str, rounds: u32, options: Options) -> BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut store = DataWal::open_with(dir, options).unwrap();
     let mut mine = BTreeMap::new();
     for i in 0..rounds {
         increment(&mut store, b"counter", 1).unwrap();
@@ -72,9 +82,10 @@ fn child_role() {
     let Ok(role) = std::env::var(CHILD_ROLE_ENV) else { return };
     let dir = PathBuf::from(std::env::var(CHILD_DIR_ENV).unwrap());
     match role.as_str() {
-        "work" => {
+        "work" | "work-preallocating" => {
             let who = format!("proc{}", std::process::id());
-            for (k, v) in work(&dir, &who, 150) {
+            let options = if role == "work" { shared() } else { shared_preallocating() };
+            for (k, v) in work_with(&dir, &who, 150, options) {
                 println!("\nKEY {} {}", String::from_utf8(k).unwrap(), String::from_utf8(v).unwrap());
             }
         }
@@ -112,13 +123,27 @@ fn child(role: &str, dir: &Path) -> Command {
 
 #[test]
 fn threads_and_processes_share_one_store_and_counters_end_exact() {
+    share_one_store(false);
+}
+
+/// The same with some writers preallocating (others not): room one made is
+/// written into by the next owner and cut off by whoever seals or closes;
+/// datawal 0.1.5 reads the store once our single writer has opened it.
+#[test]
+fn preallocating_writers_share_one_store_and_counters_end_exact() {
+    share_one_store(true);
+}
+
+fn share_one_store(preallocating: bool) {
     let td = tempfile::tempdir().unwrap();
     let dir = td.path().join("store");
-    let procs: Vec<_> = (0..2).map(|_| child("work", &dir).spawn().unwrap()).collect();
+    let role = if preallocating { "work-preallocating" } else { "work" };
+    let procs: Vec<_> = [role, "work"].iter().map(|r| child(r, &dir).spawn().unwrap()).collect();
     let threads: Vec<_> = (0..3)
         .map(|t| {
             let dir = dir.clone();
-            std::thread::spawn(move || work(&dir, &format!("thread{t}"), 150))
+            let options = if preallocating && t != 1 { shared_preallocating() } else { shared() };
+            std::thread::spawn(move || work_with(&dir, &format!("thread{t}"), 150, options))
         })
         .collect();
     let mut want = BTreeMap::new();
@@ -145,6 +170,13 @@ fn threads_and_processes_share_one_store_and_counters_end_exact() {
     assert_eq!(store.len(), want.len() + 1, "scratch keys are all deleted");
     drop(store);
     assert_verifies_clean(&dir);
+    if preallocating {
+        let segments = datawal::segment::list_segment_ids(&dir).unwrap();
+        assert!(segments.len() > 3, "rotations by preallocating writers: {segments:?}");
+        let mut theirs = reference::DataWal::open(&dir).unwrap();
+        let counter = theirs.get(b"counter").unwrap().unwrap();
+        assert_eq!(i64::from_le_bytes(counter.try_into().unwrap()), 5 * 150);
+    }
 }
 
 /// A handle that only reads sees other writers' appends, new segments

@@ -739,6 +739,57 @@ impl Iterator for RecordIter<'_> {
 mod tests {
     use super::*;
 
+    fn segment_len(dir: &Path, id: u32) -> u64 {
+        std::fs::metadata(segment::segment_path(dir, id)).unwrap().len()
+    }
+
+    /// Room is made a step at a time ahead of the frames (never past the
+    /// rotation size unless one write is), and cut off at rotation, close
+    /// and drop, in both modes.
+    #[test]
+    fn room_is_made_ahead_and_cut_at_rotation_close_and_drop() {
+        let frame = format::record_wire_size(0, 100);
+        for shared in [false, true] {
+            let td = tempfile::tempdir().unwrap();
+            let dir = td.path();
+            let options = Options::new().shared(shared).preallocate(1000).segment_bytes_max(2500);
+            let mut log = RecordLog::open_with(dir, options).unwrap();
+            for n in 1..=7 {
+                log.append(&[7; 100]).unwrap();
+                assert_eq!((log.active_len, segment_len(dir, 1)), (n * frame, 1000), "shared {shared}");
+            }
+            log.append(&[8; 100]).unwrap();
+            assert_eq!(segment_len(dir, 1), 2000, "the next step");
+            for _ in 0..11 {
+                log.append(&[8; 100]).unwrap();
+            }
+            // 19 frames: 2432 bytes, the room capped at the rotation size.
+            assert_eq!((log.active_segment(), segment_len(dir, 1)), (1, 2500));
+            log.append(&[9; 100]).unwrap();
+            assert_eq!((log.active_segment(), segment_len(dir, 1)), (2, 19 * frame), "cut at rotation");
+            assert_eq!(segment_len(dir, 2), 1000);
+            let big = log.append(&[6; 3000]).unwrap();
+            assert_eq!((big.segment, segment_len(dir, 3)), (3, u64::from(big.len)), "one write past the cap");
+            log.append(&[5; 100]).unwrap();
+            assert_eq!(segment_len(dir, 4), 1000);
+            log.rotate().unwrap();
+            assert_eq!(segment_len(dir, 4), frame, "cut at rotate()");
+            log.append(&[4; 100]).unwrap();
+            assert_eq!(segment_len(dir, 5), 1000);
+            if shared {
+                log.close().unwrap();
+            } else {
+                drop(log);
+            }
+            assert_eq!(segment_len(dir, 5), frame, "cut at close / drop, shared {shared}");
+            let sizes: Vec<u64> = (1..=5).map(|id| segment_len(dir, id)).collect();
+            let mut log = RecordLog::open_with(dir, options).unwrap();
+            assert_eq!(log.scan().unwrap().len(), 23);
+            log.close().unwrap();
+            assert_eq!((1..=5).map(|id| segment_len(dir, id)).collect::<Vec<_>>(), sizes, "nothing left");
+        }
+    }
+
     /// One large batch does not leave its buffer behind.
     #[test]
     fn the_encode_buffer_does_not_keep_a_large_batch() {
