@@ -43,11 +43,7 @@ fn increment(store: &mut DataWal, key: &[u8], delta: i64) -> anyhow::Result<i64>
 /// counter, a put of its own key each round (overwritten), a put and a
 /// delete of a scratch key, and a fsync now and then. Returns its keys'
 /// final values.
-fn work(dir: &Path, who: &str, rounds: u32) -> BTreeMap<Vec<u8>, Vec<u8>> {
-    work_with(dir, who, rounds, shared())
-}
-
-fn work_with(dir: &Path, who: &str, rounds: u32, options: Options) -> BTreeMap<Vec<u8>, Vec<u8>> {
+fn work(dir: &Path, who: &str, rounds: u32, options: Options) -> BTreeMap<Vec<u8>, Vec<u8>> {
     let mut store = DataWal::open_with(dir, options).unwrap();
     let mut mine = BTreeMap::new();
     for i in 0..rounds {
@@ -85,7 +81,7 @@ fn child_role() {
         "work" | "work-preallocating" => {
             let who = format!("proc{}", std::process::id());
             let options = if role == "work" { shared() } else { shared_preallocating() };
-            for (k, v) in work_with(&dir, &who, 150, options) {
+            for (k, v) in work(&dir, &who, 150, options) {
                 println!("\nKEY {} {}", String::from_utf8(k).unwrap(), String::from_utf8(v).unwrap());
             }
         }
@@ -143,7 +139,7 @@ fn share_one_store(preallocating: bool) {
         .map(|t| {
             let dir = dir.clone();
             let options = if preallocating && t != 1 { shared_preallocating() } else { shared() };
-            std::thread::spawn(move || work_with(&dir, &format!("thread{t}"), 150, options))
+            std::thread::spawn(move || work(&dir, &format!("thread{t}"), 150, options))
         })
         .collect();
     let mut want = BTreeMap::new();
