@@ -105,12 +105,12 @@ impl Options {
         self
     }
 
-    /// Preallocation (default off, as in datawal 0.1.x): the writer sizes
-    /// the active segment ahead of its data, `bytes` at a time (never past
-    /// `segment_bytes_max`, when set, unless one write needs more), so that
-    /// a synced write inside that length has no size change to commit. On
-    /// Linux/ext4 that makes a durable single put about 1.3x faster (see
-    /// BENCHMARKS.md, P7).
+    /// Preallocation (default off, as in datawal 0.1.x): the writer fills
+    /// the active segment with zeros ahead of its data, `bytes` at a time
+    /// (never past `segment_bytes_max`, when set, unless one write needs
+    /// more), so that a synced write inside that room has no size change
+    /// and no block allocation to commit: a durable single put costs less
+    /// (see BENCHMARKS.md, P7).
     ///
     /// The zeros after the last frame are room, not damage: open, scans
     /// and readers end the log there, and nothing is reported discarded.

