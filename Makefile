@@ -84,6 +84,7 @@ soak: component
 	$(CARGO) build --workspace --bins
 	$(CARGO_TARGET_DIR)/debug/soak --kills 1000 $(if $(SEED),--seed $(SEED))
 	$(CARGO_TARGET_DIR)/debug/soak --kills 1000 --writers 4 $(if $(SEED),--seed $(SEED))
+	$(CARGO_TARGET_DIR)/debug/soak --kills 1000 --writers 4 --preallocate 4096 $(if $(SEED),--seed $(SEED))
 	PROPTEST_CASES=4000 $(CARGO) test --all-features --test fuzz --test recovery
 
 

@@ -255,7 +255,7 @@ impl log::GuestRecordLog for LogHandle {
                 torn_tail: l.torn_tail().map(|t| TornTail {
                     segment: t.segment,
                     offset: t.offset,
-                    len: t.len,
+                    len: t.data_len,
                 }),
                 last_txid: report.last_txid_seen,
             })

@@ -30,12 +30,14 @@ pub use bindings::exports::datawal::store::types::{
 };
 
 /// datawal 0.1.5's layout: no rotation by size, no hint files, no
-/// automatic compaction (the component's `kv` defaults differ), so the
-/// segments can be compared byte for byte with native and reference ones.
+/// automatic compaction, no preallocation (the component's `kv` defaults
+/// differ), so the segments can be compared byte for byte with native and
+/// reference ones, also while the store is open.
 pub const LAYOUT_0_1: OpenOptions = OpenOptions {
     segment_bytes_max: Some(u64::MAX),
     hint_files: Some(false),
     auto_compact: Some(false),
+    preallocate_bytes: Some(0),
     ..OPEN_DEFAULTS
 };
 
@@ -50,6 +52,7 @@ pub const OPEN_DEFAULTS: OpenOptions = OpenOptions {
     auto_compact: None,
     compact_min_bytes: None,
     compact_dead_percent: None,
+    preallocate_bytes: None,
 };
 
 /// A key and its value.

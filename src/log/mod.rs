@@ -431,16 +431,19 @@ impl RecordLog {
             format::encode_into(&mut self.encode_buf, r.record_type, txid, r.key, r.payload)?;
         }
         debug_assert_eq!(self.encode_buf.len() as u64, bytes);
-        if let (Some(step), true) = (self.options.preallocate, end > self.room_end) {
-            self.make_room(self.room_for(end, step))?;
-        }
+        // Room: zeros after the frames, in the same write (see `room_for`).
+        let room_end = match self.options.preallocate {
+            Some(step) if end > self.room_end => self.room_for(end, step),
+            _ => end,
+        };
+        self.encode_buf.resize((room_end - start) as usize, 0);
         let written = self.active.write_all_at(&self.encode_buf, start);
         if self.encode_buf.capacity() > ENCODE_BUF_KEEP_BYTES {
             self.encode_buf = Vec::new();
         }
         written?;
         self.active_len = end;
-        self.room_end = self.room_end.max(end);
+        self.room_end = self.room_end.max(room_end);
         self.last_txid = last_txid;
         let boundaries = self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner());
         let mut offset = start;
@@ -457,32 +460,20 @@ impl RecordLog {
 
     /// The length to give the active segment for a write ending at `end`:
     /// whole `step`s of room, not past the rotation size unless the write
-    /// itself is.
+    /// itself is. The room is written as zeros after the frames, in their
+    /// write (one host call under WASI). Not `set_len`: a sparse file's
+    /// blocks are allocated by the synced writes into it, each a journal
+    /// commit; written zeros are allocated once, and overwriting them
+    /// commits data only. Measured on ext4 (pwrite + fdatasync of 1 KB,
+    /// 20,000 each, interleaved): 4,882/s appending, 5,839/s into `set_len`
+    /// room, 7,262/s into written zeros (256 KiB steps). okaywal fills its
+    /// log files the same way.
     fn room_for(&self, end: u64, step: u64) -> u64 {
         let rounded = end.div_ceil(step).saturating_mul(step);
         match self.options.segment_bytes_max {
             Some(max) => rounded.min(max.max(end)),
             None => rounded,
         }
-    }
-
-    /// Grow the active segment to `room_end` with written zeros. Not
-    /// `set_len`: a sparse file's room still has its blocks allocated by the
-    /// synced writes into it, each a journal commit; written zeros are
-    /// allocated once, and overwriting them commits data only. Measured on
-    /// ext4 (pwrite + fdatasync of 1 KB, 20,000 each, interleaved): 4,882/s
-    /// appending, 5,839/s into `set_len` room, 7,262/s into written zeros
-    /// (256 KiB steps). okaywal fills its log files the same way.
-    fn make_room(&mut self, room_end: u64) -> Result<(), Error> {
-        static ZEROS: [u8; 64 * 1024] = [0; 64 * 1024];
-        let mut at = self.room_end.max(self.active_len);
-        while at < room_end {
-            let n = (room_end - at).min(ZEROS.len() as u64);
-            self.active.write_all_at(&ZEROS[..n as usize], at)?;
-            at += n;
-        }
-        self.room_end = room_end;
-        Ok(())
     }
 
     /// Cut the room off the active segment (before it is sealed, and at
@@ -641,32 +632,34 @@ impl RecordLog {
     /// exactly the format's, also after a power loss), then release the
     /// lock, and the lease a single writer holds for its life (see
     /// `lease`), reporting a failure of either. Dropping the handle does
-    /// the same ignoring failures, except that a shared writer leaves room
-    /// for the next owner (it would have to wait for the store). Otherwise
-    /// does not sync: durability is [`RecordLog::fsync`]'s job.
+    /// the same ignoring failures, except that a shared writer cuts only if
+    /// the store is free at that moment (a destructor does not wait).
+    /// Otherwise does not sync: durability is [`RecordLog::fsync`]'s job.
     pub fn close(self) -> Result<()> {
         Ok(self.try_close()?)
     }
 
     pub(crate) fn try_close(mut self) -> Result<(), Error> {
-        let cut = match self.poisoned {
-            Some(_) => Ok(()),
-            // A shared writer owns the store to look: only if it made room
-            // or saw some at its last look.
-            None if self.options.shared
-                && self.options.preallocate.is_none()
-                && self.room_end == self.active_len =>
-            {
-                Ok(())
-            }
-            None => {
+        let cut = match self.may_have_room() {
+            false => Ok(()),
+            true => {
                 let cut = self.owned(&mut (), Self::cut_room_durably);
                 self.latch("close", cut)
             }
         };
+        // Nothing left for `drop` to look at.
+        self.options.preallocate = None;
+        self.room_end = self.active_len;
         let released = self.owner.release();
         cut?;
         released
+    }
+
+    /// Whether the active segment may have room to cut: this handle made
+    /// some, or saw some. A shared writer must own the store to look, so
+    /// it looks only then.
+    fn may_have_room(&self) -> bool {
+        self.poisoned.is_none() && (self.options.preallocate.is_some() || self.room_end > self.active_len)
     }
 
     /// [`RecordLog::cut_room`], synced.
@@ -704,10 +697,17 @@ impl RecordLog {
 }
 
 impl Drop for RecordLog {
-    /// A single writer's room is cut off (see [`RecordLog::close`]); errors
-    /// are ignored: the next open cuts it.
+    /// Room is cut off as by [`RecordLog::close`], if a shared store is free
+    /// right now; errors are ignored (the next writer's open, seal or close
+    /// cuts it).
     fn drop(&mut self) {
-        if self.poisoned.is_none() && !self.options.shared && self.room_end > self.active_len {
+        if !self.may_have_room() {
+            return;
+        }
+        if self.options.shared {
+            self.options.timing.wait = std::time::Duration::ZERO;
+            let _ = self.owned(&mut (), Self::cut_room_durably);
+        } else if self.room_end > self.active_len {
             let _ = self.cut_room_durably();
         }
     }
@@ -766,7 +766,7 @@ mod tests {
     #[test]
     fn room_is_made_ahead_and_cut_at_rotation_close_and_drop() {
         let frame = format::record_wire_size(0, 100);
-        for shared in [false, true] {
+        for (shared, close) in [(false, false), (false, true), (true, false), (true, true)] {
             let td = tempfile::tempdir().unwrap();
             let dir = td.path();
             let options = Options::new().shared(shared).preallocate(1000).segment_bytes_max(2500);
@@ -793,7 +793,7 @@ mod tests {
             assert_eq!(segment_len(dir, 4), frame, "cut at rotate()");
             log.append(&[4; 100]).unwrap();
             assert_eq!(segment_len(dir, 5), 1000);
-            if shared {
+            if close {
                 log.close().unwrap();
             } else {
                 drop(log);

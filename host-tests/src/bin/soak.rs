@@ -31,8 +31,13 @@
 //! every writer dead, clears it with the leases, and counts it and any
 //! unfinished output it left (the next compaction removes that).
 //!
+//! Native writers preallocate room with `--preallocate B` (in steps of B
+//! bytes; the component's stores always do): kills then land while the
+//! active segment ends in zeros, and reopening must tell them from a torn
+//! tail and cut them off.
+//!
 //! Usage: `soak [--kills N] [--writers W] [--component-every K]
-//! [--compact-every C] [--seed S] [--dir D]`.
+//! [--compact-every C] [--preallocate B] [--seed S] [--dir D]`.
 //! The line before the last reads `compactions: S started, R returned (C
 //! compacted, Z found nothing to do), K killed inside; ...`; the last line
 //! reads `N kills, M records acknowledged, L lost`; a failing seed replays
@@ -58,6 +63,10 @@ const CHILD_OPS_MAX: u64 = 5_000;
 /// any operation is chosen.
 static COMPACT_EVERY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 const COMPACT_EVERY_DEFAULT: u64 = 200;
+/// Native writers preallocate room in steps of this many bytes
+/// (`--preallocate B`, handed to the children; 0: not, the default; the
+/// component's stores always do, by its defaults).
+static PREALLOCATE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
 /// The compaction marker a compaction holds while it runs (docs/compaction.md).
 const COMPACTION_MARKER: &str = ".compacting";
 
@@ -198,7 +207,10 @@ fn child(dir: &Path, w: u64, seed: u64, start: u64, component: bool, shared: boo
         let log = sb.log_open("log").map_err(|e| format!("writer {w}, component, opening log: {e:?}"))?;
         Box::new(InComponent(sb, kv, log))
     } else {
-        let options = Options::new().shared(shared);
+        let options = match *PREALLOCATE.get().unwrap() {
+            0 => Options::new().shared(shared),
+            bytes => Options::new().shared(shared).preallocate(bytes),
+        };
         let kv = DataWal::open_with(&dir.join("kv"), options)
             .map_err(|e| format!("writer {w}, native, opening kv: {e:#}"))?;
         let log = RecordLog::open_with(&dir.join("log"), options)
@@ -332,6 +344,7 @@ struct Args {
     writers: u64,
     component_every: u64,
     compact_every: u64,
+    preallocate: u64,
     seed: u64,
     dir: PathBuf,
 }
@@ -342,6 +355,7 @@ fn parse_args() -> Args {
         writers: 1,
         component_every: 5,
         compact_every: COMPACT_EVERY_DEFAULT,
+        preallocate: 0,
         seed: mix(std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64),
         dir: std::env::temp_dir().join("datawal-soak"),
     };
@@ -353,6 +367,7 @@ fn parse_args() -> Args {
             "--writers" => a.writers = value.parse().expect("--writers W"),
             "--component-every" => a.component_every = value.parse().expect("--component-every K"),
             "--compact-every" => a.compact_every = value.parse().expect("--compact-every C"),
+            "--preallocate" => a.preallocate = value.parse().expect("--preallocate B"),
             "--seed" => a.seed = value.parse().expect("--seed S"),
             "--dir" => a.dir = value.into(),
             other => panic!("unknown argument {other}"),
@@ -365,6 +380,7 @@ fn main() {
     if std::env::var_os("SOAK_CHILD").is_some() {
         let get = |v: &str| std::env::var(v).unwrap_or_else(|_| panic!("{v} not set"));
         COMPACT_EVERY.set(get("SOAK_COMPACT_EVERY").parse().unwrap()).unwrap();
+        PREALLOCATE.set(get("SOAK_PREALLOCATE").parse().unwrap()).unwrap();
         let result = child(
             Path::new(&get("SOAK_DIR")),
             get("SOAK_WRITER").parse().unwrap(),
@@ -381,13 +397,16 @@ fn main() {
     }
     let args = parse_args();
     COMPACT_EVERY.set(args.compact_every).unwrap();
+    PREALLOCATE.set(args.preallocate).unwrap();
     println!(
-        "soak: seed {} (replay with --seed {}), {} kills, {} writer(s) at once, a compaction every {} ops, dir {}",
+        "soak: seed {} (replay with --seed {}), {} kills, {} writer(s) at once, a compaction every {} ops, \
+         native writers preallocating {} bytes at a time, dir {}",
         args.seed,
         args.seed,
         args.kills,
         args.writers,
         args.compact_every,
+        args.preallocate,
         args.dir.display()
     );
     let _ = std::fs::remove_dir_all(&args.dir);
@@ -576,6 +595,7 @@ fn spawn_child(dir: &Path, cwasm: &Path, how: Run, delay: Duration) -> Child {
         .env("SOAK_COMPONENT", if how.component { "1" } else { "0" })
         .env("SOAK_SHARED", if how.shared { "1" } else { "0" })
         .env("SOAK_COMPACT_EVERY", COMPACT_EVERY.get().unwrap().to_string())
+        .env("SOAK_PREALLOCATE", PREALLOCATE.get().unwrap().to_string())
         .env("DATAWAL_CWASM", cwasm)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -2,7 +2,8 @@
 //! component) must lose nothing acknowledged; then 60 more with three
 //! writers at once on the same stores, in shared mode. Both compact in
 //! place more often than `make soak` does (one operation in 25, not 200),
-//! so that these few kills still start (and cut) compactions.
+//! so that these few kills still start (and cut) compactions. A third run
+//! has the native writers preallocate (the component's stores always do).
 
 #[test]
 fn sigkilled_writers_lose_no_acknowledged_record() {
@@ -12,6 +13,12 @@ fn sigkilled_writers_lose_no_acknowledged_record() {
 #[test]
 fn sigkilled_concurrent_writers_lose_no_acknowledged_record() {
     soak(&["--kills", "60", "--writers", "3", "--compact-every", "25"]);
+}
+
+/// The same with native writers preallocating 4 KiB steps of room.
+#[test]
+fn sigkilled_preallocating_writers_lose_no_acknowledged_record() {
+    soak(&["--kills", "60", "--writers", "3", "--compact-every", "25", "--preallocate", "4096"]);
 }
 
 fn soak(args: &[&str]) {
