@@ -841,7 +841,7 @@ impl Summary {
             ("ours_prealloc", "`Options::preallocate` 1 MiB", ">= 1.0x the best of fjall and okaywal"),
             ("ours", "default options", "reported"),
         ] {
-            let r = (|| Some(self.p7i_ops(side)? / best?.1))();
+            let r = ratio_of(self.p7i_ops(side), best.map(|b| b.1));
             t.push([
                 format!("P7 durable single put 1 KB, ours with {label} (interleaved)"),
                 wanted.into(),
@@ -861,7 +861,7 @@ impl Summary {
         t.push([
             "P7 floors: pwrite + fdatasync on a file extended ahead by 1 MiB vs on a growing file".into(),
             "reported".into(),
-            format!("{} vs {} ({})", ops("raw_file_prealloc"), ops("raw_file"), fmt_ratio(floor),),
+            format!("{} vs {}: {} the rate", ops("raw_file_prealloc"), ops("raw_file"), fmt_ratio(floor)),
             reported(floor),
         ]);
         t
@@ -1012,6 +1012,11 @@ impl Summary {
         table(&["target", "wanted", "measured", "status"], &rows)
     }
 
+    fn durable_table(&self) -> String {
+        let rows: Vec<Vec<String>> = self.durable_targets().into_iter().map(|r| r.to_vec()).collect();
+        table(&["target", "wanted", "measured", "status"], &rows)
+    }
+
     fn kv_table(&self) -> String {
         let mut rows = Vec::new();
         let names = [
@@ -1145,11 +1150,10 @@ impl Summary {
         let _ = writeln!(o, "dd fdatasync bandwidth: {}", fmt_val(self.dd_mb_s(), "MB/s"));
         let _ = writeln!(o, "wall time so far: {}\n", self.wall());
         let _ = writeln!(o, "Targets (issue 6):\n{}", self.targets_table());
-        let durable: Vec<Vec<String>> = self.durable_targets().into_iter().map(|r| r.to_vec()).collect();
         let _ = writeln!(
             o,
             "Durable writes (issue 17):\n{}\nP7, every side:\n{}",
-            table(&["target", "wanted", "measured", "status"], &durable),
+            self.durable_table(),
             self.p7_table()
         );
         let _ = writeln!(o, "Key/value stores, {}:\n{}", self.kv_label(), self.kv_table());
@@ -1198,11 +1202,10 @@ impl Summary {
             "## Bounded history (issue 15)\n\n{}\n{HISTORY_NOTES}\n",
             table(&["bench", "goal", "measured", "status"], &history)
         );
-        let durable: Vec<Vec<String>> = self.durable_targets().into_iter().map(|r| r.to_vec()).collect();
         let _ = writeln!(
             o,
             "## Durable writes (issue 17)\n\n{}\n{DURABLE_NOTES}\n\n{}",
-            table(&["target", "wanted", "measured", "status"], &durable),
+            self.durable_table(),
             self.p7_table()
         );
         let _ = writeln!(o, "## Against redb and fjall\n\n{}.\n\n{}", self.kv_label(), self.kv_table());
