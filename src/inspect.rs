@@ -103,6 +103,9 @@ pub struct SegmentInfo {
     pub records: u64,
     /// Lowest and highest txid among those frames.
     pub txids: Option<(u64, u64)>,
+    /// Zeros after the last frame of the active segment: room a writer
+    /// preallocated (or a write that never landed), not damage.
+    pub room: u64,
     pub problems: Vec<Problem>,
 }
 
@@ -171,7 +174,7 @@ fn inspect_segment(
 ) -> Result<SegmentInfo, Error> {
     let mut reader = SegmentReader::open(dir, id, 0)?;
     let bytes = reader.limit();
-    let mut info = SegmentInfo { id, bytes, active, records: 0, txids: None, problems: Vec::new() };
+    let mut info = SegmentInfo { id, bytes, active, records: 0, txids: None, room: 0, problems: Vec::new() };
     loop {
         match reader.next_step()? {
             Step::Frame { offset, header } => {
@@ -191,9 +194,15 @@ fn inspect_segment(
             }
             Step::End => return Ok(info),
             Step::Damage { offset, what } => {
-                *in_prefix = false;
                 let (problem, resume) = diagnose(reader.file_mut(), bytes, id, offset, what, active)?;
-                info.problems.push(problem);
+                match problem {
+                    Some(problem) => {
+                        *in_prefix = false;
+                        info.problems.push(problem);
+                    }
+                    None if resume.is_none() => info.room = bytes - offset,
+                    None => {}
+                }
                 match resume {
                     // The same reader: a fresh open would see a longer file.
                     Some(at) => reader.skip_to(at),
@@ -206,7 +215,9 @@ fn inspect_segment(
 
 /// Judge the damage at `offset` as open would, measure it, and find where
 /// the next CRC-valid frame starts (if any) to resume from; the file is
-/// looked at up to `limit` only, the length the pass read it to.
+/// looked at up to `limit` only, the length the pass read it to. No problem
+/// for room (zeros to the end of the active segment), and none for a frame
+/// a live writer was writing (resume at it).
 fn diagnose(
     file: &mut fs::File,
     limit: u64,
@@ -214,9 +225,11 @@ fn diagnose(
     offset: u64,
     what: Damage,
     active: bool,
-) -> Result<(Problem, Option<u64>), Error> {
+) -> Result<(Option<Problem>, Option<u64>), Error> {
     let rest = recovery::inspect_rest(file, offset, limit)?;
     let verdict = match recovery::judge(file, limit, offset, what, active, DamagePolicy::Salvage)? {
+        recovery::Verdict::Retry => return Ok((None, Some(offset))),
+        recovery::Verdict::Tail(t) if t.all_zero => return Ok((None, None)),
         recovery::Verdict::Hard(_) => Verdict::Fatal,
         recovery::Verdict::Tail(t) if t.valid_frames_dropped > 0 => Verdict::Salvageable,
         recovery::Verdict::Tail(_) => Verdict::TornTail,
@@ -234,7 +247,7 @@ fn diagnose(
     let len = rest.first_valid.map_or(rest.len, |next| next - offset);
     let problem =
         Problem { segment, offset, len, class, verdict, valid_frames_after: rest.valid_frames, detail };
-    Ok((problem, rest.first_valid))
+    Ok((Some(problem), rest.first_valid))
 }
 
 #[cfg(test)]
@@ -353,20 +366,28 @@ mod tests {
         assert!(DataWal::open_with(td.path(), Options::new().salvage(true)).is_ok());
     }
 
+    /// Zeros to the end of the active segment are room; in a sealed
+    /// segment they are damage.
     #[test]
-    fn zeros_to_the_end_are_zero_fill() {
+    fn zeros_to_the_end_are_room_in_the_active_segment_only() {
         let td = tempfile::tempdir().unwrap();
         let refs = two_segments(td.path());
         let end = refs[5].offset + u64::from(refs[5].len);
         let path = seg(td.path(), 2);
         std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(end + 4096).unwrap();
         let (found, _) = run(td.path());
+        assert_eq!(found.problems().count(), 0);
+        assert_eq!((found.segments[1].records, found.segments[1].room), (3, 4096));
+
+        let sealed_end = refs[2].offset + u64::from(refs[2].len);
+        let path = seg(td.path(), 1);
+        std::fs::OpenOptions::new().write(true).open(&path).unwrap().set_len(sealed_end + 100).unwrap();
+        let (found, _) = run(td.path());
         let p = found.problems().next().unwrap();
         assert_eq!(
-            (p.class, p.verdict, p.offset, p.len),
-            (ProblemClass::ZeroFill, Verdict::TornTail, end, 4096)
+            (p.class, p.verdict, p.segment, p.offset, p.len),
+            (ProblemClass::ZeroFill, Verdict::Fatal, 1, sealed_end, 100)
         );
-        assert_eq!(found.segments[1].records, 3);
     }
 
     #[test]

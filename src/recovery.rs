@@ -6,13 +6,20 @@
 //! | where                         | truncated / CRC mismatch | structural | zeros to EOF |
 //! |-------------------------------|--------------------------|------------|--------------|
 //! | sealed segment                | hard error               | hard error | hard error   |
-//! | active, nothing valid after   | torn tail                | hard error | torn tail    |
+//! | active, nothing valid after   | torn tail                | hard error | room (end)   |
 //! | active, CRC-valid frames after| hard error (or salvage)  | hard error | n/a          |
 //!
 //! A structurally bad header that is the start of a well-formed one followed
 //! by zeros (down to all zeros) is a write a crash cut short or never landed
 //! while a later one did: in the active segment it is judged like a
 //! truncated frame, in a sealed segment it is a hard error.
+//!
+//! Zeros from a frame boundary to the end of the active segment are room:
+//! space a writer preallocated (`Options::preallocate`) or a write whose
+//! size change landed and whose data did not. No frame starts with a zero
+//! byte (the magic), so they hold no record: the log ends there and nothing
+//! is reported discarded. A torn tail's own trailing zeros are room too: the
+//! report and the side file count its bytes up to the last non-zero one.
 //!
 //! A torn tail is the writer dying mid-frame: the longest valid prefix is
 //! the log. Anything else means bytes that were once acknowledged are
@@ -34,9 +41,10 @@ pub struct RecoveryReport {
     pub files_scanned: u32,
     /// CRC-valid records read.
     pub records_replayed: u64,
-    /// 1 when the active segment ended in a torn tail, else 0.
+    /// 1 when the active segment ended in a torn tail, else 0 (also when
+    /// it ends in zeros only: preallocated room, nothing discarded).
     pub tail_truncated: u32,
-    /// Bytes in that torn tail (from its offset to the end of the file).
+    /// Bytes in that torn tail, from its offset to its last non-zero byte.
     pub tail_bytes_discarded: u64,
     /// Damage accepted by salvage mode (CRC-valid frames dropped after a
     /// bad frame in the active segment); always 0 otherwise.
@@ -56,7 +64,10 @@ pub struct TornTail {
     pub offset: u64,
     /// Bytes from `offset` to the end of the file.
     pub len: u64,
-    /// True when those bytes are all zero (nothing worth keeping aside).
+    /// Bytes from `offset` to the last non-zero one: what a repair keeps
+    /// aside. The zeros after them are room (see the module docs).
+    pub data_len: u64,
+    /// True when `data_len` is 0: room only, no torn frame.
     pub all_zero: bool,
     /// CRC-valid frames found after `offset` (non-zero only in salvage mode).
     pub valid_frames_dropped: u64,
@@ -94,6 +105,9 @@ pub(crate) struct Scan {
     report: RecoveryReport,
     torn: Option<TornTail>,
     done: bool,
+    /// A zero header ends the active segment without a look at the rest
+    /// (see [`Scan::live`]).
+    zero_header_ends: bool,
 }
 
 impl Scan {
@@ -113,6 +127,7 @@ impl Scan {
             report,
             torn: None,
             done: false,
+            zero_header_ends: false,
         }
     }
 
@@ -127,6 +142,16 @@ impl Scan {
     /// Treat every segment of the scan as sealed.
     pub fn sealed(mut self) -> Self {
         self.active = None;
+        self
+    }
+
+    /// A catch-up's scan of a store that open has judged: a zero header in
+    /// the active segment is where the log ends, taken without reading the
+    /// room after it. Zeros with valid frames after them only arise from a
+    /// power loss (unsynced writes landing out of order), and every handle
+    /// opens after one, with the full look ([`judge`]).
+    pub fn live(mut self) -> Self {
+        self.zero_header_ends = true;
         self
     }
 
@@ -198,12 +223,25 @@ impl Scan {
                 Step::Damage { offset, what } => {
                     self.done = true;
                     let limit = reader.limit();
-                    let verdict = judge(reader.file_mut(), limit, offset, what, is_active, self.policy)?;
+                    let verdict = if is_active
+                        && self.zero_header_ends
+                        && header_is_zero(reader.file_mut(), offset, limit)?
+                    {
+                        Verdict::Tail(TornTail::room(offset, limit - offset))
+                    } else {
+                        judge(reader.file_mut(), limit, offset, what, is_active, self.policy)?
+                    };
                     return match verdict {
+                        Verdict::Retry => {
+                            // A frame in flight beside this reader: read it again.
+                            reader.skip_to(offset);
+                            self.done = false;
+                            continue;
+                        }
                         Verdict::Tail(mut tail) => {
                             tail.segment = id;
-                            self.report.tail_truncated = 1;
-                            self.report.tail_bytes_discarded = tail.len;
+                            self.report.tail_truncated = u32::from(!tail.all_zero);
+                            self.report.tail_bytes_discarded = tail.data_len;
                             self.report.mid_stream_errors = u32::from(tail.valid_frames_dropped > 0);
                             self.torn = Some(tail);
                             Ok(None)
@@ -309,6 +347,15 @@ fn stream(
 pub(crate) enum Verdict {
     Tail(TornTail),
     Hard(String),
+    /// The damaged frame reads valid now: it was being written.
+    Retry,
+}
+
+impl TornTail {
+    /// `len` bytes of zeros at `offset`: room, no torn frame.
+    fn room(offset: u64, len: u64) -> Self {
+        TornTail { segment: 0, offset, len, data_len: 0, all_zero: true, valid_frames_dropped: 0 }
+    }
 }
 
 /// What failed to decode, in words (no `datawal:` prefix, no location).
@@ -340,11 +387,17 @@ pub(crate) fn judge(
         return Ok(Verdict::Hard(format!("{describe} in a sealed segment")));
     }
     let after = inspect_rest(file, offset, limit)?;
-    let tail =
-        TornTail { segment: 0, offset, len: after.len, all_zero: after.all_zero, valid_frames_dropped: 0 };
-    if after.all_zero {
-        return Ok(Verdict::Tail(tail));
+    if after.data_len == 0 {
+        return Ok(Verdict::Tail(TornTail::room(offset, after.len)));
     }
+    let tail = TornTail {
+        segment: 0,
+        offset,
+        len: after.len,
+        data_len: after.data_len,
+        all_zero: false,
+        valid_frames_dropped: 0,
+    };
     // A header that is the start of a well-formed one followed by zeros is a
     // write the crash cut (or never landed, when it is all zero), not a frame
     // of another version: judged like a torn frame, not a structural error.
@@ -352,6 +405,9 @@ pub(crate) fn judge(
         if !header_is_torn(file, offset, limit)? {
             return Ok(Verdict::Hard(describe));
         }
+    }
+    if after.valid_frames > 0 && in_flight(file, offset, limit)? {
+        return Ok(Verdict::Retry);
     }
     match (after.valid_frames, policy) {
         (0, _) => Ok(Verdict::Tail(tail)),
@@ -384,9 +440,42 @@ fn header_is_torn(file: &mut fs::File, offset: u64, limit: u64) -> Result<bool> 
     Ok(written <= 8 && head[..written].iter().enumerate().all(fits))
 }
 
+/// Whether the `HEADER_LEN` bytes at `offset` (those before `limit`) are
+/// all zero: no frame starts there.
+fn header_is_zero(file: &mut fs::File, offset: u64, limit: u64) -> Result<bool> {
+    let mut head = [0u8; HEADER_LEN];
+    let seen = usize::try_from(limit.saturating_sub(offset)).unwrap_or(usize::MAX).min(HEADER_LEN);
+    file.read_exact_at(&mut head[..seen], offset)?;
+    Ok(head[..seen].iter().all(|&b| b == 0))
+}
+
+/// Looks again at damage with valid frames after it before calling it a
+/// hard error, this many times, this far apart.
+const IN_FLIGHT_LOOKS: u32 = 3;
+const IN_FLIGHT_PAUSE: std::time::Duration = std::time::Duration::from_millis(1);
+
+/// Whether the damaged frame at `offset` reads valid when looked at again.
+/// A writer appending into room (preallocated space, within this reader's
+/// limit) can be caught with one frame half-copied and the next ones done:
+/// bytes that were damage a moment ago and a frame now were in flight.
+/// After a crash nothing is in flight, and the looks cost a few
+/// milliseconds on the way to the hard error.
+fn in_flight(file: &mut fs::File, offset: u64, limit: u64) -> Result<bool> {
+    let mut buf = Vec::new();
+    for _ in 0..IN_FLIGHT_LOOKS {
+        if valid_frame_at(file, offset, limit, &mut buf)?.is_some() {
+            return Ok(true);
+        }
+        std::thread::sleep(IN_FLIGHT_PAUSE);
+    }
+    Ok(false)
+}
+
 /// What lies between a damaged position and the limit.
 pub(crate) struct Rest {
     pub len: u64,
+    /// Bytes up to the last non-zero one.
+    pub data_len: u64,
     pub all_zero: bool,
     pub valid_frames: u64,
     pub first_valid: Option<u64>,
@@ -402,7 +491,7 @@ const PROBE_CHUNK_BYTES: usize = 64 * 1024;
 /// place to look), with memory bounded by one chunk plus one frame.
 pub(crate) fn inspect_rest(file: &mut fs::File, from: u64, limit: u64) -> Result<Rest> {
     let len = limit.saturating_sub(from);
-    let mut rest = Rest { len, all_zero: true, valid_frames: 0, first_valid: None };
+    let mut rest = Rest { len, data_len: 0, all_zero: true, valid_frames: 0, first_valid: None };
     let mut chunk = vec![0u8; PROBE_CHUNK_BYTES];
     let mut frame = Vec::new();
     // Search from the byte after `from`: the frame at `from` is the damaged one.
@@ -411,7 +500,10 @@ pub(crate) fn inspect_rest(file: &mut fs::File, from: u64, limit: u64) -> Result
     while pos < limit {
         let n = usize::try_from((limit - pos).min(PROBE_CHUNK_BYTES as u64)).expect("bounded by chunk");
         file.read_exact_at(&mut chunk[..n], pos)?;
-        rest.all_zero &= chunk[..n].iter().all(|&b| b == 0);
+        if let Some(last) = chunk[..n].iter().rposition(|&b| b != 0) {
+            rest.all_zero = false;
+            rest.data_len = pos + last as u64 + 1 - from;
+        }
         // Candidates starting in this chunk (the magic may straddle its end).
         let mut at = search_from.max(pos);
         while at < pos + n as u64 {
@@ -490,6 +582,7 @@ mod tests {
         match judge(reader.file_mut(), limit, offset, what, true, DamagePolicy::Strict).unwrap() {
             Verdict::Tail(t) => assert_eq!((t.len, t.valid_frames_dropped), (half as u64, 0)),
             Verdict::Hard(message) => panic!("false damage: {message}"),
+            Verdict::Retry => panic!("the frame is still half-written"),
         }
     }
 }

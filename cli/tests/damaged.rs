@@ -27,7 +27,9 @@ fn torn_tail_is_exit_6_read_only_and_repair_moves_it_aside() {
     let dir = td.path();
     let (_, _, offset, _) = ours(dir)[5];
     let path = seg(dir, 2);
-    set_len(&path, offset + 10);
+    // Cut after the txid's low byte: the torn bytes end in a non-zero one
+    // (trailing zeros would be room, not kept).
+    set_len(&path, offset + 9);
     let torn = tail_bytes(&path, offset);
     let before = snapshot(dir);
 
@@ -36,7 +38,7 @@ fn torn_tail_is_exit_6_read_only_and_repair_moves_it_aside() {
     let problem = &report["problems"][0];
     assert_eq!(
         (&problem["file"], &problem["offset"], &problem["len"], &problem["class"], &problem["verdict"]),
-        (&json!("00000002.dwal"), &json!(offset), &json!(10), &json!("truncated"), &json!("torn-tail"))
+        (&json!("00000002.dwal"), &json!(offset), &json!(9), &json!("truncated"), &json!("torn-tail"))
     );
     let a = exits(&mut dwal_in("verify", dir, &[]), 6);
     assert!(stdout(&a).contains(&format!("00000002.dwal offset {offset}: truncated")), "{}", stdout(&a));
@@ -48,7 +50,7 @@ fn torn_tail_is_exit_6_read_only_and_repair_moves_it_aside() {
     let inspect = json(&mut dwal_in("inspect", dir, &["--json"]), 0);
     assert_eq!(
         inspect["torn_tail"],
-        json!({"file": "00000002.dwal", "segment": 2, "offset": offset, "bytes": 10})
+        json!({"file": "00000002.dwal", "segment": 2, "offset": offset, "bytes": 9})
     );
     assert_eq!(snapshot(dir), before, "a read command changed the store");
 
@@ -59,7 +61,7 @@ fn torn_tail_is_exit_6_read_only_and_repair_moves_it_aside() {
     exits(&mut dwal_in("verify", dir, &[]), 0);
     assert_eq!(stdout(&exits(&mut dwal_in("get", dir, &["a"]), 0)), "apple\n");
     let inspect = json(&mut dwal_in("inspect", dir, &["--json"]), 0);
-    assert_eq!(inspect["side_files"][0]["bytes"], json!(10));
+    assert_eq!(inspect["side_files"][0]["bytes"], json!(9));
 }
 
 #[test]
@@ -158,22 +160,18 @@ fn get_of_a_damaged_value_is_exit_5_naming_its_segment_and_offset() {
 }
 
 #[test]
-fn zero_filled_tail_is_a_torn_tail_with_nothing_to_keep() {
+fn zero_filled_tail_is_room_not_damage_and_a_writer_cuts_it() {
     let td = tempdir();
     let dir = td.path();
     ours(dir);
     let path = seg(dir, 2);
     let end = file_len(&path);
     set_len(&path, end + 4096);
-    let report = json(&mut dwal_in("verify", dir, &["--json"]), 6);
-    assert_eq!(
-        (&report["problems"][0]["class"], &report["problems"][0]["len"]),
-        (&json!("zero-fill"), &json!(4096))
-    );
-    let plan = json(&mut dwal_in("repair", dir, &["--yes", "--json"]), 0);
-    assert_eq!((&plan["all_zero"], &plan["side_file"]), (&json!(true), &json!(null)));
-    assert_eq!(file_len(&path), end);
-    exits(&mut dwal_in("repair", dir, &[]), 0);
+    let report = json(&mut dwal_in("verify", dir, &["--json"]), 0);
+    assert_eq!(report["problems"], json!([]));
+    assert_eq!(file_len(&path), end + 4096, "verify reads only");
+    exits(&mut dwal_in("repair", dir, &["--yes"]), 0);
+    assert_eq!(file_len(&path), end, "a single writer's open cuts the room off");
 }
 
 #[test]

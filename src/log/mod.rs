@@ -4,7 +4,9 @@
 //!
 //! Open is recovery (see `recovery`): one streaming pass over every segment
 //! finds the end of the longest valid prefix and the highest txid. Opening
-//! never changes a byte. A torn tail found by open is repaired lazily, right
+//! changes no record byte: only a single writer cuts off room (zeros after
+//! the last frame, see `Options::preallocate`) that it does not preallocate
+//! itself. A torn tail found by open is repaired lazily, right
 //! before the first mutation: its bytes are copied into a side file
 //! (`<segment>.torn-<offset>`, never matching the segment pattern; a `.N`
 //! suffix keeps an earlier repair's file at that name), made durable, and
@@ -76,6 +78,11 @@ pub struct RecordLog {
     active: fs::File,
     /// End of the valid prefix of the active segment: the next frame's offset.
     active_len: u64,
+    /// The active segment's length as this handle knows it (exact while it
+    /// owns the store): `active_len` plus room, zeros a writer preallocated
+    /// (`Options::preallocate`), cut off when the segment is sealed and at
+    /// close.
+    room_end: u64,
     /// `active_len` when the active segment was last made durable; `None`
     /// after open, whose recovered bytes a dead writer may have left only
     /// in the page cache: the first `fsync` covers everything the log shows.
@@ -259,10 +266,22 @@ impl RecordLog {
         tee.boundaries.reserve(log_bytes / CHECKPOINT_BYTES + ids.len() as u64);
         let (report, pending_repair) =
             recovery::replay(&dir, &ids, options.damage_policy(), options.hint_files, &mut tee)?;
-        let active = dir.open_file(&segment_file_name(active_id), OpenMode::ReadWrite)?;
+        let mut active = dir.open_file(&segment_file_name(active_id), OpenMode::ReadWrite)?;
         // Where the valid frames end; in shared mode other writers may have
         // appended since the replay looked, and catch-up reads from here.
         let active_len = pending_repair.map_or(tee.active_end, |tail| tail.offset);
+        // Room is not a torn tail: nothing to repair, nothing to report. A
+        // torn tail's bytes are not room either: they wait for the repair.
+        let room = pending_repair.is_some_and(|tail| tail.all_zero);
+        let mut room_end = pending_repair.filter(|_| room).map_or(active_len, |tail| tail.offset + tail.len);
+        let pending_repair = pending_repair.filter(|tail| !tail.all_zero);
+        if room && !options.shared && options.preallocate.is_none() {
+            // A preallocating writer's room left by a crash: this single
+            // writer does not use it, and datawal 0.1.5 refuses it.
+            active.set_len(active_len)?;
+            active.sync_all()?;
+            room_end = active_len;
+        }
         let torn_tail = pending_repair;
         // A free id below the active segment while a compaction is in
         // flight: its output, read when it appears (`shared`).
@@ -279,6 +298,7 @@ impl RecordLog {
             active_id,
             active,
             active_len,
+            room_end,
             synced_len: None,
             dir_dirty: true,
             last_txid: report.last_txid_seen,
@@ -400,7 +420,7 @@ impl RecordLog {
             }
         }
         let start = self.active_len;
-        start.checked_add(bytes).ok_or_else(|| Error::invalid("segment offset overflow"))?;
+        let end = start.checked_add(bytes).ok_or_else(|| Error::invalid("segment offset overflow"))?;
         let last_txid = self
             .last_txid
             .checked_add(records.len() as u64)
@@ -411,12 +431,18 @@ impl RecordLog {
             format::encode_into(&mut self.encode_buf, r.record_type, txid, r.key, r.payload)?;
         }
         debug_assert_eq!(self.encode_buf.len() as u64, bytes);
+        if let (Some(step), true) = (self.options.preallocate, end > self.room_end) {
+            let room_end = self.room_for(end, step);
+            self.active.set_len(room_end)?;
+            self.room_end = room_end;
+        }
         let written = self.active.write_all_at(&self.encode_buf, start);
         if self.encode_buf.capacity() > ENCODE_BUF_KEEP_BYTES {
             self.encode_buf = Vec::new();
         }
         written?;
-        self.active_len = start + bytes;
+        self.active_len = end;
+        self.room_end = self.room_end.max(end);
         self.last_txid = last_txid;
         let boundaries = self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner());
         let mut offset = start;
@@ -429,6 +455,35 @@ impl RecordLog {
             offset += u64::from(len);
         }
         Ok(())
+    }
+
+    /// The length to give the active segment for a write ending at `end`:
+    /// whole `step`s of room, not past the rotation size unless the write
+    /// itself is.
+    fn room_for(&self, end: u64, step: u64) -> u64 {
+        let rounded = end.div_ceil(step).saturating_mul(step);
+        match self.options.segment_bytes_max {
+            Some(max) => rounded.min(max.max(end)),
+            None => rounded,
+        }
+    }
+
+    /// Cut the room off the active segment (before it is sealed, and at
+    /// close), so its bytes are exactly the format's. Reads the length
+    /// rather than trusting `room_end`: a sealed segment that ends in zeros
+    /// is damage. The next sync makes the cut durable.
+    fn cut_room(&mut self) -> Result<bool, Error> {
+        // A torn tail's bytes go into a side file first (`repair`).
+        if self.pending_repair.is_some() {
+            return Ok(false);
+        }
+        let cut = self.active.len()? > self.active_len;
+        if cut {
+            self.active.set_len(self.active_len)?;
+            self.synced_len = None;
+        }
+        self.room_end = self.active_len;
+        Ok(cut)
     }
 
     /// Make every record appended so far durable: syncs the active segment's
@@ -476,6 +531,7 @@ impl RecordLog {
     /// it), and it gets no hint (the compaction removes it).
     fn switch_to(&mut self, next: u32) -> Result<(), Error> {
         self.repair_torn_tail()?;
+        self.cut_room()?;
         if self.synced_len != Some(self.active_len) {
             self.active.sync_data()?;
         }
@@ -483,6 +539,7 @@ impl RecordLog {
         self.sealed_bytes += self.active_len;
         self.active_id = next;
         self.active_len = 0;
+        self.room_end = 0;
         self.synced_len = Some(0);
         self.dir_dirty = true;
         self.hint_builder = self.options.hint_files.then(hint::Builder::default);
@@ -522,11 +579,13 @@ impl RecordLog {
     /// or the one after it when a compaction keeps that one for its output).
     fn rotate_to(&mut self, next: u32) -> Result<(), Error> {
         self.repair_torn_tail()?;
+        self.cut_room()?;
         self.sync_inner()?;
         let file = self.dir.open_file(&segment_file_name(next), OpenMode::CreateNew)?;
         self.dir.sync()?;
         let sealed = std::mem::replace(&mut self.active_id, next);
         let sealed_len = std::mem::replace(&mut self.active_len, 0);
+        self.room_end = 0;
         self.sealed_bytes += sealed_len;
         self.active = file;
         self.synced_len = Some(0);
@@ -561,16 +620,45 @@ impl RecordLog {
         Ok(RecordIter::new(scan))
     }
 
-    /// Release the lock, and the lease a single writer holds for its life
-    /// (see `lease`), reporting a failure to release it; dropping the handle
-    /// releases them too, ignoring failures. Does not sync: durability is
-    /// [`RecordLog::fsync`]'s job.
+    /// Cut off the room a writer preallocated (durably: the files are then
+    /// exactly the format's, also after a power loss), then release the
+    /// lock, and the lease a single writer holds for its life (see
+    /// `lease`), reporting a failure of either. Dropping the handle does
+    /// the same ignoring failures, except that a shared writer leaves room
+    /// for the next owner (it would have to wait for the store). Otherwise
+    /// does not sync: durability is [`RecordLog::fsync`]'s job.
     pub fn close(self) -> Result<()> {
         Ok(self.try_close()?)
     }
 
     pub(crate) fn try_close(mut self) -> Result<(), Error> {
-        self.owner.release()
+        let cut = match self.poisoned {
+            Some(_) => Ok(()),
+            // A shared writer owns the store to look: only if it made room
+            // or saw some at its last look.
+            None if self.options.shared
+                && self.options.preallocate.is_none()
+                && self.room_end == self.active_len =>
+            {
+                Ok(())
+            }
+            None => {
+                let cut = self.owned(&mut (), Self::cut_room_durably);
+                self.latch("close", cut)
+            }
+        };
+        let released = self.owner.release();
+        cut?;
+        released
+    }
+
+    /// [`RecordLog::cut_room`], synced.
+    fn cut_room_durably(&mut self) -> Result<(), Error> {
+        if self.cut_room()? {
+            self.active.sync_data()?;
+            self.synced_len = Some(self.active_len);
+        }
+        Ok(())
     }
 
     fn check_writable(&self) -> Result<(), Error> {
@@ -595,6 +683,16 @@ impl RecordLog {
     #[doc(hidden)]
     pub fn __set_poisoned_for_test(&mut self, reason: &str) {
         self.poisoned = Some(reason.to_owned());
+    }
+}
+
+impl Drop for RecordLog {
+    /// A single writer's room is cut off (see [`RecordLog::close`]); errors
+    /// are ignored: the next open cuts it.
+    fn drop(&mut self) {
+        if self.poisoned.is_none() && !self.options.shared && self.room_end > self.active_len {
+            let _ = self.cut_room_durably();
+        }
     }
 }
 

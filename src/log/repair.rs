@@ -11,8 +11,9 @@ use crate::segment::{self, segment_file_name};
 
 impl RecordLog {
     /// Move the torn tail open found aside now instead of at the first write:
-    /// its bytes go into the side file `<segment>.torn-<offset>` (unless all
-    /// zero), the segment is cut to its valid prefix, both made durable.
+    /// its bytes up to the last non-zero one go into the side file
+    /// `<segment>.torn-<offset>`, the segment is cut to its valid prefix,
+    /// both made durable.
     /// Returns what was moved, `None` when the log had no pending torn tail.
     pub fn repair(&mut self) -> Result<Option<TornTail>> {
         self.check_writable()?;
@@ -27,16 +28,18 @@ impl RecordLog {
     pub(super) fn repair_torn_tail(&mut self) -> Result<(), Error> {
         let Some(tail) = self.pending_repair else { return Ok(()) };
         debug_assert_eq!((tail.segment, tail.offset), (self.active_id, self.active_len));
-        if !tail.all_zero {
-            let name = self.free_side_file_name(tail)?;
-            debug_assert!(segment::parse_segment_filename(&name).is_none());
-            let mut side = self.dir.open_file(&name, OpenMode::CreateNew)?;
-            copy_range(&mut self.active, tail.offset, tail.len, &mut side)?;
-            side.sync_all()?;
-            self.dir.sync()?;
-        }
+        // Room (all zero) is never pending: it holds nothing to keep.
+        debug_assert!(!tail.all_zero && tail.data_len > 0);
+        let name = self.free_side_file_name(tail)?;
+        debug_assert!(segment::parse_segment_filename(&name).is_none());
+        let mut side = self.dir.open_file(&name, OpenMode::CreateNew)?;
+        // The zeros after the data are room: megabytes, when preallocated.
+        copy_range(&mut self.active, tail.offset, tail.data_len, &mut side)?;
+        side.sync_all()?;
+        self.dir.sync()?;
         self.active.set_len(tail.offset)?;
         self.active.sync_all()?;
+        self.room_end = tail.offset;
         self.pending_repair = None;
         Ok(())
     }

@@ -142,6 +142,19 @@ impl RecordLog {
         }
     }
 
+    /// Whether the active segment, `len` bytes long, has room (zeros) where
+    /// this handle's next frame goes: then nobody appended since its last
+    /// look. One small read, as cheap as the length check it extends.
+    fn room_at_end(&mut self, len: u64) -> Result<bool, Error> {
+        if len < self.active_len {
+            return Ok(false);
+        }
+        let mut head = [0u8; crate::format::HEADER_LEN];
+        let n = usize::try_from(len - self.active_len).unwrap_or(usize::MAX).min(head.len());
+        self.active.read_exact_at(&mut head[..n], self.active_len)?;
+        Ok(head[..n].iter().all(|&b| b == 0))
+    }
+
     /// Read the frames past this handle's end of the log: the rest of the
     /// active segment, then any segments after it, from their start. Only
     /// new bytes are read. An owner treats a bad frame at the very end as
@@ -153,7 +166,8 @@ impl RecordLog {
         // and installed its output since this handle's last look.
         let (len, linked) = self.active.len_and_linked()?;
         let rotated = !linked || self.rotated()?;
-        if !rotated && len == self.active_len {
+        if !rotated && (len == self.active_len || self.room_at_end(len)?) {
+            self.room_end = len;
             self.pending_repair = None;
             return Ok(());
         }
@@ -209,7 +223,8 @@ impl RecordLog {
             boundaries: std::mem::take(self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner())),
             active_end: if last == self.active_id { self.active_len } else { 0 },
         };
-        let mut scan = Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy()).resume_at(resume);
+        let mut scan =
+            Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy()).resume_at(resume).live();
         if let Some(files) = files {
             scan = scan.with_files(files);
         }
@@ -233,8 +248,11 @@ impl RecordLog {
             self.dir_dirty = true;
             self.recount_sealed()?;
         }
-        let torn = scan.torn_tail();
-        self.active_len = torn.map_or(active_end, |t| t.offset);
+        let tail = scan.torn_tail();
+        self.active_len = tail.map_or(active_end, |t| t.offset);
+        self.room_end = self.active.len()?.max(self.active_len);
+        // Room is where the next frame goes; only a torn frame is repaired.
+        let torn = tail.filter(|t| !t.all_zero);
         self.last_txid = self.last_txid.max(scan.report().last_txid_seen);
         // Others' bytes are not known to be durable: the next fsync syncs.
         self.synced_len = None;
