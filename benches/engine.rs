@@ -470,18 +470,25 @@ impl Kv for RawKv {
 }
 
 /// P7: one put (1 KB, random existing key) made durable on its own, per
-/// iteration: ours `put` + `fsync`, the reference the same, redb one
-/// write transaction (Durability::Immediate), fjall `insert` +
-/// `persist(SyncData)`, okaywal one entry + `commit` (its default
-/// configuration, 1 MiB preallocated per log file); and the floors, a
-/// plain file's pwrite + fdatasync, growing the file (`raw_file`) or
-/// inside a file extended ahead in steps of `P7_PREALLOC_BYTES`
-/// (`raw_file_prealloc`). The interleaved turns also time ours in shared
-/// mode.
+/// iteration: ours `put` + `fsync`, with default options and with
+/// `Options::preallocate(P7_PREALLOC_BYTES)` (`ours_prealloc`), the
+/// reference the same, redb one write transaction
+/// (Durability::Immediate), fjall `insert` + `persist(SyncData)`, okaywal
+/// one entry + `commit` (its default configuration, 1 MiB preallocated
+/// per log file); and the floors, a plain file's pwrite + fdatasync,
+/// growing the file (`raw_file`) or inside a file extended ahead in steps
+/// of `P7_PREALLOC_BYTES` (`raw_file_prealloc`). The interleaved turns
+/// also time ours in shared mode.
 fn p7_durable_put(c: &mut Criterion) {
     let keys = if common::quick() { 1_000 } else { P7_KEYS };
-    let kinds =
-        [StoreKind::Ours, StoreKind::Reference, StoreKind::Redb, StoreKind::Fjall, StoreKind::Okaywal];
+    let kinds = [
+        StoreKind::Ours,
+        StoreKind::OursPrealloc,
+        StoreKind::Reference,
+        StoreKind::Redb,
+        StoreKind::Fjall,
+        StoreKind::Okaywal,
+    ];
     let preload = |k: StoreKind| -> (&'static str, Box<dyn Kv>) {
         let mut s = k.open(&common::fresh_dir(&format!("p7-{}", k.name())));
         let mut pairs = (0..keys).map(|i| (common::key(i), common::value(i, P7_VALUE_BYTES)));

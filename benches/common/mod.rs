@@ -263,6 +263,9 @@ pub enum StoreKind {
     /// This crate in shared mode (`Options::shared(true)`): every mutation
     /// owns the store through a lease file (the component's mode).
     OursShared,
+    /// This crate with its active segment preallocated ahead of the data
+    /// (`Options::preallocate(P7_PREALLOC_BYTES)`).
+    OursPrealloc,
     /// datawal 0.1.5.
     Reference,
     Redb,
@@ -278,6 +281,7 @@ impl StoreKind {
             StoreKind::Ours => "ours",
             StoreKind::OursHints => "ours_hints",
             StoreKind::OursShared => "ours_shared",
+            StoreKind::OursPrealloc => "ours_prealloc",
             StoreKind::Reference => "reference",
             StoreKind::Redb => "redb",
             StoreKind::Fjall => "fjall",
@@ -290,6 +294,7 @@ impl StoreKind {
             StoreKind::Ours,
             StoreKind::OursHints,
             StoreKind::OursShared,
+            StoreKind::OursPrealloc,
             StoreKind::Reference,
             StoreKind::Redb,
             StoreKind::Fjall,
@@ -309,6 +314,10 @@ impl StoreKind {
             StoreKind::OursShared => Box::new(OursKv(
                 datawal::DataWal::open_with(dir, datawal::Options::new().shared(true))
                     .expect("open ours shared"),
+            )),
+            StoreKind::OursPrealloc => Box::new(OursKv(
+                datawal::DataWal::open_with(dir, datawal::Options::new().preallocate(P7_PREALLOC_BYTES))
+                    .expect("open ours preallocated"),
             )),
             StoreKind::Reference => Box::new(RefKv(reference::DataWal::open(dir).expect("open reference"))),
             StoreKind::Redb => Box::new(RedbKv::open(dir)),
