@@ -474,8 +474,8 @@ impl Kv for RawKv {
 /// `Options::preallocate(P7_PREALLOC_BYTES)` (`ours_prealloc`), the
 /// reference the same, redb one write transaction
 /// (Durability::Immediate), fjall `insert` + `persist(SyncData)`, okaywal
-/// one entry + `commit` (its default configuration, 1 MiB preallocated
-/// per log file); and the floors, a plain file's pwrite + fdatasync,
+/// one entry + `commit` (its default configuration: log files of 1 MiB,
+/// zero-filled ahead); and the floors, a plain file's pwrite + fdatasync,
 /// growing the file (`raw_file`) or inside a file extended ahead in steps
 /// of `P7_PREALLOC_BYTES` (`raw_file_prealloc`). The interleaved turns
 /// also time ours in shared mode.

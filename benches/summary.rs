@@ -237,7 +237,7 @@ const P7_SIDES: [(&str, &str); 9] = [
     ("reference", "datawal 0.1.5 `put` + `fsync` (fsync + directory fsync)"),
     ("redb", "redb 4.6, a write transaction (`Durability::Immediate`)"),
     ("fjall", "fjall 3.1, `insert` + `persist(SyncData)`"),
-    ("okaywal", "okaywal 0.3.1, one entry + `commit` (defaults: 1 MiB preallocated)"),
+    ("okaywal", "okaywal 0.3.1, one entry + `commit` (defaults: 1 MiB zero-filled files)"),
     ("raw_file", "floor: pwrite + fdatasync, growing the file"),
     ("raw_file_prealloc", "floor: pwrite + fdatasync inside a file extended ahead by 1 MiB"),
 ];
@@ -245,11 +245,13 @@ const P7_SIDES: [(&str, &str); 9] = [
 const DURABLE_NOTES: &str = "P7's durable single put (1 KB value, random existing key, 20k preloaded; one \
 put per side in turn, the order rotating; mean = summed time / puts). The peers are fjall and okaywal, the \
 write-ahead log by khonsulabs with its default configuration (`Configuration::default_for`: log files \
-preallocated to 1 MiB with `set_len`, a checkpoint every 768 KiB; a put is one entry of one chunk, key then \
-value, and `commit` returns after fdatasync); okaywal is a log, not a key/value store, and keeps no index. \
-`ours_prealloc` opens with `Options::preallocate(1 MiB)`; `raw_file_prealloc` is the floor it is judged \
-against: the file is extended with `set_len` in 1 MiB steps ahead of the data, so a put's pwrite lands \
-inside the file's length and its fdatasync records no new size.";
+of 1 MiB, extended with `set_len` and then written with zeros, so their blocks are allocated before any \
+entry lands, and reused in place once checkpointed; a checkpoint every 768 KiB; a put is one entry of one \
+chunk, key then value, and `commit` returns after fdatasync); okaywal is a log, not a key/value store, and \
+keeps no index. `ours_prealloc` opens with `Options::preallocate(1 MiB)`; `raw_file_prealloc` is the floor \
+it is judged against: the file is extended with `set_len` in 1 MiB steps ahead of the data (no zeros \
+written: the file system still allocates the blocks as the data lands), so a put's pwrite lands inside the \
+file's length and its fdatasync records no new size.";
 
 const HISTORY_NOTES: &str = "`host-tests/benches/history.rs`. B1 puts through the component's `kv.store` with its default \
 options (shared mode, 4 MiB segments, hint files, automatic compaction from 4 MiB at half dead), sampling the store \

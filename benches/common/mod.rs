@@ -518,8 +518,10 @@ impl Kv for FjallKv {
 
 /// okaywal (khonsulabs' write-ahead log) with its default configuration,
 /// `Configuration::default_for(dir)`: each log file preallocated to 1 MiB
-/// (`preallocate_bytes`, extended with `set_len`), a checkpoint once 768 KiB
-/// were written to the active file, 16 KiB buffers.
+/// (`preallocate_bytes`: `set_len`, then the room written with zeros, so
+/// its blocks are allocated before any entry lands; a checkpointed file is
+/// reused in place, not truncated), a checkpoint once 768 KiB were written
+/// to the active file, 16 KiB buffers.
 ///
 /// A log, not a key/value store: a put is one entry holding one chunk, the
 /// key's bytes then the value's. okaywal has no commit short of a durable
