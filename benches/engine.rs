@@ -1,10 +1,13 @@
 //! Criterion benchmarks of this crate against the reference (datawal 0.1.5)
 //! in the same run: P1 unsynced append, P2 durable batched append (with the
 //! machine's `dd` fdatasync bandwidth measured between its rounds), P4
-//! random get and put, P7 durable single puts (also redb and fjall).
-//! P1, P2 and P7 also time `raw_file`, the same bytes written to a plain
-//! file with one `pwrite` per call (and `fdatasync`): the floor set by the
-//! system call and the disk, against which a remaining gap is judged.
+//! random get and put, P7 durable single puts (also redb, fjall and the
+//! okaywal write-ahead log). P1, P2 and P7 also time `raw_file`, the same
+//! bytes written to a plain file with one `pwrite` per call (and
+//! `fdatasync`): the floor set by the system call and the disk, against
+//! which a remaining gap is judged. P7 adds `raw_file_prealloc`, the same
+//! floor on a file extended ahead of the data (`set_len`), and
+//! `ours_prealloc`, this crate with `Options::preallocate`.
 //!
 //! Noise control on a shared 2-core machine: every benchmark runs in four
 //! rounds whose order alternates (ours, reference, raw / raw, reference,
@@ -65,9 +68,18 @@ impl Log for reference::RecordLog {
 /// The physical floor: a plain file, the payload bytes written with one
 /// `pwrite` per call (no framing, no CRC), `fdatasync` for fsync. Not a
 /// log; it shows what the system call and the disk cost by themselves.
+///
+/// Preallocated (`step` > 0): the file is extended with `set_len` in steps
+/// of `step` bytes ahead of the data, just before a write that would pass
+/// its length, so the writes land inside the file's length and their
+/// `fdatasync` has no new file size to record.
 struct RawFile {
     file: std::fs::File,
     len: u64,
+    /// Preallocation step in bytes; 0: none, every write grows the file.
+    step: u64,
+    /// The file's length (`set_len`) when preallocated.
+    allocated: u64,
 }
 
 impl RawFile {
@@ -79,11 +91,22 @@ impl RawFile {
             .truncate(true)
             .open(dir.join("raw.bin"))
             .expect("open raw file");
-        RawFile { file, len: 0 }
+        RawFile { file, len: 0, step: 0, allocated: 0 }
+    }
+
+    /// A raw file extended ahead of the data in steps of `step` bytes.
+    fn open_preallocated(dir: &Path, step: u64) -> RawFile {
+        assert!(step > 0);
+        RawFile { step, ..RawFile::open(dir) }
     }
 
     fn write(&mut self, buf: &[u8]) {
         use std::os::unix::fs::FileExt;
+        let end = self.len + buf.len() as u64;
+        if self.step > 0 && end > self.allocated {
+            self.allocated = end.div_ceil(self.step) * self.step;
+            self.file.set_len(self.allocated).expect("raw set_len");
+        }
         self.file.write_all_at(buf, self.len).expect("raw pwrite");
         self.len += buf.len() as u64;
     }
@@ -423,6 +446,12 @@ impl RawKv {
     fn open(dir: &Path) -> RawKv {
         RawKv { file: RawFile::open(dir), buf: Vec::new() }
     }
+
+    /// The same on a file extended ahead of the data in steps of `step`
+    /// bytes: each put's pwrite lands inside the file's length.
+    fn open_preallocated(dir: &Path, step: u64) -> RawKv {
+        RawKv { file: RawFile::open_preallocated(dir, step), buf: Vec::new() }
+    }
 }
 
 impl Kv for RawKv {
@@ -441,34 +470,50 @@ impl Kv for RawKv {
 }
 
 /// P7: one put (1 KB, random existing key) made durable on its own, per
-/// iteration: ours `put` + `fsync`, the reference the same, redb one
-/// write transaction (Durability::Immediate), fjall `insert` +
-/// `persist(SyncData)`; and the floor, a plain file's pwrite + fdatasync.
-/// The interleaved turns also time ours in shared mode.
+/// iteration: ours `put` + `fsync`, with default options and with
+/// `Options::preallocate(P7_PREALLOC_BYTES)` (`ours_prealloc`), the
+/// reference the same, redb one write transaction
+/// (Durability::Immediate), fjall `insert` + `persist(SyncData)`, okaywal
+/// one entry + `commit` (its default configuration: log files of 1 MiB,
+/// zero-filled ahead); and the floors, a plain file's pwrite + fdatasync,
+/// growing the file (`raw_file`) or inside a file extended ahead in steps
+/// of `P7_PREALLOC_BYTES` (`raw_file_prealloc`). The interleaved turns
+/// also time ours in shared mode.
 fn p7_durable_put(c: &mut Criterion) {
     let keys = if common::quick() { 1_000 } else { P7_KEYS };
-    let kinds = [StoreKind::Ours, StoreKind::Reference, StoreKind::Redb, StoreKind::Fjall];
-    let mut stores: Vec<(&str, Box<dyn Kv>)> = kinds
-        .into_iter()
-        .map(|k| {
-            let mut s = k.open(&common::fresh_dir(&format!("p7-{}", k.name())));
-            let mut pairs = (0..keys).map(|i| (common::key(i), common::value(i, P7_VALUE_BYTES)));
-            s.bulk_load(&mut pairs);
-            (k.name(), s)
-        })
-        .collect();
+    let kinds = [
+        StoreKind::Ours,
+        StoreKind::OursPrealloc,
+        StoreKind::Reference,
+        StoreKind::Redb,
+        StoreKind::Fjall,
+        StoreKind::Okaywal,
+    ];
+    let preload = |k: StoreKind| -> (&'static str, Box<dyn Kv>) {
+        let mut s = k.open(&common::fresh_dir(&format!("p7-{}", k.name())));
+        let mut pairs = (0..keys).map(|i| (common::key(i), common::value(i, P7_VALUE_BYTES)));
+        s.bulk_load(&mut pairs);
+        (k.name(), s)
+    };
+    let mut stores: Vec<(&str, Box<dyn Kv>)> = kinds.into_iter().map(preload).collect();
     stores.push(("raw_file", Box::new(RawKv::open(&common::fresh_dir("p7-raw_file")))));
+    stores.push((
+        "raw_file_prealloc",
+        Box::new(RawKv::open_preallocated(
+            &common::fresh_dir("p7-raw_file_prealloc"),
+            common::P7_PREALLOC_BYTES,
+        )),
+    ));
     // Shared mode's cost (each put owns the store through a lease file):
     // in the interleaved turns only, beside the single-writer `ours`.
-    let shared = StoreKind::OursShared;
-    let mut s = shared.open(&common::fresh_dir(&format!("p7-{}", shared.name())));
-    s.bulk_load(&mut (0..keys).map(|i| (common::key(i), common::value(i, P7_VALUE_BYTES))));
-    stores.push((shared.name(), s));
+    let in_rounds = stores.len();
+    stores.push(preload(StoreKind::OursShared));
     let mut g = c.benchmark_group("p7_durable_put_1KB");
     g.throughput(Throughput::Elements(1));
     g.sample_size(10).sampling_mode(SamplingMode::Flat);
+    let order: Vec<usize> = (0..in_rounds).collect();
     for round in 0..ROUNDS {
-        for idx in abba(&[0usize, 1, 2, 3, 4], round) {
+        for idx in abba(&order, round) {
             let (name, store) = &mut stores[idx];
             let mut rng = Rng::new(70 + round as u64);
             let value = common::value(77, P7_VALUE_BYTES);

@@ -194,6 +194,11 @@ fn fmt_val(v: Option<f64>, unit: &str) -> String {
     }
 }
 
+/// `a / b` when both were measured.
+fn ratio_of(a: Option<f64>, b: Option<f64>) -> Option<f64> {
+    Some(a? / b?)
+}
+
 fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or("n/a".into(), |r| format!("{r:.2}x"))
 }
@@ -223,6 +228,30 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 }
 
 const MIB: f64 = 1024.0 * 1024.0;
+
+/// P7's sides, in the order of the issue-17 table, and what one durable put is.
+const P7_SIDES: [(&str, &str); 9] = [
+    ("ours", "`put` + `fsync` (fdatasync)"),
+    ("ours_prealloc", "the same, `Options::preallocate(1 MiB)`"),
+    ("ours_shared", "the same in shared mode (a lease per put; interleaved only)"),
+    ("reference", "datawal 0.1.5 `put` + `fsync` (fsync + directory fsync)"),
+    ("redb", "redb 4.6, a write transaction (`Durability::Immediate`)"),
+    ("fjall", "fjall 3.1, `insert` + `persist(SyncData)`"),
+    ("okaywal", "okaywal 0.3.1, one entry + `commit` (defaults: 1 MiB zero-filled files)"),
+    ("raw_file", "floor: pwrite + fdatasync, growing the file"),
+    ("raw_file_prealloc", "floor: pwrite + fdatasync inside a file extended ahead by 1 MiB"),
+];
+
+const DURABLE_NOTES: &str = "P7's durable single put (1 KB value, random existing key, 20k preloaded; one \
+put per side in turn, the order rotating; mean = summed time / puts). The peers are fjall and okaywal, the \
+write-ahead log by khonsulabs with its default configuration (`Configuration::default_for`: log files \
+of 1 MiB, extended with `set_len` and then written with zeros, so their blocks are allocated before any \
+entry lands, and reused in place once checkpointed; a checkpoint every 768 KiB; a put is one entry of one \
+chunk, key then value, and `commit` returns after fdatasync); okaywal is a log, not a key/value store, and \
+keeps no index. `ours_prealloc` opens with `Options::preallocate(1 MiB)`; `raw_file_prealloc` is the floor \
+it is judged against: the file is extended with `set_len` in 1 MiB steps ahead of the data (no zeros \
+written: the file system still allocates the blocks as the data lands), so a put's pwrite lands inside the \
+file's length and its fdatasync records no new size.";
 
 const HISTORY_NOTES: &str = "`host-tests/benches/history.rs`. B1 puts through the component's `kv.store` with its default \
 options (shared mode, 4 MiB segments, hint files, automatic compaction from 4 MiB at half dead), sampling the store \
@@ -263,6 +292,14 @@ impl Summary {
     /// P7 interleaved: durable puts per second of summed put time.
     fn p7i_ops(&self, side: &str) -> Option<f64> {
         num(&self.p7i["sides"][side]["ops_per_s"])
+    }
+
+    /// Issue 17's bar: the faster of fjall and okaywal in P7's interleaved
+    /// turns (durable puts per second), and which one it was; `None`
+    /// unless both were measured.
+    fn p7_best_peer(&self) -> Option<(&'static str, f64)> {
+        let (fjall, okaywal) = (self.p7i_ops("fjall")?, self.p7i_ops("okaywal")?);
+        Some(if okaywal > fjall { ("okaywal", okaywal) } else { ("fjall", fjall) })
     }
 
     fn p2_mb_s(&self, side: &str) -> Option<f64> {
@@ -491,9 +528,42 @@ impl Summary {
                 higher_is_better: true,
             },
             Row {
+                bench: "P7 ours_prealloc (`Options::preallocate` 1 MiB), interleaved (ops/s)".into(),
+                ours: self.p7i_ops("ours_prealloc"),
+                reference: self.p7i_ops("reference"),
+                unit: "",
+                higher_is_better: true,
+            },
+            Row {
+                bench: "P7 ours_prealloc, criterion rounds (ops/s)".into(),
+                ours: crit("p7_durable_put_1KB", "ours_prealloc"),
+                reference: crit("p7_durable_put_1KB", "reference"),
+                unit: "",
+                higher_is_better: true,
+            },
+            Row {
+                bench: format!(
+                    "P7 ours_prealloc vs best peer (fjall/okaywal), interleaved (ops/s) [reference column = {}]",
+                    self.p7_best_peer().map_or("the faster of fjall and okaywal", |(name, _)| name)
+                ),
+                ours: self.p7i_ops("ours_prealloc"),
+                reference: self.p7_best_peer().map(|(_, ops)| ops),
+                unit: "",
+                higher_is_better: true,
+            },
+            Row {
                 bench: "P7 floor [reference column = raw file, pwrite + fdatasync]".into(),
                 ours: self.p7i_ops("ours"),
                 reference: self.p7i_ops("raw_file"),
+                unit: "",
+                higher_is_better: true,
+            },
+            Row {
+                bench: "P7 preallocated-file floor [ours column = ours_prealloc, reference column = raw file \
+                        extended ahead by 1 MiB, pwrite inside its length + fdatasync]"
+                    .into(),
+                ours: self.p7i_ops("ours_prealloc"),
+                reference: self.p7i_ops("raw_file_prealloc"),
                 unit: "",
                 higher_is_better: true,
             },
@@ -757,6 +827,81 @@ impl Summary {
         t
     }
 
+    /// Issue 17's goal: a durable single put (P7, interleaved) of ours with
+    /// preallocation at least as fast as the best of fjall and okaywal.
+    fn durable_targets(&self) -> Vec<[String; 4]> {
+        let status = |ok: Option<bool>| match ok {
+            Some(true) => "met".to_string(),
+            Some(false) => "missed".to_string(),
+            None => "not measured".to_string(),
+        };
+        let reported = |v: Option<f64>| if v.is_some() { "reported" } else { "not measured" }.to_string();
+        let ops = |side: &str| fmt_val(self.p7i_ops(side), "ops/s");
+        let best = self.p7_best_peer();
+        let mut t = Vec::new();
+        for (side, label, wanted) in [
+            ("ours_prealloc", "`Options::preallocate` 1 MiB", ">= 1.0x the best of fjall and okaywal"),
+            ("ours", "default options", "reported"),
+        ] {
+            let r = ratio_of(self.p7i_ops(side), best.map(|b| b.1));
+            t.push([
+                format!("P7 durable single put 1 KB, ours with {label} (interleaved)"),
+                wanted.into(),
+                format!(
+                    "{}: {} vs {} (best peer{}); fjall {}, okaywal {}",
+                    fmt_ratio(r),
+                    ops(side),
+                    fmt_val(best.map(|b| b.1), "ops/s"),
+                    best.map_or(String::new(), |b| format!(": {}", b.0)),
+                    ops("fjall"),
+                    ops("okaywal"),
+                ),
+                if wanted == "reported" { reported(r) } else { status(r.map(|r| r >= 1.0)) },
+            ]);
+        }
+        let floor = ratio_of(self.p7i_ops("raw_file_prealloc"), self.p7i_ops("raw_file"));
+        t.push([
+            "P7 floors: pwrite + fdatasync on a file extended ahead by 1 MiB vs on a growing file".into(),
+            "reported".into(),
+            format!("{} vs {}: {} the rate", ops("raw_file_prealloc"), ops("raw_file"), fmt_ratio(floor)),
+            reported(floor),
+        ]);
+        t
+    }
+
+    /// Every P7 side: interleaved rate, mean and median put, criterion
+    /// rounds' rate, and the ratio to the best peer (fjall/okaywal).
+    fn p7_table(&self) -> String {
+        let best = self.p7_best_peer().map(|b| b.1);
+        let rows: Vec<Vec<String>> = P7_SIDES
+            .iter()
+            .map(|&(side, what)| {
+                let ops = self.p7i_ops(side);
+                vec![
+                    side.to_string(),
+                    what.to_string(),
+                    fmt_val(ops, ""),
+                    fmt_val(ops.map(|o| 1e6 / o), ""),
+                    fmt_val(num(&self.p7i["sides"][side]["median_op_ns"]).map(|ns| ns / 1e3), ""),
+                    fmt_val(self.c.get("p7_durable_put_1KB", side).per_s(), ""),
+                    fmt_ratio(ratio_of(ops, best)),
+                ]
+            })
+            .collect();
+        table(
+            &[
+                "side",
+                "one durable put",
+                "interleaved (ops/s)",
+                "mean (us)",
+                "median (us)",
+                "criterion rounds (ops/s)",
+                "vs best peer",
+            ],
+            &rows,
+        )
+    }
+
     /// Issue 15's rows, B1-B4: (bench, goal, measured, status).
     fn history_targets(&self) -> Vec<[String; 4]> {
         let status = |ok: Option<bool>| match ok {
@@ -869,6 +1014,11 @@ impl Summary {
         table(&["target", "wanted", "measured", "status"], &rows)
     }
 
+    fn durable_table(&self) -> String {
+        let rows: Vec<Vec<String>> = self.durable_targets().into_iter().map(|r| r.to_vec()).collect();
+        table(&["target", "wanted", "measured", "status"], &rows)
+    }
+
     fn kv_table(&self) -> String {
         let mut rows = Vec::new();
         let names = [
@@ -916,7 +1066,16 @@ impl Summary {
             "p4_random_put",
             "p7_durable_put_1KB",
         ] {
-            for side in ["ours", "reference", "redb", "fjall", "raw_file"] {
+            for side in [
+                "ours",
+                "ours_prealloc",
+                "reference",
+                "redb",
+                "fjall",
+                "okaywal",
+                "raw_file",
+                "raw_file_prealloc",
+            ] {
                 let e = self.c.get(group, side);
                 if e.rounds.is_empty() {
                     continue;
@@ -993,6 +1152,12 @@ impl Summary {
         let _ = writeln!(o, "dd fdatasync bandwidth: {}", fmt_val(self.dd_mb_s(), "MB/s"));
         let _ = writeln!(o, "wall time so far: {}\n", self.wall());
         let _ = writeln!(o, "Targets (issue 6):\n{}", self.targets_table());
+        let _ = writeln!(
+            o,
+            "Durable writes (issue 17):\n{}\nP7, every side:\n{}",
+            self.durable_table(),
+            self.p7_table()
+        );
         let _ = writeln!(o, "Key/value stores, {}:\n{}", self.kv_label(), self.kv_table());
         let _ = writeln!(o, "ratio = how many times better ours is (>1: ours better)\n{}", self.main_table());
         o
@@ -1038,6 +1203,12 @@ impl Summary {
             o,
             "## Bounded history (issue 15)\n\n{}\n{HISTORY_NOTES}\n",
             table(&["bench", "goal", "measured", "status"], &history)
+        );
+        let _ = writeln!(
+            o,
+            "## Durable writes (issue 17)\n\n{}\n{DURABLE_NOTES}\n\n{}",
+            self.durable_table(),
+            self.p7_table()
         );
         let _ = writeln!(o, "## Against redb and fjall\n\n{}.\n\n{}", self.kv_label(), self.kv_table());
         let _ = writeln!(o, "{KV_NOTES}");
@@ -1140,6 +1311,27 @@ impl Summary {
                 rf / raw
             );
         }
+        if let (Some(raw), Some(pre), Some(best)) =
+            (mean_us("raw_file"), mean_us("raw_file_prealloc"), self.p7_best_peer())
+        {
+            let ours_pre = mean_us("ours_prealloc").map_or(
+                "ours with `Options::preallocate` was not measured".into(),
+                |o| {
+                    format!(
+                        "ours with `Options::preallocate` {o:.1} us ({:.0} % of that floor's rate)",
+                        pre / o * 100.0
+                    )
+                },
+            );
+            let _ = writeln!(
+                o,
+                "- P7 preallocation (interleaved, mean per put): on a file extended ahead by 1 MiB the floor's \
+                 pwrite + fdatasync takes {pre:.1} us, against {raw:.1} us on a file each write grows (the sync then \
+                 also records the new size); {ours_pre}. The best peer, {}, takes {:.1} us.",
+                best.0,
+                1e6 / best.1
+            );
+        }
         if let (Some(r), Some(h)) =
             (self.p3("reference", "secs_median"), self.p3("ours_hints", "secs_median"))
         {
@@ -1231,7 +1423,9 @@ WASI pread or pwrite of a frame's bytes (300 B) and nothing else (no checksum, n
 offsets). The `contains` row (a hash lookup, no I/O) is about one bare WIT call on the component side.\n\
 - P6: `RecordLogReader::scan_iter` over the whole log in a child process, warm page cache; memory is the \
 child's VmHWM growth during the scan. Two logs: the P3 log (~1 KiB frames) and 1 GiB of 1 MiB frames; and, as the floor, a log of one 1 KiB frame.\n\
-- P7: one 1 KB put of a random existing key (20k preloaded) then its own sync, per iteration.\n\
+- P7: one 1 KB put of a random existing key (20k preloaded) then its own sync, per iteration; besides \
+the stores, okaywal (a write-ahead log, default configuration) and two floors, a plain file's pwrite + \
+fdatasync growing the file and inside a file extended ahead in 1 MiB steps (see issue 17's section).\n\
 - L1: a full listing of a store of 16 B keys and 100 B values (`stores`, section `list`), warm page cache, \
 3 interleaved rounds (medians), each right after a write, so each sorts the keys again: pages of 1,000 \
 (`keys_page`, `items_page`, each page starting after the last one's cursor) against one `keys()` / \

@@ -1,7 +1,8 @@
 //! Shared by the bench binaries (`engine`, `stores`, `summary`): where data
 //! and results live, a deterministic PRNG, key/value shapes, `/proc` and
 //! `dd` readings, cold-cache eviction, and one key/value trait implemented
-//! by this crate, the reference crate (datawal 0.1.5), redb and fjall.
+//! by this crate, the reference crate (datawal 0.1.5), redb and fjall (and,
+//! for durable puts only, the okaywal write-ahead log).
 //!
 //! Benchmark data lives on disk under `$CARGO_TARGET_DIR/bench-data` (never
 //! tmpfs); results as JSON under `$CARGO_TARGET_DIR/bench-results`.
@@ -262,10 +263,16 @@ pub enum StoreKind {
     /// This crate in shared mode (`Options::shared(true)`): every mutation
     /// owns the store through a lease file (the component's mode).
     OursShared,
+    /// This crate with its active segment preallocated ahead of the data
+    /// (`Options::preallocate(P7_PREALLOC_BYTES)`).
+    OursPrealloc,
     /// datawal 0.1.5.
     Reference,
     Redb,
     Fjall,
+    /// okaywal, a write-ahead log (not a key/value store): durable puts
+    /// only (see `OkaywalKv`).
+    Okaywal,
 }
 
 impl StoreKind {
@@ -274,9 +281,11 @@ impl StoreKind {
             StoreKind::Ours => "ours",
             StoreKind::OursHints => "ours_hints",
             StoreKind::OursShared => "ours_shared",
+            StoreKind::OursPrealloc => "ours_prealloc",
             StoreKind::Reference => "reference",
             StoreKind::Redb => "redb",
             StoreKind::Fjall => "fjall",
+            StoreKind::Okaywal => "okaywal",
         }
     }
 
@@ -285,9 +294,11 @@ impl StoreKind {
             StoreKind::Ours,
             StoreKind::OursHints,
             StoreKind::OursShared,
+            StoreKind::OursPrealloc,
             StoreKind::Reference,
             StoreKind::Redb,
             StoreKind::Fjall,
+            StoreKind::Okaywal,
         ]
         .into_iter()
         .find(|k| k.name() == s)
@@ -304,12 +315,22 @@ impl StoreKind {
                 datawal::DataWal::open_with(dir, datawal::Options::new().shared(true))
                     .expect("open ours shared"),
             )),
+            StoreKind::OursPrealloc => Box::new(OursKv(
+                datawal::DataWal::open_with(dir, datawal::Options::new().preallocate(P7_PREALLOC_BYTES))
+                    .expect("open ours preallocated"),
+            )),
             StoreKind::Reference => Box::new(RefKv(reference::DataWal::open(dir).expect("open reference"))),
             StoreKind::Redb => Box::new(RedbKv::open(dir)),
             StoreKind::Fjall => Box::new(FjallKv::open(dir)),
+            StoreKind::Okaywal => Box::new(OkaywalKv::open(dir)),
         }
     }
 }
+
+/// P7's preallocation step, 1 MiB (okaywal's default `preallocate_bytes`):
+/// the `raw_file_prealloc` floor extends its file by this much ahead of the
+/// data, and `ours_prealloc` opens with `Options::preallocate` of it.
+pub const P7_PREALLOC_BYTES: u64 = 1 << 20;
 
 /// The options of the "with hint files" variant: opt-in hint files, and
 /// rotation so that there are sealed segments for them to describe.
@@ -492,5 +513,118 @@ impl Kv for FjallKv {
     }
     fn get_len(&mut self, key: &[u8]) -> Option<usize> {
         self.ks.get(key).expect("fjall get").map(|v| v.len())
+    }
+}
+
+/// okaywal (khonsulabs' write-ahead log) with its default configuration,
+/// `Configuration::default_for(dir)`: each log file preallocated to 1 MiB
+/// (`preallocate_bytes`: `set_len`, then the room written with zeros, so
+/// its blocks are allocated before any entry lands; a checkpointed file is
+/// reused in place, not truncated), a checkpoint once 768 KiB were written
+/// to the active file, 16 KiB buffers.
+///
+/// A log, not a key/value store: a put is one entry holding one chunk, the
+/// key's bytes then the value's. okaywal has no commit short of a durable
+/// one (`EntryWriter::commit` returns once `fdatasync` covered the entry,
+/// concurrent commits sharing one sync), so `put` buffers the pair and
+/// `sync` writes the buffered pairs as one entry and commits it; a durable
+/// put is one entry, one chunk, one commit. It cannot get.
+pub struct OkaywalKv {
+    /// `None` only while dropping (`shutdown` takes the log by value).
+    wal: Option<okaywal::WriteAheadLog>,
+    /// Pairs put since the last sync: their bytes, and where each ends.
+    pending: Vec<u8>,
+    ends: Vec<usize>,
+}
+
+/// okaywal's log manager here: there is no store behind the log, so a
+/// checkpoint has nothing to apply and is accepted as it comes (okaywal then
+/// recycles the file), and recovery keeps nothing (the benches open empty
+/// directories).
+#[derive(Debug)]
+struct OkaywalCheckpointer;
+
+impl okaywal::LogManager for OkaywalCheckpointer {
+    fn recover(&mut self, _entry: &mut okaywal::Entry<'_>) -> std::io::Result<()> {
+        Ok(())
+    }
+
+    fn checkpoint_to(
+        &mut self,
+        _last_checkpointed_id: okaywal::EntryId,
+        _checkpointed_entries: &mut okaywal::SegmentReader,
+        _wal: &okaywal::WriteAheadLog,
+    ) -> std::io::Result<()> {
+        Ok(())
+    }
+}
+
+/// Pairs per entry (one commit each) in okaywal's bulk load: about 100 KB,
+/// well inside a log file's 1 MiB preallocation.
+const OKAYWAL_BULK_PAIRS: usize = 100;
+
+impl OkaywalKv {
+    pub fn open(dir: &Path) -> Self {
+        let wal = okaywal::Configuration::default_for(dir).open(OkaywalCheckpointer).expect("open okaywal");
+        OkaywalKv { wal: Some(wal), pending: Vec::new(), ends: Vec::new() }
+    }
+
+    fn wal(&self) -> &okaywal::WriteAheadLog {
+        self.wal.as_ref().expect("open")
+    }
+}
+
+impl Kv for OkaywalKv {
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.pending.extend_from_slice(key);
+        self.pending.extend_from_slice(value);
+        self.ends.push(self.pending.len());
+    }
+    fn sync(&mut self) {
+        if self.ends.is_empty() {
+            return;
+        }
+        let mut entry = self.wal().begin_entry().expect("okaywal begin_entry");
+        let mut start = 0;
+        for &end in &self.ends {
+            entry.write_chunk(&self.pending[start..end]).expect("okaywal write_chunk");
+            start = end;
+        }
+        entry.commit().expect("okaywal commit");
+        self.pending.clear();
+        self.ends.clear();
+    }
+    fn put_durable(&mut self, key: &[u8], value: &[u8]) {
+        use std::io::Write as _;
+        // The pair straight into the entry's chunk (no buffer), then commit.
+        let mut entry = self.wal().begin_entry().expect("okaywal begin_entry");
+        let len = u32::try_from(key.len() + value.len()).expect("pair under 4 GiB");
+        let mut chunk = entry.begin_chunk(len).expect("okaywal begin_chunk");
+        chunk.write_all(key).expect("okaywal chunk write");
+        chunk.write_all(value).expect("okaywal chunk write");
+        chunk.finish().expect("okaywal chunk finish");
+        entry.commit().expect("okaywal commit");
+    }
+    fn bulk_load(&mut self, pairs: &mut dyn Iterator<Item = ([u8; 16], Vec<u8>)>) {
+        for (i, (k, v)) in pairs.enumerate() {
+            self.put(&k, &v);
+            if (i + 1) % OKAYWAL_BULK_PAIRS == 0 {
+                self.sync();
+            }
+        }
+        self.sync();
+    }
+    fn get_len(&mut self, _key: &[u8]) -> Option<usize> {
+        unimplemented!("okaywal is a log: it cannot get")
+    }
+}
+
+impl Drop for OkaywalKv {
+    fn drop(&mut self) {
+        // Pending checkpoints finish and okaywal's checkpoint thread ends
+        // before the caller removes the directory.
+        if let Some(wal) = self.wal.take() {
+            wal.shutdown().expect("okaywal shutdown");
+        }
     }
 }
