@@ -6,8 +6,9 @@
 //! bytes written to a plain file with one `pwrite` per call (and
 //! `fdatasync`): the floor set by the system call and the disk, against
 //! which a remaining gap is judged. P7 adds `raw_file_prealloc`, the same
-//! floor on a file extended ahead of the data (`set_len`), and
-//! `ours_prealloc`, this crate with `Options::preallocate`.
+//! floor on a file filled with zeros ahead of the data, and
+//! `ours_prealloc`, this crate with `Options::preallocate` (which does the
+//! same).
 //!
 //! Noise control on a shared 2-core machine: every benchmark runs in four
 //! rounds whose order alternates (ours, reference, raw / raw, reference,
@@ -69,16 +70,17 @@ impl Log for reference::RecordLog {
 /// `pwrite` per call (no framing, no CRC), `fdatasync` for fsync. Not a
 /// log; it shows what the system call and the disk cost by themselves.
 ///
-/// Preallocated (`step` > 0): the file is extended with `set_len` in steps
-/// of `step` bytes ahead of the data, just before a write that would pass
-/// its length, so the writes land inside the file's length and their
-/// `fdatasync` has no new file size to record.
+/// Preallocated (`step` > 0): the file is filled with zeros in steps of
+/// `step` bytes ahead of the data, in the write that would pass its length
+/// (as `Options::preallocate` does), so the writes land on allocated blocks
+/// inside the file's length and their `fdatasync` records no new size and
+/// no new block.
 struct RawFile {
     file: std::fs::File,
     len: u64,
     /// Preallocation step in bytes; 0: none, every write grows the file.
     step: u64,
-    /// The file's length (`set_len`) when preallocated.
+    /// The file's length (data, then zeros) when preallocated.
     allocated: u64,
 }
 
@@ -105,9 +107,12 @@ impl RawFile {
         let end = self.len + buf.len() as u64;
         if self.step > 0 && end > self.allocated {
             self.allocated = end.div_ceil(self.step) * self.step;
-            self.file.set_len(self.allocated).expect("raw set_len");
+            let mut with_room = buf.to_vec();
+            with_room.resize((self.allocated - self.len) as usize, 0);
+            self.file.write_all_at(&with_room, self.len).expect("raw pwrite");
+        } else {
+            self.file.write_all_at(buf, self.len).expect("raw pwrite");
         }
-        self.file.write_all_at(buf, self.len).expect("raw pwrite");
         self.len += buf.len() as u64;
     }
 }

@@ -239,7 +239,7 @@ const P7_SIDES: [(&str, &str); 9] = [
     ("fjall", "fjall 3.1, `insert` + `persist(SyncData)`"),
     ("okaywal", "okaywal 0.3.1, one entry + `commit` (defaults: 1 MiB zero-filled files)"),
     ("raw_file", "floor: pwrite + fdatasync, growing the file"),
-    ("raw_file_prealloc", "floor: pwrite + fdatasync inside a file extended ahead by 1 MiB"),
+    ("raw_file_prealloc", "floor: pwrite + fdatasync inside a file zero-filled ahead by 1 MiB"),
 ];
 
 const DURABLE_NOTES: &str = "P7's durable single put (1 KB value, random existing key, 20k preloaded; one \
@@ -248,10 +248,11 @@ write-ahead log by khonsulabs with its default configuration (`Configuration::de
 of 1 MiB, extended with `set_len` and then written with zeros, so their blocks are allocated before any \
 entry lands, and reused in place once checkpointed; a checkpoint every 768 KiB; a put is one entry of one \
 chunk, key then value, and `commit` returns after fdatasync); okaywal is a log, not a key/value store, and \
-keeps no index. `ours_prealloc` opens with `Options::preallocate(1 MiB)`; `raw_file_prealloc` is the floor \
-it is judged against: the file is extended with `set_len` in 1 MiB steps ahead of the data (no zeros \
-written: the file system still allocates the blocks as the data lands), so a put's pwrite lands inside the \
-file's length and its fdatasync records no new size.";
+keeps no index. `ours_prealloc` opens with `Options::preallocate(1 MiB)`: the active segment is filled \
+with zeros 1 MiB ahead of its frames, in the write that passes its end, and cut back to its last frame at \
+seal and close. `raw_file_prealloc` is the floor it is judged against, zero-filled the same way, so a put's \
+pwrite lands on allocated blocks inside the file's length and its fdatasync records no new size and no new \
+block.";
 
 const HISTORY_NOTES: &str = "`host-tests/benches/history.rs`. B1 puts through the component's `kv.store` with its default \
 options (shared mode, 4 MiB segments, hint files, automatic compaction from 4 MiB at half dead), sampling the store \
@@ -587,6 +588,24 @@ impl Summary {
                     .into(),
                 ours: self.durable("component_shared"),
                 reference: self.durable("component"),
+                unit: "",
+                higher_is_better: true,
+            },
+            Row {
+                bench: "K1 durable `wasi:keyvalue` set 1 KB, the component's defaults (shared, preallocating 256 KiB) \
+                        (ops/s) [reference column = S3's shared put + fsync, not preallocating]"
+                    .into(),
+                ours: self.durable("component_keyvalue"),
+                reference: self.durable("component_shared"),
+                unit: "",
+                higher_is_better: true,
+            },
+            Row {
+                bench: "K2 durable single put 1 KB, native, preallocating 256 KiB, component bench's turns (ops/s) \
+                        [reference column = not preallocating]"
+                    .into(),
+                ours: self.durable("native_prealloc"),
+                reference: self.durable("native"),
                 unit: "",
                 higher_is_better: true,
             },

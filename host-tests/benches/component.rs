@@ -84,6 +84,31 @@ impl Kv for Guest {
     }
 }
 
+/// The component's `wasi:keyvalue` with its default store options (shared,
+/// preallocating, compacting): a `set` is durable when it returns, so
+/// `fsync` has nothing left to do. Keys are the hex of the workload's.
+struct Keyvalue {
+    provider: host_tests::provider::Provider,
+    bucket: wasmtime::component::ResourceAny,
+}
+
+impl Kv for Keyvalue {
+    fn put(&mut self, key: &[u8], value: &[u8]) {
+        self.provider.set(self.bucket, &hex(key), value).expect("keyvalue set");
+    }
+    fn get_len(&mut self, key: &[u8]) -> Option<usize> {
+        self.provider.get(self.bucket, &hex(key)).expect("keyvalue get").map(|v| v.len())
+    }
+    fn contains(&mut self, key: &[u8]) -> bool {
+        self.provider.exists(self.bucket, &hex(key)).expect("keyvalue exists")
+    }
+    fn fsync(&mut self) {}
+}
+
+fn hex(bytes: &[u8]) -> String {
+    bytes.iter().map(|b| format!("{b:02x}")).collect()
+}
+
 /// Host bindings for P5's floor guest, `host-tests/io-floor`.
 mod floor_bindings {
     wasmtime::component::bindgen!({ world: "io-floor", path: "io-floor/wit" });
@@ -161,7 +186,14 @@ enum Side {
     /// Shared mode: a lease per change.
     NativeShared,
     ComponentShared,
+    /// Preallocating (`Options::preallocate`, the component's default step).
+    NativePrealloc,
+    /// `wasi:keyvalue` `set`, the component's default store options.
+    ComponentKeyvalue,
 }
+
+/// The component's default preallocation step (`src/component.rs`).
+const PREALLOCATE_BYTES: u64 = 256 << 10;
 
 impl Side {
     fn name(self) -> &'static str {
@@ -171,6 +203,8 @@ impl Side {
             Side::Floor => "floor",
             Side::NativeShared => "native_shared",
             Side::ComponentShared => "component_shared",
+            Side::NativePrealloc => "native_prealloc",
+            Side::ComponentKeyvalue => "component_keyvalue",
         }
     }
 }
@@ -195,6 +229,12 @@ fn open(side: Side, dir: &Path) -> Box<dyn Kv> {
         Side::Component => guest(false),
         Side::ComponentShared => guest(true),
         Side::Floor => Box::new(Floor::new(dir)),
+        Side::NativePrealloc => native(datawal::Options::new().preallocate(PREALLOCATE_BYTES)),
+        Side::ComponentKeyvalue => {
+            let mut provider = host_tests::provider::Provider::new(dir).expect("keyvalue provider");
+            let bucket = provider.open_bucket("store").expect("open bucket");
+            Box::new(Keyvalue { provider, bucket })
+        }
     }
 }
 
@@ -352,7 +392,14 @@ fn main() {
 
     // Durable single puts, single writer vs shared, one put per side in
     // turn (the order rotating), as P7 measures natively.
-    let durable_sides = [Side::Native, Side::NativeShared, Side::Component, Side::ComponentShared];
+    let durable_sides = [
+        Side::Native,
+        Side::NativeShared,
+        Side::Component,
+        Side::ComponentShared,
+        Side::NativePrealloc,
+        Side::ComponentKeyvalue,
+    ];
     let (durable_keys, min_cycles, max_cycles) =
         if quick { (1_000u64, 30, 60) } else { (10_000, 300, 3_000) };
     let budget = std::time::Duration::from_secs(if quick { 2 } else { 20 });
