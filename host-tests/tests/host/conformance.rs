@@ -434,7 +434,17 @@ impl Host for Wasmtime {
     }
 
     fn restart(&mut self) {
-        self.handles.clear();
+        // Every handle dropped first, its destructor run in the guest (as
+        // jco does under Node), so every host leaves the same bytes: a
+        // store dropped while it is free cuts its room off.
+        let mut names: Vec<String> = self.handles.keys().cloned().collect();
+        names.sort();
+        for name in names {
+            let handle = self.handles.remove(&name).expect("listed");
+            if let Some(p) = self.handle_instance.get(&name).and_then(|n| self.instances.get_mut(n)) {
+                trap(p.drop_handle(handle));
+            }
+        }
         self.handle_instance.clear();
         self.instances.clear();
         self.current = 0;
