@@ -188,7 +188,10 @@ enum Side {
     ComponentShared,
     /// Preallocating (`Options::preallocate`, the component's default step).
     NativePrealloc,
-    /// `wasi:keyvalue` `set`, the component's default store options.
+    /// `ComponentShared` preallocating as the component's stores do by default.
+    ComponentSharedPrealloc,
+    /// `wasi:keyvalue` `set`, the component's default store options
+    /// (preallocating, and rotating, hinting, compacting itself).
     ComponentKeyvalue,
 }
 
@@ -204,6 +207,7 @@ impl Side {
             Side::NativeShared => "native_shared",
             Side::ComponentShared => "component_shared",
             Side::NativePrealloc => "native_prealloc",
+            Side::ComponentSharedPrealloc => "component_shared_prealloc",
             Side::ComponentKeyvalue => "component_keyvalue",
         }
     }
@@ -215,19 +219,21 @@ fn open(side: Side, dir: &Path) -> Box<dyn Kv> {
     let native = |options| {
         Box::new(Native(datawal::DataWal::open_with(&dir.join("store"), options).expect("open native")))
     };
-    let guest = |shared| {
+    let guest = |shared, preallocate| {
         let mut sandbox = Sandbox::new(dir).expect("sandbox");
         // datawal 0.1.5's layout, as native opens it: the component's `kv`
         // defaults (rotation, hints, automatic compaction) are B1-B4's.
-        let options = OpenOptions { shared: Some(shared), ..LAYOUT_0_1 };
+        let options =
+            OpenOptions { shared: Some(shared), preallocate_bytes: Some(preallocate), ..LAYOUT_0_1 };
         let store = sandbox.kv_open_with("store", options).expect("open in component");
         Box::new(Guest { sandbox, store })
     };
     match side {
         Side::Native => native(datawal::Options::new()),
         Side::NativeShared => native(datawal::Options::new().shared(true)),
-        Side::Component => guest(false),
-        Side::ComponentShared => guest(true),
+        Side::Component => guest(false, 0),
+        Side::ComponentShared => guest(true, 0),
+        Side::ComponentSharedPrealloc => guest(true, PREALLOCATE_BYTES),
         Side::Floor => Box::new(Floor::new(dir)),
         Side::NativePrealloc => native(datawal::Options::new().preallocate(PREALLOCATE_BYTES)),
         Side::ComponentKeyvalue => {
@@ -398,6 +404,7 @@ fn main() {
         Side::Component,
         Side::ComponentShared,
         Side::NativePrealloc,
+        Side::ComponentSharedPrealloc,
         Side::ComponentKeyvalue,
     ];
     let (durable_keys, min_cycles, max_cycles) =
