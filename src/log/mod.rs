@@ -464,10 +464,8 @@ impl RecordLog {
     /// write (one host call under WASI). Not `set_len`: a sparse file's
     /// blocks are allocated by the synced writes into it, each a journal
     /// commit; written zeros are allocated once, and overwriting them
-    /// commits data only. Measured on ext4 (pwrite + fdatasync of 1 KB,
-    /// 20,000 each, interleaved): 4,882/s appending, 5,839/s into `set_len`
-    /// room, 7,262/s into written zeros (256 KiB steps). okaywal fills its
-    /// log files the same way.
+    /// commits data only (`examples/sync_floor.rs` measures each way; the
+    /// README has the figures). okaywal fills its log files the same way.
     fn room_for(&self, end: u64, step: u64) -> u64 {
         let rounded = end.div_ceil(step).saturating_mul(step);
         match self.options.segment_bytes_max {
