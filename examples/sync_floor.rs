@@ -10,8 +10,9 @@
 //! - `zeros ahead`: the `STEP` of zeros is written with the data that
 //!   passes the file's end, as this crate does;
 //! - `zeros long before`: 64 MiB of zeros written and synced first;
-//! - `reused 1 MiB`: the writes wrap around a 1 MiB region written and
-//!   synced first (what okaywal's recycled log files do).
+//! - `reused 1 MiB`, `reused 768 KiB`: the writes wrap around a region
+//!   written and synced first (okaywal writes 768 KiB of each 1 MiB log
+//!   file, then moves on to a recycled one).
 //!
 //! `cargo run --release --example sync_floor [WRITES]` (default 5000 each),
 //! in a temporary directory under the current one (not /tmp, which may be
@@ -98,6 +99,7 @@ fn main() -> anyhow::Result<()> {
         Side::new(dir.path(), "zeros ahead", Room::Zeros)?,
         Side::new(dir.path(), "zeros long before", Room::Written)?,
         Side::new(dir.path(), "reused 1 MiB", Room::Wrap(MIB))?,
+        Side::new(dir.path(), "reused 768 KiB", Room::Wrap(768 << 10))?,
     ];
     let data = vec![7u8; BYTES];
     for turn in 0..writes as usize {
