@@ -402,8 +402,13 @@ pub(crate) fn judge(
         return Ok(Verdict::Hard(format!("{describe} in a sealed segment")));
     }
     match judge_active(file, limit, offset, what, &describe, policy)? {
-        // Damage in the active segment may be a writer's frame in flight.
-        Verdict::Hard(_) if in_flight(file, offset)? => Ok(Verdict::Retry),
+        // Damage in the active segment that would fail the read or drop
+        // frames may be a writer's frame in flight.
+        Verdict::Hard(_) | Verdict::Tail(TornTail { valid_frames_dropped: 1.., .. })
+            if in_flight(file, offset)? =>
+        {
+            Ok(Verdict::Retry)
+        }
         verdict => Ok(verdict),
     }
 }
@@ -436,9 +441,6 @@ fn judge_active(
         if !header_is_torn(file, offset, limit)? {
             return Ok(Verdict::Hard(describe.to_owned()));
         }
-    }
-    if after.valid_frames > 0 && in_flight(file, offset)? {
-        return Ok(Verdict::Retry);
     }
     match (after.valid_frames, policy) {
         (0, _) => Ok(Verdict::Tail(tail)),
