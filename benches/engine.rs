@@ -71,10 +71,10 @@ impl Log for reference::RecordLog {
 /// log; it shows what the system call and the disk cost by themselves.
 ///
 /// Preallocated (`step` > 0): the file is filled with zeros in steps of
-/// `step` bytes ahead of the data, in the write that would pass its length
-/// (as `Options::preallocate` does), so the writes land on allocated blocks
-/// inside the file's length and their `fdatasync` records no new size and
-/// no new block.
+/// `step` bytes ahead of the data, before the write that would pass its
+/// length, in writes of at most 64 KiB (as `Options::preallocate` does),
+/// so the writes land on allocated blocks inside the file's length and
+/// their `fdatasync` records no new size and no new block.
 struct RawFile {
     file: std::fs::File,
     len: u64,
@@ -104,15 +104,21 @@ impl RawFile {
 
     fn write(&mut self, buf: &[u8]) {
         use std::os::unix::fs::FileExt;
+        /// The crate's largest write of room zeros (page-cache folios stay small).
+        const PIECE: u64 = 64 << 10;
         let end = self.len + buf.len() as u64;
         if self.step > 0 && end > self.allocated {
-            self.allocated = end.div_ceil(self.step) * self.step;
-            let mut with_room = buf.to_vec();
-            with_room.resize((self.allocated - self.len) as usize, 0);
-            self.file.write_all_at(&with_room, self.len).expect("raw pwrite");
-        } else {
-            self.file.write_all_at(buf, self.len).expect("raw pwrite");
+            let to = end.div_ceil(self.step) * self.step;
+            let zeros = [0u8; PIECE as usize];
+            let mut at = end;
+            while at < to {
+                let piece_end = ((at / PIECE + 1) * PIECE).min(to);
+                self.file.write_all_at(&zeros[..(piece_end - at) as usize], at).expect("raw pwrite");
+                at = piece_end;
+            }
+            self.allocated = to;
         }
+        self.file.write_all_at(buf, self.len).expect("raw pwrite");
         self.len += buf.len() as u64;
     }
 }

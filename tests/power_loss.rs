@@ -311,6 +311,62 @@ fn preallocated_appends_syncs_and_rotations_lose_nothing_synced() {
     appends_syncs_and_rotations(Options::new().preallocate(700), true);
 }
 
+/// Room is written before the frames that need it (a failed or cut room
+/// write leaves no byte of them), as zeros in writes of at most 64 KiB
+/// that end on multiples of 64 KiB: one large write would make large
+/// page-cache folios, and each later synced 1 KB write into one costs its
+/// writeback a walk of all its block buffers (`examples/sync_floor.rs`).
+#[test]
+fn room_is_written_before_its_frames_in_pieces_of_at_most_64_kib() {
+    const PIECE: u64 = 64 << 10;
+    const STEP: u64 = 300 << 10;
+    let td = tempfile::tempdir().unwrap();
+    let mut log = RecordLog::open_with(td.path(), Options::new().preallocate(STEP)).unwrap();
+    let payload = vec![7u8; 1000];
+    faults::reset();
+    faults::start_recording();
+    // Frames of 1,028 bytes: the first write and the one that passes 300 KiB
+    // each make a step of room.
+    for _ in 0..320 {
+        log.append(&payload).unwrap();
+    }
+    let trace = faults::take_trace();
+    let writes: Vec<(u64, &[u8])> = trace
+        .iter()
+        .filter_map(|op| match op {
+            Op::Write { offset, data, .. } => Some((*offset, data.as_slice())),
+            _ => None,
+        })
+        .collect();
+    let (mut extensions, mut room_end) = (0, 0u64);
+    let mut i = 0;
+    while i < writes.len() {
+        let (offset, data) = writes[i];
+        if data.iter().all(|&b| b == 0) {
+            // A run of room pieces, contiguous, then the frame they make room for.
+            let mut at = offset;
+            while writes[i].1.iter().all(|&b| b == 0) {
+                let (piece_at, piece) = writes[i];
+                let piece_end = piece_at + piece.len() as u64;
+                assert_eq!(piece_at, at, "room pieces are contiguous");
+                assert!(piece.len() as u64 <= PIECE && (piece_at / PIECE == (piece_end - 1) / PIECE));
+                at = piece_end;
+                i += 1;
+            }
+            let (frame_at, frame) = writes[i];
+            assert_eq!(frame_at + frame.len() as u64, offset, "the room starts where its frame ends");
+            assert!(at.is_multiple_of(STEP), "room ends on a whole step: {at}");
+            room_end = at;
+            extensions += 1;
+        } else {
+            assert!(offset + data.len() as u64 <= room_end, "a frame past the room came without room");
+        }
+        i += 1;
+    }
+    assert_eq!(extensions, 2, "the first frame and the one past 300 KiB make room");
+    log.close().unwrap();
+}
+
 fn appends_syncs_and_rotations(options: Options, close: bool) {
     let td = tempfile::tempdir().unwrap();
     let root = td.path().join("log");

@@ -122,6 +122,12 @@ const OPEN_TRIES: u32 = 8;
 /// Most bytes the encode buffer keeps between writes.
 const ENCODE_BUF_KEEP_BYTES: usize = 1 << 20;
 
+/// Largest write of room zeros (`RecordLog::write_room`): small enough
+/// that the page cache keeps small folios under later appends, large
+/// enough that a 1 MiB step is 16 writes.
+const ROOM_WRITE_BYTES: u64 = 64 << 10;
+static ROOM_ZEROS: [u8; ROOM_WRITE_BYTES as usize] = [0; ROOM_WRITE_BYTES as usize];
+
 /// Open's visitor: the caller's, plus what the writer keeps of the frames
 /// going by (the active segment's hint, checkpoints).
 struct Tee<'a> {
@@ -431,19 +437,21 @@ impl RecordLog {
             format::encode_into(&mut self.encode_buf, r.record_type, txid, r.key, r.payload)?;
         }
         debug_assert_eq!(self.encode_buf.len() as u64, bytes);
-        // Room: zeros after the frames, in the same write (see `room_for`).
-        let room_end = match self.options.preallocate {
-            Some(step) if end > self.room_end => self.room_for(end, step),
-            _ => end,
-        };
-        self.encode_buf.resize((room_end - start) as usize, 0);
+        // Room first (see `room_for`): when its write fails, no byte of the
+        // records is on disk; when a crash cuts between the two, the zeros
+        // after the old end are room.
+        if let Some(step) = self.options.preallocate.filter(|_| end > self.room_end) {
+            let room_end = self.room_for(end, step);
+            self.write_room(end, room_end)?;
+            self.room_end = room_end;
+        }
         let written = self.active.write_all_at(&self.encode_buf, start);
         if self.encode_buf.capacity() > ENCODE_BUF_KEEP_BYTES {
             self.encode_buf = Vec::new();
         }
         written?;
         self.active_len = end;
-        self.room_end = self.room_end.max(room_end);
+        self.room_end = self.room_end.max(end);
         self.last_txid = last_txid;
         let boundaries = self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner());
         let mut offset = start;
@@ -460,18 +468,35 @@ impl RecordLog {
 
     /// The length to give the active segment for a write ending at `end`:
     /// whole `step`s of room, not past the rotation size unless the write
-    /// itself is. The room is written as zeros after the frames, in their
-    /// write (one host call under WASI). Not `set_len`: a sparse file's
-    /// blocks are allocated by the synced writes into it, each a journal
-    /// commit; written zeros are allocated once, and overwriting them
-    /// commits data only (`examples/sync_floor.rs` measures each way; the
-    /// README has the figures). okaywal fills its log files the same way.
+    /// itself is. The room is written as zeros (`write_room`). Not
+    /// `set_len`: a sparse file's blocks are allocated by the synced writes
+    /// into it, each a journal commit; written zeros are allocated once,
+    /// and overwriting them commits data only (`examples/sync_floor.rs`
+    /// measures each way; the README has the figures). okaywal fills its
+    /// log files the same way.
     fn room_for(&self, end: u64, step: u64) -> u64 {
         let rounded = end.div_ceil(step).saturating_mul(step);
         match self.options.segment_bytes_max {
             Some(max) => rounded.min(max.max(end)),
             None => rounded,
         }
+    }
+
+    /// Write zeros over `from..to` of the active segment, in pieces that
+    /// end on multiples of [`ROOM_WRITE_BYTES`]. Linux sizes page-cache
+    /// folios by the write that creates them: one 1 MiB write of zeros
+    /// makes 1 MiB folios, and every later synced 1 KB write into one makes
+    /// writeback walk its 256 block buffers (4 to 5 us of CPU per durable
+    /// put, measured with `examples/sync_floor.rs`; the README has the
+    /// figures).
+    fn write_room(&mut self, from: u64, to: u64) -> Result<(), Error> {
+        let mut at = from;
+        while at < to {
+            let piece_end = (at / ROOM_WRITE_BYTES + 1).saturating_mul(ROOM_WRITE_BYTES).min(to);
+            self.active.write_all_at(&ROOM_ZEROS[..(piece_end - at) as usize], at)?;
+            at = piece_end;
+        }
+        Ok(())
     }
 
     /// Cut the room off the active segment (before it is sealed, and at
