@@ -209,7 +209,7 @@ fn round_robin(
 }
 
 /// Cycles per block of `round_robin`'s per-side sums: long enough to
-/// span a phase of the disk, short enough for 30 blocks in a P7 run.
+/// span a phase of the disk, short enough for 90 blocks in a full P7 run.
 const BLOCK_CYCLES: usize = 100;
 
 /// Rounds per benchmark: forward order on odd rounds, reversed on even.
@@ -547,7 +547,7 @@ fn p7_durable_put(c: &mut Criterion) {
     g.finish();
     // The same, interleaved put by put (the P7 target uses this).
     let names: Vec<&str> = stores.iter().map(|(n, _)| *n).collect();
-    // Up to 9,000 cycles (about 15 s): the ratio to the best peer is judged
+    // Up to 9,000 cycles (22 s in a run here): the ratio to the best peer is judged
     // to within a percent or two (its confidence interval is in the summary).
     let (min, max) = if common::quick() { (20, 50) } else { (300, 9000) };
     let mut rng = Rng::new(700);

@@ -250,9 +250,9 @@ entry lands, and reused in place once checkpointed; a checkpoint every 768 KiB; 
 chunk, key then value, and `commit` returns after fdatasync); okaywal is a log, not a key/value store, and \
 keeps no index. `ours_prealloc` opens with `Options::preallocate(1 MiB)`: the active segment is filled \
 with zeros 1 MiB ahead of its frames (written just before the frames that pass its end, 64 KiB a write so \
-the page cache keeps small folios), and cut back to its last frame at seal and close. `raw_file_prealloc` is the floor it is judged against, zero-filled the same way, so a put's \
-pwrite lands on allocated blocks inside the file's length and its fdatasync records no new size and no new \
-block.";
+the page cache keeps small folios), and cut back to its last frame at seal and close. `raw_file_prealloc` \
+is the floor it is judged against, zero-filled the same way, so a put's pwrite lands on allocated blocks \
+inside the file's length and its fdatasync records no new size and no new block.";
 
 const HISTORY_NOTES: &str = "`host-tests/benches/history.rs`. B1 puts through the component's `kv.store` with its default \
 options (shared mode, 4 MiB segments, hint files, automatic compaction from 4 MiB at half dead), sampling the store \
