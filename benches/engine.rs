@@ -8,7 +8,10 @@
 //! which a remaining gap is judged. P7 adds `raw_file_prealloc`, the same
 //! floor on a file filled with zeros ahead of the data, and
 //! `ours_prealloc`, this crate with `Options::preallocate` (which does the
-//! same).
+//! same), and `raw_file_reused`, the floor on a file zero-filled once and
+//! written round and round (okaywal reuses its log files so): the two
+//! floors differ by what a log that keeps its history pays for writing
+//! its zeros.
 //!
 //! Noise control on a shared 2-core machine: every benchmark runs in four
 //! rounds whose order alternates (ours, reference, raw / raw, reference,
@@ -75,6 +78,12 @@ impl Log for reference::RecordLog {
 /// length, in writes of at most 64 KiB (as `Options::preallocate` does),
 /// so the writes land on allocated blocks inside the file's length and
 /// their `fdatasync` records no new size and no new block.
+///
+/// Reused (`ring` > 0): the file is zero-filled to `ring` bytes and synced
+/// once, at open, and the writes go round it, starting over at offset 0
+/// when the next would pass its end: okaywal's steady state (it reuses a
+/// checkpointed log file in place), where no write needs a fresh block
+/// or zeros written first.
 struct RawFile {
     file: std::fs::File,
     len: u64,
@@ -82,6 +91,24 @@ struct RawFile {
     step: u64,
     /// The file's length (data, then zeros) when preallocated.
     allocated: u64,
+    /// Length of a reused file; 0: not reused.
+    ring: u64,
+}
+
+/// The crate's largest write of room zeros (page-cache folios stay small).
+const ZERO_PIECE: u64 = 64 << 10;
+
+/// Writes zeros over `from..to` of `file`, in writes that end on
+/// multiples of `ZERO_PIECE`.
+fn write_zeros(file: &std::fs::File, from: u64, to: u64) {
+    use std::os::unix::fs::FileExt;
+    let zeros = [0u8; ZERO_PIECE as usize];
+    let mut at = from;
+    while at < to {
+        let piece_end = ((at / ZERO_PIECE + 1) * ZERO_PIECE).min(to);
+        file.write_all_at(&zeros[..(piece_end - at) as usize], at).expect("raw pwrite");
+        at = piece_end;
+    }
 }
 
 impl RawFile {
@@ -93,7 +120,7 @@ impl RawFile {
             .truncate(true)
             .open(dir.join("raw.bin"))
             .expect("open raw file");
-        RawFile { file, len: 0, step: 0, allocated: 0 }
+        RawFile { file, len: 0, step: 0, allocated: 0, ring: 0 }
     }
 
     /// A raw file extended ahead of the data in steps of `step` bytes.
@@ -102,20 +129,26 @@ impl RawFile {
         RawFile { step, ..RawFile::open(dir) }
     }
 
+    /// A raw file of `ring` bytes, zero-filled and synced here, that the
+    /// writes go round.
+    fn open_reused(dir: &Path, ring: u64) -> RawFile {
+        assert!(ring > 0);
+        let raw = RawFile { ring, ..RawFile::open(dir) };
+        write_zeros(&raw.file, 0, ring);
+        raw.file.sync_all().expect("raw fsync");
+        raw
+    }
+
     fn write(&mut self, buf: &[u8]) {
         use std::os::unix::fs::FileExt;
-        /// The crate's largest write of room zeros (page-cache folios stay small).
-        const PIECE: u64 = 64 << 10;
+        if self.ring > 0 && self.len + buf.len() as u64 > self.ring {
+            assert!(buf.len() as u64 <= self.ring, "a write larger than the reused file");
+            self.len = 0;
+        }
         let end = self.len + buf.len() as u64;
         if self.step > 0 && end > self.allocated {
             let to = end.div_ceil(self.step) * self.step;
-            let zeros = [0u8; PIECE as usize];
-            let mut at = end;
-            while at < to {
-                let piece_end = ((at / PIECE + 1) * PIECE).min(to);
-                self.file.write_all_at(&zeros[..(piece_end - at) as usize], at).expect("raw pwrite");
-                at = piece_end;
-            }
+            write_zeros(&self.file, end, to);
             self.allocated = to;
         }
         self.file.write_all_at(buf, self.len).expect("raw pwrite");
@@ -471,6 +504,12 @@ impl RawKv {
     fn open_preallocated(dir: &Path, step: u64) -> RawKv {
         RawKv { file: RawFile::open_preallocated(dir, step), buf: Vec::new() }
     }
+
+    /// The same on a file of `ring` bytes, zero-filled once, that the puts
+    /// go round (okaywal's reused log files).
+    fn open_reused(dir: &Path, ring: u64) -> RawKv {
+        RawKv { file: RawFile::open_reused(dir, ring), buf: Vec::new() }
+    }
 }
 
 impl Kv for RawKv {
@@ -496,8 +535,9 @@ impl Kv for RawKv {
 /// one entry + `commit` (its default configuration: log files of 1 MiB,
 /// zero-filled ahead); and the floors, a plain file's pwrite + fdatasync,
 /// growing the file (`raw_file`) or inside a file extended ahead in steps
-/// of `P7_PREALLOC_BYTES` (`raw_file_prealloc`). The interleaved turns
-/// also time ours in shared mode.
+/// of `P7_PREALLOC_BYTES` (`raw_file_prealloc`), or going round a file of
+/// that size zero-filled once (`raw_file_reused`, okaywal's pattern).
+/// The interleaved turns also time ours in shared mode.
 fn p7_durable_put(c: &mut Criterion) {
     let keys = if common::quick() { 1_000 } else { P7_KEYS };
     let kinds = [
@@ -522,6 +562,10 @@ fn p7_durable_put(c: &mut Criterion) {
             &common::fresh_dir("p7-raw_file_prealloc"),
             common::P7_PREALLOC_BYTES,
         )),
+    ));
+    stores.push((
+        "raw_file_reused",
+        Box::new(RawKv::open_reused(&common::fresh_dir("p7-raw_file_reused"), common::P7_PREALLOC_BYTES)),
     ));
     // Shared mode's cost (each put owns the store through a lease file):
     // in the interleaved turns only, beside the single-writer `ours`.

@@ -230,7 +230,7 @@ fn table(header: &[&str], rows: &[Vec<String>]) -> String {
 const MIB: f64 = 1024.0 * 1024.0;
 
 /// P7's sides, in the order of the issue-17 table, and what one durable put is.
-const P7_SIDES: [(&str, &str); 9] = [
+const P7_SIDES: [(&str, &str); 10] = [
     ("ours", "`put` + `fsync` (fdatasync)"),
     ("ours_prealloc", "the same, `Options::preallocate(1 MiB)`"),
     ("ours_shared", "the same in shared mode (a lease per put; interleaved only)"),
@@ -240,6 +240,7 @@ const P7_SIDES: [(&str, &str); 9] = [
     ("okaywal", "okaywal 0.3.1, one entry + `commit` (defaults: 1 MiB zero-filled files)"),
     ("raw_file", "floor: pwrite + fdatasync, growing the file"),
     ("raw_file_prealloc", "floor: pwrite + fdatasync inside a file zero-filled ahead by 1 MiB"),
+    ("raw_file_reused", "floor: pwrite + fdatasync going round a 1 MiB file zero-filled once"),
 ];
 
 const DURABLE_NOTES: &str = "P7's durable single put (1 KB value, random existing key, 20k preloaded; one \
@@ -252,7 +253,9 @@ keeps no index. `ours_prealloc` opens with `Options::preallocate(1 MiB)`: the ac
 with zeros 1 MiB ahead of its frames (written just before the frames that pass its end, 64 KiB a write so \
 the page cache keeps small folios), and cut back to its last frame at seal and close. `raw_file_prealloc` \
 is the floor it is judged against, zero-filled the same way, so a put's pwrite lands on allocated blocks \
-inside the file's length and its fdatasync records no new size and no new block.";
+inside the file's length and its fdatasync records no new size and no new block. `raw_file_reused` is \
+okaywal's floor: its puts go round a 1 MiB file zero-filled and synced before the turns, so none writes \
+zeros first; the two floors differ by the zeros a log that keeps its history writes ahead of its frames.";
 
 const HISTORY_NOTES: &str = "`host-tests/benches/history.rs`. B1 puts through the component's `kv.store` with its default \
 options (shared mode, 4 MiB segments, hint files, automatic compaction from 4 MiB at half dead), sampling the store \
@@ -309,25 +312,29 @@ impl Summary {
     /// for both sides, so a slow phase of the disk moves both), 2,000
     /// resamples, fixed seed. `None` with fewer than 10 blocks.
     fn p7_ratio_ci(&self, a: &str, b: &str) -> Option<(f64, f64, usize)> {
-        let blocks = |side: &str| -> Option<Vec<f64>> {
-            self.p7i["sides"][side]["block_secs"].as_array()?.iter().map(Value::as_f64).collect()
+        self.p7_ci(&[a], &[b])
+    }
+
+    /// The same for the product of the rates of the sides `over` divided
+    /// by that of the sides `under` (`p7_ratio_ci(a, b)` is `[a] / [b]`;
+    /// `[a, d] / [b, c]` compares `a / b` with `c / d`).
+    fn p7_ci(&self, over: &[&str], under: &[&str]) -> Option<(f64, f64, usize)> {
+        let blocks = |side: &&str| -> Option<Vec<f64>> {
+            self.p7i["sides"][*side]["block_secs"].as_array()?.iter().map(Value::as_f64).collect()
         };
-        let (a, b) = (blocks(a)?, blocks(b)?);
-        let n = a.len().min(b.len());
+        let over: Vec<Vec<f64>> = over.iter().map(blocks).collect::<Option<_>>()?;
+        let under: Vec<Vec<f64>> = under.iter().map(blocks).collect::<Option<_>>()?;
+        let n = over.iter().chain(&under).map(Vec::len).min()?;
         if n < 10 {
             return None;
         }
         let mut rng = common::Rng::new(17);
         let mut ratios: Vec<f64> = (0..2000)
             .map(|_| {
-                let (mut ta, mut tb) = (0.0, 0.0);
-                for _ in 0..n {
-                    let i = rng.below(n as u64) as usize;
-                    ta += a[i];
-                    tb += b[i];
-                }
-                // Equal operation counts: the rate ratio is the time ratio inverted.
-                tb / ta
+                let picks: Vec<usize> = (0..n).map(|_| rng.below(n as u64) as usize).collect();
+                let time = |side: &Vec<f64>| picks.iter().map(|&i| side[i]).sum::<f64>();
+                // Equal operation counts: each rate is the inverse of its time.
+                under.iter().map(time).product::<f64>() / over.iter().map(time).product::<f64>()
             })
             .collect();
         ratios.sort_by(f64::total_cmp);
@@ -927,6 +934,41 @@ impl Summary {
             "reported".into(),
             format!("{} vs {}: {} the rate", ops("raw_file_prealloc"), ops("raw_file"), fmt_ratio(floor)),
             reported(floor),
+        ]);
+        let fmt_ci = |ci: Option<(f64, f64, usize)>| {
+            ci.map_or(String::new(), |(lo, hi, _)| format!(" (95 % CI {lo:.2}x to {hi:.2}x)"))
+        };
+        let growth = ratio_of(self.p7i_ops("raw_file_prealloc"), self.p7i_ops("raw_file_reused"));
+        t.push([
+            "P7 floors: zero-filling 1 MiB ahead (a log that keeps its history) vs going round a file \
+             zero-filled once (okaywal reusing its files)"
+                .into(),
+            "reported".into(),
+            format!(
+                "{} vs {}: {}{}",
+                ops("raw_file_prealloc"),
+                ops("raw_file_reused"),
+                fmt_ratio(growth),
+                fmt_ci(self.p7_ci(&["raw_file_prealloc"], &["raw_file_reused"]))
+            ),
+            reported(growth),
+        ]);
+        let own = |side: &str, floor: &str| ratio_of(self.p7i_ops(side), self.p7i_ops(floor));
+        let (ours, okaywal) = (own("ours_prealloc", "raw_file_prealloc"), own("okaywal", "raw_file_reused"));
+        let each = ours.zip(okaywal).map(|(a, b)| a / b);
+        t.push([
+            "P7 each against the floor of its own pattern: ours_prealloc / raw_file_prealloc over \
+             okaywal / raw_file_reused"
+                .into(),
+            "reported".into(),
+            format!(
+                "{} over {}: {}{}",
+                fmt_ratio(ours),
+                fmt_ratio(okaywal),
+                fmt_ratio(each),
+                fmt_ci(self.p7_ci(&["ours_prealloc", "raw_file_reused"], &["raw_file_prealloc", "okaywal"]))
+            ),
+            reported(each),
         ]);
         t
     }

@@ -12,7 +12,7 @@
 //!   when the data would pass the file's end;
 //! - `zeros ahead, 64 KiB`: the same zeros in writes of at most 64 KiB,
 //!   as this crate writes them;
-//! - `zeros long before`: 64 MiB of zeros written (1 MiB a write) and
+//! - `zeros long before`: 64 MiB of zeros written (64 KiB a write) and
 //!   synced first;
 //! - `reused 768 KiB`: the writes wrap around a region written and synced
 //!   first (okaywal writes about 768 KiB of each 1 MiB log file, then
@@ -107,7 +107,9 @@ impl Side {
             Room::Wrap(region) => region,
             _ => 0,
         };
-        write_zeros(&file, 0, len, MIB)?;
+        // 64 KiB a write, as the crate does: small folios, so these sides
+        // differ from `zeros ahead, 64 KiB` only in when the zeros were written.
+        write_zeros(&file, 0, len, PIECE)?;
         file.sync_all()?;
         Ok(Side::new(name, Target::File { file, room, pos: 0, len }))
     }
