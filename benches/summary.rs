@@ -298,6 +298,21 @@ impl Summary {
         num(&self.p7i["sides"][side]["ops_per_s"])
     }
 
+    /// P7 interleaved: `side`'s stalls (puts over 5x its median put) and
+    /// their share of its summed put time.
+    fn p7_stalls(&self, side: &str) -> Option<(u64, f64)> {
+        let v = &self.p7i["sides"][side];
+        Some((v["stall_ops"].as_u64()?, num(&v["stall_secs"])? / num(&v["total_secs"])?))
+    }
+
+    /// P7 interleaved: puts per second of `side`'s summed time without its
+    /// stalls.
+    fn p7_ops_without_stalls(&self, side: &str) -> Option<f64> {
+        let v = &self.p7i["sides"][side];
+        let ops = num(&v["ops"])? - num(&v["stall_ops"])?;
+        Some(ops / (num(&v["total_secs"])? - num(&v["stall_secs"])?))
+    }
+
     /// Issue 17's bar: the faster of fjall and okaywal in P7's interleaved
     /// turns (durable puts per second), and which one it was; `None`
     /// unless both were measured.
@@ -970,6 +985,20 @@ impl Summary {
             ),
             reported(each),
         ]);
+        let stalls = ["ours_prealloc", "okaywal", "raw_file_prealloc", "raw_file_reused"].map(|side| {
+            self.p7_stalls(side).map_or(format!("{side} n/a"), |(n, share)| {
+                format!("{side} {n} ({:.1} % of its time)", share * 100.0)
+            })
+        });
+        let steady =
+            ratio_of(self.p7_ops_without_stalls("ours_prealloc"), self.p7_ops_without_stalls("okaywal"));
+        t.push([
+            "P7 stalls (puts over 5x their side's median: a step of room zeros synced with the put, or the disk)"
+                .into(),
+            "reported".into(),
+            format!("{}; without them, ours_prealloc vs okaywal {}", stalls.join(", "), fmt_ratio(steady)),
+            reported(steady),
+        ]);
         t
     }
 
@@ -1528,8 +1557,9 @@ offsets). The `contains` row (a hash lookup, no I/O) is about one bare WIT call 
 - P6: `RecordLogReader::scan_iter` over the whole log in a child process, warm page cache; memory is the \
 child's VmHWM growth during the scan. Two logs: the P3 log (~1 KiB frames) and 1 GiB of 1 MiB frames; and, as the floor, a log of one 1 KiB frame.\n\
 - P7: one 1 KB put of a random existing key (20k preloaded) then its own sync, per iteration; besides \
-the stores, okaywal (a write-ahead log, default configuration) and two floors, a plain file's pwrite + \
-fdatasync growing the file and inside a file extended ahead in 1 MiB steps (see issue 17's section).\n\
+the stores, okaywal (a write-ahead log, default configuration) and three floors, a plain file's pwrite + \
+fdatasync growing the file, inside a file extended ahead in 1 MiB steps, and going round a 1 MiB file \
+zero-filled once (see issue 17's section).\n\
 - L1: a full listing of a store of 16 B keys and 100 B values (`stores`, section `list`), warm page cache, \
 3 interleaved rounds (medians), each right after a write, so each sorts the keys again: pages of 1,000 \
 (`keys_page`, `items_page`, each page starting after the last one's cursor) against one `keys()` / \
