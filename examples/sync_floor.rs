@@ -11,7 +11,9 @@
 //! - `zeros ahead, one write`: each `STEP` of zeros written in one pwrite
 //!   when the data would pass the file's end;
 //! - `zeros ahead, 64 KiB`: the same zeros in writes of at most 64 KiB,
-//!   as this crate writes them;
+//!   as this crate writes them; then the same in steps of 256 KiB and of
+//!   4 MiB, and in 1 MiB steps kept 16 MiB ahead of the data (so a write
+//!   lands on zeros written about 16,000 turns before);
 //! - `zeros long before`: 64 MiB of zeros written (64 KiB a write) and
 //!   synced first;
 //! - `reused 768 KiB`: the writes wrap around a region written and synced
@@ -45,7 +47,12 @@ enum Room {
     None,
     SetLen,
     ZerosOneWrite,
-    ZerosInPieces,
+    /// Zeros in writes of at most `PIECE`, in steps of `step` bytes, kept
+    /// at least `lead` bytes past the data.
+    ZerosInPieces {
+        step: u64,
+        lead: u64,
+    },
     Written,
     Wrap(u64),
 }
@@ -150,9 +157,9 @@ impl Side {
                         write_zeros(file, end, to, STEP)?;
                         *len = to;
                     }
-                    Room::ZerosInPieces if end > *len => {
-                        let to = end.div_ceil(STEP) * STEP;
-                        write_zeros(file, end, to, PIECE)?;
+                    Room::ZerosInPieces { step, lead } if end + *lead > *len => {
+                        let to = (end + *lead).div_ceil(*step) * *step;
+                        write_zeros(file, end.max(*len), to, PIECE)?;
                         *len = to;
                     }
                     _ => {}
@@ -175,7 +182,10 @@ fn main() -> anyhow::Result<()> {
         Side::file(dir.path(), "append", Room::None)?,
         Side::file(dir.path(), "set_len ahead", Room::SetLen)?,
         Side::file(dir.path(), "zeros ahead, one write", Room::ZerosOneWrite)?,
-        Side::file(dir.path(), "zeros ahead, 64 KiB", Room::ZerosInPieces)?,
+        Side::file(dir.path(), "zeros ahead, 64 KiB", Room::ZerosInPieces { step: STEP, lead: 0 })?,
+        Side::file(dir.path(), "the same, 256 KiB steps", Room::ZerosInPieces { step: STEP / 4, lead: 0 })?,
+        Side::file(dir.path(), "the same, 4 MiB steps", Room::ZerosInPieces { step: 4 * STEP, lead: 0 })?,
+        Side::file(dir.path(), "the same, 16 MiB ahead", Room::ZerosInPieces { step: STEP, lead: 16 * MIB })?,
         Side::file(dir.path(), "zeros long before", Room::Written)?,
         Side::file(dir.path(), "reused 768 KiB", Room::Wrap(768 << 10))?,
         Side::okaywal(dir.path())?,

@@ -486,8 +486,8 @@ impl RecordLog {
     /// end on multiples of [`ROOM_WRITE_BYTES`]. Linux sizes page-cache
     /// folios by the write that creates them: one 1 MiB write of zeros
     /// makes 1 MiB folios, and every later synced 1 KB write into one makes
-    /// writeback walk its 256 block buffers (about 3 us of CPU per durable
-    /// put in `examples/sync_floor.rs`; the README has the figures).
+    /// writeback walk its 256 block buffers (3 to 8 us of CPU per durable
+    /// put across `examples/sync_floor.rs` runs; the README has figures).
     fn write_room(&mut self, from: u64, to: u64) -> Result<(), Error> {
         let mut at = from;
         while at < to {
