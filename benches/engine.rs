@@ -203,7 +203,8 @@ fn abba<T: Copy>(items: &[T], round: usize) -> Vec<T> {
 /// total seconds, median operation time, and the seconds of each block of
 /// [`BLOCK_CYCLES`] consecutive cycles (full blocks only), from which the
 /// summary bootstraps a confidence interval for a ratio of two sides, and
-/// the count and seconds of its stalls (over [`STALL_MEDIANS`] medians).
+/// the count and seconds of its stalls (over [`common::STALL_MEDIANS`]
+/// medians).
 fn round_robin(
     names: &[&str],
     min_cycles: usize,
@@ -227,7 +228,8 @@ fn round_robin(
         let total: f64 = times[i].iter().sum();
         let blocks: Vec<f64> = times[i].chunks_exact(BLOCK_CYCLES).map(|b| b.iter().sum()).collect();
         let median = common::median(&times[i]);
-        let stalls: Vec<f64> = times[i].iter().copied().filter(|&t| t > STALL_MEDIANS * median).collect();
+        let stalls: Vec<f64> =
+            times[i].iter().copied().filter(|&t| t > common::STALL_MEDIANS * median).collect();
         out.insert(
             name.to_string(),
             serde_json::json!({
@@ -237,7 +239,8 @@ fn round_robin(
                 "median_op_ns": median * 1e9,
                 "block_secs": blocks,
                 "stall_ops": stalls.len(),
-                "stall_secs": stalls.iter().sum::<f64>(),
+                // From +0.0: an empty f64 sum is -0.0, printed "-0.0 %".
+                "stall_secs": stalls.iter().fold(0.0, |a, t| a + t),
             }),
         );
     }
@@ -245,12 +248,6 @@ fn round_robin(
     out.insert("wall_secs".into(), serde_json::json!(started.elapsed().as_secs_f64()));
     serde_json::Value::Object(out)
 }
-
-/// An operation over this many times its side's median is a stall
-/// (`round_robin` counts them and their time). In P7 a put that also syncs
-/// a step of room zeros is one: 1.2 to 1.9 ms against a median put's
-/// 0.14 ms, measured in a harness here.
-const STALL_MEDIANS: f64 = 5.0;
 
 /// Cycles per block of `round_robin`'s per-side sums: long enough to
 /// span a phase of the disk, short enough for 90 blocks in a full P7 run.

@@ -298,8 +298,8 @@ impl Summary {
         num(&self.p7i["sides"][side]["ops_per_s"])
     }
 
-    /// P7 interleaved: `side`'s stalls (puts over 5x its median put) and
-    /// their share of its summed put time.
+    /// P7 interleaved: `side`'s stalls (puts over `STALL_MEDIANS` times its
+    /// median put) and their share of its summed put time.
     fn p7_stalls(&self, side: &str) -> Option<(u64, f64)> {
         let v = &self.p7i["sides"][side];
         Some((v["stall_ops"].as_u64()?, num(&v["stall_secs"])? / num(&v["total_secs"])?))
@@ -993,8 +993,10 @@ impl Summary {
         let steady =
             ratio_of(self.p7_ops_without_stalls("ours_prealloc"), self.p7_ops_without_stalls("okaywal"));
         t.push([
-            "P7 stalls (puts over 5x their side's median: a step of room zeros synced with the put, or the disk)"
-                .into(),
+            format!(
+                "P7 stalls (puts over {}x their side's median: a step of room zeros synced with the put, or the disk)",
+                common::STALL_MEDIANS
+            ),
             "reported".into(),
             format!("{}; without them, ours_prealloc vs okaywal {}", stalls.join(", "), fmt_ratio(steady)),
             reported(steady),
