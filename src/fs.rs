@@ -603,7 +603,9 @@ impl File {
 
     /// Fill `buf` from byte `offset`. `UnexpectedEof` if the file is shorter.
     pub fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> Result<()> {
-        positional::read_exact_at(&self.file, buf, offset).map_err(io_err("read", &self.path))
+        positional::read_exact_at(&self.file, buf, offset).map_err(io_err("read", &self.path))?;
+        faults::count_read(buf.len());
+        Ok(())
     }
 
     /// Fill `buf` from byte `offset`, bytes past the end of the file as
@@ -619,6 +621,7 @@ impl File {
                 Err(e) => return Err(io_err("read", &self.path)(e)),
             }
         }
+        faults::count_read(done);
         buf[done..].fill(0);
         Ok(())
     }
@@ -638,6 +641,7 @@ impl File {
                 Err(e) if e.kind() == io::ErrorKind::Interrupted => continue,
                 Err(e) => return Err(io_err("read", &self.path)(e)),
                 Ok(n) => {
+                    faults::count_read(n);
                     self.pos += n as u64;
                     return Ok(n);
                 }

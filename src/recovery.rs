@@ -3,16 +3,29 @@
 //! step 5). Open, `scan_iter` and the lock-free reader all walk a log
 //! through [`Scan`], so they cannot disagree.
 //!
-//! | where                         | truncated / CRC mismatch | structural | zeros to EOF |
-//! |-------------------------------|--------------------------|------------|--------------|
-//! | sealed segment                | hard error               | hard error | hard error   |
-//! | active, nothing valid after   | torn tail                | hard error | room (end)   |
-//! | active, CRC-valid frames after| hard error (or salvage)  | hard error | n/a          |
+//! | where | bytes at the damage | verdict |
+//! |---|---|---|
+//! | sealed segment | anything that does not decode | hard error |
+//! | active segment | zeros to the end | room: the log ends, nothing discarded |
+//! | active segment | a frame whose declared extent runs past the end | torn tail, whatever its payload holds |
+//! | active segment | a zero or torn header (a well-formed start, then zeros) | torn tail |
+//! | active segment | a CRC mismatch, then a lost write (zeros) before any CRC-valid frame | torn tail |
+//! | active segment | a CRC mismatch, nothing CRC-valid after it | torn tail |
+//! | active segment | a CRC mismatch, CRC-valid frames after it and no lost write before them | hard error (or salvage) |
+//! | active segment | any other structural error | hard error |
 //!
-//! A structurally bad header that is the start of a well-formed one followed
-//! by zeros (down to all zeros) is a write a crash cut short or never landed
-//! while a later one did: in the active segment it is judged like a
-//! truncated frame, in a sealed segment it is a hard error.
+//! The rule behind the torn-tail rows: appends land in order and a sync
+//! makes every byte written before it durable, so a write that never
+//! landed (zeros where a frame must start, or a run of
+//! [`LOST_WRITE_MIN_BYTES`] zeros inside a frame: a disk sector) proves
+//! that no sync covered anything written after it. Frames after such a
+//! hole were never acknowledged as durable, and a power loss may keep some
+//! of them and not others: they go with the torn tail (moved aside, never
+//! deleted). Only damage with no hole before valid frames means bytes once
+//! made durable changed, and is refused. Frames inside a damaged frame's
+//! declared extent are its own bytes (a value may hold encoded records),
+//! never evidence of later data: the look past damage steps from frame to
+//! frame by declared length and is linear in the bytes it reads.
 //!
 //! Zeros from a frame boundary to the end of the active segment are room:
 //! space a writer preallocated (`Options::preallocate`) or a write whose
@@ -413,7 +426,9 @@ pub(crate) fn judge(
     }
 }
 
-/// [`judge`] for the active segment.
+/// [`judge`] for the active segment. Linear in the bytes after `offset`:
+/// each is read at most twice (once for the tail's extent, once by
+/// [`walk_after`]), whatever they hold.
 fn judge_active(
     file: &mut fs::File,
     limit: u64,
@@ -422,47 +437,189 @@ fn judge_active(
     describe: &str,
     policy: DamagePolicy,
 ) -> Result<Verdict> {
-    let after = inspect_rest(file, offset, limit)?;
-    if after.data_len == 0 {
-        return Ok(Verdict::Tail(TornTail::room(offset, after.len)));
+    let len = limit - offset;
+    let data_len = last_nonzero(file, offset, limit)?.map_or(0, |end| end - offset);
+    if data_len == 0 {
+        return Ok(Verdict::Tail(TornTail::room(offset, len)));
     }
-    let tail = TornTail {
-        segment: 0,
-        offset,
-        len: after.len,
-        data_len: after.data_len,
-        all_zero: false,
-        valid_frames_dropped: 0,
+    let tail = TornTail { segment: 0, offset, len, data_len, all_zero: false, valid_frames_dropped: 0 };
+    let frame_len = match what {
+        // The frame's declared extent runs past the end: a write cut short,
+        // whatever its payload holds. Frames inside it are its own bytes (a
+        // value may hold encoded records), not evidence of later data.
+        Damage::Truncated { .. } => return Ok(Verdict::Tail(tail)),
+        // A header that is the start of a well-formed one followed by zeros
+        // (down to all zero) is a write that never (fully) landed where a
+        // frame must start: what follows was written after it, so no sync
+        // made it durable (see [`walk_after`]).
+        _ if header_is_torn(file, offset, limit)? => return Ok(Verdict::Tail(tail)),
+        Damage::Structural(_) => return Ok(Verdict::Hard(describe.to_owned())),
+        Damage::CrcMismatch { frame_len } => frame_len,
     };
-    // A header that is the start of a well-formed one followed by zeros is a
-    // write the crash cut (or never landed, when it is all zero), not a frame
-    // of another version: judged like a torn frame, not a structural error.
-    if let Damage::Structural(_) = what {
-        if !header_is_torn(file, offset, limit)? {
-            return Ok(Verdict::Hard(describe.to_owned()));
+    match (walk_after(file, offset, frame_len, limit)?, policy) {
+        (After::Unlanded | After::Nothing, _) => Ok(Verdict::Tail(tail)),
+        (After::Valid { frames, .. }, DamagePolicy::Salvage) => {
+            Ok(Verdict::Tail(TornTail { valid_frames_dropped: frames, ..tail }))
         }
-    }
-    match (after.valid_frames, policy) {
-        (0, _) => Ok(Verdict::Tail(tail)),
-        (n, DamagePolicy::Salvage) => Ok(Verdict::Tail(TornTail { valid_frames_dropped: n, ..tail })),
-        (n, DamagePolicy::Strict) => Ok(Verdict::Hard(format!(
-            "{describe} with {n} CRC-valid frame(s) after it (first at offset {}); \
-             refusing to drop them (open in salvage mode to accept the loss)",
-            after.first_valid.unwrap_or(offset)
+        (After::Valid { frames, first }, DamagePolicy::Strict) => Ok(Verdict::Hard(format!(
+            "{describe} with {frames} CRC-valid frame(s) after it (first at offset {first}); \
+             refusing to drop them (open in salvage mode to accept the loss)"
+        ))),
+        (After::Misaligned { .. }, DamagePolicy::Salvage) => {
+            Ok(Verdict::Tail(TornTail { valid_frames_dropped: 1, ..tail }))
+        }
+        (After::Misaligned { at }, DamagePolicy::Strict) => Ok(Verdict::Hard(format!(
+            "{describe}, and the bytes at offset {at}, where the next frame starts, are neither a \
+             frame nor zeros; refusing to drop what may follow (open in salvage mode to accept the loss)"
         ))),
     }
 }
 
-/// Whether the header at `offset` is a prefix of a well-formed version-1
-/// header start (magic, version, type 0..=2, flags 0) followed only by zero
-/// bytes: what a write cut at any byte of the header leaves when the file
-/// had already been extended. Only the first 8 bytes can fail structurally
-/// this way: a cut length field reads smaller, never over its cap. Bytes at
-/// or past `limit` count as not written yet (zero).
+/// Shortest run of zero bytes that shows a write never landed: a disk
+/// sector, the smallest unit a disk writes (a lost page cache page is 4 KiB
+/// of them). Shorter runs are common in frames (header fields, values).
+const LOST_WRITE_MIN_BYTES: u64 = 512;
+
+/// What follows a frame whose CRC does not match ([`walk_after`]).
+#[derive(Debug, PartialEq, Eq)]
+enum After {
+    /// Zeros where bytes were written, before any CRC-valid frame.
+    Unlanded,
+    /// Nothing CRC-valid up to the limit.
+    Nothing,
+    /// `frames` CRC-valid frames follow, the first at `first`.
+    Valid { frames: u64, first: u64 },
+    /// Bytes at `at`, a frame boundary, that are neither a frame nor zeros.
+    Misaligned { at: u64 },
+}
+
+/// Walk from the damaged frame at `offset` (`frame_len` bytes, inside the
+/// limit) frame by frame to `limit`: each frame's declared length is where
+/// the next one starts, a damaged frame is stepped over like a valid one,
+/// and no byte is searched twice, so the walk is linear whatever the bytes
+/// hold (a crafted value cannot make it quadratic).
+///
+/// The rule it serves: appends land in order, and a sync makes every byte
+/// written before it durable. So bytes that never landed (zeros: segments
+/// only grow into zeros, past their end or into preallocated room) before a
+/// CRC-valid frame show that no sync covered that frame: it was never
+/// acknowledged as durable, and a power loss may drop it with the rest of
+/// the torn tail. Only damage with no such hole before valid frames means
+/// bytes once made durable were changed, and is refused.
+fn walk_after(file: &mut fs::File, offset: u64, frame_len: u32, limit: u64) -> Result<After> {
+    let mut chunk = vec![0u8; PROBE_CHUNK_BYTES];
+    let mut zeros = ZeroRun::default();
+    // The damaged frame's own bytes: a hole in them is a lost write.
+    read_frame(file, offset, frame_len, &mut chunk, Some(&mut zeros))?;
+    if zeros.longest >= LOST_WRITE_MIN_BYTES {
+        return Ok(After::Unlanded);
+    }
+    let (mut pos, mut frames, mut first) = (offset + u64::from(frame_len), 0u64, None);
+    while limit - pos >= HEADER_LEN as u64 {
+        let mut head = [0u8; HEADER_LEN];
+        file.read_at_or_zeros(&mut head, pos)?;
+        let looking = first.is_none();
+        if looking && header_is_torn(file, pos, limit)? {
+            return Ok(After::Unlanded);
+        }
+        let Ok(header) = format::parse_header(&head) else {
+            if looking {
+                return Ok(After::Misaligned { at: pos });
+            }
+            break; // Counting only: what is found so far is a lower bound.
+        };
+        let end = pos + u64::from(header.frame_len());
+        if end > limit {
+            break; // A frame cut by the end: the torn tail proper.
+        }
+        let valid = read_frame(file, pos, header.frame_len(), &mut chunk, looking.then_some(&mut zeros))?;
+        if valid {
+            frames += 1;
+            first.get_or_insert(pos);
+        } else if looking && zeros.longest >= LOST_WRITE_MIN_BYTES {
+            return Ok(After::Unlanded);
+        }
+        pos = end;
+    }
+    Ok(first.map_or(After::Nothing, |first| After::Valid { frames, first }))
+}
+
+/// The longest run of zero bytes seen so far, and the one still open.
+#[derive(Default)]
+struct ZeroRun {
+    current: u64,
+    longest: u64,
+}
+
+impl ZeroRun {
+    fn feed(&mut self, bytes: &[u8]) {
+        for &b in bytes {
+            self.current = if b == 0 { self.current + 1 } else { 0 };
+            self.longest = self.longest.max(self.current);
+        }
+    }
+}
+
+/// Read the `frame_len`-byte frame at `at` in chunks (memory: one chunk,
+/// whatever the frame's size), feeding its bytes to `zeros`; whether its
+/// CRC matches.
+fn read_frame(
+    file: &mut fs::File,
+    at: u64,
+    frame_len: u32,
+    chunk: &mut [u8],
+    mut zeros: Option<&mut ZeroRun>,
+) -> Result<bool> {
+    let crc_at = at + u64::from(frame_len) - format::CRC_LEN as u64;
+    let (mut pos, mut crc) = (at, 0u32);
+    let end = at + u64::from(frame_len);
+    while pos < end {
+        let n = usize::try_from((end - pos).min(chunk.len() as u64)).expect("bounded by the chunk");
+        file.read_at_or_zeros(&mut chunk[..n], pos)?;
+        if let Some(z) = zeros.as_deref_mut() {
+            z.feed(&chunk[..n]);
+        }
+        let body = usize::try_from(crc_at.saturating_sub(pos)).unwrap_or(usize::MAX).min(n);
+        crc = crc32c::crc32c_append(crc, &chunk[..body]);
+        pos += n as u64;
+    }
+    let mut stored = [0u8; format::CRC_LEN];
+    file.read_at_or_zeros(&mut stored, crc_at)?;
+    Ok(crc == u32::from_le_bytes(stored))
+}
+
+/// The end of the last non-zero byte in `[from, limit)`, read backwards
+/// from the limit (room, the zeros at the end, is usually short).
+fn last_nonzero(file: &mut fs::File, from: u64, limit: u64) -> Result<Option<u64>> {
+    let mut chunk = vec![0u8; PROBE_CHUNK_BYTES];
+    let mut end = limit;
+    while end > from {
+        let n = usize::try_from((end - from).min(PROBE_CHUNK_BYTES as u64)).expect("bounded by the chunk");
+        let start = end - n as u64;
+        file.read_at_or_zeros(&mut chunk[..n], start)?;
+        if let Some(last) = chunk[..n].iter().rposition(|&b| b != 0) {
+            return Ok(Some(start + last as u64 + 1));
+        }
+        end = start;
+    }
+    Ok(None)
+}
+
+/// Whether the header at `offset`, where a frame must start, shows a write
+/// that did not (fully) land there: its magic is all zero (no frame starts
+/// with a zero byte; the start of the write is lost, whatever landed after
+/// it), or it is a prefix of a well-formed version-1 header start (magic,
+/// version, type 0..=2, flags 0) followed only by zeros, what a write cut
+/// inside the header leaves. Only the first 8 bytes can fail structurally
+/// that way: a cut length field reads smaller, never over its cap. Bytes
+/// at or past `limit` count as not written yet (zero).
 fn header_is_torn(file: &mut fs::File, offset: u64, limit: u64) -> Result<bool> {
     let mut head = [0u8; HEADER_LEN];
     let seen = usize::try_from(limit.saturating_sub(offset)).unwrap_or(usize::MAX).min(HEADER_LEN);
     file.read_at_or_zeros(&mut head[..seen], offset)?;
+    if head[..MAGIC.len()].iter().all(|&b| b == 0) {
+        return Ok(true);
+    }
     let written = head.iter().rposition(|&b| b != 0).map_or(0, |last| last + 1);
     let start = [MAGIC[0], MAGIC[1], MAGIC[2], MAGIC[3], 1, 0];
     let fits = |(i, &b): (usize, &u8)| match i {

@@ -391,9 +391,8 @@ fn damage_followed_by_valid_frames_is_a_hard_error_naming_offset_and_count() {
     let refs = build_log(dir, &[&records(2), &records(5)]);
     let path = seg(dir, 2);
     let pristine = std::fs::read(&path).unwrap();
-    // A CRC byte, a payload byte, a txid byte, a length byte (truncated: the
-    // frame now runs past the end of the file).
-    for (victim, at) in [(1usize, None), (1, Some(HEADER_LEN as u64)), (0, Some(9)), (2, Some(20 + 2))] {
+    // A CRC byte, a payload byte, a txid byte.
+    for (victim, at) in [(1usize, None), (1, Some(HEADER_LEN as u64)), (0, Some(9))] {
         std::fs::write(&path, &pristine).unwrap();
         let r = refs[1][victim];
         flip(&path, r.offset + at.unwrap_or(u64::from(r.len) - 1), 0x40);
@@ -402,6 +401,35 @@ fn damage_followed_by_valid_frames_is_a_hard_error_naming_offset_and_count() {
         assert!(msg.contains(&format!("with {after} CRC-valid frame")), "count {after} missing: {msg}");
         assert!(msg.contains(&format!("offset {}", refs[1][victim + 1].offset)), "{msg}");
     }
+    // A length byte that shortens the frame: the next frame boundary it
+    // declares holds neither a frame nor zeros.
+    std::fs::write(&path, &pristine).unwrap();
+    let r = refs[1][2];
+    flip(&path, r.offset + 20, 0x01);
+    let msg = assert_hard_error(dir, 2, r.offset);
+    assert!(msg.contains("neither a frame nor zeros"), "{msg}");
+}
+
+/// A frame whose declared length runs past the end of the file is a torn
+/// tail, whatever follows inside that extent (the rule for a value that
+/// holds encoded records): a length bit that rots this way costs the
+/// frames after it, which go to the side file, never deleted.
+#[test]
+fn a_length_that_runs_past_the_end_is_a_torn_tail() {
+    let td = tempdir();
+    let dir = td.path();
+    let refs = build_log(dir, &[&records(2), &records(5)]);
+    let path = seg(dir, 2);
+    let r = refs[1][2];
+    flip(&path, r.offset + 20 + 2, 0x40);
+    let damaged = std::fs::read(&path).unwrap();
+    let (got, report) = open_scan_unchanged(dir);
+    assert_eq!(got.len(), 2 + 2);
+    assert_eq!((report.tail_truncated, report.tail_bytes_discarded), (1, damaged.len() as u64 - r.offset));
+    let mut log = RecordLog::open(dir).unwrap();
+    log.append(b"after").unwrap();
+    let side = std::fs::read(dir.join(side_name(2, r.offset))).unwrap();
+    assert_eq!(side, &damaged[r.offset as usize..], "the dropped frames are kept aside");
 }
 
 #[test]

@@ -12,7 +12,9 @@
 //!   simulator rebuilds what a disk could hold after a crash at any point.
 //!
 //! State is per thread, so tests running in parallel do not see each
-//! other's plans. Reads are not counted: they never change the disk.
+//! other's plans. Reads are never failed (they change nothing on disk);
+//! the bytes they return are counted (`bytes_read`), so tests can bound
+//! what an open reads.
 
 use std::path::PathBuf;
 
@@ -47,6 +49,9 @@ pub(crate) fn unplanned<T>(f: impl FnOnce() -> T) -> T {
 }
 
 #[cfg(not(feature = "fault-injection"))]
+pub(super) fn count_read(_bytes: usize) {}
+
+#[cfg(not(feature = "fault-injection"))]
 pub(super) fn run<T>(_op: impl FnOnce() -> Op, f: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
     f()
 }
@@ -62,7 +67,7 @@ pub(super) fn run_write(
 }
 
 #[cfg(feature = "fault-injection")]
-pub(super) use planned::{run_planned as run, run_write_planned as run_write};
+pub(super) use planned::{count_read, run_planned as run, run_write_planned as run_write};
 
 #[cfg(feature = "fault-injection")]
 pub use planned::*;
@@ -93,6 +98,8 @@ mod planned {
         trace: Option<Vec<Op>>,
         /// Inside `unplanned`: operations run as they are.
         paused: u32,
+        /// Bytes returned by reads since the last `reset`.
+        read: u64,
     }
 
     thread_local! {
@@ -120,6 +127,15 @@ mod planned {
     /// Mutating operations seen on this thread since the last `reset`.
     pub fn ops_seen() -> u64 {
         STATE.with(|s| s.borrow().ops)
+    }
+
+    /// Bytes reads returned on this thread since the last `reset`.
+    pub fn bytes_read() -> u64 {
+        STATE.with(|s| s.borrow().read)
+    }
+
+    pub(in crate::fs) fn count_read(bytes: usize) {
+        STATE.with(|s| s.borrow_mut().read += bytes as u64);
     }
 
     /// Start recording every mutating operation on this thread.

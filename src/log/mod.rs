@@ -114,6 +114,10 @@ pub struct RecordLog {
     /// The oldest segment of this handle's last listing: a later listing
     /// that starts above it means a compaction removed segments (`shared`).
     first_listed: u32,
+    /// Shared mode: open found a torn tail (not room) that only an owner
+    /// may judge and repair; the first owned catch-up takes the full look
+    /// at it instead of ending the log at a zero header (see `Scan::live`).
+    tail_to_judge: bool,
 }
 
 /// Opens of a shared store tried while compactions remove what they listed.
@@ -294,6 +298,7 @@ impl RecordLog {
         let pending_output = if options.shared { compact::pending_output(&ids) } else { None };
         // A torn tail in shared mode may be another writer's frame in
         // flight: only an owner may judge and repair it (at catch-up).
+        let tail_to_judge = options.shared && pending_repair.is_some();
         let pending_repair = if options.shared { None } else { pending_repair };
         Ok(RecordLog {
             dir,
@@ -318,6 +323,7 @@ impl RecordLog {
             pending_output,
             sealed_bytes,
             first_listed: ids[0],
+            tail_to_judge,
         })
     }
 

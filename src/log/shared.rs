@@ -168,7 +168,9 @@ impl RecordLog {
         // and installed its output since this handle's last look.
         let (len, linked) = self.active.len_and_linked()?;
         let rotated = !linked || self.rotated()?;
-        if !rotated && (len == self.active_len || self.room_at_end(len)?) {
+        // The torn tail open found: judged with the full look once owned.
+        let full_look = owned && self.tail_to_judge;
+        if !rotated && !full_look && (len == self.active_len || self.room_at_end(len)?) {
             self.room_end = len;
             self.pending_repair = None;
             return Ok(());
@@ -225,8 +227,10 @@ impl RecordLog {
             boundaries: std::mem::take(self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner())),
             active_end: if last == self.active_id { self.active_len } else { 0 },
         };
-        let mut scan =
-            Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy()).resume_at(resume).live();
+        let mut scan = Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy()).resume_at(resume);
+        if !full_look {
+            scan = scan.live();
+        }
         if let Some(files) = files {
             scan = scan.with_files(files);
         }
@@ -261,6 +265,7 @@ impl RecordLog {
         self.pending_repair = if owned { torn } else { None };
         if owned {
             self.torn_tail = torn.or(self.torn_tail);
+            self.tail_to_judge = false;
         }
         Ok(())
     }
