@@ -519,3 +519,41 @@ fn crc_damage_in_the_active_segment_before_a_valid_frame_is_corrupt() {
     flip_byte(&seg2, 30);
     assert_corrupt_at(&lay, "first", 2, 0);
 }
+
+/// A put whose value holds encoded frames (a log of logs, a stored
+/// segment), cut by a crash at every byte, the room the component
+/// preallocates after the cut: every fresh instance opens the store, with
+/// what was there before the put and without the put.
+#[test]
+fn a_torn_put_whose_value_holds_frames_opens_at_every_cut() {
+    let lay = Layout::new();
+    let mut value = Vec::new();
+    for (i, key) in [b"x", b"y", b"z"].iter().enumerate() {
+        value.extend(
+            datawal::format::encode_record(datawal::RecordType::Put, 1_000 + i as u64, *key, &[7; 60])
+                .unwrap(),
+        );
+    }
+    let mut sb = lay.sandbox();
+    let kv = sb.kv_open("v").unwrap();
+    sb.kv_put(&kv, b"kept", b"before").unwrap();
+    sb.kv_fsync(&kv).unwrap();
+    sb.kv_put(&kv, b"frames", &value).unwrap();
+    sb.kv_close(&kv).unwrap();
+    drop(sb);
+    let seg = lay.host("v/00000001.dwal");
+    let original = std::fs::read(&seg).unwrap();
+    let start = FRAME_OVERHEAD + 4 + 6;
+    let end = start + FRAME_OVERHEAD + 6 + value.len() as u64;
+    assert_eq!(&original[start as usize..start as usize + 4], b"DWAL");
+    for cut in start..end {
+        let mut torn = original.clone();
+        torn[cut as usize..].fill(0);
+        std::fs::write(&seg, &torn).unwrap();
+        let mut sb = lay.sandbox();
+        let kv = sb.kv_open("v").unwrap_or_else(|e| panic!("cut at {cut}: {e:?}"));
+        assert_eq!(sb.kv_get(&kv, b"kept").unwrap().as_deref(), Some(&b"before"[..]), "cut at {cut}");
+        assert_eq!(sb.kv_get(&kv, b"frames").unwrap(), None, "cut at {cut}");
+        assert_eq!(sb.kv_len(&kv).unwrap(), 1, "cut at {cut}");
+    }
+}
