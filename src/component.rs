@@ -131,9 +131,14 @@ fn options_from_wit(o: OpenOptions, store: bool) -> Result<crate::Options> {
         options = options.salvage(on);
     }
     if let Some(ms) = o.lease_ms {
-        options = options.lease(std::time::Duration::from_millis(u64::from(
-            std::num::NonZeroU32::new(ms).ok_or_else(|| invalid("lease-ms"))?.get(),
-        )));
+        let lease = std::time::Duration::from_millis(u64::from(ms));
+        if lease < crate::LEASE_MIN {
+            return Err(Error::InvalidInput(format!(
+                "datawal: open-options.lease-ms must be at least {} (got {ms})",
+                crate::LEASE_MIN.as_millis()
+            )));
+        }
+        options = options.lease(lease);
     }
     if let Some(ms) = o.lock_wait_ms {
         options = options.lock_wait(std::time::Duration::from_millis(u64::from(ms)));

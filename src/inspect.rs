@@ -173,6 +173,9 @@ fn inspect_segment(
     visit: &mut dyn FnMut(&FrameInfo<'_>),
 ) -> Result<SegmentInfo, Error> {
     let mut reader = SegmentReader::open(dir, id, 0)?;
+    if let Some(end) = crate::seal::end(dir, id)? {
+        reader.clamp(end);
+    }
     let bytes = reader.limit();
     let mut info = SegmentInfo { id, bytes, active, records: 0, txids: None, room: 0, problems: Vec::new() };
     loop {

@@ -83,6 +83,12 @@ use crate::fs::{self, OpenMode};
 
 /// How long a lease lasts unless renewed.
 pub const LEASE_DEFAULT: Duration = Duration::from_secs(5);
+/// The shortest lease a store accepts. A lease only bounds how long a dead
+/// holder blocks the others; what keeps a late holder's writes out is the
+/// fence (`seal`), whatever the lease. Shorter leases would run out inside
+/// one slow call (a sync on a busy disk) and make every such call a
+/// takeover, each sealing a segment and starting a new one.
+pub const LEASE_MIN: Duration = Duration::from_millis(100);
 /// How long a writer waits for ownership before `Locked`: longer than a
 /// lease, so a dead holder is taken over within one wait.
 pub const WAIT_DEFAULT: Duration = Duration::from_secs(10);
@@ -127,7 +133,23 @@ fn generations(dir: &fs::Dir) -> Result<Vec<u64>> {
 }
 
 pub(crate) fn now_ns() -> u64 {
+    #[cfg(test)]
+    if let Some(now) = crate::sched::clock_ns() {
+        return now;
+    }
     SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_nanos() as u64)
+}
+
+/// Why a lease could be taken ([`Ownership::is_free`]).
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+enum Free {
+    /// Its holder holds it, or it is being written: wait.
+    No,
+    /// Its holder gave it up: it wrote nothing after.
+    Released,
+    /// Its holder is gone or late (its lease ran out, or its record never
+    /// became readable): it may still wake up and write (see `seal`).
+    Abandoned,
 }
 
 fn encode(state: State, nonce: u64) -> [u8; RECORD_LEN] {
@@ -209,6 +231,9 @@ pub(crate) struct Ownership {
     released: Option<(u64, fs::File)>,
     /// The current ownership was taken back (see [`Ownership::untouched`]).
     taken_back: bool,
+    /// The current ownership was taken from a lease that was not released:
+    /// its holder may still write, so the new owner fences (`seal`).
+    abandoned: bool,
     /// When the current lease was first seen unreadable (a holder that died
     /// between creating its file and writing its record).
     unreadable_since: Option<(u64, u64)>,
@@ -226,6 +251,12 @@ pub(crate) struct Ownership {
 
 #[cfg(test)]
 type Hook = Box<dyn FnOnce() + Send>;
+
+#[cfg(test)]
+thread_local! {
+    /// Tests: handles made on this thread take no flock, as in a component.
+    pub(crate) static NO_FLOCK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
 
 impl std::fmt::Debug for Ownership {
     fn fmt(&self, f: &mut std::fmt::Formatter<'_>) -> std::fmt::Result {
@@ -262,11 +293,12 @@ impl Ownership {
             held: None,
             released: None,
             taken_back: false,
+            abandoned: false,
             unreadable_since: None,
             #[cfg(not(target_arch = "wasm32"))]
             flock: None,
             #[cfg(test)]
-            no_flock: false,
+            no_flock: NO_FLOCK.with(std::cell::Cell::get),
             #[cfg(test)]
             around_create: (None, None),
         }
@@ -294,6 +326,7 @@ impl Ownership {
         let started = std::time::Instant::now();
         let mut looks = 0u32;
         loop {
+            crate::sched::point("acquire");
             if self.try_take(store, dir, timing, for_life)? {
                 return Ok(());
             }
@@ -333,11 +366,12 @@ impl Ownership {
         }
         let gens = generations(dir)?;
         let generation = gens.last().copied().unwrap_or(0);
-        let free = generation == 0 || self.is_free(dir, generation, timing)?;
-        if !free {
+        let free = if generation == 0 { Free::Released } else { self.is_free(dir, generation, timing)? };
+        if free == Free::No {
             self.unlock_flock()?;
             return Ok(false);
         }
+        crate::sched::point("acquire: read free");
         let next = generation + 1;
         #[cfg(test)]
         if let Some(hook) = self.around_create.0.take() {
@@ -366,18 +400,20 @@ impl Ownership {
             let expiry = now_ns().saturating_add(timing.lease.as_nanos() as u64);
             (State::Held { expiry_ns: expiry }, expiry)
         };
+        crate::sched::point("acquire: created");
         file.write_all_at(&encode(state, self.nonce), 0)?;
+        crate::sched::point("acquire: recorded");
         // Stale view: `next` had been taken and removed already.
         let after = generations(dir)?;
         // Or g's holder took it back meanwhile (the handshake's second half).
-        if after.last().is_some_and(|&g| g > next)
-            || (generation != 0 && !self.is_free(dir, generation, timing)?)
-        {
+        let again = if generation == 0 { Free::Released } else { self.is_free(dir, generation, timing)? };
+        if after.last().is_some_and(|&g| g > next) || again == Free::No {
             dir.remove_file_if_exists(&file_name(next))?;
             self.unlock_flock()?;
             return Ok(false);
         }
         self.held = Some((next, file, expiry));
+        self.abandoned = free == Free::Abandoned || again == Free::Abandoned;
         self.unreadable_since = None;
         for old in after.into_iter().filter(|&g| g < generation) {
             dir.remove_file_if_exists(&file_name(old))?;
@@ -395,6 +431,7 @@ impl Ownership {
         if generations(dir)?.last() == Some(&generation) {
             self.held = Some((generation, file, expiry));
             self.taken_back = true;
+            self.abandoned = false;
             return Ok(Some(true));
         }
         file.write_all_at(&encode(State::Released, self.nonce), 0)?;
@@ -411,18 +448,43 @@ impl Ownership {
         self.held.is_some() && self.taken_back
     }
 
-    /// Whether generation `g`'s lease may be taken.
-    fn is_free(&mut self, dir: &fs::Dir, generation: u64, timing: Timing) -> Result<bool> {
+    /// Whether the current ownership was taken from a lease that was not
+    /// released: its holder may wake up and write, so the new owner must
+    /// fence before it writes (`seal`).
+    pub fn abandoned(&self) -> bool {
+        self.held.is_some() && self.abandoned
+    }
+
+    /// The generation this handle holds.
+    pub fn generation(&self) -> Option<u64> {
+        self.held.as_ref().map(|h| h.0)
+    }
+
+    /// Whether this handle still owns the store: its generation is the
+    /// highest. A write made before this returns true is seen by every
+    /// later owner's catch-up (it takes a higher generation first), so it
+    /// is inside what any fence keeps; after false, it may not be.
+    pub fn confirm(&mut self) -> Result<bool> {
+        let Some(generation) = self.generation() else { return Ok(false) };
+        let Some(dir) = self.leases.as_ref() else { return Ok(false) };
+        crate::sched::point("confirm");
+        fs::unplanned(|| Ok(generations(dir)?.last() == Some(&generation)))
+    }
+
+    /// Whether generation `g`'s lease may be taken, and how it was left.
+    fn is_free(&mut self, dir: &fs::Dir, generation: u64, timing: Timing) -> Result<Free> {
         let now = now_ns();
+        let free = |yes: bool, how: Free| if yes { how } else { Free::No };
         match read(dir, generation) {
-            Some(State::Released) => Ok(true),
-            Some(State::Held { expiry_ns }) => Ok(now > expiry_ns),
+            Some(State::Released) => Ok(Free::Released),
+            Some(State::Held { expiry_ns }) => Ok(free(now > expiry_ns, Free::Abandoned)),
             // A native holder keeps the flock for its life: a native writer
-            // that got the flock knows it is gone. A WASI writer cannot tell.
-            Some(State::Native) => Ok(cfg!(not(target_arch = "wasm32"))),
-            Some(State::Pinned) => Ok(false),
+            // that got the flock knows it is gone (and writes no more). A
+            // WASI writer cannot tell.
+            Some(State::Native) => Ok(free(cfg!(not(target_arch = "wasm32")), Free::Released)),
+            Some(State::Pinned) => Ok(Free::No),
             // Removed meanwhile: a successor exists; look again.
-            None if dir.entry_kind(&file_name(generation))?.is_none() => Ok(false),
+            None if dir.entry_kind(&file_name(generation))?.is_none() => Ok(Free::No),
             None => {
                 // Created but never written (its holder died in between), or
                 // being written right now: free once unreadable for a lease.
@@ -433,27 +495,55 @@ impl Ownership {
                         now
                     }
                 };
-                Ok(now.saturating_sub(since) > timing.lease.as_nanos() as u64)
+                Ok(free(now.saturating_sub(since) > timing.lease.as_nanos() as u64, Free::Abandoned))
             }
         }
     }
 
     /// Renew the lease when half of it has passed, so a live holder is
-    /// never taken over mid-call.
-    pub fn renew_if_due(&mut self, timing: Timing) -> Result<()> {
+    /// not taken over mid-call. False when it ran out and another writer
+    /// took the store meanwhile: this handle owns it no more.
+    pub fn renew_if_due(&mut self, timing: Timing) -> Result<bool> {
+        crate::sched::point("renew");
         fs::unplanned(|| self.renew_unplanned(timing))
     }
 
-    fn renew_unplanned(&mut self, timing: Timing) -> Result<()> {
-        let Some((_, file, expiry)) = self.held.as_mut() else { return Ok(()) };
+    fn renew_unplanned(&mut self, timing: Timing) -> Result<bool> {
+        let Some((generation, file, expiry)) = self.held.as_mut() else { return Ok(true) };
         let now = now_ns();
         let half = timing.lease.as_nanos() as u64 / 2;
-        if *expiry != u64::MAX && now.saturating_add(half) >= *expiry {
-            let next = now.saturating_add(timing.lease.as_nanos() as u64);
-            file.write_all_at(&encode(State::Held { expiry_ns: next }, self.nonce), 0)?;
-            *expiry = next;
+        if *expiry == u64::MAX || now.saturating_add(half) < *expiry {
+            return Ok(true);
         }
-        Ok(())
+        let ran_out = now > *expiry;
+        let next = now.saturating_add(timing.lease.as_nanos() as u64);
+        file.write_all_at(&encode(State::Held { expiry_ns: next }, self.nonce), 0)?;
+        *expiry = next;
+        if !ran_out {
+            return Ok(true);
+        }
+        // Past its lease a contender may have read it free: renewing is then
+        // taking back (module docs), which holds only if nobody went higher.
+        let generation = *generation;
+        let dir = self.leases.as_ref().expect("held leases have their directory");
+        if generations(dir)?.last() == Some(&generation) {
+            return Ok(true);
+        }
+        // Lost: say so, so a contender that saw the renewal does not wait.
+        file.write_all_at(&encode(State::Released, self.nonce), 0)?;
+        self.held = None;
+        self.taken_back = false;
+        self.unlock_flock()?;
+        Ok(false)
+    }
+
+    /// Stop owning without releasing: the lease stays held until it runs
+    /// out, and whoever takes it then takes it as abandoned.
+    pub fn forget(&mut self) -> Result<()> {
+        self.held = None;
+        self.taken_back = false;
+        self.abandoned = false;
+        fs::unplanned(|| self.unlock_flock())
     }
 
     /// Give ownership up: rewrite this handle's record as released.
@@ -462,7 +552,9 @@ impl Ownership {
     }
 
     fn release_unplanned(&mut self) -> Result<()> {
+        crate::sched::point("release");
         self.taken_back = false;
+        self.abandoned = false;
         let Some((generation, mut file, expiry)) = self.held.take() else { return Ok(()) };
         let written = file.write_all_at(&encode(State::Released, self.nonce), 0);
         // A native single writer's lease (no expiry) is never taken back.

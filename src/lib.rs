@@ -37,6 +37,8 @@ mod options;
 mod reader;
 mod record;
 mod recovery;
+mod sched;
+mod seal;
 pub mod segment;
 
 pub use error::{Error, ErrorKind};
@@ -48,6 +50,7 @@ pub use error::{Error, ErrorKind};
 mod component;
 pub use format::{RecordType, MAX_KEY_LEN, MAX_PAYLOAD_LEN, WIRE_VERSION};
 pub use kv::{BatchOp, CompactionStats, DataWal, ItemPage, KeyPage};
+pub use lease::LEASE_MIN;
 pub use log::{Cursor, RecordIter, RecordLog, ScanPage, PAGE_ENTRIES_MAX};
 pub use options::Options;
 pub use reader::RecordLogReader;

@@ -145,10 +145,10 @@ impl Options {
     /// blocks the others.
     ///
     /// # Panics
-    /// If `lease` is zero.
+    /// If `lease` is shorter than [`LEASE_MIN`](crate::LEASE_MIN).
     #[must_use]
     pub fn lease(mut self, lease: std::time::Duration) -> Self {
-        assert!(!lease.is_zero(), "the lease must be positive");
+        assert!(lease >= crate::lease::LEASE_MIN, "the lease must be at least {:?}", crate::lease::LEASE_MIN);
         self.timing.lease = lease;
         self
     }

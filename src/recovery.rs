@@ -123,6 +123,8 @@ pub(crate) struct Scan {
     zero_header_ends: bool,
     /// Frames read again because they were in flight ([`Verdict::Retry`]).
     retries: u32,
+    /// Where sealed segments end (`seal`), loaded at the first segment.
+    seals: Option<crate::seal::Seals>,
 }
 
 /// Most frames one scan reads again as in flight: a writer finishes a
@@ -149,6 +151,7 @@ impl Scan {
             done: false,
             zero_header_ends: false,
             retries: 0,
+            seals: None,
         }
     }
 
@@ -222,10 +225,17 @@ impl Scan {
                     return Ok(None);
                 };
                 let offset = if self.idx == 0 { self.first_offset } else { 0 };
-                self.reader = Some(match self.files.get_mut(self.idx).and_then(Option::take) {
+                let mut reader = match self.files.get_mut(self.idx).and_then(Option::take) {
                     Some(file) => SegmentReader::of_file(file, offset)?,
                     None => SegmentReader::open(&self.dir, id, offset)?,
-                });
+                };
+                if self.seals.is_none() {
+                    self.seals = Some(crate::seal::load(&self.dir)?);
+                }
+                if let Some(end) = self.seals.as_ref().and_then(|s| s.end(id)) {
+                    reader.clamp(end);
+                }
+                self.reader = Some(reader);
                 self.report.files_scanned += 1;
             }
             let id = self.ids[self.idx];

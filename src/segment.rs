@@ -201,6 +201,12 @@ impl SegmentReader {
         self.limit
     }
 
+    /// Read no further than `end` (a seal, see `seal`): bytes past it are
+    /// not the log's, so they are neither read nor judged.
+    pub fn clamp(&mut self, end: u64) {
+        self.limit = self.limit.min(end);
+    }
+
     /// Continue from byte `offset` (a frame boundary) of the same file, with
     /// the same limit.
     pub fn skip_to(&mut self, offset: u64) {

@@ -304,7 +304,7 @@ fn current_lease_state(dir: &Path) -> u8 {
 #[test]
 fn a_single_writers_lease_never_turns_into_an_expiring_one() {
     let td = tempfile::tempdir().unwrap();
-    let lease = Duration::from_millis(40);
+    let lease = datawal::LEASE_MIN;
     let mut single = DataWal::open_with(td.path(), Options::new().lease(lease)).unwrap();
     assert_eq!(current_lease_state(td.path()), 2);
     for round in 0..4u8 {

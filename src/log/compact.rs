@@ -188,6 +188,7 @@ impl RecordLog {
             self.dir.remove_file_if_exists(&segment_file_name(id))?;
             self.dir.remove_file_if_exists(&hint::hint_file_name(id))?;
         }
+        crate::seal::remove_up_to(&self.dir, plan.last_input)?;
         self.dir.sync()?;
         fs::unplanned(|| self.dir.remove_file_if_exists(MARKER))?;
         self.recount_sealed()

@@ -37,6 +37,8 @@ use crate::recovery::{self, RecoveryReport, Scan, TornTail};
 use crate::segment::{self, segment_file_name};
 
 mod compact;
+#[cfg(test)]
+mod fence_tests;
 mod pages;
 mod repair;
 mod shared;
@@ -118,6 +120,9 @@ pub struct RecordLog {
     /// may judge and repair; the first owned catch-up takes the full look
     /// at it instead of ending the log at a zero header (see `Scan::live`).
     tail_to_judge: bool,
+    /// The active segment has a seal (a fencing writer died before it
+    /// rotated): nothing may be written to it, the next write rotates.
+    active_sealed: bool,
 }
 
 /// Opens of a shared store tried while compactions remove what they listed.
@@ -299,6 +304,7 @@ impl RecordLog {
         // A torn tail in shared mode may be another writer's frame in
         // flight: only an owner may judge and repair it (at catch-up).
         let tail_to_judge = options.shared && pending_repair.is_some();
+        let active_sealed = crate::seal::end(&dir, active_id)?.is_some();
         let pending_repair = if options.shared { None } else { pending_repair };
         Ok(RecordLog {
             dir,
@@ -324,6 +330,7 @@ impl RecordLog {
             sealed_bytes,
             first_listed: ids[0],
             tail_to_judge,
+            active_sealed,
         })
     }
 
@@ -426,9 +433,20 @@ impl RecordLog {
         each: &mut dyn FnMut(RecordRef),
     ) -> Result<(), Error> {
         self.repair_torn_tail()?;
-        if let Some(max) = self.options.segment_bytes_max {
-            if self.active_len > 0 && self.active_len.saturating_add(bytes) > max {
-                self.rotate_inner()?;
+        let full = self
+            .options
+            .segment_bytes_max
+            .is_some_and(|max| self.active_len > 0 && self.active_len.saturating_add(bytes) > max);
+        if full || self.active_sealed {
+            match self.rotate_inner() {
+                // Owning, nobody else creates the next segment: a writer
+                // that did took the store over from this one (`seal`).
+                Err(Error::Io { source, .. })
+                    if self.options.shared && source.kind() == std::io::ErrorKind::AlreadyExists =>
+                {
+                    return Err(self.lost_ownership(self.owner.generation().unwrap_or(0)));
+                }
+                rotated => rotated?,
             }
         }
         let start = self.active_len;
@@ -451,6 +469,7 @@ impl RecordLog {
             self.write_room(end, room_end)?;
             self.room_end = room_end;
         }
+        crate::sched::point("write");
         let written = self.active.write_all_at(&self.encode_buf, start);
         if self.encode_buf.capacity() > ENCODE_BUF_KEEP_BYTES {
             self.encode_buf = Vec::new();
@@ -536,6 +555,7 @@ impl RecordLog {
     }
 
     fn sync_inner(&mut self) -> Result<(), Error> {
+        crate::sched::point("sync");
         if self.synced_len != Some(self.active_len) {
             self.active.sync_data()?;
             self.synced_len = Some(self.active_len);
@@ -572,6 +592,7 @@ impl RecordLog {
             self.active.sync_data()?;
         }
         self.active = self.dir.open_file(&segment_file_name(next), OpenMode::CreateNew)?;
+        self.active_sealed = false;
         self.sealed_bytes += self.active_len;
         self.active_id = next;
         self.active_len = 0;
@@ -624,6 +645,7 @@ impl RecordLog {
         self.room_end = 0;
         self.sealed_bytes += sealed_len;
         self.active = file;
+        self.active_sealed = false;
         self.synced_len = Some(0);
         let built =
             std::mem::replace(&mut self.hint_builder, self.options.hint_files.then(hint::Builder::default));

@@ -12,6 +12,10 @@ use crate::segment::{self, segment_file_name};
 /// Listings of a catch-up while compactions remove what it listed.
 const RELIST_TRIES: u32 = 8;
 
+/// Fences tried while late holders keep rotating (each try follows one
+/// rotation; a holder that lost the store rotates at most once more).
+const FENCE_TRIES: u32 = 4;
+
 /// Feeds a compaction output's Puts to [`recovery::Visitor::compacted`].
 struct Compacted<'a>(&'a mut dyn recovery::Visitor);
 
@@ -33,15 +37,69 @@ impl RecordLog {
         }
         if self.owned_depth == 0 {
             self.owner.acquire(&self.dir, self.options.timing, false)?;
+            crate::sched::point("own: acquired");
             // Taken back: nobody wrote since this handle's last ownership.
             let caught_up = if self.owner.untouched() { Ok(()) } else { self.catch_up(visit, true) };
             if let Err(e) = caught_up {
                 let _ = self.owner.release();
                 return Err(e);
             }
+            if let Err(e) = self.fence_if_abandoned(visit) {
+                // Not released: the active segment may be sealed and not yet
+                // rotated, so the next owner must take the lease as
+                // abandoned and fence again, once it runs out.
+                let _ = self.owner.forget();
+                return Err(e);
+            }
         }
         self.owned_depth += 1;
         Ok(())
+    }
+
+    /// Taken from a lease that was not released, the store may still get
+    /// writes from its late holder, at the end of the log it last saw. So
+    /// seal the active segment where catch-up ended and continue in a new
+    /// one (see `seal`): what that holder lands later lies past the seal,
+    /// and no reader ever reads it. Its own check after the write (see
+    /// [`RecordLog::owned`]) tells it that it lost the store.
+    fn fence_if_abandoned(&mut self, visit: &mut dyn recovery::Visitor) -> Result<(), Error> {
+        if !self.owner.abandoned() {
+            return Ok(());
+        }
+        let generation = self.owner.generation().expect("owning");
+        // A late holder may also have rotated since catch-up: follow it.
+        for _ in 0..FENCE_TRIES {
+            crate::sched::point("fence");
+            self.repair_torn_tail()?;
+            // Still the highest generation after the catch-up: the segment
+            // it saw as active was made before any later owner, so a seal
+            // written late (this handle paused past its lease) is outranked
+            // by that owner's own fence of it, never laid on a segment that
+            // owner writes to (`seal`: the highest generation counts).
+            if !self.owner.confirm()? {
+                return Err(self.lost_ownership(generation));
+            }
+            crate::seal::write(&self.dir, self.active_id, self.active_len, generation)?;
+            match self.rotate_inner() {
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
+                    self.catch_up(visit, true)?;
+                }
+                done => return done,
+            }
+        }
+        Err(self.lost_ownership(generation))
+    }
+
+    /// The error of a writer that owns the store no more (its lease ran out
+    /// and another writer took the store over); it poisons the handle.
+    pub(super) fn lost_ownership(&mut self, generation: u64) -> Error {
+        let reason = format!(
+            "lost ownership of {}: its lease (generation {generation}) ran out and another writer \
+             took the store over; its last write may not be kept",
+            self.dir.path().display()
+        );
+        self.poisoned = Some(reason.clone());
+        Error::Poisoned { reason }
     }
 
     /// Undo one [`RecordLog::own`]; the outermost gives ownership up.
@@ -58,17 +116,52 @@ impl RecordLog {
     }
 
     /// `f` under ownership ([`RecordLog::own`]), given up whatever `f` returns.
+    ///
+    /// In shared mode a write counts only if this handle still owned the
+    /// store after it: then every later owner's catch-up reads it (it takes
+    /// a higher generation first), so no fence can drop it. Otherwise the
+    /// handle is poisoned and the call fails; it never acknowledges a
+    /// write that may not be kept.
     pub(crate) fn owned<T>(
         &mut self,
         visit: &mut dyn recovery::Visitor,
         f: impl FnOnce(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
         self.own(visit)?;
-        let result = self.owner.renew_if_due(self.options.timing).and_then(|()| f(self));
+        let result = self.renew_or_own_again(visit).and_then(|()| f(self));
+        crate::sched::point("owned: wrote");
+        let result = match result {
+            Ok(out) if self.options.shared => match self.owner.confirm() {
+                Ok(true) => Ok(out),
+                Ok(false) => Err(self.lost_ownership(self.owner.generation().unwrap_or(0))),
+                Err(e) => Err(e),
+            },
+            other => other,
+        };
         let released = self.disown();
         let out = result?;
         released?;
         Ok(out)
+    }
+
+    /// Renew the lease if due. A lease that ran out and was taken over
+    /// before this handle wrote anything is taken again the normal way
+    /// (catch-up, and a fence of the other writer) when this is the
+    /// outermost ownership; nested, the caller's earlier writes may be
+    /// dropped by that writer's fence, so it is an error.
+    fn renew_or_own_again(&mut self, visit: &mut dyn recovery::Visitor) -> Result<(), Error> {
+        let generation = self.owner.generation().unwrap_or(0);
+        if self.owner.renew_if_due(self.options.timing)? {
+            return Ok(());
+        }
+        if self.owned_depth != 1 {
+            return Err(self.lost_ownership(generation));
+        }
+        self.owned_depth = 0;
+        let owned = self.own(visit);
+        // Failed, this call still gives up (nothing: no lease is held) once.
+        self.owned_depth = 1;
+        owned
     }
 
     /// Shared mode, not owning: read what other writers appended since the
@@ -181,6 +274,19 @@ impl RecordLog {
         let mut gone = None;
         let mut resume = self.active_len;
         if rotated {
+            // This handle read frames a takeover's fence then dropped (a
+            // late holder's, written after the takeover): its view holds
+            // writes the store does not. Only a fresh open can forget them.
+            if let Some(end) = crate::seal::end(&self.dir, self.active_id)?.filter(|&e| e < self.active_len) {
+                let reason = format!(
+                    "read frames of segment {} of {} past its seal at offset {end} (a writer whose lease \
+                     ran out wrote them after another took the store over; they are not the store's)",
+                    self.active_id,
+                    self.dir.path().display()
+                );
+                self.poisoned = Some(reason.clone());
+                return Err(Error::Poisoned { reason });
+            }
             let mut tries = 1;
             let all = loop {
                 // Opened at once: a compaction finishing meanwhile removes
@@ -250,6 +356,7 @@ impl RecordLog {
         if last != self.active_id {
             // Whoever sealed the segment this handle leaves synced it.
             self.active = self.dir.open_file(&segment_file_name(last), OpenMode::ReadWrite)?;
+            self.active_sealed = crate::seal::end(&self.dir, last)?.is_some();
             self.active_id = last;
             self.dir_dirty = true;
             self.recount_sealed()?;

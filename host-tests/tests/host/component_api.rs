@@ -765,10 +765,16 @@ fn open_with_applies_each_option_and_refuses_zero_sizes() {
     let mut sb = lay.sandbox();
     let zero_size = OpenOptions { segment_bytes_max: Some(0), ..OPEN_DEFAULTS };
     let zero_lease = OpenOptions { lease_ms: Some(0), ..OPEN_DEFAULTS };
+    // Under the minimum (datawal::LEASE_MIN, 100 ms): every slow call would
+    // be a takeover.
+    let tiny_lease = OpenOptions { lease_ms: Some(1), ..OPEN_DEFAULTS };
     let all_dead = OpenOptions { compact_dead_percent: Some(100), ..OPEN_DEFAULTS };
-    for (what, options) in
-        [("segment-bytes-max", zero_size), ("lease-ms", zero_lease), ("compact-dead-percent", all_dead)]
-    {
+    for (what, options) in [
+        ("segment-bytes-max", zero_size),
+        ("lease-ms", zero_lease),
+        ("lease-ms", tiny_lease),
+        ("compact-dead-percent", all_dead),
+    ] {
         match sb.kv_open_with("z", options) {
             Err(GuestError::InvalidInput(msg)) => {
                 assert!(msg.starts_with("datawal:") && msg.contains(what), "{msg}")
