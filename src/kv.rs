@@ -390,12 +390,21 @@ impl DataWal {
     /// install), and pick the result up when they catch up. Returns what
     /// was written: all zero when another writer's compaction is in flight
     /// or the store is empty. With hint files on, the output gets one.
+    ///
+    /// A store whose log holds Raw records (appended through the log
+    /// interface; the store ignores them) is refused with an
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) error
+    /// naming the directory, segment and offset of the first one, and
+    /// nothing is changed: the output holds keyed records only, so
+    /// compacting would drop them.
     pub fn compact(&mut self) -> Result<CompactionStats> {
         Ok(self.compact_in_place()?)
     }
 
     fn compact_in_place(&mut self) -> Result<CompactionStats, Error> {
         let begun = self.owned(|s| {
+            // Checked owning the store, after catching up: every segment is an input.
+            s.refuse_raw_records()?;
             let Some(plan) = s.log.begin_compaction()? else { return Ok(None) };
             // Inputs are every segment up to the sealed one: all that is live in them.
             let live: Vec<(Vec<u8>, RecordRef)> = s
@@ -440,6 +449,23 @@ impl DataWal {
         Ok(stats)
     }
 
+    /// In-place compaction keeps the live keys only: a store that holds Raw
+    /// records (appended through the log interface) would lose them, so it
+    /// is refused before anything is written. Known from replay and
+    /// catch-up, which see every frame: no extra read.
+    fn refuse_raw_records(&self) -> Result<(), Error> {
+        let Some(raw) = self.keydir.first_raw() else { return Ok(()) };
+        Err(Error::invalid(format!(
+            "compact: store directory {} holds Raw records (appended through the log interface), \
+             the first in segment {} ({}) at offset {}; in-place compaction keeps only the live keys \
+             and would drop them, so it refuses (compact_to copies the keys and leaves them here)",
+            self.log.dir().display(),
+            raw.segment,
+            crate::segment::segment_file_name(raw.segment),
+            raw.offset
+        )))
+    }
+
     /// Write the output of `plan`: each of `live` (in log order) verified
     /// and copied. Where each one went, in the same order.
     fn copy_live(
@@ -462,7 +488,9 @@ impl DataWal {
     /// temporary name beside `out_dir`, made durable, then renamed into
     /// place: a crash never leaves an `out_dir` that opens as a complete
     /// store. The source is never modified. A target inside a store
-    /// directory (this one or another) is invalid input.
+    /// directory (this one or another) is invalid input. The copy holds the
+    /// live keys only: Raw records (appended through the log interface)
+    /// stay in the source and are not copied, as in datawal 0.1.5.
     pub fn compact_to(&mut self, out_dir: &Path) -> Result<CompactionStats> {
         let (parent, name) = split_target(out_dir)?;
         Ok(self.compact_into(&fs::Dir::open_ambient(&parent, true)?, &name)?)
