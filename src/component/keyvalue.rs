@@ -21,9 +21,10 @@
 //!   the WIT the build exports: upstream's, or the Spin SDK's with the
 //!   feature `spin-keyvalue` ([`GetManyEntry`], the only code that differs);
 //! - a `cas` handle remembers the record the key's live value came from
-//!   (its txid, `DataWal::get_versioned`). Every write of a key gets a new
-//!   txid and compaction keeps them, so `swap` succeeds exactly when no
-//!   write of the key happened in between (no ABA);
+//!   (its txid, `DataWal::get_versioned`), or for an absent key the
+//!   store's highest txid. Every write gets a new txid, never one given
+//!   before (compaction keeps the highest), so `swap` never succeeds after
+//!   a write of the key in between (no ABA); the rule is at [`Cas`];
 //! - `list-keys` pages in ascending key order, at most [`LIST_KEYS_PAGE`]
 //!   keys a page; the cursor is the page's last key. Keys that are not
 //!   UTF-8 (written natively or through `kv`) are skipped: the interface's
@@ -157,22 +158,50 @@ impl store::GuestBucket for Bucket {
     }
 }
 
+/// A compare-and-swap handle. The rule `swap` applies, owning the store
+/// after reading every instance's appends:
+///
+/// - the key was live when the handle was made: its live record must still
+///   be the one the value came from (same txid). Txids never repeat for
+///   the life of the store (compaction keeps the highest, see
+///   `kv::HighWater`), so an equal txid means no write of the key since,
+///   not even a delete and a put of the same bytes;
+/// - the key was absent: it must still be absent and the store's highest
+///   txid must be the one seen then (`taken_at`), that is nothing at all
+///   was written since. A put and a delete of the key in between leave it
+///   absent but raise the highest txid; the tombstone itself may be gone
+///   (compacted), so nothing narrower can be checked. A write of another
+///   key fails the swap too (safe: `cas-failed` hands out a fresh handle).
 pub struct Cas {
     store: Shared,
     key: String,
     /// The txid of the record the live value was read from when the handle
     /// was made; `None`: the key was absent.
     version: Option<u64>,
+    /// The store's highest txid when the handle was made.
+    taken_at: u64,
     value: Option<Vec<u8>>,
 }
 
 impl Cas {
-    /// Read `key` and remember which record it came from. One borrow: the
-    /// pair is consistent.
+    /// Read `key` and remember which record it came from, and the store's
+    /// highest txid. One borrow: they are consistent.
     fn read(store: Shared, key: String) -> Result<Cas> {
-        let read = store.borrow_mut().get_versioned(key.as_bytes()).map_err(other)?;
+        let (read, taken_at) = {
+            let mut s = store.borrow_mut();
+            let read = s.get_versioned(key.as_bytes()).map_err(other)?;
+            (read, s.log().last_txid())
+        };
         let (value, version) = read.map_or((None, None), |(value, txid)| (Some(value), Some(txid)));
-        Ok(Cas { store, key, version, value })
+        Ok(Cas { store, key, version, taken_at, value })
+    }
+
+    /// The rule above, in `s` owned and caught up.
+    fn unchanged(&self, s: &mut DataWal) -> anyhow::Result<bool> {
+        Ok(match self.version {
+            Some(version) => s.get_versioned(self.key.as_bytes())?.map(|(_, txid)| txid) == Some(version),
+            None => !s.contains_key(self.key.as_bytes()) && s.log().last_txid() == self.taken_at,
+        })
     }
 }
 
@@ -212,12 +241,12 @@ impl atomics::Guest for Component {
         })
     }
 
-    /// Owning the store, after reading every instance's appends: the key's
-    /// live record is still the one the handle was made from, or it fails.
+    /// Owning the store, after reading every instance's appends: the
+    /// handle's rule ([`Cas`]) holds, or it fails.
     fn swap(cas: atomics::Cas, value: Vec<u8>) -> Result<(), CasError> {
         let cas = cas.into_inner::<Cas>();
         let swapped = cas.store.borrow_mut().exclusive(|s| {
-            if s.get_versioned(cas.key.as_bytes())?.map(|(_, txid)| txid) != cas.version {
+            if !cas.unchanged(s)? {
                 return Ok(false);
             }
             s.put(cas.key.as_bytes(), &value)?;

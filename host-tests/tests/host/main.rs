@@ -10,6 +10,7 @@ mod component_api;
 mod component_differential;
 mod component_interop_recovery;
 mod conformance;
+mod keyvalue_cas;
 mod keyvalue_durability;
 mod keyvalue_listing;
 mod many_instances;
