@@ -31,7 +31,10 @@
 //!   keys are strings, so no other call can name them either, and failing
 //!   the page would stop every listing at the first such key. A call reads
 //!   engine pages until it has a full page of UTF-8 keys or reaches the
-//!   end, so each call returns keys or ends the listing.
+//!   end, so each call returns keys or ends the listing. A page also stops
+//!   at [`LIST_KEYS_PAGE_BYTES_MAX`] of key bytes;
+//! - `get-many` returns at most [`GET_MANY_BYTES_MAX`] of keys plus values,
+//!   or fails with `other` (the engine's invalid-input message).
 //!
 //! Atomicity: every call that changes the store runs inside one
 //! `DataWal::exclusive`: it owns the store (across instances and
@@ -53,6 +56,22 @@ use crate::{BatchOp, DataWal};
 
 /// Keys in one `list-keys` page.
 pub const LIST_KEYS_PAGE: u32 = 1000;
+
+/// Key bytes in one `list-keys` page, whose keys may be up to 64 KiB each:
+/// a page stops before the key that would pass it, so it holds at most
+/// 1 MiB of keys (and one key at least, as any key fits), not 1000 of the
+/// largest (64 MiB). The listing goes on from its cursor.
+pub const LIST_KEYS_PAGE_BYTES_MAX: usize = 1 << 20;
+
+/// Bytes of keys plus values one `get-many` may return: one largest value
+/// with its key, what a single `get` may return. Past it the call fails
+/// (`other`, invalid input) and returns nothing; a guest asks for fewer
+/// keys at a time. Checked against each value's size before reading it,
+/// so the call holds more only when a value grew since the last look (by
+/// that value at most), and then fails all the same.
+pub const GET_MANY_BYTES_MAX: u64 = crate::MAX_PAYLOAD_LEN as u64 + crate::MAX_KEY_LEN as u64;
+
+const _: () = assert!(LIST_KEYS_PAGE_BYTES_MAX >= crate::MAX_KEY_LEN as usize, "a page holds any key");
 
 type Result<T, E = Error> = std::result::Result<T, E>;
 type Shared = Rc<RefCell<DataWal>>;
@@ -142,12 +161,20 @@ impl store::GuestBucket for Bucket {
         let full = LIST_KEYS_PAGE as usize;
         self.read(|s| {
             let mut keys: Vec<String> = Vec::new();
+            let mut bytes = 0usize;
             let mut after = cursor.map(String::into_bytes);
             loop {
                 // Ask for no more than the page lacks: when it fills, the
                 // engine page ended at the last key kept.
                 let page = s.keys_page(after.as_deref(), (full - keys.len()) as u32);
-                keys.extend(page.keys.into_iter().filter_map(|k| String::from_utf8(k).ok()));
+                for key in page.keys.into_iter().filter_map(|k| String::from_utf8(k).ok()) {
+                    if !keys.is_empty() && bytes + key.len() > LIST_KEYS_PAGE_BYTES_MAX {
+                        // The next page starts strictly after the last key kept.
+                        return Ok(KeyResponse { cursor: keys.last().cloned(), keys });
+                    }
+                    bytes += key.len();
+                    keys.push(key);
+                }
                 match page.next {
                     Some(next) if keys.len() < full => after = Some(next),
                     Some(_) => return Ok(KeyResponse { cursor: keys.last().cloned(), keys }),
@@ -283,14 +310,37 @@ fn get_many_entry(key: String, value: Option<Vec<u8>>) -> GetManyEntry {
 }
 
 impl batch::Guest for Component {
+    /// At most [`GET_MANY_BYTES_MAX`] of keys plus values, else an error.
     fn get_many(bucket: BucketBorrow<'_>, keys: Vec<String>) -> Result<Vec<GetManyEntry>> {
         bucket.get::<Bucket>().read(|s| {
-            keys.into_iter()
-                .map(|key| {
-                    let value = s.get(key.as_bytes())?;
-                    Ok(get_many_entry(key, value))
-                })
-                .collect()
+            let asked = keys.len();
+            let over = |s: &DataWal, i: usize| -> anyhow::Error {
+                crate::Error::invalid(format!(
+                    "get-many in {}: the {asked} keys asked and their values pass {GET_MANY_BYTES_MAX} \
+                     bytes at key {i}; ask for fewer keys at a time",
+                    s.dir().display()
+                ))
+                .into()
+            };
+            let mut total = 0u64;
+            let mut out = Vec::with_capacity(asked);
+            for (i, key) in keys.into_iter().enumerate() {
+                // The size is known from the value's frame before reading
+                // it; what the read returns is counted again (another
+                // instance may have written the key since the last look).
+                let key_len = key.len() as u64;
+                let frame = s.ref_of(key.as_bytes()).map_or(0, |r| u64::from(r.len));
+                if total + key_len.max(frame.saturating_sub(FRAME_OVERHEAD_BYTES)) > GET_MANY_BYTES_MAX {
+                    return Err(over(s, i));
+                }
+                let value = s.get(key.as_bytes())?;
+                total += key_len + value.as_ref().map_or(0, |v| v.len() as u64);
+                if total > GET_MANY_BYTES_MAX {
+                    return Err(over(s, i));
+                }
+                out.push(get_many_entry(key, value));
+            }
+            Ok(out)
         })
     }
 
@@ -312,6 +362,9 @@ impl batch::Guest for Component {
         })
     }
 }
+
+/// A frame's bytes besides its key and value: header and CRC.
+const FRAME_OVERHEAD_BYTES: u64 = (crate::format::HEADER_LEN + crate::format::CRC_LEN) as u64;
 
 /// One write and one sync; nothing at all for an empty batch.
 fn write_and_sync(s: &mut DataWal, ops: &[BatchOp<'_>]) -> anyhow::Result<()> {

@@ -12,6 +12,7 @@ mod component_interop_recovery;
 mod conformance;
 mod keyvalue_cas;
 mod keyvalue_durability;
+mod keyvalue_limits;
 mod keyvalue_listing;
 mod many_instances;
 mod readme;
