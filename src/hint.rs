@@ -42,7 +42,7 @@
 //! Hints written before Raw frames were listed describe a segment with Raw
 //! frames with gaps: they fail the tiling check and the segment is replayed.
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::{self, RecordType, CRC_LEN, FRAME_LEN_MAX, MAX_KEY_LEN};
 use crate::fs::{self, OpenMode};
 use crate::record::RecordRef;
@@ -168,9 +168,20 @@ fn segment_tail(segment: &mut fs::File) -> Result<(u64, u32)> {
     Ok((len, u32::from_le_bytes(tail)))
 }
 
-/// A verified hint, ready to replay.
+/// Bytes of a hint file read at a time: with one entry's key (at most
+/// [`MAX_KEY_LEN`]), all that [`load`] and [`Hint::replay`] hold of it,
+/// whatever the hint's size.
+const READ_CHUNK_BYTES: usize = 64 << 10;
+
+/// A verified hint, ready to replay. It holds the hint file open, not its
+/// bytes: [`Hint::replay`] reads them again, a chunk at a time.
 pub(crate) struct Hint {
-    bytes: Vec<u8>,
+    /// Held from [`load`] on: hints are only ever replaced by a rename,
+    /// which this handle does not see.
+    file: fs::File,
+    /// Bytes before the trailing CRC, and that CRC.
+    body_len: u64,
+    crc: u32,
     segment: u32,
     segment_len: u64,
     pub records: u64,
@@ -186,58 +197,155 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
+/// A hint file's body (every byte before its CRC), taken front to back
+/// through a buffer of [`READ_CHUNK_BYTES`] plus one key, its CRC-32C
+/// computed on the way.
+struct Body<'f> {
+    file: &'f mut fs::File,
+    /// Where the next read starts, and where the body ends.
+    pos: u64,
+    end: u64,
+    buf: Vec<u8>,
+    /// `buf[at..filled]`: read, not taken yet.
+    at: usize,
+    filled: usize,
+    crc: u32,
+}
+
+impl<'f> Body<'f> {
+    fn new(file: &'f mut fs::File, end: u64) -> Self {
+        let buf = vec![0; READ_CHUNK_BYTES + MAX_KEY_LEN as usize];
+        Body { file, pos: 0, end, buf, at: 0, filled: 0, crc: 0 }
+    }
+
+    /// The next `n` bytes (`n` at most one key or one header), or `None`
+    /// when fewer are left.
+    fn take(&mut self, n: usize) -> Result<Option<&[u8]>> {
+        debug_assert!(n <= MAX_KEY_LEN as usize && HEADER_LEN <= READ_CHUNK_BYTES);
+        if self.filled - self.at < n {
+            self.buf.copy_within(self.at..self.filled, 0);
+            self.filled -= self.at;
+            self.at = 0;
+            let room = (self.buf.len() - self.filled) as u64;
+            let read = room.min(self.end - self.pos) as usize;
+            if self.filled + read < n {
+                return Ok(None);
+            }
+            self.file.read_exact_at(&mut self.buf[self.filled..self.filled + read], self.pos)?;
+            self.pos += read as u64;
+            self.filled += read;
+        }
+        let (from, to) = (self.at, self.at + n);
+        self.at = to;
+        self.crc = crc32c::crc32c_append(self.crc, &self.buf[from..to]);
+        Ok(Some(&self.buf[from..to]))
+    }
+
+    /// Every byte of the body was taken.
+    fn done(&self) -> bool {
+        self.at == self.filled && self.pos == self.end
+    }
+}
+
 /// Segment `id`'s hint, if there is one that can be trusted (see the module
 /// docs); `None` sends the caller back to replaying the segment. Only I/O
-/// failures on the segment itself are errors.
+/// failures on the segment itself are errors. The hint file is read in
+/// chunks (memory: [`READ_CHUNK_BYTES`] and a key, not the file's size).
 pub(crate) fn load(dir: &fs::Dir, id: u32) -> Result<Option<Hint>> {
     let mut segment = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
     let (segment_len, tail) = segment_tail(&mut segment)?;
     let Ok(mut file) = dir.open_file(&hint_file_name(id), OpenMode::Read) else { return Ok(None) };
     let Ok(len) = file.len() else { return Ok(None) };
-    // At most one entry per smallest frame, each at most ENTRY_FIXED_LEN +
-    // MAX_KEY_LEN bytes: a bigger file is not a hint of this segment.
-    let entries_max = segment_len / FRAME_MIN_LEN;
-    let len_max = (HEADER_LEN + CRC_LEN) as u64
-        + entries_max.saturating_mul(ENTRY_FIXED_LEN as u64)
-        + segment_len.saturating_sub(entries_max * FRAME_MIN_LEN);
+    // Each entry takes ENTRY_FIXED_LEN bytes and its key, its frame
+    // FRAME_MIN_LEN (more) and the same key: the entries are shorter than
+    // the frames they describe, so a file longer than the segment (plus
+    // header and CRC) is not a hint of it.
+    const _: () = assert!(ENTRY_FIXED_LEN as u64 <= FRAME_MIN_LEN);
+    let len_max = (HEADER_LEN + CRC_LEN) as u64 + segment_len;
     if len < (HEADER_LEN + CRC_LEN) as u64 || len > len_max {
         return Ok(None);
     }
-    let mut bytes = vec![0u8; len as usize];
-    if file.read_exact_at(&mut bytes, 0).is_err() {
+    let body_len = len - CRC_LEN as u64;
+    let mut crc = [0u8; CRC_LEN];
+    if file.read_exact_at(&mut crc, body_len).is_err() {
         return Ok(None);
     }
-    let (body, crc) = bytes.split_at(bytes.len() - CRC_LEN);
-    let trusted = crc32c::crc32c(body) == u32_at(crc, 0)
-        && body[..4] == MAGIC
-        && u16::from_le_bytes([body[4], body[5]]) == VERSION
-        && u32_at(body, 8) == id
-        && u64_at(body, 12) == segment_len
-        && u32_at(body, 20) == tail;
-    if !trusted {
+    let Ok(Some((hint, last))) = verify(file, body_len, u32::from_le_bytes(crc), id, (segment_len, tail))
+    else {
         return Ok(None);
-    }
-    let hint = Hint {
-        segment: id,
-        segment_len,
-        records: u64_at(body, 24),
-        max_txid: u64_at(body, 32),
-        entries: u64_at(body, 40),
-        bytes,
     };
-    let Some(last) = hint.checked_last_entry(segment_len) else { return Ok(None) };
     Ok(last_header_agrees(&mut segment, &hint, last)?.then_some(hint))
+}
+
+/// Read the hint in `file` (body `body_len` bytes, then `crc`) once: its
+/// header names segment `id` as it is (`segment`: length and tail), the
+/// entries check out and the CRC holds. With its last entry.
+fn verify(
+    mut file: fs::File,
+    body_len: u64,
+    crc: u32,
+    id: u32,
+    (segment_len, tail): (u64, u32),
+) -> Result<Option<(Hint, Option<Last>)>> {
+    let mut body = Body::new(&mut file, body_len);
+    let Some(head) = body.take(HEADER_LEN)? else { return Ok(None) };
+    let ours = head[..4] == MAGIC
+        && u16::from_le_bytes([head[4], head[5]]) == VERSION
+        && u32_at(head, 8) == id
+        && u64_at(head, 12) == segment_len
+        && u32_at(head, 20) == tail;
+    if !ours {
+        return Ok(None);
+    }
+    let (records, max_txid, entries) = (u64_at(head, 24), u64_at(head, 32), u64_at(head, 40));
+    let Some(last) = walk(&mut body, id, entries, segment_len, |_| {})? else { return Ok(None) };
+    if body.crc != crc || records != entries {
+        return Ok(None);
+    }
+    let hint = Hint { file, body_len, crc, segment: id, segment_len, records, max_txid, entries };
+    Ok(Some((hint, last)))
+}
+
+/// Take `entries` entries from `body` (past the header), checking each
+/// (see the module docs) and that they tile `segment_len` bytes and the
+/// whole body; `f` gets each. `None` at the first that does not hold;
+/// otherwise the last entry (`Some(None)`: a hint of an empty segment).
+fn walk(
+    body: &mut Body<'_>,
+    segment: u32,
+    entries: u64,
+    segment_len: u64,
+    mut f: impl FnMut(Entry<'_>),
+) -> Result<Option<Option<Last>>> {
+    let mut end = 0u64;
+    let mut last = None;
+    // Bounded by the body: each entry takes at least ENTRY_FIXED_LEN bytes.
+    for _ in 0..entries {
+        let Some(fixed) = body.take(ENTRY_FIXED_LEN)? else { return Ok(None) };
+        let (key_len, len, offset) = (u32_at(fixed, 1), u32_at(fixed, 5), u64_at(fixed, 9));
+        let Ok(record_type) = RecordType::from_byte(fixed[0]) else { return Ok(None) };
+        let frame_holds_key = u64::from(len) >= FRAME_MIN_LEN + u64::from(key_len);
+        if key_len > MAX_KEY_LEN || !frame_holds_key || u64::from(len) > FRAME_LEN_MAX || offset != end {
+            return Ok(None);
+        }
+        let Some(key) = body.take(key_len as usize)? else { return Ok(None) };
+        let rref = RecordRef { segment, offset, len };
+        end = offset + u64::from(len);
+        f(Entry { rref, record_type, key });
+        last = Some(Last { rref, record_type, key_len });
+    }
+    Ok((body.done() && end == segment_len).then_some(last))
 }
 
 /// The segment's last frame header matches the hint's last entry and
 /// carries its `max_txid` (an empty segment: no entry, `max_txid` 0).
-fn last_header_agrees(segment: &mut fs::File, hint: &Hint, last: Option<Entry<'_>>) -> Result<bool> {
+fn last_header_agrees(segment: &mut fs::File, hint: &Hint, last: Option<Last>) -> Result<bool> {
     let Some(last) = last else { return Ok(hint.max_txid == 0) };
     let mut head = [0u8; format::HEADER_LEN];
     segment.read_exact_at(&mut head, last.rref.offset)?;
     Ok(format::parse_header(&head).is_ok_and(|h| {
         h.record_type == last.record_type
-            && h.key_len as usize == last.key.len()
+            && h.key_len == last.key_len
             && h.frame_len() == last.rref.len
             && h.txid == hint.max_txid
     }))
@@ -272,41 +380,37 @@ struct Entry<'a> {
     key: &'a [u8],
 }
 
+/// What is kept of the last entry: enough to check it against the segment.
+#[derive(Debug, Clone, Copy)]
+struct Last {
+    rref: RecordRef,
+    record_type: RecordType,
+    key_len: u32,
+}
+
 impl Hint {
-    /// Walk the entries, checking each (see the module docs) and that they
-    /// tile `segment_len` bytes; false at the first that does not hold.
-    fn walk<'a>(&'a self, segment_len: u64, mut f: impl FnMut(Entry<'a>)) -> bool {
-        let body = &self.bytes[..self.bytes.len() - CRC_LEN];
-        let mut at = HEADER_LEN;
-        let mut end = 0u64;
-        for _ in 0..self.entries {
-            let Some(fixed) = body.get(at..at + ENTRY_FIXED_LEN) else { return false };
-            let (key_len, len, offset) = (u32_at(fixed, 1), u32_at(fixed, 5), u64_at(fixed, 9));
-            let Ok(record_type) = RecordType::from_byte(fixed[0]) else { return false };
-            let key_at = at + ENTRY_FIXED_LEN;
-            let Some(key) = body.get(key_at..key_at + key_len as usize) else { return false };
-            let frame_holds_key = u64::from(len) >= FRAME_MIN_LEN + u64::from(key_len);
-            if key_len > MAX_KEY_LEN || !frame_holds_key || u64::from(len) > FRAME_LEN_MAX || offset != end {
-                return false;
-            }
-            end = offset + u64::from(len);
-            f(Entry { rref: RecordRef { segment: self.segment, offset, len }, record_type, key });
-            at = key_at + key_len as usize;
+    /// Feed every record to `visit`, in log order, reading the hint file
+    /// again a chunk at a time. Each entry is checked again before it is
+    /// fed; bytes that differ from what [`load`] verified (the file was
+    /// written in place since: the engine never does) are an error, after
+    /// the entries before them were fed.
+    pub fn replay(&self, visit: &mut dyn Visitor) -> Result<()> {
+        let mut file = self.file.share();
+        let mut body = Body::new(&mut file, self.body_len);
+        body.take(HEADER_LEN)?;
+        let feed = |e: Entry<'_>| visit.record(e.rref, e.record_type, e.key);
+        let walked = walk(&mut body, self.segment, self.entries, self.segment_len, feed)?;
+        if walked.is_none() || body.crc != self.crc {
+            return Err(Error::Io {
+                op: "replay hint",
+                path: self.file.path().to_owned(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::InvalidData,
+                    format!("changed in place after it was verified (segment {})", self.segment),
+                ),
+            });
         }
-        at == body.len() && end == segment_len && self.records == self.entries
-    }
-
-    /// The last entry if every entry checks out against `segment_len`
-    /// (`Some(None)`: a valid hint of an empty segment).
-    fn checked_last_entry(&self, segment_len: u64) -> Option<Option<Entry<'_>>> {
-        let mut last = None;
-        self.walk(segment_len, |e| last = Some(e)).then_some(last)
-    }
-
-    /// Feed every record to `visit`, in log order (checked at load).
-    pub fn replay(&self, visit: &mut dyn Visitor) {
-        let complete = self.walk(self.segment_len, |e| visit.record(e.rref, e.record_type, e.key));
-        debug_assert!(complete, "entries were checked at load");
+        Ok(())
     }
 }
 
@@ -483,6 +587,22 @@ pub(crate) mod tests {
         }
         original.write(&dir, 1);
         assert!(load(&dir, 1).unwrap().is_some(), "the original is trusted again");
+    }
+
+    /// Replay reads the hint file again: bytes changed in place since
+    /// `load` verified them (the engine never writes a hint in place) are
+    /// an error, never entries taken on trust.
+    #[test]
+    fn a_hint_changed_in_place_after_load_fails_its_replay() {
+        let (_td, dir, _) = hinted_store();
+        let hint = load(&dir, 1).unwrap().expect("trusted");
+        let mut file = dir.open_file(&hint_file_name(1), OpenMode::ReadWrite).unwrap();
+        // The first entry's key: every entry still checks out, the CRC does not.
+        file.write_all_at(b"X", (HEADER_LEN + ENTRY_FIXED_LEN) as u64).unwrap();
+        let err = hint.replay(&mut ()).unwrap_err();
+        assert!(err.to_string().starts_with("datawal: replay hint "), "{err}");
+        assert!(err.to_string().contains("changed in place"), "{err}");
+        assert!(load(&dir, 1).unwrap().is_none(), "no longer trusted");
     }
 
     /// A claim of more keys than live ones (or a forged count) reserves at

@@ -78,6 +78,10 @@ pub(crate) struct Keydir {
     sorted: OnceLock<Vec<usize>>,
     /// Sum of the live entries' frame sizes: what a compaction would keep.
     live_bytes: u64,
+    /// The first and the last Raw record replayed or caught up with (log
+    /// order), if any: records appended through the log interface, which
+    /// in-place compaction would drop, so it refuses ([`Keydir::first_raw`]).
+    raw: Option<(RecordRef, RecordRef)>,
 }
 
 impl std::fmt::Debug for Keydir {
@@ -158,6 +162,12 @@ impl Keydir {
         self.sorted.take();
         self.table.retain(|(_, rref)| keep(rref));
         self.live_bytes = self.table.iter().map(|(_, r)| u64::from(r.len)).sum();
+    }
+
+    /// Where the first Raw record in the log is (as far as this keydir has
+    /// seen it), if there is one.
+    pub fn first_raw(&self) -> Option<RecordRef> {
+        self.raw.map(|(first, _)| first)
     }
 
     /// Bytes of the live entries' frames.
@@ -268,7 +278,7 @@ impl recovery::Visitor for Keydir {
         match record_type {
             RecordType::Put => self.set(key, rref),
             RecordType::Delete => drop(self.remove(key)),
-            RecordType::Raw => {}
+            RecordType::Raw => self.raw = Some((self.raw.map_or(rref, |(first, _)| first), rref)),
         }
     }
 
@@ -280,6 +290,14 @@ impl recovery::Visitor for Keydir {
 
     fn forget_segments(&mut self, gone: &dyn Fn(u32) -> bool) {
         self.retain(|rref| !gone(rref.segment));
+        // Raw records in removed segments went with them (another writer's
+        // compaction; this crate's refuses): the last one still counts if
+        // its segment is left.
+        self.raw =
+            self.raw.filter(|(_, last)| !gone(last.segment)).map(|(first, last)| match gone(first.segment) {
+                true => (last, last),
+                false => (first, last),
+            });
     }
 }
 

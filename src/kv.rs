@@ -130,10 +130,11 @@ impl DataWal {
     }
 
     /// The live value of `key` with its version: the txid of the record it
-    /// was read from. Every write of a key gets a new txid, and compaction
-    /// copies records with theirs, so equal versions mean no write of the
-    /// key in between (a [`RecordRef`] changes when compaction moves the
-    /// record). What compare-and-swap compares.
+    /// was read from. Every write gets a txid never given before in this
+    /// store (compaction copies records with theirs and keeps the highest,
+    /// see `HighWater`), so equal versions mean no write of the key in
+    /// between (a [`RecordRef`] changes when compaction moves the record).
+    /// What compare-and-swap compares.
     pub fn get_versioned(&mut self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
         self.refresh()?;
         let Some(rref) = self.ref_of(key) else { return Ok(None) };
@@ -381,7 +382,9 @@ impl DataWal {
 
     /// Reclaim the space of overwritten and deleted values in place: the
     /// live records of every segment up to the active one are copied,
-    /// verbatim (txids included), into one new segment, which is made
+    /// verbatim (txids included), into one new segment (ended, when the
+    /// inputs' highest txid is not a copy's, by a tombstone that keeps it:
+    /// txids never repeat, see `HighWater`), which is made
     /// durable and installed before the old segments are removed. A crash
     /// at any point loses nothing acknowledged and brings back no deleted
     /// key; datawal 0.1.5 reads the directory correctly at every point
@@ -390,12 +393,24 @@ impl DataWal {
     /// install), and pick the result up when they catch up. Returns what
     /// was written: all zero when another writer's compaction is in flight
     /// or the store is empty. With hint files on, the output gets one.
+    ///
+    /// A store whose log holds Raw records (appended through the log
+    /// interface; the store ignores them) is refused with an
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) error
+    /// naming the directory, segment and offset of the first one, and
+    /// nothing is changed: the output holds keyed records only, so
+    /// compacting would drop them.
     pub fn compact(&mut self) -> Result<CompactionStats> {
         Ok(self.compact_in_place()?)
     }
 
     fn compact_in_place(&mut self) -> Result<CompactionStats, Error> {
         let begun = self.owned(|s| {
+            // Checked owning the store, after catching up: every segment is an input.
+            s.refuse_raw_records()?;
+            // Caught up and about to seal: the inputs' highest txid, and a
+            // key dead at the seal for the marker that keeps it.
+            let high_water = HighWater { txid: s.log.last_txid(), key: s.dead_key()? };
             let Some(plan) = s.log.begin_compaction()? else { return Ok(None) };
             // Inputs are every segment up to the sealed one: all that is live in them.
             let live: Vec<(Vec<u8>, RecordRef)> = s
@@ -404,12 +419,12 @@ impl DataWal {
                 .filter(|(_, r)| r.segment <= plan.last_input)
                 .map(|(k, r)| (k.to_vec(), *r))
                 .collect();
-            Ok::<_, Error>(Some((plan, live)))
+            Ok::<_, Error>(Some((plan, live, high_water)))
         })?;
-        let Some((plan, mut live)) = begun else { return Ok(CompactionStats::default()) };
+        let Some((plan, mut live, high_water)) = begun else { return Ok(CompactionStats::default()) };
         // Log order: txids ascend through the output, as through any segment.
         live.sort_unstable_by_key(|(_, r)| (r.segment, r.offset));
-        let copied = self.copy_live(plan, &live);
+        let copied = self.copy_live(plan, &live, &high_water);
         let (output, moved) = match copied.and_then(|(mut output, moved)| {
             self.log.seal_compaction_output(&mut output)?;
             Ok((output, moved))
@@ -422,7 +437,7 @@ impl DataWal {
         };
         let stats = CompactionStats {
             live_keys: live.len() as u64,
-            records_written: live.len() as u64,
+            records_written: output.records(),
             bytes_written: output.len(),
         };
         if !self.owned(|s| s.log.install_compaction(&output))? {
@@ -440,12 +455,51 @@ impl DataWal {
         Ok(stats)
     }
 
+    /// In-place compaction keeps the live keys only: a store that holds Raw
+    /// records (appended through the log interface) would lose them, so it
+    /// is refused before anything is written. Known from replay and
+    /// catch-up, which see every frame: no extra read.
+    fn refuse_raw_records(&self) -> Result<(), Error> {
+        let Some(raw) = self.keydir.first_raw() else { return Ok(()) };
+        Err(Error::invalid(format!(
+            "compact: store directory {} holds Raw records (appended through the log interface), \
+             the first in segment {} ({}) at offset {}; in-place compaction keeps only the live keys \
+             and would drop them, so it refuses (compact_to copies the keys and leaves them here)",
+            self.log.dir().display(),
+            raw.segment,
+            crate::segment::segment_file_name(raw.segment),
+            raw.offset
+        )))
+    }
+
+    /// A key with no live value: the empty key, or failing that the
+    /// shortest run of zero bytes that is not live. Bounded: there are
+    /// `MAX_KEY_LEN + 1` candidates.
+    fn dead_key(&self) -> Result<Vec<u8>, Error> {
+        let mut key = Vec::new();
+        while self.keydir.contains_key(&key) {
+            if key.len() == format::MAX_KEY_LEN as usize {
+                return Err(Error::invalid(format!(
+                    "compact: every key of 0..={} zero bytes is live in {}; no key is free for the \
+                     tombstone that keeps the highest txid",
+                    format::MAX_KEY_LEN,
+                    self.log.dir().display()
+                )));
+            }
+            key.push(0);
+        }
+        Ok(key)
+    }
+
     /// Write the output of `plan`: each of `live` (in log order) verified
-    /// and copied. Where each one went, in the same order.
+    /// and copied, then, if the last copy's txid is below the inputs'
+    /// highest, the high-water marker (see [`HighWater`]). Where each copy
+    /// went, in the same order.
     fn copy_live(
         &mut self,
         plan: crate::log::CompactionPlan,
         live: &[(Vec<u8>, RecordRef)],
+        high_water: &HighWater,
     ) -> Result<(crate::log::CompactionOutput, Vec<RecordRef>), Error> {
         let mut output = self.log.compaction_output(plan)?;
         let mut moved = Vec::with_capacity(live.len());
@@ -453,6 +507,11 @@ impl DataWal {
             let (frame, header) = self.read_frame(key, *rref)?;
             moved.push(output.push(&frame, RecordType::Put, key, header.txid)?);
             self.log.renew_compaction(&mut output)?;
+        }
+        if output.max_txid() < high_water.txid {
+            let mut frame = Vec::new();
+            format::encode_into(&mut frame, RecordType::Delete, high_water.txid, &high_water.key, b"")?;
+            output.push(&frame, RecordType::Delete, &high_water.key, high_water.txid)?;
         }
         Ok((output, moved))
     }
@@ -462,7 +521,9 @@ impl DataWal {
     /// temporary name beside `out_dir`, made durable, then renamed into
     /// place: a crash never leaves an `out_dir` that opens as a complete
     /// store. The source is never modified. A target inside a store
-    /// directory (this one or another) is invalid input.
+    /// directory (this one or another) is invalid input. The copy holds the
+    /// live keys only: Raw records (appended through the log interface)
+    /// stay in the source and are not copied, as in datawal 0.1.5.
     pub fn compact_to(&mut self, out_dir: &Path) -> Result<CompactionStats> {
         let (parent, name) = split_target(out_dir)?;
         Ok(self.compact_into(&fs::Dir::open_ambient(&parent, true)?, &name)?)
@@ -593,6 +654,26 @@ impl DataWal {
         parent.rename(tmp, parent, name)?;
         parent.sync()
     }
+}
+
+/// What keeps a compaction's inputs' highest txid in its output, so that
+/// txids, and the versions compare-and-swap compares, never repeat for the
+/// life of the store: open resumes after the highest txid it reads, and the
+/// inputs' highest may be a tombstone or an overwritten put, which the
+/// output does not copy. Then the output ends with a tombstone carrying
+/// that txid, of `key`, a key that is not live at the seal.
+///
+/// Why such a tombstone changes nothing, for this crate and datawal 0.1.5
+/// alike: replayed in log order it deletes a key that is already absent at
+/// that point (every put of `key` in the inputs is followed by its
+/// tombstone there, as it is dead at the seal), and a later put of `key`
+/// lands after the output and wins. A crash that leaves a suffix of the
+/// inputs beside the output leaves those tombstones too. Writers catching
+/// up on an output read its puts only. Its txid is above every copy's, so
+/// txids still ascend through the output.
+struct HighWater {
+    txid: u64,
+    key: Vec<u8>,
 }
 
 /// One operation of [`DataWal::write_batch`].

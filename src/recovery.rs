@@ -342,7 +342,7 @@ pub(crate) fn replay(
     for (i, &id) in sealed.iter().enumerate() {
         let Some(h) = (if hints { hint::load(dir, id)? } else { None }) else { continue };
         stream(dir, &ids[run_start..i], policy, true, &mut report, visit)?;
-        h.replay(visit);
+        h.replay(visit)?;
         report.files_scanned += 1;
         report.records_replayed += h.records;
         report.last_txid_seen = report.last_txid_seen.max(h.max_txid);

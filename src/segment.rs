@@ -59,18 +59,54 @@ pub(crate) fn list_ids(dir: &fs::Dir) -> Result<Vec<u32>, Error> {
     Ok(ids)
 }
 
+/// Listings a snapshot ([`open_all`]) tries while segments it listed keep
+/// being removed before it opens them; then it gives up with an error.
+/// Each removal is a compaction's install: one at a time, so a try fails
+/// only when a compaction finished during it.
+pub(crate) const SNAPSHOT_TRIES: u32 = 8;
+
 /// The segments in `dir` now, opened: a snapshot that keeps reading them
 /// after a compaction removes them (on hosts that keep removed open files).
-/// A segment removed between the listing and its open is left out: it was
-/// a compaction's input, and its output is listed and opened too.
+///
+/// Every listing is one state of the store (`docs/compaction.md`: inputs
+/// go only after the output is installed, ascending), and once opened the
+/// files stay that state. A listed segment removed before its open breaks
+/// that: a compaction installed its output (not listed) and removed its
+/// inputs, some of which were opened already, so the files would mix two
+/// states (a put without its later tombstone, keys without the output
+/// that now holds them). Then list and open again, up to
+/// [`SNAPSHOT_TRIES`] times.
 pub(crate) fn open_all(dir: &fs::Dir) -> Result<(Vec<u32>, Vec<fs::File>), Error> {
-    open_listed(dir, list_ids(dir)?)
+    let mut missing = 0;
+    for _ in 0..SNAPSHOT_TRIES {
+        let listed = list_ids(dir)?;
+        let (ids, files) = open_listed(dir, listed.clone())?;
+        if ids.len() == listed.len() {
+            return Ok((ids, files));
+        }
+        missing = listed.into_iter().find(|id| ids.binary_search(id).is_err()).unwrap_or(0);
+    }
+    Err(Error::Io {
+        op: "snapshot",
+        path: segment_path(dir.path(), missing),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            format!(
+                "a listed segment was removed before it was opened in each of {SNAPSHOT_TRIES} \
+                 listings of {} (compactions finishing one after another); try again",
+                dir.path().display()
+            ),
+        ),
+    })
 }
 
-/// Open the segments `listed`, leaving out those removed since the listing.
+/// Open the segments `listed`, leaving out those removed since the listing
+/// (catch-up lists again itself; a snapshot must not, see [`open_all`]).
 pub(crate) fn open_listed(dir: &fs::Dir, listed: Vec<u32>) -> Result<(Vec<u32>, Vec<fs::File>), Error> {
     let (mut ids, mut files) = (Vec::new(), Vec::new());
     for id in listed {
+        #[cfg(test)]
+        tests::before_open(id);
         match dir.open_file(&segment_file_name(id), OpenMode::Read) {
             Ok(file) => {
                 ids.push(id);
@@ -342,6 +378,91 @@ impl SegmentReader {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    type Hook = Box<dyn FnMut(u32)>;
+
+    thread_local! {
+        /// Called with each listed id right before its open, on this thread.
+        static BEFORE_OPEN: std::cell::RefCell<Option<Hook>> =
+            const { std::cell::RefCell::new(None) };
+    }
+
+    pub(super) fn before_open(id: u32) {
+        // Taken out while it runs: the hook may open segments itself.
+        if let Some(mut hook) = BEFORE_OPEN.with(|h| h.borrow_mut().take()) {
+            hook(id);
+            BEFORE_OPEN.with(|h| {
+                h.borrow_mut().get_or_insert(hook);
+            });
+        }
+    }
+
+    /// A snapshot whose listing is older than a compaction that removed
+    /// its inputs while the snapshot was opening them sees one state of
+    /// the store, never some inputs without the output: here segment 1
+    /// (a put of `gone`) is opened, then the compaction removes 1..=3
+    /// (segment 2 deletes `gone`, 2 and 3 hold keys the output now has).
+    #[test]
+    fn a_snapshot_opened_while_a_compaction_installs_sees_one_state() {
+        use crate::{DataWal, RecordLogReader};
+        let td = tempfile::tempdir().unwrap();
+        let mut wal = DataWal::open(td.path()).unwrap();
+        wal.put(b"gone", b"old").unwrap();
+        wal.put(b"kept1", b"1").unwrap();
+        wal.rotate().unwrap();
+        wal.delete(b"gone").unwrap();
+        wal.put(b"kept2", b"2").unwrap();
+        wal.rotate().unwrap();
+        wal.put(b"kept3", b"3").unwrap();
+        let mut wal = Some(wal);
+        BEFORE_OPEN.with(|h| {
+            *h.borrow_mut() = Some(Box::new(move |id| {
+                if id == 2 {
+                    if let Some(mut wal) = wal.take() {
+                        assert_eq!(wal.compact().unwrap().live_keys, 3);
+                    }
+                }
+            }))
+        });
+        let reader = RecordLogReader::open(td.path());
+        BEFORE_OPEN.with(|h| h.borrow_mut().take());
+        let reader = reader.unwrap();
+        assert_eq!(reader.get(b"gone").unwrap(), None, "a deleted key is back");
+        for (key, value) in [(&b"kept1"[..], &b"1"[..]), (b"kept2", b"2"), (b"kept3", b"3")] {
+            assert_eq!(reader.get(key).unwrap().as_deref(), Some(value), "{key:?}");
+        }
+        assert_eq!(reader.segments(), [4, 5], "the output and the new active segment");
+    }
+
+    /// Segments vanishing from every listing before their open (here: the
+    /// lowest listed one, once per listing) end in an error naming the
+    /// directory after SNAPSHOT_TRIES listings, never in a partial snapshot.
+    #[test]
+    fn a_snapshot_gives_up_with_an_error_when_listed_segments_keep_vanishing() {
+        let td = tempfile::tempdir().unwrap();
+        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+        for id in 1..=SNAPSHOT_TRIES + 1 {
+            dir.open_file(&segment_file_name(id), OpenMode::CreateNew).unwrap();
+        }
+        let path = td.path().to_owned();
+        let mut previous = u32::MAX;
+        BEFORE_OPEN.with(|h| {
+            *h.borrow_mut() = Some(Box::new(move |id| {
+                if id <= previous {
+                    std::fs::remove_file(segment_path(&path, id)).unwrap();
+                }
+                previous = id;
+            }))
+        });
+        let result = open_all(&dir);
+        BEFORE_OPEN.with(|h| h.borrow_mut().take());
+        let err = result.unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Io);
+        let message = err.to_string();
+        assert!(message.starts_with("datawal: snapshot "), "{message}");
+        assert!(message.contains(&td.path().display().to_string()), "{message}");
+        assert_eq!(list_ids(&dir).unwrap(), [SNAPSHOT_TRIES + 1], "one removed per listing");
+    }
 
     #[test]
     fn names_round_trip_and_reject_lookalikes() {

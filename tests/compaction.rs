@@ -375,3 +375,52 @@ fn a_paged_scan_across_a_compaction_fails_cleanly_and_starts_again() {
     }
     assert_eq!(records, model.len(), "the compacted log: one record per live key");
 }
+
+/// Raw records appended through the log interface to a store's directory
+/// are not keyed, so in-place compaction cannot keep them: it refuses,
+/// naming the directory and where the first one is, and changes nothing.
+/// `compact_to` writes a copy of the keys by contract and leaves the
+/// source (raw records included) alone.
+#[test]
+fn compaction_refuses_a_store_holding_raw_records_and_drops_nothing() {
+    let td = tempfile::tempdir().unwrap();
+    let dir = td.path().join("mixed");
+    {
+        let mut log = datawal::RecordLog::open(&dir).unwrap();
+        for i in 0..5u8 {
+            log.append(&[i; 10]).unwrap();
+        }
+        log.rotate().unwrap();
+    }
+    let mut store = DataWal::open(&dir).unwrap();
+    for k in [&b"a"[..], b"b", b"c"] {
+        store.put(k, b"v").unwrap();
+    }
+    let raw_count = |dir: &Path| {
+        let records = datawal::RecordLog::open(dir).unwrap().scan().unwrap();
+        records.iter().filter(|r| r.record_type == datawal::RecordType::Raw).count()
+    };
+
+    let err = store.compact().unwrap_err();
+    assert_eq!(datawal::Error::kind_of(&err), Some(datawal::ErrorKind::InvalidInput), "{err:#}");
+    let message = err.to_string();
+    assert!(message.starts_with("datawal: "), "{message}");
+    for part in [dir.display().to_string(), "segment 1".into(), "offset 0".into()] {
+        assert!(message.contains(&part), "{message}: no {part:?}");
+    }
+    // Nothing sealed, no output, no marker: the directory is as it was.
+    assert_eq!(datawal::segment::list_segment_ids(&dir).unwrap(), [1, 2]);
+    assert!(!dir.join(".compacting").exists());
+    drop(store);
+    assert_eq!(raw_count(&dir), 5);
+
+    // The automatic policy meets the same refusal and drops nothing either.
+    let options = Options::new().auto_compact(1, 1);
+    let mut store = DataWal::open_with(&dir, options).unwrap();
+    store.put(b"d", b"v").unwrap();
+    store.compact_to(&td.path().join("copy")).unwrap();
+    assert_eq!(store.len(), 4);
+    drop(store);
+    assert_eq!(raw_count(&dir), 5);
+    assert_eq!(raw_count(&td.path().join("copy")), 0, "the copy holds the keys only");
+}

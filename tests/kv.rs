@@ -12,8 +12,8 @@ use base64::Engine as _;
 use datawal::format::{encode_record, record_wire_size, HEADER_LEN};
 use datawal::segment::{segment_path, segment_size};
 use datawal::{
-    BatchOp, DataWal, Error, ErrorKind, RecordLog, RecordLogReader, RecordRef, RecordType, MAX_KEY_LEN,
-    MAX_PAYLOAD_LEN,
+    BatchOp, DataWal, Error, ErrorKind, Options, RecordLog, RecordLogReader, RecordRef, RecordType,
+    MAX_KEY_LEN, MAX_PAYLOAD_LEN,
 };
 use proptest::prelude::*;
 
@@ -837,4 +837,60 @@ fn capability_twins_work_on_an_open_directory_handle() {
     drop(kv);
     let reader = datawal::RecordLogReader::open_dir(open(&td.path().join("copy")), td.path()).unwrap();
     assert_eq!(reader.segments(), &[1]);
+}
+
+/// A version (the txid `get_versioned` returns, what compare-and-swap
+/// compares) never repeats for the life of a store. Compaction drops the
+/// tombstones, which may hold the highest txids; its output keeps the
+/// high-water mark, so after a reopen the next write still gets a txid
+/// above every one given before. Replays `swap`'s check: a version taken
+/// before a delete, a compaction, a reopen and a new put must not match.
+#[test]
+fn versions_never_repeat_across_a_compaction_that_drops_the_last_tombstones() {
+    let component_like = Options::new()
+        .shared(true)
+        .hint_files(true)
+        .segment_bytes_max(4 << 20)
+        .auto_compact(4 << 20, 50)
+        .preallocate(1 << 20);
+    for (what, options) in [
+        ("defaults", Options::new()),
+        ("hint files", Options::new().hint_files(true)),
+        ("the component's options", component_like),
+    ] {
+        let td = tempfile::tempdir().unwrap();
+        let mut s = DataWal::open_with(td.path(), options).unwrap();
+        s.put(b"other", b"stays").unwrap();
+        s.put(b"k", b"v").unwrap();
+        let (_, taken) = s.get_versioned(b"k").unwrap().unwrap();
+        s.delete(b"k").unwrap();
+        s.delete(b"never-written").unwrap();
+        let high_water = s.log().last_txid();
+        assert_eq!(s.compact().unwrap().live_keys, 1, "{what}");
+        s.fsync().unwrap();
+        drop(s);
+
+        let mut s = DataWal::open_with(td.path(), options).unwrap();
+        assert_eq!(s.log().last_txid(), high_water, "{what}: the high-water txid after reopen");
+        s.put(b"k", b"v").unwrap();
+        let (_, now) = s.get_versioned(b"k").unwrap().unwrap();
+        assert!(
+            now > high_water,
+            "{what}: version {now} given again (taken {taken}, high water {high_water})"
+        );
+        assert_eq!(s.get(b"other").unwrap().as_deref(), Some(&b"stays"[..]), "{what}");
+        assert_eq!(s.keys(), [b"k".to_vec(), b"other".to_vec()], "{what}: the marker adds no key");
+        drop(s);
+
+        // A compaction of a store whose keys are all deleted keeps it too.
+        let mut s = DataWal::open_with(td.path(), options).unwrap();
+        s.delete(b"k").unwrap();
+        s.delete(b"other").unwrap();
+        let high_water = s.log().last_txid();
+        s.compact().unwrap();
+        drop(s);
+        let s = DataWal::open_with(td.path(), options).unwrap();
+        assert_eq!(s.log().last_txid(), high_water, "{what}: an empty store's high water");
+        assert!(s.is_empty(), "{what}");
+    }
 }

@@ -12,7 +12,7 @@
 use std::path::{Path, PathBuf};
 use std::process::Command;
 
-use datawal::{DataWal, RecordLog, RecordLogReader};
+use datawal::{DataWal, Options, RecordLog, RecordLogReader};
 
 const CHILD_DIR_ENV: &str = "DATAWAL_MEMORY_TEST_CHILD_DIR";
 const CHILD_PHASE_ENV: &str = "DATAWAL_MEMORY_TEST_CHILD_PHASE";
@@ -76,6 +76,12 @@ fn child_measures_peak_rss() {
         "reader-get" => {
             let reader = RecordLogReader::open(&dir).unwrap();
             assert_eq!(reader.get(&key(0)).unwrap().unwrap().len(), FRAME_PAYLOAD_BYTES);
+        }
+        // Open a store whose sealed segment has a hint far bigger than the bound.
+        "hint-open" => {
+            let mut store = DataWal::open_with(&dir, Options::new().hint_files(true)).unwrap();
+            assert_eq!(store.len(), 1);
+            assert_eq!(store.get(&hinted_key()).unwrap().unwrap(), b"last");
         }
         other => panic!("unknown phase {other}"),
     }
@@ -145,4 +151,47 @@ fn open_get_and_scan_peak_rss_stays_near_the_largest_frame() {
             "{phase}: peak RSS {peak} is not clearly below the log size {log_bytes}"
         );
     }
+}
+
+/// The key every frame of the hinted store overwrites: long, so the hint
+/// (one entry per frame, with its key) is big while the keydir holds one key.
+fn hinted_key() -> Vec<u8> {
+    (0..60_000u32).map(|i| (i % 251) as u8).collect()
+}
+
+/// Opening through a hint file reads it in chunks: memory stays near one
+/// chunk and one key, not the hint file's size. The hint here is about
+/// 24 MiB (400 entries of a 60,000-byte key). To be sure open took the
+/// hint and not the segment, the first frame's key is damaged: only the
+/// hint path (which does not CRC-check the segment) opens the store.
+#[test]
+fn open_through_a_large_hint_reads_it_in_bounded_chunks() {
+    let td = tempfile::tempdir().unwrap();
+    let dir = td.path().join("db");
+    let key = hinted_key();
+    {
+        let mut store = DataWal::open_with(&dir, Options::new().hint_files(true)).unwrap();
+        for _ in 0..399 {
+            store.put(&key, b"").unwrap();
+        }
+        store.put(&key, b"last").unwrap();
+        store.rotate().unwrap();
+    }
+    let hint_bytes = std::fs::metadata(dir.join("00000001.hint")).unwrap().len();
+    assert!(hint_bytes > 20 * MIB, "hint of {hint_bytes} bytes");
+    let segment = std::fs::OpenOptions::new().write(true).open(dir.join("00000001.dwal")).unwrap();
+    std::os::unix::fs::FileExt::write_all_at(&segment, b"?", 24 + 100).unwrap();
+
+    let (baseline, peak) = measure(&dir, "hint-open");
+    let bound = baseline + 4 * MIB;
+    eprintln!(
+        "hint-open: hint {} MiB; peak RSS {:.1} MiB (baseline {:.1})",
+        hint_bytes / MIB,
+        peak as f64 / MIB as f64,
+        baseline as f64 / MIB as f64
+    );
+    assert!(
+        peak <= bound,
+        "peak RSS {peak} over baseline {baseline} + 4 MiB, with a hint of {hint_bytes} bytes"
+    );
 }

@@ -21,16 +21,20 @@
 //!   the WIT the build exports: upstream's, or the Spin SDK's with the
 //!   feature `spin-keyvalue` ([`GetManyEntry`], the only code that differs);
 //! - a `cas` handle remembers the record the key's live value came from
-//!   (its txid, `DataWal::get_versioned`). Every write of a key gets a new
-//!   txid and compaction keeps them, so `swap` succeeds exactly when no
-//!   write of the key happened in between (no ABA);
+//!   (its txid, `DataWal::get_versioned`), or for an absent key the
+//!   store's highest txid. Every write gets a new txid, never one given
+//!   before (compaction keeps the highest), so `swap` never succeeds after
+//!   a write of the key in between (no ABA); the rule is at [`Cas`];
 //! - `list-keys` pages in ascending key order, at most [`LIST_KEYS_PAGE`]
 //!   keys a page; the cursor is the page's last key. Keys that are not
 //!   UTF-8 (written natively or through `kv`) are skipped: the interface's
 //!   keys are strings, so no other call can name them either, and failing
 //!   the page would stop every listing at the first such key. A call reads
 //!   engine pages until it has a full page of UTF-8 keys or reaches the
-//!   end, so each call returns keys or ends the listing.
+//!   end, so each call returns keys or ends the listing. A page also stops
+//!   at [`LIST_KEYS_PAGE_BYTES_MAX`] of key bytes;
+//! - `get-many` returns at most [`GET_MANY_BYTES_MAX`] of keys plus values,
+//!   or fails with `other` (the engine's invalid-input message).
 //!
 //! Atomicity: every call that changes the store runs inside one
 //! `DataWal::exclusive`: it owns the store (across instances and
@@ -52,6 +56,22 @@ use crate::{BatchOp, DataWal};
 
 /// Keys in one `list-keys` page.
 pub const LIST_KEYS_PAGE: u32 = 1000;
+
+/// Key bytes in one `list-keys` page, whose keys may be up to 64 KiB each:
+/// a page stops before the key that would pass it, so it holds at most
+/// 1 MiB of keys (and one key at least, as any key fits), not 1000 of the
+/// largest (64 MiB). The listing goes on from its cursor.
+pub const LIST_KEYS_PAGE_BYTES_MAX: usize = 1 << 20;
+
+/// Bytes of keys plus values one `get-many` may return: one largest value
+/// with its key, what a single `get` may return. Past it the call fails
+/// (`other`, invalid input) and returns nothing; a guest asks for fewer
+/// keys at a time. Checked against each value's size before reading it,
+/// so the call holds more only when a value grew since the last look (by
+/// that value at most), and then fails all the same.
+pub const GET_MANY_BYTES_MAX: u64 = crate::MAX_PAYLOAD_LEN as u64 + crate::MAX_KEY_LEN as u64;
+
+const _: () = assert!(LIST_KEYS_PAGE_BYTES_MAX >= crate::MAX_KEY_LEN as usize, "a page holds any key");
 
 type Result<T, E = Error> = std::result::Result<T, E>;
 type Shared = Rc<RefCell<DataWal>>;
@@ -141,12 +161,20 @@ impl store::GuestBucket for Bucket {
         let full = LIST_KEYS_PAGE as usize;
         self.read(|s| {
             let mut keys: Vec<String> = Vec::new();
+            let mut bytes = 0usize;
             let mut after = cursor.map(String::into_bytes);
             loop {
                 // Ask for no more than the page lacks: when it fills, the
                 // engine page ended at the last key kept.
                 let page = s.keys_page(after.as_deref(), (full - keys.len()) as u32);
-                keys.extend(page.keys.into_iter().filter_map(|k| String::from_utf8(k).ok()));
+                for key in page.keys.into_iter().filter_map(|k| String::from_utf8(k).ok()) {
+                    if !keys.is_empty() && bytes + key.len() > LIST_KEYS_PAGE_BYTES_MAX {
+                        // The next page starts strictly after the last key kept.
+                        return Ok(KeyResponse { cursor: keys.last().cloned(), keys });
+                    }
+                    bytes += key.len();
+                    keys.push(key);
+                }
                 match page.next {
                     Some(next) if keys.len() < full => after = Some(next),
                     Some(_) => return Ok(KeyResponse { cursor: keys.last().cloned(), keys }),
@@ -157,22 +185,50 @@ impl store::GuestBucket for Bucket {
     }
 }
 
+/// A compare-and-swap handle. The rule `swap` applies, owning the store
+/// after reading every instance's appends:
+///
+/// - the key was live when the handle was made: its live record must still
+///   be the one the value came from (same txid). Txids never repeat for
+///   the life of the store (compaction keeps the highest, see
+///   `kv::HighWater`), so an equal txid means no write of the key since,
+///   not even a delete and a put of the same bytes;
+/// - the key was absent: it must still be absent and the store's highest
+///   txid must be the one seen then (`taken_at`), that is nothing at all
+///   was written since. A put and a delete of the key in between leave it
+///   absent but raise the highest txid; the tombstone itself may be gone
+///   (compacted), so nothing narrower can be checked. A write of another
+///   key fails the swap too (safe: `cas-failed` hands out a fresh handle).
 pub struct Cas {
     store: Shared,
     key: String,
     /// The txid of the record the live value was read from when the handle
     /// was made; `None`: the key was absent.
     version: Option<u64>,
+    /// The store's highest txid when the handle was made.
+    taken_at: u64,
     value: Option<Vec<u8>>,
 }
 
 impl Cas {
-    /// Read `key` and remember which record it came from. One borrow: the
-    /// pair is consistent.
+    /// Read `key` and remember which record it came from, and the store's
+    /// highest txid. One borrow: they are consistent.
     fn read(store: Shared, key: String) -> Result<Cas> {
-        let read = store.borrow_mut().get_versioned(key.as_bytes()).map_err(other)?;
+        let (read, taken_at) = {
+            let mut s = store.borrow_mut();
+            let read = s.get_versioned(key.as_bytes()).map_err(other)?;
+            (read, s.log().last_txid())
+        };
         let (value, version) = read.map_or((None, None), |(value, txid)| (Some(value), Some(txid)));
-        Ok(Cas { store, key, version, value })
+        Ok(Cas { store, key, version, taken_at, value })
+    }
+
+    /// The rule above, in `s` owned and caught up.
+    fn unchanged(&self, s: &mut DataWal) -> anyhow::Result<bool> {
+        Ok(match self.version {
+            Some(version) => s.get_versioned(self.key.as_bytes())?.map(|(_, txid)| txid) == Some(version),
+            None => !s.contains_key(self.key.as_bytes()) && s.log().last_txid() == self.taken_at,
+        })
     }
 }
 
@@ -212,12 +268,12 @@ impl atomics::Guest for Component {
         })
     }
 
-    /// Owning the store, after reading every instance's appends: the key's
-    /// live record is still the one the handle was made from, or it fails.
+    /// Owning the store, after reading every instance's appends: the
+    /// handle's rule ([`Cas`]) holds, or it fails.
     fn swap(cas: atomics::Cas, value: Vec<u8>) -> Result<(), CasError> {
         let cas = cas.into_inner::<Cas>();
         let swapped = cas.store.borrow_mut().exclusive(|s| {
-            if s.get_versioned(cas.key.as_bytes())?.map(|(_, txid)| txid) != cas.version {
+            if !cas.unchanged(s)? {
                 return Ok(false);
             }
             s.put(cas.key.as_bytes(), &value)?;
@@ -254,14 +310,37 @@ fn get_many_entry(key: String, value: Option<Vec<u8>>) -> GetManyEntry {
 }
 
 impl batch::Guest for Component {
+    /// At most [`GET_MANY_BYTES_MAX`] of keys plus values, else an error.
     fn get_many(bucket: BucketBorrow<'_>, keys: Vec<String>) -> Result<Vec<GetManyEntry>> {
         bucket.get::<Bucket>().read(|s| {
-            keys.into_iter()
-                .map(|key| {
-                    let value = s.get(key.as_bytes())?;
-                    Ok(get_many_entry(key, value))
-                })
-                .collect()
+            let asked = keys.len();
+            let over = |s: &DataWal, i: usize| -> anyhow::Error {
+                crate::Error::invalid(format!(
+                    "get-many in {}: the {asked} keys asked and their values pass {GET_MANY_BYTES_MAX} \
+                     bytes at key {i}; ask for fewer keys at a time",
+                    s.dir().display()
+                ))
+                .into()
+            };
+            let mut total = 0u64;
+            let mut out = Vec::with_capacity(asked);
+            for (i, key) in keys.into_iter().enumerate() {
+                // The size is known from the value's frame before reading
+                // it; what the read returns is counted again (another
+                // instance may have written the key since the last look).
+                let key_len = key.len() as u64;
+                let frame = s.ref_of(key.as_bytes()).map_or(0, |r| u64::from(r.len));
+                if total + key_len.max(frame.saturating_sub(FRAME_OVERHEAD_BYTES)) > GET_MANY_BYTES_MAX {
+                    return Err(over(s, i));
+                }
+                let value = s.get(key.as_bytes())?;
+                total += key_len + value.as_ref().map_or(0, |v| v.len() as u64);
+                if total > GET_MANY_BYTES_MAX {
+                    return Err(over(s, i));
+                }
+                out.push(get_many_entry(key, value));
+            }
+            Ok(out)
         })
     }
 
@@ -283,6 +362,9 @@ impl batch::Guest for Component {
         })
     }
 }
+
+/// A frame's bytes besides its key and value: header and CRC.
+const FRAME_OVERHEAD_BYTES: u64 = (crate::format::HEADER_LEN + crate::format::CRC_LEN) as u64;
 
 /// One write and one sync; nothing at all for an empty batch.
 fn write_and_sync(s: &mut DataWal, ops: &[BatchOp<'_>]) -> anyhow::Result<()> {

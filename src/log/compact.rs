@@ -6,7 +6,8 @@
 //! sync) and the writer continues in `a + 2`. Every segment up to `a` is
 //! an input; `a + 1` is left free for the output, which is written, not
 //! owning the store, as `<a+1>.dwal.compacting` (not a segment name, so no
-//! reader sees it) by copying the live frames verbatim, in log order, then
+//! reader sees it) by copying the live frames verbatim, in log order (and
+//! a tombstone keeping the inputs' highest txid, `kv::HighWater`), then
 //! made durable and hinted. Under ownership again, only for a marker read
 //! and a rename, it becomes `<a+1>.dwal`; then, not owning the store, the
 //! directory is synced and the inputs removed in ascending order. Writers
@@ -123,6 +124,7 @@ impl RecordLog {
             file,
             buf: Vec::with_capacity(OUTPUT_BUFFER_BYTES),
             len: 0,
+            records: 0,
             max_txid: 0,
             hint: self.options.hint_files.then(hint::Builder::default),
             renewed_at: lease::now_ns(),
@@ -224,14 +226,15 @@ pub(crate) struct Output {
     buf: Vec<u8>,
     /// Bytes written and buffered: the next frame's offset.
     len: u64,
+    records: u64,
     max_txid: u64,
     hint: Option<hint::Builder>,
     renewed_at: u64,
 }
 
 impl Output {
-    /// Append one verified frame (copied verbatim, txid included); where it
-    /// now is.
+    /// Append one frame: a verified copy (verbatim, txid included), or the
+    /// tombstone that keeps the inputs' highest txid; where it now is.
     pub fn push(
         &mut self,
         frame: &[u8],
@@ -246,6 +249,7 @@ impl Output {
         }
         self.buf.extend_from_slice(frame);
         self.len += frame.len() as u64;
+        self.records += 1;
         self.max_txid = txid;
         super::push_hint(&mut self.hint, rref, record_type, key);
         Ok(rref)
@@ -254,6 +258,16 @@ impl Output {
     /// Bytes of the output so far.
     pub fn len(&self) -> u64 {
         self.len
+    }
+
+    /// Frames of the output so far.
+    pub fn records(&self) -> u64 {
+        self.records
+    }
+
+    /// The txid of the last frame pushed (0 before any).
+    pub fn max_txid(&self) -> u64 {
+        self.max_txid
     }
 
     fn flush(&mut self) -> Result<(), Error> {

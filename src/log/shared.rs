@@ -208,7 +208,7 @@ impl RecordLog {
         let mut compacted = Compacted(visit);
         let read = (|| {
             match crate::hint::load(&self.dir, output)? {
-                Some(hint) => hint.replay(&mut compacted),
+                Some(hint) => hint.replay(&mut compacted)?,
                 None => {
                     let mut scan =
                         Scan::new(self.dir.try_clone()?, vec![output], self.options.damage_policy());
