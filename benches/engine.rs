@@ -2,7 +2,8 @@
 //! in the same run: P1 unsynced append, P2 durable batched append (with the
 //! machine's `dd` fdatasync bandwidth measured between its rounds), P4
 //! random get and put, P7 durable single puts (also redb, fjall and the
-//! okaywal write-ahead log). P1, P2 and P7 also time `raw_file`, the same
+//! okaywal write-ahead log); R1 opens stores whose tail is a crafted torn
+//! value (recovery's time per MiB). P1, P2 and P7 also time `raw_file`, the same
 //! bytes written to a plain file with one `pwrite` per call (and
 //! `fdatasync`): the floor set by the system call and the disk, against
 //! which a remaining gap is judged. P7 adds `raw_file_prealloc`, the same
@@ -621,6 +622,71 @@ fn p7_durable_put(c: &mut Criterion) {
     }
 }
 
+/// R1 (issue 26): open of a store whose active segment ends in a torn
+/// value of 1 to 64 MiB with worst-case contents (frame headers every 24
+/// bytes, each declaring a frame that reaches the end of the file: what a
+/// search for valid frames past damage chokes on), cut at half its length.
+/// Natively with the defaults (the cut is the end of the file) and with
+/// the component's room (zeros after the cut). Recovery is linear: the
+/// time per MiB stays flat as the value grows. Median of 5 opens each.
+fn r1_torn_open() {
+    let sizes: &[u64] = if common::quick() { &[1, 4] } else { &[1, 4, 16, 64] };
+    let mut rows = Vec::new();
+    for &mib in sizes {
+        let len = (mib << 20) as usize;
+        let mut value = Vec::with_capacity(len);
+        while value.len() + 24 <= len {
+            let mut head = [0u8; 24];
+            head[..4].copy_from_slice(b"DWAL");
+            head[4] = 1;
+            head[6] = 1;
+            head[8..16].copy_from_slice(&7u64.to_le_bytes());
+            head[20..24].copy_from_slice(&((len - value.len()) as u32 / 2).to_le_bytes());
+            value.extend_from_slice(&head);
+        }
+        value.resize(len, 0x11);
+        for room in [false, true] {
+            let dir = common::fresh_dir(&format!("r1-{mib}-{room}"));
+            let mut db = datawal::DataWal::open(&dir).unwrap();
+            db.put(b"before", b"the torn value").unwrap();
+            let start = std::fs::metadata(dir.join("00000001.dwal")).unwrap().len();
+            db.put(b"torn", &value).unwrap();
+            db.close().unwrap();
+            let segment = dir.join("00000001.dwal");
+            let full = std::fs::metadata(&segment).unwrap().len();
+            let cut = start + (full - start) / 2;
+            let file = std::fs::OpenOptions::new().write(true).open(&segment).unwrap();
+            file.set_len(cut).unwrap();
+            if room {
+                file.set_len(full + (256 << 10)).unwrap();
+            }
+            drop(file);
+            let options = if room { datawal::Options::new().shared(true) } else { datawal::Options::new() };
+            let mut times: Vec<Duration> = (0..5)
+                .map(|_| {
+                    let t = Instant::now();
+                    let db = datawal::DataWal::open_with(&dir, options).unwrap();
+                    let elapsed = t.elapsed();
+                    assert_eq!(db.len(), 1, "the torn value is not the store's");
+                    drop(db);
+                    elapsed
+                })
+                .collect();
+            times.sort();
+            let ms = times[2].as_secs_f64() * 1e3;
+            eprintln!(
+                "r1: {mib} MiB torn value, room {room}: open {ms:.2} ms ({:.3} ms/MiB)",
+                ms / mib as f64
+            );
+            rows.push(
+                serde_json::json!({ "mib": mib, "room": room, "open_ms": ms, "ms_per_mib": ms / mib as f64 }),
+            );
+            common::remove_dir(&dir);
+        }
+    }
+    common::write_result("r1_torn_open", &serde_json::json!({ "rows": rows }));
+}
+
 fn main() {
     let quick = common::quick();
     let mut c = Criterion::default()
@@ -644,6 +710,9 @@ fn main() {
     }
     if wants("p7") {
         p7_durable_put(&mut c);
+    }
+    if wants("r1") {
+        r1_torn_open();
     }
     c.final_summary();
 }

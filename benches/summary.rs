@@ -35,6 +35,7 @@ fn main() {
         p7i: load(&results.join("p7_interleaved.json")),
         serve: load_serve(&results.join("serve.txt")),
         history: load(&results.join("history.json")),
+        r1: load(&results.join("r1_torn_open.json")),
         started,
     };
     let md = s.markdown();
@@ -152,6 +153,8 @@ struct Summary {
     p7i: Value,
     serve: Value,
     history: Value,
+    /// R1: opens of stores with a crafted torn tail (`r1_torn_open.json`).
+    r1: Value,
     started: Option<u64>,
 }
 
@@ -263,6 +266,12 @@ directory's size every 5,000 puts; the bound is 3x the live frames plus two segm
 call in a fresh instance (median of 7; instantiation apart). B3: one handle puts random 1 KB values for the same time \
 alone and while a second handle (same store, shared mode) compacts in a loop. B4: one `compact()` of 10k live keys \
 under two rounds of garbage, median of 3.";
+
+const R1_NOTES: &str = "`benches/engine.rs` R1: open (strict) of a store whose active segment ends in a torn value \
+of that size, cut at half its length, whose bytes are frame headers every 24 bytes each declaring a frame that reaches \
+the end of the file (the worst case for a search of valid frames past damage); median of 5 opens. Without room the cut \
+is the end of the file; with room (the component's preallocation) zeros follow the cut. Before issue 26 the same \
+kind of value took 1.36 s at 1 MiB, 5.1 s at 2 MiB and 20 s at 4 MiB to open (the issue's measurement).";
 
 const SHARED_NOTES: &str = "Shared mode: every change owns the store through a lease file (`docs/shared-stores.md`). \
 S1 is P7's durable put in the interleaved turns; S3 the same put + fsync through the component (1 KB values, one \
@@ -700,6 +709,31 @@ impl Summary {
                 higher_is_better: false,
             },
         ]
+    }
+
+    /// R1: one row per value size, both layouts.
+    fn r1_table(&self) -> String {
+        let rows: Vec<Vec<String>> = self.r1["rows"]
+            .as_array()
+            .map(|rows| {
+                rows.iter()
+                    .map(|r| {
+                        vec![
+                            format!("{} MiB", r["mib"].as_u64().unwrap_or(0)),
+                            if r["room"].as_bool() == Some(true) {
+                                "room after the cut"
+                            } else {
+                                "cut at the end"
+                            }
+                            .to_string(),
+                            fmt_val(r["open_ms"].as_f64(), "ms"),
+                            fmt_val(r["ms_per_mib"].as_f64(), "ms/MiB"),
+                        ]
+                    })
+                    .collect()
+            })
+            .unwrap_or_default();
+        table(&["torn value", "layout", "open", "per MiB"], &rows)
     }
 
     fn main_table(&self) -> String {
@@ -1345,6 +1379,7 @@ impl Summary {
             self.durable_table(),
             self.p7_table()
         );
+        let _ = writeln!(o, "## Recovery linearity (issue 26)\n\n{}\n{R1_NOTES}\n", self.r1_table());
         let _ = writeln!(o, "## Against redb and fjall\n\n{}.\n\n{}", self.kv_label(), self.kv_table());
         let _ = writeln!(o, "{KV_NOTES}");
         let _ = writeln!(
