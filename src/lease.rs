@@ -460,14 +460,24 @@ impl Ownership {
         self.held.as_ref().map(|h| h.0)
     }
 
-    /// Whether this handle still owns the store: its generation is the
-    /// highest. A write made before this returns true is seen by every
-    /// later owner's catch-up (it takes a higher generation first), so it
-    /// is inside what any fence keeps; after false, it may not be.
+    /// Whether this handle still owns the store, so that a write it made
+    /// before the call is seen by every later owner's catch-up (each takes
+    /// a higher generation first, then reads), inside what any fence keeps.
+    ///
+    /// - Its lease has not run out now: a contender only takes over after
+    ///   reading it run out (or released, which it is not), so any later
+    ///   owner comes after this moment. No file is read.
+    /// - It has run out: it still owns the store if its generation is the
+    ///   highest. A higher one may be a contender about to back off, but
+    ///   it may not: false (the caller cannot know its write is kept).
     pub fn confirm(&mut self) -> Result<bool> {
-        let Some(generation) = self.generation() else { return Ok(false) };
-        let Some(dir) = self.leases.as_ref() else { return Ok(false) };
+        let Some((generation, _, expiry)) = self.held.as_ref() else { return Ok(false) };
+        let (generation, expiry) = (*generation, *expiry);
         crate::sched::point("confirm");
+        if now_ns() <= expiry {
+            return Ok(true);
+        }
+        let Some(dir) = self.leases.as_ref() else { return Ok(false) };
         fs::unplanned(|| Ok(generations(dir)?.last() == Some(&generation)))
     }
 

@@ -9,9 +9,9 @@
 //! | active segment | zeros to the end | room: the log ends, nothing discarded |
 //! | active segment | a frame whose declared extent runs past the end | torn tail, whatever its payload holds |
 //! | active segment | a zero or torn header (a well-formed start, then zeros) | torn tail |
-//! | active segment | a CRC mismatch, then a lost write (zeros) before any CRC-valid frame | torn tail |
-//! | active segment | a CRC mismatch, nothing CRC-valid after it | torn tail |
-//! | active segment | a CRC mismatch, CRC-valid frames after it and no lost write before them | hard error (or salvage) |
+//! | active segment | a CRC mismatch with a lost write (zeros) in the frame or where the next one starts | torn tail |
+//! | active segment | a CRC mismatch, nothing CRC-valid after its start | torn tail |
+//! | active segment | a CRC mismatch, CRC-valid frames after its start, no lost write | hard error (or salvage) |
 //! | active segment | any other structural error | hard error |
 //!
 //! The rule behind the torn-tail rows: appends land in order and a sync
@@ -22,10 +22,11 @@
 //! hole were never acknowledged as durable, and a power loss may keep some
 //! of them and not others: they go with the torn tail (moved aside, never
 //! deleted). Only damage with no hole before valid frames means bytes once
-//! made durable changed, and is refused. Frames inside a damaged frame's
+//! made durable changed, and is refused. Frames inside a torn frame's
 //! declared extent are its own bytes (a value may hold encoded records),
-//! never evidence of later data: the look past damage steps from frame to
-//! frame by declared length and is linear in the bytes it reads.
+//! never evidence of later data. Judging is linear in the bytes it reads:
+//! the search for valid frames past damage has a budget
+//! ([`SEARCH_BUDGET_FACTOR`]), and a crash signature needs no search.
 //!
 //! Zeros from a frame boundary to the end of the active segment are room:
 //! space a writer preallocated (`Options::preallocate`) or a write whose
@@ -475,12 +476,12 @@ fn judge_active(
             "{describe} with {frames} CRC-valid frame(s) after it (first at offset {first}); \
              refusing to drop them (open in salvage mode to accept the loss)"
         ))),
-        (After::Misaligned { .. }, DamagePolicy::Salvage) => {
+        (After::Unknown, DamagePolicy::Salvage) => {
             Ok(Verdict::Tail(TornTail { valid_frames_dropped: 1, ..tail }))
         }
-        (After::Misaligned { at }, DamagePolicy::Strict) => Ok(Verdict::Hard(format!(
-            "{describe}, and the bytes at offset {at}, where the next frame starts, are neither a \
-             frame nor zeros; refusing to drop what may follow (open in salvage mode to accept the loss)"
+        (After::Unknown, DamagePolicy::Strict) => Ok(Verdict::Hard(format!(
+            "{describe}, and the search for CRC-valid frames after it ran out of its budget; refusing \
+             to drop what may follow (open in salvage mode to accept the loss)"
         ))),
     }
 }
@@ -493,65 +494,51 @@ const LOST_WRITE_MIN_BYTES: u64 = 512;
 /// What follows a frame whose CRC does not match ([`walk_after`]).
 #[derive(Debug, PartialEq, Eq)]
 enum After {
-    /// Zeros where bytes were written, before any CRC-valid frame.
+    /// Zeros where bytes were written: a lost write.
     Unlanded,
     /// Nothing CRC-valid up to the limit.
     Nothing,
     /// `frames` CRC-valid frames follow, the first at `first`.
     Valid { frames: u64, first: u64 },
-    /// Bytes at `at`, a frame boundary, that are neither a frame nor zeros.
-    Misaligned { at: u64 },
+    /// The search for valid frames ran out of its budget: it cannot say.
+    Unknown,
 }
 
-/// Walk from the damaged frame at `offset` (`frame_len` bytes, inside the
-/// limit) frame by frame to `limit`: each frame's declared length is where
-/// the next one starts, a damaged frame is stepped over like a valid one,
-/// and no byte is searched twice, so the walk is linear whatever the bytes
-/// hold (a crafted value cannot make it quadratic).
+/// Judge what follows the damaged frame at `offset` (`frame_len` bytes,
+/// inside the limit), reading each byte a bounded number of times.
 ///
 /// The rule it serves: appends land in order, and a sync makes every byte
 /// written before it durable. So bytes that never landed (zeros: segments
-/// only grow into zeros, past their end or into preallocated room) before a
-/// CRC-valid frame show that no sync covered that frame: it was never
+/// only grow into zeros, past their end or into preallocated room) show
+/// that no sync covered what was written after them: it was never
 /// acknowledged as durable, and a power loss may drop it with the rest of
-/// the torn tail. Only damage with no such hole before valid frames means
-/// bytes once made durable were changed, and is refused.
+/// the torn tail. Write-back lands whole pages (sectors at the least), so
+/// such a hole shows as [`LOST_WRITE_MIN_BYTES`] zeros inside the frame,
+/// zeros where the next frame must start, or zeros that end the frame at
+/// the end of the file. Without one, the frame's bytes
+/// changed after they landed: any CRC-valid frame after its start (inside
+/// its declared extent too: a changed length can swallow frames) holds
+/// bytes once acknowledged, and is refused.
 fn walk_after(file: &mut fs::File, offset: u64, frame_len: u32, limit: u64) -> Result<After> {
     let mut chunk = vec![0u8; PROBE_CHUNK_BYTES];
     let mut zeros = ZeroRun::default();
-    // The damaged frame's own bytes: a hole in them is a lost write.
     read_frame(file, offset, frame_len, &mut chunk, Some(&mut zeros))?;
-    if zeros.longest >= LOST_WRITE_MIN_BYTES {
+    let next = offset + u64::from(frame_len);
+    // A hole inside the frame; zeros where the next frame starts; or the
+    // file ends in zeros right at the frame's end (its length landed, the
+    // last of its data did not).
+    let lost = zeros.longest >= LOST_WRITE_MIN_BYTES
+        || (next < limit && header_is_torn(file, next, limit)?)
+        || (next == limit && zeros.current > 0);
+    if lost {
         return Ok(After::Unlanded);
     }
-    let (mut pos, mut frames, mut first) = (offset + u64::from(frame_len), 0u64, None);
-    while limit - pos >= HEADER_LEN as u64 {
-        let mut head = [0u8; HEADER_LEN];
-        file.read_at_or_zeros(&mut head, pos)?;
-        let looking = first.is_none();
-        if looking && header_is_torn(file, pos, limit)? {
-            return Ok(After::Unlanded);
-        }
-        let Ok(header) = format::parse_header(&head) else {
-            if looking {
-                return Ok(After::Misaligned { at: pos });
-            }
-            break; // Counting only: what is found so far is a lower bound.
-        };
-        let end = pos + u64::from(header.frame_len());
-        if end > limit {
-            break; // A frame cut by the end: the torn tail proper.
-        }
-        let valid = read_frame(file, pos, header.frame_len(), &mut chunk, looking.then_some(&mut zeros))?;
-        if valid {
-            frames += 1;
-            first.get_or_insert(pos);
-        } else if looking && zeros.longest >= LOST_WRITE_MIN_BYTES {
-            return Ok(After::Unlanded);
-        }
-        pos = end;
-    }
-    Ok(first.map_or(After::Nothing, |first| After::Valid { frames, first }))
+    let rest = inspect_rest(file, offset, limit)?;
+    Ok(match (rest.first_valid, rest.gave_up) {
+        (Some(first), _) => After::Valid { frames: rest.valid_frames, first },
+        (None, true) => After::Unknown,
+        (None, false) => After::Nothing,
+    })
 }
 
 /// The longest run of zero bytes seen so far, and the one still open.
@@ -662,10 +649,10 @@ const IN_FLIGHT_PAUSE: std::time::Duration = std::time::Duration::from_millis(1)
 /// flight. After a crash nothing is in flight, and the looks cost a few
 /// milliseconds on the way to the hard error.
 fn in_flight(file: &mut fs::File, offset: u64) -> Result<bool> {
-    let mut buf = Vec::new();
+    let (mut buf, mut unlimited) = (Vec::new(), u64::MAX);
     for _ in 0..IN_FLIGHT_LOOKS {
         let now = file.len()?;
-        if offset < now && valid_frame_at(file, offset, now, &mut buf)?.is_some() {
+        if offset < now && valid_frame_at(file, offset, now, &mut buf, &mut unlimited)?.is_some() {
             return Ok(true);
         }
         std::thread::sleep(IN_FLIGHT_PAUSE);
@@ -681,7 +668,18 @@ pub(crate) struct Rest {
     pub all_zero: bool,
     pub valid_frames: u64,
     pub first_valid: Option<u64>,
+    /// The search stopped at its budget ([`SEARCH_BUDGET_FACTOR`]): frames
+    /// may follow that it did not find.
+    pub gave_up: bool,
 }
+
+/// Bytes the search for valid frames past damage may read to verify
+/// candidates: this many times the bytes searched (so at least any one
+/// frame that fits in them).
+/// Overlapping candidates (a crafted value of headers that each declare a
+/// long frame) would otherwise make it quadratic; real frames past damage
+/// are found long before (each found one is stepped over, not searched).
+const SEARCH_BUDGET_FACTOR: u64 = 4;
 
 /// Chunk size for looking past damage.
 const PROBE_CHUNK_BYTES: usize = 64 * 1024;
@@ -693,7 +691,9 @@ const PROBE_CHUNK_BYTES: usize = 64 * 1024;
 /// place to look), with memory bounded by one chunk plus one frame.
 pub(crate) fn inspect_rest(file: &mut fs::File, from: u64, limit: u64) -> Result<Rest> {
     let len = limit.saturating_sub(from);
-    let mut rest = Rest { len, data_len: 0, all_zero: true, valid_frames: 0, first_valid: None };
+    let mut rest =
+        Rest { len, data_len: 0, all_zero: true, valid_frames: 0, first_valid: None, gave_up: false };
+    let mut budget = len.saturating_mul(SEARCH_BUDGET_FACTOR);
     let mut chunk = vec![0u8; PROBE_CHUNK_BYTES];
     let mut frame = Vec::new();
     // Search from the byte after `from`: the frame at `from` is the damaged one.
@@ -719,7 +719,11 @@ pub(crate) fn inspect_rest(file: &mut fs::File, from: u64, limit: u64) -> Result
                     m == MAGIC
                 }
             };
-            match hit.then(|| valid_frame_at(file, at, limit, &mut frame)).transpose()? {
+            if hit && rest.gave_up {
+                at += 1;
+                continue;
+            }
+            match hit.then(|| valid_frame_at(file, at, limit, &mut frame, &mut budget)).transpose()? {
                 Some(Some(frame_len)) => {
                     rest.valid_frames += 1;
                     rest.first_valid.get_or_insert(at);
@@ -727,6 +731,7 @@ pub(crate) fn inspect_rest(file: &mut fs::File, from: u64, limit: u64) -> Result
                 }
                 _ => at += 1,
             }
+            rest.gave_up |= budget == 0;
         }
         search_from = at;
         pos += n as u64;
@@ -734,8 +739,16 @@ pub(crate) fn inspect_rest(file: &mut fs::File, from: u64, limit: u64) -> Result
     Ok(rest)
 }
 
-/// The size of the CRC-valid frame at `at`, if there is one.
-fn valid_frame_at(file: &mut fs::File, at: u64, limit: u64, buf: &mut Vec<u8>) -> Result<Option<u32>> {
+/// The size of the CRC-valid frame at `at`, if there is one. Reading it
+/// is paid from `budget`; a frame the budget cannot pay for is not read
+/// (and the budget is spent).
+fn valid_frame_at(
+    file: &mut fs::File,
+    at: u64,
+    limit: u64,
+    buf: &mut Vec<u8>,
+    budget: &mut u64,
+) -> Result<Option<u32>> {
     if limit - at < HEADER_LEN as u64 {
         return Ok(None);
     }
@@ -746,6 +759,11 @@ fn valid_frame_at(file: &mut fs::File, at: u64, limit: u64, buf: &mut Vec<u8>) -
     if limit - at < u64::from(frame_len) {
         return Ok(None);
     }
+    if u64::from(frame_len) > *budget {
+        *budget = 0;
+        return Ok(None);
+    }
+    *budget -= u64::from(frame_len);
     buf.resize(frame_len as usize, 0);
     file.read_at_or_zeros(buf, at)?;
     Ok(matches!(format::decode_frame(buf), Ok(format::Decoded::Frame(_))).then_some(frame_len))

@@ -219,3 +219,26 @@ fn a_crafted_torn_tail_is_judged_in_reads_linear_in_its_size() {
         }
     }
 }
+
+/// Damage that is no crash (a flipped byte inside a crafted value, no
+/// zeros anywhere) makes the search for valid frames after it run, over
+/// headers that each declare a long frame: it stays within its budget,
+/// and the open refuses (it cannot rule out acknowledged frames after).
+#[test]
+fn a_search_past_damage_in_a_crafted_value_is_bounded() {
+    const VALUE: usize = 256 << 10;
+    let value = crafted_value(VALUE, VALUE);
+    let (bytes, f) = build(Options::new(), |db| {
+        db.put(b"crafted", &value).unwrap();
+        db.put(b"after", b"acknowledged").unwrap();
+    });
+    let mut rotted = bytes.clone();
+    rotted[(f[0].0 + f[0].1) as usize / 2] ^= 0x80;
+    let td = store_with(&rotted);
+    faults::reset();
+    let err = DataWal::open(td.path()).unwrap_err();
+    let read = faults::bytes_read();
+    assert_eq!(datawal::Error::kind_of(&err), Some(ErrorKind::Corrupt), "{err:#}");
+    let bound = 8 * rotted.len() as u64 + (1 << 20);
+    assert!(read <= bound, "open read {read} bytes of a {}-byte file", rotted.len());
+}

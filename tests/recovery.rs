@@ -401,13 +401,15 @@ fn damage_followed_by_valid_frames_is_a_hard_error_naming_offset_and_count() {
         assert!(msg.contains(&format!("with {after} CRC-valid frame")), "count {after} missing: {msg}");
         assert!(msg.contains(&format!("offset {}", refs[1][victim + 1].offset)), "{msg}");
     }
-    // A length byte that shortens the frame: the next frame boundary it
-    // declares holds neither a frame nor zeros.
-    std::fs::write(&path, &pristine).unwrap();
-    let r = refs[1][2];
-    flip(&path, r.offset + 20, 0x01);
-    let msg = assert_hard_error(dir, 2, r.offset);
-    assert!(msg.contains("neither a frame nor zeros"), "{msg}");
+    // A length byte that shortens the frame, or lengthens it inside the
+    // file: the frames after it (inside its declared extent too) count.
+    for mask in [0x01, 0x40] {
+        std::fs::write(&path, &pristine).unwrap();
+        let r = refs[1][1];
+        flip(&path, r.offset + 20, mask);
+        let msg = assert_hard_error(dir, 2, r.offset);
+        assert!(msg.contains("CRC-valid frame(s) after it"), "mask {mask:#x}: {msg}");
+    }
 }
 
 /// A frame whose declared length runs past the end of the file is a torn
