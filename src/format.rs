@@ -1,8 +1,8 @@
 //! Frame encoding and decoding: the bytes-on-disk contract, version 1.
 //!
-//! The normative description is `format-v1.md` (kept in the project's shared
-//! spec and summarised in the README). One record is one self-delimiting
-//! frame; integers are little-endian:
+//! The normative description is `docs/format.md` (its constants table is
+//! checked against this module by a test). One record is one
+//! self-delimiting frame; integers are little-endian:
 //!
 //! ```text
 //! +-------+---------+------+-------+------+---------+-------------+-----+---------+-------+
@@ -238,7 +238,7 @@ fn le_u64(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(x)
 }
 
-/// Validate a full header, in the order `format-v1.md` fixes.
+/// Validate a full header, in the order `docs/recovery.md` fixes.
 pub(crate) fn parse_header(h: &[u8; HEADER_LEN]) -> Result<Header, DecodeError> {
     let magic = [h[0], h[1], h[2], h[3]];
     if magic != MAGIC {
@@ -332,6 +332,44 @@ pub fn decode_next(buf: &[u8], offset: u64) -> Result<DecodeOutcome, DecodeError
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// docs/format.md's constants table, row by row, against the code: the
+    /// doc is normative, so it must not drift from what the code writes.
+    #[test]
+    fn the_format_doc_states_the_codes_constants() {
+        let magic = |m: [u8; 4]| format!("`{}`", String::from_utf8(m.to_vec()).unwrap());
+        let code: Vec<(&str, String)> = vec![
+            ("MAGIC", magic(MAGIC)),
+            ("WIRE_VERSION", WIRE_VERSION.to_string()),
+            ("HEADER_LEN", HEADER_LEN.to_string()),
+            ("CRC_LEN", CRC_LEN.to_string()),
+            ("MAX_KEY_LEN", MAX_KEY_LEN.to_string()),
+            ("MAX_PAYLOAD_LEN", MAX_PAYLOAD_LEN.to_string()),
+            ("FRAME_LEN_MAX", FRAME_LEN_MAX.to_string()),
+            ("SEGMENT_ID_WIDTH", crate::segment::SEGMENT_ID_WIDTH.to_string()),
+            ("SEGMENT_ID_MAX", crate::segment::SEGMENT_ID_MAX.to_string()),
+            ("HINT_MAGIC", magic(crate::hint::MAGIC)),
+            ("LEASE_MAGIC", magic(crate::lease::MAGIC)),
+            ("LEASE_RECORD_LEN", crate::lease::RECORD_LEN.to_string()),
+            ("SEAL_MAGIC", magic(crate::seal::MAGIC)),
+            ("SEAL_LEN", crate::seal::LEN.to_string()),
+        ];
+        let doc = include_str!("../docs/format.md");
+        let table: Vec<(String, String)> = doc
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                (name.chars().all(|c| c.is_ascii_uppercase() || c == '_') && cells.len() == 5)
+                    .then(|| (name.to_owned(), cells[2].to_owned()))
+            })
+            .collect();
+        let names: Vec<&str> = table.iter().map(|(n, _)| n.as_str()).collect();
+        assert_eq!(names, code.iter().map(|(n, _)| *n).collect::<Vec<_>>(), "the table's rows");
+        for ((name, doc_value), (_, code_value)) in table.iter().zip(&code) {
+            assert_eq!(doc_value, code_value, "docs/format.md says {name} is {doc_value}");
+        }
+    }
 
     #[test]
     fn crc32c_check_value() {

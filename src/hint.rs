@@ -49,7 +49,7 @@ use crate::record::RecordRef;
 use crate::recovery::{DamagePolicy, Scan, Visitor};
 use crate::segment::segment_file_name;
 
-const MAGIC: [u8; 4] = *b"DWHI";
+pub(crate) const MAGIC: [u8; 4] = *b"DWHI";
 const VERSION: u16 = 1;
 const HEADER_LEN: usize = 4 + 2 + 2 + 4 + 8 + 4 + 8 + 8 + 8;
 const ENTRY_FIXED_LEN: usize = 1 + 4 + 4 + 8;

@@ -24,7 +24,7 @@ use crate::record::RecordRef;
 use crate::recovery::{self, DamagePolicy};
 use crate::segment::{self, Damage, SegmentReader, Step};
 
-/// How bytes that do not decode failed (the classes of `format-v1.md`, plus
+/// How bytes that do not decode failed (the classes of `docs/recovery.md`, plus
 /// zeros to the end of the file).
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Hash)]
 pub enum ProblemClass {

@@ -99,8 +99,8 @@ const SPINS: u32 = 20;
 
 /// The lease directory, inside the store directory.
 pub(crate) const LEASE_DIR: &str = ".owner";
-const MAGIC: [u8; 4] = *b"DWLS";
-const RECORD_LEN: usize = 32;
+pub(crate) const MAGIC: [u8; 4] = *b"DWLS";
+pub(crate) const RECORD_LEN: usize = 32;
 
 /// What a lease record says.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

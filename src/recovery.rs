@@ -1,44 +1,16 @@
 //! The streaming pass over a log's segments, and the rules that decide what
-//! bytes that do not decode mean (the table in the behaviour contract,
-//! step 5). Open, `scan_iter` and the lock-free reader all walk a log
+//! bytes that do not decode mean: `docs/recovery.md` states them, one row
+//! per damage class, and this module implements that table ([`judge`]).
+//! Open, `scan_iter`, the lock-free reader and catch-up all walk a log
 //! through [`Scan`], so they cannot disagree.
 //!
-//! | where | bytes at the damage | verdict |
-//! |---|---|---|
-//! | sealed segment | anything that does not decode | hard error |
-//! | active segment | zeros to the end | room: the log ends, nothing discarded |
-//! | active segment | a frame whose declared extent runs past the end | torn tail, whatever its payload holds |
-//! | active segment | a zero or torn header (a well-formed start, then zeros) | torn tail |
-//! | active segment | a CRC mismatch with a lost write (zeros) in the frame or where the next one starts | torn tail |
-//! | active segment | a CRC mismatch, nothing CRC-valid after its start | torn tail |
-//! | active segment | a CRC mismatch, CRC-valid frames after its start, no lost write | hard error (or salvage) |
-//! | active segment | any other structural error | hard error |
-//!
-//! The rule behind the torn-tail rows: appends land in order and a sync
-//! makes every byte written before it durable, so a write that never
-//! landed (zeros where a frame must start, or a run of
-//! [`LOST_WRITE_MIN_BYTES`] zeros inside a frame: a disk sector) proves
-//! that no sync covered anything written after it. Frames after such a
-//! hole were never acknowledged as durable, and a power loss may keep some
-//! of them and not others: they go with the torn tail (moved aside, never
-//! deleted). Only damage with no hole before valid frames means bytes once
-//! made durable changed, and is refused. Frames inside a torn frame's
-//! declared extent are its own bytes (a value may hold encoded records),
-//! never evidence of later data. Judging is linear in the bytes it reads:
-//! the search for valid frames past damage has a budget
-//! ([`SEARCH_BUDGET_FACTOR`]), and a crash signature needs no search.
-//!
-//! Zeros from a frame boundary to the end of the active segment are room:
-//! space a writer preallocated (`Options::preallocate`) or a write whose
-//! size change landed and whose data did not. No frame starts with a zero
-//! byte (the magic), so they hold no record: the log ends there and nothing
-//! is reported discarded. A torn tail's own trailing zeros are room too: the
-//! report and the side file count its bytes up to the last non-zero one.
-//!
-//! A torn tail is the writer dying mid-frame: the longest valid prefix is
-//! the log. Anything else means bytes that were once acknowledged are
-//! damaged, so it is reported, naming segment and offset, and no file is
-//! touched.
+//! The rule behind the torn-tail rows: a write that never landed (zeros
+//! where bytes were written: [`LOST_WRITE_MIN_BYTES`] of them inside a
+//! frame, or a zero or torn header where a frame must start) proves that
+//! no sync covered anything written after it, so the frames after it were
+//! never acknowledged as durable. Judging is linear in the bytes it reads:
+//! a crash signature needs no search, and the search for valid frames past
+//! damage that is no crash has a budget ([`SEARCH_BUDGET_FACTOR`]).
 
 use crate::error::Result;
 use crate::format::{self, Frame, RecordType, HEADER_LEN, MAGIC};

@@ -27,8 +27,8 @@ use crate::error::{Error, Result};
 use crate::fs::{self, OpenMode};
 use crate::segment::segment_file_name;
 
-const MAGIC: [u8; 4] = *b"DWSE";
-const LEN: usize = 32;
+pub(crate) const MAGIC: [u8; 4] = *b"DWSE";
+pub(crate) const LEN: usize = 32;
 const INFIX: &str = ".seal-";
 const GENERATION_WIDTH: usize = 20;
 

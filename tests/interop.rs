@@ -337,7 +337,7 @@ const OURS_PREALLOCATING: Impl = Impl { write: ours_preallocating::write, ..OURS
 /// Both crates, for tests that run once per writer.
 const BOTH: [&Impl; 2] = [&REFERENCE, &OURS];
 
-/// Frame overhead, from `format-v1.md` (deliberately not the crate's own
+/// Frame overhead, from `docs/format.md` (deliberately not the crate's own
 /// constants: the model must not share a mistake with the code it checks).
 const FRAME_HEADER_BYTES: usize = 24;
 const FRAME_CRC_BYTES: usize = 4;
