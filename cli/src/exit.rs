@@ -1,5 +1,5 @@
-//! Exit codes, and how an error becomes one. The table in `--help` and the
-//! README is generated from [`Code::ALL`], so the two cannot drift apart.
+//! Exit codes, and how an error becomes one. The table in `--help` and
+//! docs/cli.md is generated from [`Code::ALL`], so the two cannot drift apart.
 
 use std::fmt;
 

@@ -497,7 +497,7 @@ impl RecordLog {
     /// `set_len`: a sparse file's blocks are allocated by the synced writes
     /// into it, each a journal commit; written zeros are allocated once,
     /// and overwriting them commits data only (`examples/sync_floor.rs`
-    /// measures each way; the README has the figures). okaywal fills its
+    /// measures each way; docs/durability.md has the figures). okaywal fills its
     /// log files the same way.
     fn room_for(&self, end: u64, step: u64) -> u64 {
         let rounded = end.div_ceil(step).saturating_mul(step);
@@ -512,7 +512,7 @@ impl RecordLog {
     /// folios by the write that creates them: one 1 MiB write of zeros
     /// makes 1 MiB folios, and every later synced 1 KB write into one makes
     /// writeback walk its 256 block buffers (3 to 8 us of CPU per durable
-    /// put across `examples/sync_floor.rs` runs; the README has figures).
+    /// put across `examples/sync_floor.rs` runs; docs/durability.md has figures).
     fn write_room(&mut self, from: u64, to: u64) -> Result<(), Error> {
         let mut at = from;
         while at < to {

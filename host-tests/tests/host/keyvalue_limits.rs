@@ -1,4 +1,4 @@
-//! What one `wasi:keyvalue` call may return is bounded (README, "Limits"
+//! What one `wasi:keyvalue` call may return is bounded (docs/component.md, "Limits"
 //! in `wit/datawal.wit`): `list-keys` pages stop at 1 MiB of key bytes,
 //! `get-many` answers at most 64 MiB + 64 KiB of keys plus values or fails
 //! with a typed error, never a trap.
