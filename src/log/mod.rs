@@ -225,6 +225,58 @@ impl RecordLog {
         }
     }
 
+    /// Open's first phase: single-writer mode locks the directory for the
+    /// handle's life; shared mode only makes sure `.lock` exists (it marks
+    /// the directory as a store, and natively each mutation flocks it).
+    fn take_directory(
+        dir: &fs::Dir,
+        options: Options,
+        owner: &mut Ownership,
+    ) -> Result<Option<DirLock>, Error> {
+        if options.shared {
+            dir.open_file(crate::lock::LOCK_FILENAME, OpenMode::ReadWrite)?;
+            return Ok(None);
+        }
+        let lock = DirLock::acquire_in(dir)?;
+        // Shared writers in components cannot see the flock (and in a
+        // component there is none): a lease with no expiry keeps them out
+        // for the handle's life (taken before replay, so no shared writer
+        // appends meanwhile).
+        owner.acquire(dir, options.timing, true)?;
+        Ok(Some(lock))
+    }
+
+    /// The segment ids, ascending; a new store gets segment 1 (durably).
+    fn list_or_create(dir: &fs::Dir, shared: bool) -> Result<Vec<u32>, Error> {
+        let ids = segment::list_ids(dir)?;
+        if !ids.is_empty() {
+            return Ok(ids);
+        }
+        // Shared writers may race to create a new store: whoever loses the
+        // exclusive create opens what the winner made.
+        match dir.open_file(&segment_file_name(1), OpenMode::CreateNew) {
+            Err(Error::Io { source, .. }) if shared && source.kind() == std::io::ErrorKind::AlreadyExists => {
+            }
+            other => drop(other?),
+        }
+        dir.sync()?;
+        Ok(vec![1])
+    }
+
+    /// Bytes of the segments `ids` (the last is the active one): all of
+    /// them, and the sealed ones.
+    fn segment_bytes(dir: &fs::Dir, ids: &[u32]) -> Result<(u64, u64), Error> {
+        let (mut all, mut sealed) = (0u64, 0u64);
+        for (i, &id) in ids.iter().enumerate() {
+            let len = dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?;
+            all += len;
+            if i + 1 < ids.len() {
+                sealed += len;
+            }
+        }
+        Ok((all, sealed))
+    }
+
     /// Recovery: lock, list, replay every frame through `visit`, find the end.
     pub(crate) fn open_in(
         dir: fs::Dir,
@@ -232,32 +284,8 @@ impl RecordLog {
         visit: &mut dyn recovery::Visitor,
     ) -> Result<Self, Error> {
         let mut owner = Ownership::new();
-        let lock = if options.shared {
-            // Not locked in shared mode, but there all the same: it marks
-            // the directory as a store, and natively each mutation flocks it.
-            dir.open_file(crate::lock::LOCK_FILENAME, OpenMode::ReadWrite)?;
-            None
-        } else {
-            let lock = DirLock::acquire_in(&dir)?;
-            // Shared writers in components cannot see the flock (and in a
-            // component there is none): a lease with no expiry keeps them
-            // out for the handle's life (taken before replay, so no shared
-            // writer appends meanwhile).
-            owner.acquire(&dir, options.timing, true)?;
-            Some(lock)
-        };
-        let mut ids = segment::list_ids(&dir)?;
-        if ids.is_empty() {
-            // Shared writers may race to create a new store: whoever loses
-            // the exclusive create opens what the winner made.
-            match dir.open_file(&segment_file_name(1), OpenMode::CreateNew) {
-                Err(Error::Io { source, .. })
-                    if options.shared && source.kind() == std::io::ErrorKind::AlreadyExists => {}
-                other => drop(other?),
-            }
-            dir.sync()?;
-            ids.push(1);
-        }
+        let lock = Self::take_directory(&dir, options, &mut owner)?;
+        let ids = Self::list_or_create(&dir, options.shared)?;
         let active_id = *ids.last().expect("at least segment 1");
         let mut tee = Tee {
             inner: visit,
@@ -269,15 +297,7 @@ impl RecordLog {
         // Sized before replay: growing it while replay holds a large frame
         // can strand that frame's freed memory (heap fragmentation), which
         // tests/memory.rs measures.
-        let mut log_bytes = 0u64;
-        let mut sealed_bytes = 0u64;
-        for &id in &ids {
-            let len = dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?;
-            log_bytes += len;
-            if id != active_id {
-                sealed_bytes += len;
-            }
-        }
+        let (log_bytes, sealed_bytes) = Self::segment_bytes(&dir, &ids)?;
         tee.boundaries.reserve(log_bytes / CHECKPOINT_BYTES + ids.len() as u64);
         let (report, pending_repair) =
             recovery::replay(&dir, &ids, options.damage_policy(), options.hint_files, &mut tee)?;
