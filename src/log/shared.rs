@@ -273,11 +273,14 @@ impl RecordLog {
         let mut files = Some(vec![self.active.share()]);
         let mut gone = None;
         let mut resume = self.active_len;
+        // Loaded once here for the checks below and the scan.
+        let mut seals = None;
         if rotated {
+            let loaded = seals.insert(crate::seal::load(&self.dir)?);
             // This handle read frames a takeover's fence then dropped (a
             // late holder's, written after the takeover): its view holds
             // writes the store does not. Only a fresh open can forget them.
-            if let Some(end) = crate::seal::end(&self.dir, self.active_id)?.filter(|&e| e < self.active_len) {
+            if let Some(end) = loaded.end(self.active_id).filter(|&e| e < self.active_len) {
                 let reason = format!(
                     "read frames of segment {} of {} past its seal at offset {end} (a writer whose lease \
                      ran out wrote them after another took the store over; they are not the store's)",
@@ -321,6 +324,7 @@ impl RecordLog {
             }
         }
         let last = *ids.last().expect("the active segment at least");
+        let last_sealed = seals.as_ref().is_some_and(|s| s.end(last).is_some());
         let hint = if last == self.active_id {
             self.hint_builder.take()
         } else {
@@ -340,6 +344,9 @@ impl RecordLog {
         if let Some(files) = files {
             scan = scan.with_files(files);
         }
+        if let Some(seals) = seals {
+            scan = scan.with_seals(seals);
+        }
         let scanned = (|| {
             while let Some((rref, frame)) = scan.next_frame()? {
                 recovery::Visitor::record(&mut tee, rref, frame.header.record_type, frame.key);
@@ -356,7 +363,7 @@ impl RecordLog {
         if last != self.active_id {
             // Whoever sealed the segment this handle leaves synced it.
             self.active = self.dir.open_file(&segment_file_name(last), OpenMode::ReadWrite)?;
-            self.active_sealed = crate::seal::end(&self.dir, last)?.is_some();
+            self.active_sealed = last_sealed;
             self.active_id = last;
             self.dir_dirty = true;
             self.recount_sealed()?;

@@ -137,6 +137,13 @@ impl Scan {
         self
     }
 
+    /// Use `seals` (loaded from this directory by the caller) instead of
+    /// listing it again at the first segment.
+    pub fn with_seals(mut self, seals: crate::seal::Seals) -> Self {
+        self.seals = Some(seals);
+        self
+    }
+
     /// Treat every segment of the scan as sealed.
     pub fn sealed(mut self) -> Self {
         self.active = None;
