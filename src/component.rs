@@ -1,3 +1,4 @@
+#![cfg(target_arch = "wasm32")]
 //! WebAssembly component glue (wasm32 only): the WIT world `provider` of
 //! `wit/datawal.wit` (the world `engine` plus `wasi:keyvalue`, see
 //! `component/keyvalue.rs`; in upstream's shape, or in the Spin SDK's with

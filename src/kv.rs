@@ -84,13 +84,7 @@ impl DataWal {
         Ok(Self::open_in(fs::Dir::open_ambient(path, true)?, options)?)
     }
 
-    /// Capability-style twin of [`DataWal::open`].
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn open_dir(dir: cap_std::fs::Dir, display: &Path, options: Options) -> Result<Self> {
-        Ok(Self::open_in(fs::Dir::from_cap_std(dir, display.into()), options)?)
-    }
-
-    fn open_in(dir: fs::Dir, options: Options) -> Result<Self, Error> {
+    pub(crate) fn open_in(dir: fs::Dir, options: Options) -> Result<Self, Error> {
         let (log, load) = RecordLog::open_in_retrying(dir, options, &mut keydir::Load::default)?;
         Ok(DataWal { log, keydir: load.finish(), readers: Vec::new(), depth: 0, auto_next_at: 0 })
     }
@@ -529,24 +523,12 @@ impl DataWal {
         Ok(self.compact_into(&fs::Dir::open_ambient(&parent, true)?, &name)?)
     }
 
-    /// Capability-style twin of [`DataWal::compact_to`]: the target is
-    /// `name` inside `parent`.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn compact_to_dir(
-        &mut self,
-        parent: cap_std::fs::Dir,
-        display: &Path,
-        name: &str,
-    ) -> Result<CompactionStats> {
-        Ok(self.compact_into(&fs::Dir::from_cap_std(parent, display.into()), name)?)
-    }
-
     /// The copy is built under a temporary name beside the target, made
     /// durable, renamed into place and the parent synced: until the rename
     /// the target is absent (or the empty directory it was), so a crash can
     /// never leave a target that opens as a complete store. The source is
     /// never modified.
-    fn compact_into(&mut self, parent: &fs::Dir, name: &str) -> Result<CompactionStats, Error> {
+    pub(crate) fn compact_into(&mut self, parent: &fs::Dir, name: &str) -> Result<CompactionStats, Error> {
         refuse_store_dir(parent, name, "compact_to")?;
         self.log.refresh(&mut self.keydir)?;
         match parent.entry_kind(name)? {
@@ -609,14 +591,7 @@ impl DataWal {
         Ok(self.export_into(&fs::Dir::open_ambient(&parent, true)?, &name)?)
     }
 
-    /// Capability-style twin of [`DataWal::export_jsonl`]: the file is
-    /// `name` inside `parent`.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn export_jsonl_dir(&mut self, parent: cap_std::fs::Dir, display: &Path, name: &str) -> Result<()> {
-        Ok(self.export_into(&fs::Dir::from_cap_std(parent, display.into()), name)?)
-    }
-
-    fn export_into(&mut self, parent: &fs::Dir, name: &str) -> Result<(), Error> {
+    pub(crate) fn export_into(&mut self, parent: &fs::Dir, name: &str) -> Result<(), Error> {
         refuse_store_dir(parent, name, "export_jsonl")?;
         self.log.refresh(&mut self.keydir)?;
         let tmp = format!(".{name}.tmp");

@@ -238,10 +238,9 @@ pub(crate) struct Ownership {
     /// between creating its file and writing its record).
     unreadable_since: Option<(u64, u64)>,
     /// Native: `.lock`, flocked while a shared writer owns the store.
-    #[cfg(not(target_arch = "wasm32"))]
     flock: Option<fs::File>,
-    /// Tests of the lease alone: no flock, as inside a component.
-    #[cfg(test)]
+    /// No flock: inside a component (its locks exclude no other instance),
+    /// and in tests of the lease alone.
     no_flock: bool,
     /// Tests: run just before (`.0`) and just after (`.1`) the exclusive
     /// create of the next generation, to interleave another handle there.
@@ -256,6 +255,13 @@ type Hook = Box<dyn FnOnce() + Send>;
 thread_local! {
     /// Tests: handles made on this thread take no flock, as in a component.
     pub(crate) static NO_FLOCK: std::cell::Cell<bool> = const { std::cell::Cell::new(false) };
+}
+
+fn no_flock_in_tests() -> bool {
+    #[cfg(test)]
+    return NO_FLOCK.with(std::cell::Cell::get);
+    #[cfg(not(test))]
+    false
 }
 
 impl std::fmt::Debug for Ownership {
@@ -281,12 +287,15 @@ impl Ownership {
         // Distinct per handle; not a secret.
         static HANDLES: std::sync::atomic::AtomicU64 = std::sync::atomic::AtomicU64::new(0);
         let n = HANDLES.fetch_add(1, std::sync::atomic::Ordering::Relaxed);
-        // WASI has no process ids (std's `process::id` panics there).
-        #[cfg(not(target_arch = "wasm32"))]
-        let process = u64::from(std::process::id()) << 32;
-        #[cfg(target_arch = "wasm32")]
-        let process = 0;
-        let nonce = now_ns() ^ process ^ n.rotate_left(48);
+        // Random keys per process (WASI has no process ids: std's
+        // `process::id` panics there), mixed with the handle's number.
+        let nonce = {
+            use std::hash::{BuildHasher, Hasher};
+            let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+            h.write_u64(n);
+            h.write_u64(now_ns());
+            h.finish()
+        };
         Ownership {
             leases: None,
             nonce,
@@ -295,10 +304,8 @@ impl Ownership {
             taken_back: false,
             abandoned: false,
             unreadable_since: None,
-            #[cfg(not(target_arch = "wasm32"))]
             flock: None,
-            #[cfg(test)]
-            no_flock: NO_FLOCK.with(std::cell::Cell::get),
+            no_flock: !fs::LOCKS_ACROSS_PROCESSES || no_flock_in_tests(),
             #[cfg(test)]
             around_create: (None, None),
         }
@@ -395,7 +402,7 @@ impl Ownership {
         };
         // A native lease has no expiry: never renewed, never taken back.
         let (state, expiry) = if for_life {
-            (if cfg!(target_arch = "wasm32") { State::Pinned } else { State::Native }, u64::MAX)
+            (if fs::LOCKS_ACROSS_PROCESSES { State::Native } else { State::Pinned }, u64::MAX)
         } else {
             let expiry = now_ns().saturating_add(timing.lease.as_nanos() as u64);
             (State::Held { expiry_ns: expiry }, expiry)
@@ -491,7 +498,7 @@ impl Ownership {
             // A native holder keeps the flock for its life: a native writer
             // that got the flock knows it is gone (and writes no more). A
             // WASI writer cannot tell.
-            Some(State::Native) => Ok(free(cfg!(not(target_arch = "wasm32")), Free::Released)),
+            Some(State::Native) => Ok(free(fs::LOCKS_ACROSS_PROCESSES, Free::Released)),
             Some(State::Pinned) => Ok(Free::No),
             // Removed meanwhile: a successor exists; look again.
             None if dir.entry_kind(&file_name(generation))?.is_none() => Ok(Free::No),
@@ -596,9 +603,7 @@ impl Ownership {
         }
     }
 
-    #[cfg(not(target_arch = "wasm32"))]
     fn try_flock(&mut self, store: &fs::Dir) -> Result<bool> {
-        #[cfg(test)]
         if self.no_flock {
             return Ok(true);
         }
@@ -608,22 +613,11 @@ impl Ownership {
         self.flock.as_ref().expect("opened above").try_lock()
     }
 
-    #[cfg(target_arch = "wasm32")]
-    fn try_flock(&mut self, _store: &fs::Dir) -> Result<bool> {
-        Ok(true)
-    }
-
-    #[cfg(not(target_arch = "wasm32"))]
     fn unlock_flock(&mut self) -> Result<()> {
         match &self.flock {
             Some(f) => f.unlock(),
             None => Ok(()),
         }
-    }
-
-    #[cfg(target_arch = "wasm32")]
-    fn unlock_flock(&mut self) -> Result<()> {
-        Ok(())
     }
 }
 

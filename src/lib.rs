@@ -18,7 +18,7 @@
 //! [`ErrorKind`] callers can match.
 
 // The exceptions, each a single call with its SAFETY comment: pread,
-// pwrite and fstat under WASI, in `fs` (no safe stable API), and a cache prefetch
+// pwrite and fstat under WASI, in `fs/wasi.rs` (no safe stable API), and a cache prefetch
 // hint in `keydir` (x86-64 intrinsics are `unsafe` to call).
 #![deny(unsafe_code)]
 #![deny(rust_2018_idioms)]
@@ -44,8 +44,7 @@ pub mod segment;
 pub use error::{Error, ErrorKind};
 
 // The component's generated bindings need `unsafe` (the canonical ABI);
-// the engine itself has none.
-#[cfg(target_arch = "wasm32")]
+// the engine itself has none. It builds for wasm32 only (its first line).
 #[allow(unsafe_code)]
 mod component;
 pub use format::{RecordType, MAX_KEY_LEN, MAX_PAYLOAD_LEN, WIRE_VERSION};

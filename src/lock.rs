@@ -7,8 +7,8 @@
 //! with datawal 0.1.x (which locks the same file the same way).
 //!
 //! WASI has no file locks. Inside a component the host owns the directory;
-//! the engine can only exclude itself, so a process-wide registry of locked
-//! directories makes a second open in the same instance fail as locked.
+//! the engine can only exclude itself: the seam's lock there is a registry
+//! of locked files, so a second open in the same instance fails as locked.
 
 use std::path::{Path, PathBuf};
 
@@ -24,9 +24,8 @@ pub const LOCK_FILENAME: &str = ".lock";
 #[derive(Debug)]
 pub struct DirLock {
     path: PathBuf,
+    /// Locked while open; dropping it releases the lock.
     _file: fs::File,
-    #[cfg(target_arch = "wasm32")]
-    registered: PathBuf,
 }
 
 impl DirLock {
@@ -47,46 +46,18 @@ impl DirLock {
         Self::take(dir, file, path)
     }
 
-    #[cfg(not(target_arch = "wasm32"))]
     fn take(dir: &fs::Dir, file: fs::File, path: PathBuf) -> Result<DirLock, Error> {
         if !file.try_lock()? {
+            let holder = match fs::LOCKS_ACROSS_PROCESSES {
+                true => "another process, or another handle in this one",
+                false => "another handle in this component instance",
+            };
             return Err(Error::Locked {
                 dir: dir.path().into(),
-                detail: format!(
-                    "its lock file {LOCK_FILENAME} is held by another process, or another handle in this one"
-                ),
+                detail: format!("its lock file {LOCK_FILENAME} is held by {holder}"),
             });
         }
         Ok(DirLock { path, _file: file })
-    }
-
-    #[cfg(target_arch = "wasm32")]
-    fn take(dir: &fs::Dir, file: fs::File, path: PathBuf) -> Result<DirLock, Error> {
-        let registered = dir.path().to_owned();
-        let mut held = registry().lock().unwrap_or_else(|p| p.into_inner());
-        if !held.insert(registered.clone()) {
-            return Err(Error::Locked {
-                dir: registered,
-                detail: format!(
-                    "its lock file {LOCK_FILENAME} is held by another handle in this component instance"
-                ),
-            });
-        }
-        Ok(DirLock { path, _file: file, registered })
-    }
-}
-
-#[cfg(target_arch = "wasm32")]
-fn registry() -> &'static std::sync::Mutex<std::collections::BTreeSet<PathBuf>> {
-    static HELD: std::sync::Mutex<std::collections::BTreeSet<PathBuf>> =
-        std::sync::Mutex::new(std::collections::BTreeSet::new());
-    &HELD
-}
-
-#[cfg(target_arch = "wasm32")]
-impl Drop for DirLock {
-    fn drop(&mut self) {
-        registry().lock().unwrap_or_else(|p| p.into_inner()).remove(&self.registered);
     }
 }
 

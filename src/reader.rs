@@ -42,13 +42,7 @@ impl RecordLogReader {
         Ok(Self::open_in(fs::Dir::open_ambient(path, false)?, options)?)
     }
 
-    /// Capability-style twin of [`RecordLogReader::open`].
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn open_dir(dir: cap_std::fs::Dir, display: &Path) -> Result<Self> {
-        Ok(Self::open_in(fs::Dir::from_cap_std(dir, display.into()), Options::default())?)
-    }
-
-    fn open_in(dir: fs::Dir, options: Options) -> Result<Self, crate::Error> {
+    pub(crate) fn open_in(dir: fs::Dir, options: Options) -> Result<Self, crate::Error> {
         let (segments, files) = segment::open_all(&dir)?;
         Ok(RecordLogReader { dir, segments, files, options })
     }

@@ -1,8 +1,7 @@
-//! Test backend of the filesystem seam (cargo feature `fault-injection`).
-//!
-//! Every mutating operation the engine performs passes through `run` (or
-//! `run_write`) in `fs`, which here counts it, can fail it, and can record
-//! it. Tests use that to
+//! Test backend of the filesystem seam (cargo feature `fault-injection`):
+//! [`Faulty`] wraps the platform's backend, and every mutating operation
+//! the engine performs passes through it, which counts it, can fail it,
+//! and can record it. Tests use that to
 //!
 //! - fail the k-th mutating operation of a call, for every k, with an errno
 //!   (ENOSPC, EIO) or as a short write that lands a prefix of its bytes and
@@ -42,41 +41,28 @@ pub enum Op {
     RemoveTree { path: PathBuf },
 }
 
-/// Without the feature the hooks are plain calls: no counting, no state.
+/// Without the feature nothing is planned: operations run as they are.
 #[cfg(not(feature = "fault-injection"))]
 pub(crate) fn unplanned<T>(f: impl FnOnce() -> T) -> T {
     f()
 }
 
-#[cfg(not(feature = "fault-injection"))]
-pub(super) fn count_read(_bytes: usize) {}
-
-#[cfg(not(feature = "fault-injection"))]
-pub(super) fn run<T>(_op: impl FnOnce() -> Op, f: impl FnOnce() -> std::io::Result<T>) -> std::io::Result<T> {
-    f()
-}
-
-#[cfg(not(feature = "fault-injection"))]
-pub(super) fn run_write(
-    _path: &std::path::Path,
-    _offset: u64,
-    data: &[u8],
-    f: impl FnOnce(&[u8]) -> std::io::Result<()>,
-) -> std::io::Result<()> {
-    f(data)
-}
-
 #[cfg(feature = "fault-injection")]
-pub(super) use planned::{count_read, run_planned as run, run_write_planned as run_write};
-
+pub(crate) use planned::Faulty;
 #[cfg(feature = "fault-injection")]
-pub use planned::*;
+pub use planned::{
+    arm, bytes_read, disarm, ops_seen, reset, start_recording, take_trace, trace_len, unplanned, Fault,
+};
 
 #[cfg(feature = "fault-injection")]
 mod planned {
-    use super::Op;
     use std::cell::RefCell;
     use std::io;
+    use std::path::{Path, PathBuf};
+
+    use super::Op;
+    use crate::fs::backend::{DirBackend, FileBackend};
+    use crate::fs::{EntryKind, OpenMode};
 
     /// How an armed operation fails.
     #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -134,7 +120,7 @@ mod planned {
         STATE.with(|s| s.borrow().read)
     }
 
-    pub(in crate::fs) fn count_read(bytes: usize) {
+    fn count_read(bytes: usize) {
         STATE.with(|s| s.borrow_mut().read += bytes as u64);
     }
 
@@ -193,7 +179,7 @@ mod planned {
     }
 
     /// Run a mutating operation through the plan: maybe fail it, record it if it ran.
-    pub fn run_planned<T>(op: impl FnOnce() -> Op, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
+    fn run<T>(op: impl FnOnce() -> Op, f: impl FnOnce() -> io::Result<T>) -> io::Result<T> {
         if paused() {
             return f();
         }
@@ -205,8 +191,8 @@ mod planned {
         Ok(out)
     }
 
-    /// [`run`] for a positional write, which a `ShortWrite` fault lands half of.
-    pub fn run_write_planned(
+    /// `run` for a positional write, which a `ShortWrite` fault lands half of.
+    fn run_write(
         path: &std::path::Path,
         offset: u64,
         data: &[u8],
@@ -225,5 +211,134 @@ mod planned {
         f(landed)?;
         record(|| Op::Write { path: path.to_owned(), offset, data: landed.to_vec() });
         failure.map_or(Ok(()), Err)
+    }
+
+    /// The platform backend `B`, its operations run through the plan. It
+    /// keeps the paths that `Op`s name.
+    #[derive(Debug)]
+    pub(crate) struct Faulty<B> {
+        inner: B,
+        path: PathBuf,
+    }
+
+    impl<B> Faulty<B> {
+        pub(crate) fn new(inner: B, path: &Path) -> Faulty<B> {
+            Faulty { inner, path: path.into() }
+        }
+    }
+
+    impl<B: DirBackend> DirBackend for Faulty<B> {
+        type File = Faulty<B::File>;
+
+        const LOCKS_ACROSS_PROCESSES: bool = B::LOCKS_ACROSS_PROCESSES;
+
+        fn check_ambient(path: &Path) -> Result<(), String> {
+            B::check_ambient(path)
+        }
+
+        fn open_ambient(path: &Path) -> io::Result<Self> {
+            Ok(Faulty::new(B::open_ambient(path)?, path))
+        }
+
+        fn create_ambient(path: &Path) -> io::Result<()> {
+            run(|| Op::MkDir { path: path.into() }, || B::create_ambient(path))
+        }
+
+        fn sync_ambient(path: &Path) -> io::Result<()> {
+            run(|| Op::SyncDir { path: path.into() }, || B::sync_ambient(path))
+        }
+
+        fn try_clone(&self) -> io::Result<Self> {
+            Ok(Faulty::new(self.inner.try_clone()?, &self.path))
+        }
+
+        fn open(&self, name: &str, mode: OpenMode) -> io::Result<Self::File> {
+            let path = self.path.join(name);
+            let file = match mode {
+                OpenMode::Read => self.inner.open(name, mode)?,
+                _ => run(
+                    || Op::Create { path: path.clone(), truncate: mode == OpenMode::Truncate },
+                    || self.inner.open(name, mode),
+                )?,
+            };
+            Ok(Faulty { inner: file, path })
+        }
+
+        fn subdir(&self, name: &str, create: bool) -> io::Result<Self> {
+            let path = self.path.join(name);
+            let dir = match create {
+                true => run(|| Op::MkDir { path: path.clone() }, || self.inner.subdir(name, true))?,
+                false => self.inner.subdir(name, false)?,
+            };
+            Ok(Faulty { inner: dir, path })
+        }
+
+        fn list(&self) -> io::Result<Vec<(String, EntryKind)>> {
+            self.inner.list()
+        }
+
+        fn kind(&self, name: &str) -> io::Result<EntryKind> {
+            self.inner.kind(name)
+        }
+
+        fn rename(&self, from: &str, to_dir: &Self, to: &str) -> io::Result<()> {
+            run(
+                || Op::Rename { from: self.path.join(from), to: to_dir.path.join(to) },
+                || self.inner.rename(from, &to_dir.inner, to),
+            )
+        }
+
+        fn remove_file(&self, name: &str) -> io::Result<()> {
+            run(|| Op::Remove { path: self.path.join(name) }, || self.inner.remove_file(name))
+        }
+
+        fn remove_dir_all(&self, name: &str) -> io::Result<()> {
+            run(|| Op::RemoveTree { path: self.path.join(name) }, || self.inner.remove_dir_all(name))
+        }
+
+        fn sync(&self) -> io::Result<()> {
+            run(|| Op::SyncDir { path: self.path.clone() }, || self.inner.sync())
+        }
+    }
+
+    impl<F: FileBackend> FileBackend for Faulty<F> {
+        fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
+            let n = self.inner.read_at(buf, offset)?;
+            count_read(n);
+            Ok(n)
+        }
+
+        fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
+            self.inner.write_at(buf, offset)
+        }
+
+        /// One planned operation per call, whatever the short writes under it.
+        fn write_all_at(&self, buf: &[u8], offset: u64) -> io::Result<()> {
+            run_write(&self.path, offset, buf, |data| self.inner.write_all_at(data, offset))
+        }
+
+        fn len_and_links(&self) -> io::Result<(u64, u64)> {
+            self.inner.len_and_links()
+        }
+
+        fn set_len(&self, len: u64) -> io::Result<()> {
+            run(|| Op::SetLen { path: self.path.clone(), len }, || self.inner.set_len(len))
+        }
+
+        fn sync_data(&self) -> io::Result<()> {
+            run(|| Op::SyncFile { path: self.path.clone() }, || self.inner.sync_data())
+        }
+
+        fn sync_all(&self) -> io::Result<()> {
+            run(|| Op::SyncFile { path: self.path.clone() }, || self.inner.sync_all())
+        }
+
+        fn try_lock(&self) -> io::Result<bool> {
+            self.inner.try_lock()
+        }
+
+        fn unlock(&self) -> io::Result<()> {
+            self.inner.unlock()
+        }
     }
 }

@@ -193,13 +193,6 @@ impl RecordLog {
         Ok(Self::open_in_retrying(dir, options, &mut || ())?.0)
     }
 
-    /// Open the log in an already-open directory (capability-style twin of
-    /// [`RecordLog::open`]). `display` names it in messages.
-    #[cfg(not(target_arch = "wasm32"))]
-    pub fn open_dir(dir: cap_std::fs::Dir, display: &Path, options: Options) -> Result<Self> {
-        Ok(Self::open_in_retrying(fs::Dir::from_cap_std(dir, display.into()), options, &mut || ())?.0)
-    }
-
     /// [`RecordLog::open_in`], again when a segment it listed was removed
     /// before it read it (shared mode: another writer's compaction removing
     /// its inputs; the listing then shows the output). Each try replays
