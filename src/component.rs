@@ -43,12 +43,7 @@ type Result<T> = std::result::Result<T, Error>;
 
 /// Engine errors to the WIT variant, by kind.
 fn to_wit(err: anyhow::Error) -> Error {
-    // An engine error's message already includes its I/O cause; `{:#}` would
-    // repeat it.
-    let message = match err.downcast_ref::<crate::Error>() {
-        Some(e) => e.to_string(),
-        None => format!("{err:#}"),
-    };
+    let message = crate::Error::message_of(&err);
     match err.downcast_ref::<crate::Error>() {
         Some(crate::Error::Corrupt { segment, offset, .. }) => {
             Error::Corrupt(Corruption { segment: *segment, offset: *offset, message })

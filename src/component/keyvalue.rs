@@ -85,11 +85,7 @@ thread_local! {
 
 /// Engine errors to the interface's `other`, with the engine's message.
 fn other(err: anyhow::Error) -> Error {
-    let message = match err.downcast_ref::<crate::Error>() {
-        Some(e) => e.to_string(),
-        None => format!("{err:#}"),
-    };
-    Error::Other(message)
+    Error::Other(crate::Error::message_of(&err))
 }
 
 pub struct Bucket(Shared);
