@@ -58,6 +58,19 @@ fn to_wit(err: anyhow::Error) -> Error {
     }
 }
 
+/// An `open-options` field the engine refused, named in the WIT's words.
+fn refused(field: &str) -> impl FnOnce(crate::Error) -> Error + '_ {
+    move |e| {
+        let e = match e {
+            crate::Error::InvalidInput { message } => {
+                crate::Error::invalid(format!("open-options.{field}: {message}"))
+            }
+            e => e,
+        };
+        to_wit(e.into())
+    }
+}
+
 /// Segment size, and log size from which a store compacts itself, by default.
 const SEGMENT_BYTES_DEFAULT: u64 = 4 << 20;
 const COMPACT_MIN_BYTES_DEFAULT: u64 = 4 << 20;
@@ -106,18 +119,15 @@ const DEFAULTS: OpenOptions = OpenOptions {
 /// `open-options` to engine options over the component's defaults: a
 /// store's ([`defaults`]), or a log's (shared mode only: a raw log has no
 /// dead records to compact, and its rotation and layout are its user's, as
-/// in datawal 0.1.5). The engine's builders assert positive sizes and
-/// leases; here they are input.
+/// in datawal 0.1.5). The engine's `try_` setters check each value; a
+/// refused one is `invalid-input`.
 fn options_from_wit(o: OpenOptions, store: bool) -> Result<crate::Options> {
-    let invalid = |what: &str| Error::InvalidInput(format!("datawal: open-options.{what} must be positive"));
     let mut options = if store { defaults() } else { crate::Options::new().shared(true) };
     if let Some(on) = o.shared {
         options = options.shared(on);
     }
     if let Some(bytes) = o.segment_bytes_max {
-        options = options.segment_bytes_max(
-            std::num::NonZeroU64::new(bytes).ok_or_else(|| invalid("segment-bytes-max"))?.get(),
-        );
+        options = options.try_segment_bytes_max(bytes).map_err(refused("segment-bytes-max"))?;
     }
     if let Some(on) = o.hint_files {
         options = options.hint_files(on);
@@ -127,31 +137,23 @@ fn options_from_wit(o: OpenOptions, store: bool) -> Result<crate::Options> {
     }
     if let Some(ms) = o.lease_ms {
         let lease = std::time::Duration::from_millis(u64::from(ms));
-        if lease < crate::LEASE_MIN {
-            return Err(Error::InvalidInput(format!(
-                "datawal: open-options.lease-ms must be at least {} (got {ms})",
-                crate::LEASE_MIN.as_millis()
-            )));
-        }
-        options = options.lease(lease);
+        options = options.try_lease(lease).map_err(refused("lease-ms"))?;
     }
     if let Some(ms) = o.lock_wait_ms {
         options = options.lock_wait(std::time::Duration::from_millis(u64::from(ms)));
     }
+    // The dead percent is refused when out of range even if automatic
+    // compaction stays off (`open-options` always was).
+    let min_bytes = o.compact_min_bytes.unwrap_or(COMPACT_MIN_BYTES_DEFAULT);
     let percent = o.compact_dead_percent.unwrap_or(COMPACT_DEAD_PERCENT_DEFAULT);
-    if !(1..=99).contains(&percent) {
-        return Err(Error::InvalidInput(
-            "datawal: open-options.compact-dead-percent must be in 1..=99".into(),
-        ));
+    options = options.try_auto_compact(min_bytes, percent).map_err(refused("compact-dead-percent"))?;
+    if !o.auto_compact.unwrap_or(store) {
+        options = options.no_auto_compact();
     }
-    options = match o.auto_compact.unwrap_or(store) {
-        false => options.no_auto_compact(),
-        true => options.auto_compact(o.compact_min_bytes.unwrap_or(COMPACT_MIN_BYTES_DEFAULT), percent),
-    };
     options = match o.preallocate_bytes {
         None => options,
         Some(0) => options.no_preallocate(),
-        Some(bytes) => options.preallocate(bytes),
+        Some(bytes) => options.try_preallocate(bytes).map_err(refused("preallocate-bytes"))?,
     };
     Ok(options)
 }

@@ -1,5 +1,7 @@
-//! How to open a log or a store ([`Options`]).
+//! How to open a log or a store ([`Options`]): the settings, and the rules
+//! they must obey (each checked once, by a `try_` setter).
 
+use crate::error::Error;
 use crate::lease;
 use crate::recovery::DamagePolicy;
 
@@ -45,12 +47,22 @@ impl Options {
     /// (fresh) segment: a frame never spans segments.
     ///
     /// # Panics
-    /// If `bytes` is 0.
+    /// If `bytes` is 0 ([`Options::try_segment_bytes_max`] returns the error).
     #[must_use]
-    pub fn segment_bytes_max(mut self, bytes: u64) -> Self {
-        assert!(bytes > 0, "segment_bytes_max must be positive");
+    #[track_caller]
+    pub fn segment_bytes_max(self, bytes: u64) -> Self {
+        or_panic(self.try_segment_bytes_max(bytes))
+    }
+
+    /// [`Options::segment_bytes_max`], failing with
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if
+    /// `bytes` is 0.
+    pub fn try_segment_bytes_max(mut self, bytes: u64) -> Result<Self, Error> {
+        if bytes == 0 {
+            return Err(Error::invalid("the segment size limit must be at least 1 byte (got 0)"));
+        }
         self.segment_bytes_max = Some(bytes);
-        self
+        Ok(self)
     }
 
     /// Hint files (default off): when a segment is sealed, write
@@ -90,12 +102,25 @@ impl Options {
     /// a quarter of `min_bytes`.
     ///
     /// # Panics
-    /// If `dead_percent` is not in 1..=99.
+    /// If `dead_percent` is not in 1..=99 ([`Options::try_auto_compact`]
+    /// returns the error).
     #[must_use]
-    pub fn auto_compact(mut self, min_bytes: u64, dead_percent: u8) -> Self {
-        assert!((1..=99).contains(&dead_percent), "dead_percent must be in 1..=99");
+    #[track_caller]
+    pub fn auto_compact(self, min_bytes: u64, dead_percent: u8) -> Self {
+        or_panic(self.try_auto_compact(min_bytes, dead_percent))
+    }
+
+    /// [`Options::auto_compact`], failing with
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if
+    /// `dead_percent` is not in 1..=99.
+    pub fn try_auto_compact(mut self, min_bytes: u64, dead_percent: u8) -> Result<Self, Error> {
+        if !(1..=99).contains(&dead_percent) {
+            return Err(Error::invalid(format!(
+                "the dead percentage of automatic compaction must be in 1..=99 (got {dead_percent})"
+            )));
+        }
         self.auto_compact = Some(AutoCompact { min_bytes, dead_percent });
-        self
+        Ok(self)
     }
 
     /// No automatic compaction (the default natively).
@@ -125,12 +150,22 @@ impl Options {
     /// times) and on in the component, whose stores 0.1.5 does not share.
     ///
     /// # Panics
-    /// If `bytes` is 0.
+    /// If `bytes` is 0 ([`Options::try_preallocate`] returns the error).
     #[must_use]
-    pub fn preallocate(mut self, bytes: u64) -> Self {
-        assert!(bytes > 0, "preallocate needs a positive size");
+    #[track_caller]
+    pub fn preallocate(self, bytes: u64) -> Self {
+        or_panic(self.try_preallocate(bytes))
+    }
+
+    /// [`Options::preallocate`], failing with
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if
+    /// `bytes` is 0 (no preallocation is [`Options::no_preallocate`]).
+    pub fn try_preallocate(mut self, bytes: u64) -> Result<Self, Error> {
+        if bytes == 0 {
+            return Err(Error::invalid("the preallocation step must be at least 1 byte (got 0)"));
+        }
         self.preallocate = Some(bytes);
-        self
+        Ok(self)
     }
 
     /// No preallocation (the default natively).
@@ -145,12 +180,26 @@ impl Options {
     /// blocks the others.
     ///
     /// # Panics
-    /// If `lease` is shorter than [`LEASE_MIN`](crate::LEASE_MIN).
+    /// If `lease` is shorter than [`LEASE_MIN`](crate::LEASE_MIN)
+    /// ([`Options::try_lease`] returns the error).
     #[must_use]
-    pub fn lease(mut self, lease: std::time::Duration) -> Self {
-        assert!(lease >= crate::lease::LEASE_MIN, "the lease must be at least {:?}", crate::lease::LEASE_MIN);
+    #[track_caller]
+    pub fn lease(self, lease: std::time::Duration) -> Self {
+        or_panic(self.try_lease(lease))
+    }
+
+    /// [`Options::lease`], failing with
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if
+    /// `lease` is shorter than [`LEASE_MIN`](crate::LEASE_MIN).
+    pub fn try_lease(mut self, lease: std::time::Duration) -> Result<Self, Error> {
+        if lease < lease::LEASE_MIN {
+            return Err(Error::invalid(format!(
+                "the lease must be at least {:?} (got {lease:?})",
+                lease::LEASE_MIN
+            )));
+        }
         self.timing.lease = lease;
-        self
+        Ok(self)
     }
 
     /// Shared mode: how long a mutation waits for ownership before it fails
@@ -167,5 +216,97 @@ impl Options {
 
     pub(crate) fn damage_policy(&self) -> DamagePolicy {
         self.damage_policy
+    }
+}
+
+/// A panicking setter's answer: the `try_` setter's, or its error as the
+/// panic message (reported at the caller of the setter).
+#[track_caller]
+fn or_panic(options: Result<Options, Error>) -> Options {
+    match options {
+        Ok(options) => options,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use std::time::Duration;
+
+    /// A refused value: invalid input, and a message that starts as every
+    /// engine message does and says what the rule is.
+    #[track_caller]
+    fn assert_refused(result: Result<Options, Error>, rule: &str) {
+        let e = result.expect_err("a refused value");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        let message = e.to_string();
+        assert!(message.starts_with("datawal: "), "{message}");
+        assert!(message.contains(rule), "{message:?} does not say {rule:?}");
+    }
+
+    #[test]
+    fn try_segment_bytes_max_refuses_zero() {
+        assert_refused(Options::new().try_segment_bytes_max(0), "must be at least 1 byte (got 0)");
+        assert_eq!(Options::new().try_segment_bytes_max(1).unwrap(), Options::new().segment_bytes_max(1));
+        assert_eq!(Options::new().try_segment_bytes_max(u64::MAX).unwrap().segment_bytes_max, Some(u64::MAX));
+    }
+
+    #[test]
+    fn try_auto_compact_refuses_a_dead_percent_outside_1_to_99() {
+        for bad in [0, 100, u8::MAX] {
+            assert_refused(Options::new().try_auto_compact(1 << 20, bad), &format!("in 1..=99 (got {bad})"));
+        }
+        for good in [1, 50, 99] {
+            let options = Options::new().try_auto_compact(0, good).unwrap();
+            assert_eq!(options.auto_compact, Some(AutoCompact { min_bytes: 0, dead_percent: good }));
+        }
+    }
+
+    #[test]
+    fn try_preallocate_refuses_zero() {
+        assert_refused(Options::new().try_preallocate(0), "must be at least 1 byte (got 0)");
+        assert_eq!(Options::new().try_preallocate(1).unwrap().preallocate, Some(1));
+    }
+
+    #[test]
+    fn try_lease_refuses_less_than_lease_min() {
+        assert_eq!(crate::LEASE_MIN, Duration::from_millis(100), "the messages below");
+        assert_refused(Options::new().try_lease(Duration::ZERO), "at least 100ms (got 0ns)");
+        assert_refused(Options::new().try_lease(Duration::from_millis(99)), "at least 100ms (got 99ms)");
+        let options = Options::new().try_lease(crate::LEASE_MIN).unwrap();
+        assert_eq!(options.timing.lease, crate::LEASE_MIN);
+    }
+
+    /// The panicking setters panic with the `try_` setters' message.
+    #[test]
+    #[should_panic(
+        expected = "datawal: invalid input: the segment size limit must be at least 1 byte (got 0)"
+    )]
+    fn segment_bytes_max_panics_with_the_message() {
+        let _ = Options::new().segment_bytes_max(0);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "datawal: invalid input: the dead percentage of automatic compaction must be in 1..=99 (got 100)"
+    )]
+    fn auto_compact_panics_with_the_message() {
+        let _ = Options::new().auto_compact(0, 100);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "datawal: invalid input: the preallocation step must be at least 1 byte (got 0)"
+    )]
+    fn preallocate_panics_with_the_message() {
+        let _ = Options::new().preallocate(0);
+    }
+
+    #[test]
+    #[should_panic(expected = "datawal: invalid input: the lease must be at least 100ms (got 1ms)")]
+    fn lease_panics_with_the_message() {
+        let _ = Options::new().lease(Duration::from_millis(1));
     }
 }
