@@ -1,9 +1,27 @@
-//! How to open a log or a store ([`Options`]): the settings, and the rules
-//! they must obey (each checked once, by a `try_` setter).
+//! How to open a log or a store ([`Options`]): the settings, the rules
+//! they must obey (each checked once, by a `try_` setter), and the
+//! component's store defaults ([`Options::component_store`]).
 
 use crate::error::Error;
 use crate::lease;
 use crate::recovery::DamagePolicy;
+
+// The component's store defaults ([`Options::component_store`], which
+// says why), listed for readers in docs/component.md ("Store and log
+// defaults"; a unit test below checks the table against these).
+
+/// Segment size: a store's log is rotated before it would pass it.
+pub(crate) const COMPONENT_SEGMENT_BYTES: u64 = 4 << 20;
+/// Log size from which a store compacts itself (also a log's, when
+/// `open-options` turns automatic compaction on).
+pub(crate) const COMPONENT_COMPACT_MIN_BYTES: u64 = 4 << 20;
+/// Share of dead bytes, in percent, at which a store compacts itself: its
+/// disk then holds about twice the live data plus a segment.
+pub(crate) const COMPONENT_COMPACT_DEAD_PERCENT: u8 = 50;
+/// Preallocation step: each open reads the room after the last frame once
+/// (to tell it from damage), so the step is kept small; the durable-write
+/// gain is the same from 16 KiB up (BENCHMARKS.md, P7).
+pub(crate) const COMPONENT_PREALLOCATE_BYTES: u64 = 256 << 10;
 
 /// How to open a log or a store. Defaults match datawal 0.1.x, except where
 /// the behaviour contract is stricter.
@@ -28,6 +46,34 @@ pub(crate) struct AutoCompact {
 impl Options {
     pub fn new() -> Self {
         Self::default()
+    }
+
+    /// How the WebAssembly component opens stores by default (both its
+    /// `kv` interface and `wasi:keyvalue`); a native writer sharing a
+    /// directory with component instances may open it the same way. The
+    /// figures are listed in docs/component.md ("Store and log defaults").
+    ///
+    /// Shared mode: WASI hosts run many instances at once on one directory
+    /// ([`Options::shared`]). Bounded history: no embedder can tune a
+    /// `wasi:keyvalue` store per call, and every request's instance opens
+    /// it again, so the log is rotated by size
+    /// ([`Options::segment_bytes_max`]), sealed segments get hint files
+    /// (open reads keys, not values), and the store compacts itself once
+    /// enough of a large enough log is dead ([`Options::auto_compact`]):
+    /// disk and open time follow the live data, not the history. Durable
+    /// changes: every `wasi:keyvalue` change ends with a sync, so the active
+    /// segment is preallocated ([`Options::preallocate`], a small step:
+    /// every open reads the room once); datawal 0.1.5, which cannot read
+    /// the room, does not share these stores with WASI hosts, and the room
+    /// is cut off at close and seal. Lease and wait are the native defaults.
+    #[must_use]
+    pub fn component_store() -> Self {
+        Self::new()
+            .shared(true)
+            .segment_bytes_max(COMPONENT_SEGMENT_BYTES)
+            .hint_files(true)
+            .auto_compact(COMPONENT_COMPACT_MIN_BYTES, COMPONENT_COMPACT_DEAD_PERCENT)
+            .preallocate(COMPONENT_PREALLOCATE_BYTES)
     }
 
     /// Salvage mode (default off). When the active segment has a bad frame
@@ -308,5 +354,82 @@ mod tests {
     #[should_panic(expected = "datawal: invalid input: the lease must be at least 100ms (got 1ms)")]
     fn lease_panics_with_the_message() {
         let _ = Options::new().lease(Duration::from_millis(1));
+    }
+
+    #[test]
+    fn component_store_is_shared_bounded_and_preallocating() {
+        let expected = Options::new()
+            .shared(true)
+            .segment_bytes_max(4 << 20)
+            .hint_files(true)
+            .auto_compact(4 << 20, 50)
+            .preallocate(256 << 10);
+        assert_eq!(Options::component_store(), expected);
+    }
+
+    /// docs/component.md's table of the component's defaults, row by row,
+    /// against the code: a store's column is [`Options::component_store`],
+    /// a log's is shared mode alone (what `src/component.rs` starts from),
+    /// and the rows are the WIT's `open-options` fields, in order.
+    #[test]
+    fn the_component_doc_states_the_component_defaults() {
+        let bytes = |n: u64| match n {
+            n if n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+            n if n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+            n => format!("{n} bytes"),
+        };
+        let size = |n: Option<u64>| n.map_or_else(|| "off".to_owned(), bytes);
+        let column = |o: Options| -> Vec<(&str, String)> {
+            // A log compacts itself only when asked to, with the store's
+            // thresholds unless told otherwise.
+            let compact = o.auto_compact.unwrap_or(AutoCompact {
+                min_bytes: COMPONENT_COMPACT_MIN_BYTES,
+                dead_percent: COMPONENT_COMPACT_DEAD_PERCENT,
+            });
+            vec![
+                ("shared", o.shared.to_string()),
+                ("segment-bytes-max", size(o.segment_bytes_max)),
+                ("hint-files", o.hint_files.to_string()),
+                ("salvage", (o.damage_policy == DamagePolicy::Salvage).to_string()),
+                ("lease-ms", o.timing.lease.as_millis().to_string()),
+                ("lock-wait-ms", o.timing.wait.as_millis().to_string()),
+                ("auto-compact", o.auto_compact.is_some().to_string()),
+                ("compact-min-bytes", bytes(compact.min_bytes)),
+                ("compact-dead-percent", compact.dead_percent.to_string()),
+                ("preallocate-bytes", size(o.preallocate)),
+            ]
+        };
+        let store = column(Options::component_store());
+        let log = column(Options::new().shared(true));
+
+        let doc = include_str!("../docs/component.md");
+        let section = doc.split("\n## Store and log defaults\n").nth(1).expect("the section");
+        let section = section.split("\n#").next().unwrap();
+        let table: Vec<[String; 3]> = section
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                (cells.len() == 5).then(|| [name.to_owned(), cells[2].to_owned(), cells[3].to_owned()])
+            })
+            .collect();
+        let names: Vec<&str> = table.iter().map(|[n, ..]| n.as_str()).collect();
+        assert_eq!(names, store.iter().map(|(n, _)| *n).collect::<Vec<_>>(), "the table's rows");
+        for ([name, doc_store, doc_log], ((_, store), (_, log))) in table.iter().zip(store.iter().zip(&log)) {
+            assert_eq!(doc_store, store, "docs/component.md says a store's {name} is {doc_store}");
+            assert_eq!(doc_log, log, "docs/component.md says a log's {name} is {doc_log}");
+        }
+
+        // Every `open-options` field of the WIT has its row.
+        let wit = include_str!("../wit/datawal.wit");
+        let record = wit.split("record open-options {").nth(1).expect("the record");
+        let record = record.split('}').next().unwrap();
+        let fields: Vec<&str> = record
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with("//"))
+            .filter_map(|l| l.split_once(':').map(|(name, _)| name))
+            .collect();
+        assert_eq!(fields, names, "wit/datawal.wit's open-options fields");
     }
 }
