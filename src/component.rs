@@ -44,12 +44,7 @@ type Result<T> = std::result::Result<T, Error>;
 
 /// Engine errors to the WIT variant, by kind.
 fn to_wit(err: anyhow::Error) -> Error {
-    // An engine error's message already includes its I/O cause; `{:#}` would
-    // repeat it.
-    let message = match err.downcast_ref::<crate::Error>() {
-        Some(e) => e.to_string(),
-        None => format!("{err:#}"),
-    };
+    let message = crate::Error::message_of(&err);
     match err.downcast_ref::<crate::Error>() {
         Some(crate::Error::Corrupt { segment, offset, .. }) => {
             Error::Corrupt(Corruption { segment: *segment, offset: *offset, message })
@@ -64,35 +59,17 @@ fn to_wit(err: anyhow::Error) -> Error {
     }
 }
 
-/// Segment size, and log size from which a store compacts itself, by default.
-const SEGMENT_BYTES_DEFAULT: u64 = 4 << 20;
-const COMPACT_MIN_BYTES_DEFAULT: u64 = 4 << 20;
-const COMPACT_DEAD_PERCENT_DEFAULT: u8 = 50;
-/// A store's preallocation step by default: each open reads the room
-/// after the last frame once (to tell it from damage), so the step is
-/// kept small; the durable-write gain is the same from 16 KiB up
-/// (BENCHMARKS.md, P7).
-const PREALLOCATE_BYTES_DEFAULT: u64 = 256 << 10;
-
-/// How the component opens stores by default (both the `kv`/`log`
-/// interfaces and `wasi:keyvalue`). Shared mode: WASI hosts run many
-/// instances at once on one directory (`Options::shared`). Bounded history:
-/// no embedder can tune a `wasi:keyvalue` store per call, and every
-/// request's instance opens it again, so the log is rotated at 4 MiB,
-/// sealed segments get hint files (open reads keys, not values), and the
-/// store compacts itself once half of at least 4 MiB is dead
-/// (`Options::auto_compact`): disk and open time follow the live data, not
-/// the history. Durable changes: every `wasi:keyvalue` change ends with a
-/// sync, so the active segment is preallocated (`Options::preallocate`);
-/// datawal 0.1.5, which cannot read the room, does not share these
-/// stores with WASI hosts, and the room is cut off at close and seal.
-pub(crate) fn defaults() -> crate::Options {
-    crate::Options::new()
-        .shared(true)
-        .segment_bytes_max(SEGMENT_BYTES_DEFAULT)
-        .hint_files(true)
-        .auto_compact(COMPACT_MIN_BYTES_DEFAULT, COMPACT_DEAD_PERCENT_DEFAULT)
-        .preallocate(PREALLOCATE_BYTES_DEFAULT)
+/// An `open-options` field the engine refused, named in the WIT's words.
+fn refused(field: &str) -> impl FnOnce(crate::Error) -> Error + '_ {
+    move |e| {
+        let e = match e {
+            crate::Error::InvalidInput { message } => {
+                crate::Error::invalid(format!("open-options.{field}: {message}"))
+            }
+            e => e,
+        };
+        to_wit(e.into())
+    }
 }
 
 /// `open`'s options: every field left to the default.
@@ -110,20 +87,19 @@ const DEFAULTS: OpenOptions = OpenOptions {
 };
 
 /// `open-options` to engine options over the component's defaults: a
-/// store's ([`defaults`]), or a log's (shared mode only: a raw log has no
-/// dead records to compact, and its rotation and layout are its user's, as
-/// in datawal 0.1.5). The engine's builders assert positive sizes and
-/// leases; here they are input.
+/// store's ([`crate::Options::component_store`]), or a log's (shared mode
+/// only: a raw log has no dead records to compact, and its rotation and
+/// layout are its user's, as in datawal 0.1.5). The engine's `try_`
+/// setters check each value; a refused one is `invalid-input`.
 fn options_from_wit(o: OpenOptions, store: bool) -> Result<crate::Options> {
-    let invalid = |what: &str| Error::InvalidInput(format!("datawal: open-options.{what} must be positive"));
-    let mut options = if store { defaults() } else { crate::Options::new().shared(true) };
+    use crate::options::{COMPONENT_COMPACT_DEAD_PERCENT, COMPONENT_COMPACT_MIN_BYTES};
+    let mut options =
+        if store { crate::Options::component_store() } else { crate::Options::new().shared(true) };
     if let Some(on) = o.shared {
         options = options.shared(on);
     }
     if let Some(bytes) = o.segment_bytes_max {
-        options = options.segment_bytes_max(
-            std::num::NonZeroU64::new(bytes).ok_or_else(|| invalid("segment-bytes-max"))?.get(),
-        );
+        options = options.try_segment_bytes_max(bytes).map_err(refused("segment-bytes-max"))?;
     }
     if let Some(on) = o.hint_files {
         options = options.hint_files(on);
@@ -133,31 +109,23 @@ fn options_from_wit(o: OpenOptions, store: bool) -> Result<crate::Options> {
     }
     if let Some(ms) = o.lease_ms {
         let lease = std::time::Duration::from_millis(u64::from(ms));
-        if lease < crate::LEASE_MIN {
-            return Err(Error::InvalidInput(format!(
-                "datawal: open-options.lease-ms must be at least {} (got {ms})",
-                crate::LEASE_MIN.as_millis()
-            )));
-        }
-        options = options.lease(lease);
+        options = options.try_lease(lease).map_err(refused("lease-ms"))?;
     }
     if let Some(ms) = o.lock_wait_ms {
         options = options.lock_wait(std::time::Duration::from_millis(u64::from(ms)));
     }
-    let percent = o.compact_dead_percent.unwrap_or(COMPACT_DEAD_PERCENT_DEFAULT);
-    if !(1..=99).contains(&percent) {
-        return Err(Error::InvalidInput(
-            "datawal: open-options.compact-dead-percent must be in 1..=99".into(),
-        ));
+    // The dead percent is refused when out of range even if automatic
+    // compaction stays off (`open-options` always was).
+    let min_bytes = o.compact_min_bytes.unwrap_or(COMPONENT_COMPACT_MIN_BYTES);
+    let percent = o.compact_dead_percent.unwrap_or(COMPONENT_COMPACT_DEAD_PERCENT);
+    options = options.try_auto_compact(min_bytes, percent).map_err(refused("compact-dead-percent"))?;
+    if !o.auto_compact.unwrap_or(store) {
+        options = options.no_auto_compact();
     }
-    options = match o.auto_compact.unwrap_or(store) {
-        false => options.no_auto_compact(),
-        true => options.auto_compact(o.compact_min_bytes.unwrap_or(COMPACT_MIN_BYTES_DEFAULT), percent),
-    };
     options = match o.preallocate_bytes {
         None => options,
         Some(0) => options.no_preallocate(),
-        Some(bytes) => options.preallocate(bytes),
+        Some(bytes) => options.try_preallocate(bytes).map_err(refused("preallocate-bytes"))?,
     };
     Ok(options)
 }

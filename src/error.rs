@@ -71,9 +71,40 @@ impl Error {
         err.downcast_ref::<Error>().map(Error::kind)
     }
 
+    /// The one-line message of an `anyhow` error, as the component hands it
+    /// to its guests: an engine error's own (it already includes its I/O
+    /// cause, which `{:#}` would repeat), else the whole chain.
+    #[cfg(any(target_arch = "wasm32", test))]
+    pub(crate) fn message_of(err: &anyhow::Error) -> String {
+        match err.downcast_ref::<Error>() {
+            Some(e) => e.to_string(),
+            None => format!("{err:#}"),
+        }
+    }
+
     pub(crate) fn invalid(message: impl Into<String>) -> Self {
         Self::InvalidInput { message: message.into() }
     }
 }
 
 pub(crate) type Result<T, E = Error> = std::result::Result<T, E>;
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn message_of_names_an_io_cause_once() {
+        let cause = std::io::Error::other("disk on fire");
+        let err: anyhow::Error = Error::Io { op: "write", path: "d/1.dwal".into(), source: cause }.into();
+        let message = Error::message_of(&err);
+        assert_eq!(message, "datawal: write d/1.dwal: disk on fire");
+        assert_eq!(format!("{err:#}").matches("disk on fire").count(), 2, "what message_of avoids");
+    }
+
+    #[test]
+    fn message_of_keeps_the_chain_of_other_errors() {
+        let err = anyhow::anyhow!("inner").context("datawal: outer");
+        assert_eq!(Error::message_of(&err), "datawal: outer: inner");
+    }
+}

@@ -1,7 +1,27 @@
-//! How to open a log or a store ([`Options`]).
+//! How to open a log or a store ([`Options`]): the settings, the rules
+//! they must obey (each checked once, by a `try_` setter), and the
+//! component's store defaults ([`Options::component_store`]).
 
+use crate::error::Error;
 use crate::lease;
 use crate::recovery::DamagePolicy;
+
+// The component's store defaults ([`Options::component_store`], which
+// says why), listed for readers in docs/component.md ("Store and log
+// defaults"; a unit test below checks the table against these).
+
+/// Segment size: a store's log is rotated before it would pass it.
+pub(crate) const COMPONENT_SEGMENT_BYTES: u64 = 4 << 20;
+/// Log size from which a store compacts itself (also a log's, when
+/// `open-options` turns automatic compaction on).
+pub(crate) const COMPONENT_COMPACT_MIN_BYTES: u64 = 4 << 20;
+/// Share of dead bytes, in percent, at which a store compacts itself: its
+/// disk then holds about twice the live data plus a segment.
+pub(crate) const COMPONENT_COMPACT_DEAD_PERCENT: u8 = 50;
+/// Preallocation step: each open reads the room after the last frame once
+/// (to tell it from damage), so the step is kept small; the durable-write
+/// gain is the same from 16 KiB up (BENCHMARKS.md, P7).
+pub(crate) const COMPONENT_PREALLOCATE_BYTES: u64 = 256 << 10;
 
 /// How to open a log or a store. Defaults match datawal 0.1.x, except where
 /// the behaviour contract is stricter.
@@ -28,6 +48,34 @@ impl Options {
         Self::default()
     }
 
+    /// How the WebAssembly component opens stores by default (both its
+    /// `kv` interface and `wasi:keyvalue`); a native writer sharing a
+    /// directory with component instances may open it the same way. The
+    /// figures are listed in docs/component.md ("Store and log defaults").
+    ///
+    /// Shared mode: WASI hosts run many instances at once on one directory
+    /// ([`Options::shared`]). Bounded history: no embedder can tune a
+    /// `wasi:keyvalue` store per call, and every request's instance opens
+    /// it again, so the log is rotated by size
+    /// ([`Options::segment_bytes_max`]), sealed segments get hint files
+    /// (open reads keys, not values), and the store compacts itself once
+    /// enough of a large enough log is dead ([`Options::auto_compact`]):
+    /// disk and open time follow the live data, not the history. Durable
+    /// changes: every `wasi:keyvalue` change ends with a sync, so the active
+    /// segment is preallocated ([`Options::preallocate`], a small step:
+    /// every open reads the room once); datawal 0.1.5, which cannot read
+    /// the room, does not share these stores with WASI hosts, and the room
+    /// is cut off at close and seal. Lease and wait are the native defaults.
+    #[must_use]
+    pub fn component_store() -> Self {
+        Self::new()
+            .shared(true)
+            .segment_bytes_max(COMPONENT_SEGMENT_BYTES)
+            .hint_files(true)
+            .auto_compact(COMPONENT_COMPACT_MIN_BYTES, COMPONENT_COMPACT_DEAD_PERCENT)
+            .preallocate(COMPONENT_PREALLOCATE_BYTES)
+    }
+
     /// Salvage mode (default off). When the active segment has a bad frame
     /// followed by CRC-valid ones, a strict open fails and names the offset;
     /// a salvaging open accepts losing everything from the bad frame on. The
@@ -45,12 +93,22 @@ impl Options {
     /// (fresh) segment: a frame never spans segments.
     ///
     /// # Panics
-    /// If `bytes` is 0.
+    /// If `bytes` is 0 ([`Options::try_segment_bytes_max`] returns the error).
     #[must_use]
-    pub fn segment_bytes_max(mut self, bytes: u64) -> Self {
-        assert!(bytes > 0, "segment_bytes_max must be positive");
+    #[track_caller]
+    pub fn segment_bytes_max(self, bytes: u64) -> Self {
+        or_panic(self.try_segment_bytes_max(bytes))
+    }
+
+    /// [`Options::segment_bytes_max`], failing with
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if
+    /// `bytes` is 0.
+    pub fn try_segment_bytes_max(mut self, bytes: u64) -> Result<Self, Error> {
+        if bytes == 0 {
+            return Err(Error::invalid("the segment size limit must be at least 1 byte (got 0)"));
+        }
         self.segment_bytes_max = Some(bytes);
-        self
+        Ok(self)
     }
 
     /// Hint files (default off): when a segment is sealed, write
@@ -90,12 +148,25 @@ impl Options {
     /// a quarter of `min_bytes`.
     ///
     /// # Panics
-    /// If `dead_percent` is not in 1..=99.
+    /// If `dead_percent` is not in 1..=99 ([`Options::try_auto_compact`]
+    /// returns the error).
     #[must_use]
-    pub fn auto_compact(mut self, min_bytes: u64, dead_percent: u8) -> Self {
-        assert!((1..=99).contains(&dead_percent), "dead_percent must be in 1..=99");
+    #[track_caller]
+    pub fn auto_compact(self, min_bytes: u64, dead_percent: u8) -> Self {
+        or_panic(self.try_auto_compact(min_bytes, dead_percent))
+    }
+
+    /// [`Options::auto_compact`], failing with
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if
+    /// `dead_percent` is not in 1..=99.
+    pub fn try_auto_compact(mut self, min_bytes: u64, dead_percent: u8) -> Result<Self, Error> {
+        if !(1..=99).contains(&dead_percent) {
+            return Err(Error::invalid(format!(
+                "the dead percentage of automatic compaction must be in 1..=99 (got {dead_percent})"
+            )));
+        }
         self.auto_compact = Some(AutoCompact { min_bytes, dead_percent });
-        self
+        Ok(self)
     }
 
     /// No automatic compaction (the default natively).
@@ -125,12 +196,22 @@ impl Options {
     /// times) and on in the component, whose stores 0.1.5 does not share.
     ///
     /// # Panics
-    /// If `bytes` is 0.
+    /// If `bytes` is 0 ([`Options::try_preallocate`] returns the error).
     #[must_use]
-    pub fn preallocate(mut self, bytes: u64) -> Self {
-        assert!(bytes > 0, "preallocate needs a positive size");
+    #[track_caller]
+    pub fn preallocate(self, bytes: u64) -> Self {
+        or_panic(self.try_preallocate(bytes))
+    }
+
+    /// [`Options::preallocate`], failing with
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if
+    /// `bytes` is 0 (no preallocation is [`Options::no_preallocate`]).
+    pub fn try_preallocate(mut self, bytes: u64) -> Result<Self, Error> {
+        if bytes == 0 {
+            return Err(Error::invalid("the preallocation step must be at least 1 byte (got 0)"));
+        }
         self.preallocate = Some(bytes);
-        self
+        Ok(self)
     }
 
     /// No preallocation (the default natively).
@@ -145,12 +226,26 @@ impl Options {
     /// blocks the others.
     ///
     /// # Panics
-    /// If `lease` is shorter than [`LEASE_MIN`](crate::LEASE_MIN).
+    /// If `lease` is shorter than [`LEASE_MIN`](crate::LEASE_MIN)
+    /// ([`Options::try_lease`] returns the error).
     #[must_use]
-    pub fn lease(mut self, lease: std::time::Duration) -> Self {
-        assert!(lease >= crate::lease::LEASE_MIN, "the lease must be at least {:?}", crate::lease::LEASE_MIN);
+    #[track_caller]
+    pub fn lease(self, lease: std::time::Duration) -> Self {
+        or_panic(self.try_lease(lease))
+    }
+
+    /// [`Options::lease`], failing with
+    /// [`ErrorKind::InvalidInput`](crate::ErrorKind::InvalidInput) if
+    /// `lease` is shorter than [`LEASE_MIN`](crate::LEASE_MIN).
+    pub fn try_lease(mut self, lease: std::time::Duration) -> Result<Self, Error> {
+        if lease < lease::LEASE_MIN {
+            return Err(Error::invalid(format!(
+                "the lease must be at least {:?} (got {lease:?})",
+                lease::LEASE_MIN
+            )));
+        }
         self.timing.lease = lease;
-        self
+        Ok(self)
     }
 
     /// Shared mode: how long a mutation waits for ownership before it fails
@@ -167,5 +262,174 @@ impl Options {
 
     pub(crate) fn damage_policy(&self) -> DamagePolicy {
         self.damage_policy
+    }
+}
+
+/// A panicking setter's answer: the `try_` setter's, or its error as the
+/// panic message (reported at the caller of the setter).
+#[track_caller]
+fn or_panic(options: Result<Options, Error>) -> Options {
+    match options {
+        Ok(options) => options,
+        Err(e) => panic!("{e}"),
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::ErrorKind;
+    use std::time::Duration;
+
+    /// A refused value: invalid input, and a message that starts as every
+    /// engine message does and says what the rule is.
+    #[track_caller]
+    fn assert_refused(result: Result<Options, Error>, rule: &str) {
+        let e = result.expect_err("a refused value");
+        assert_eq!(e.kind(), ErrorKind::InvalidInput, "{e}");
+        let message = e.to_string();
+        assert!(message.starts_with("datawal: "), "{message}");
+        assert!(message.contains(rule), "{message:?} does not say {rule:?}");
+    }
+
+    #[test]
+    fn try_segment_bytes_max_refuses_zero() {
+        assert_refused(Options::new().try_segment_bytes_max(0), "must be at least 1 byte (got 0)");
+        assert_eq!(Options::new().try_segment_bytes_max(1).unwrap(), Options::new().segment_bytes_max(1));
+        assert_eq!(Options::new().try_segment_bytes_max(u64::MAX).unwrap().segment_bytes_max, Some(u64::MAX));
+    }
+
+    #[test]
+    fn try_auto_compact_refuses_a_dead_percent_outside_1_to_99() {
+        for bad in [0, 100, u8::MAX] {
+            assert_refused(Options::new().try_auto_compact(1 << 20, bad), &format!("in 1..=99 (got {bad})"));
+        }
+        for good in [1, 50, 99] {
+            let options = Options::new().try_auto_compact(0, good).unwrap();
+            assert_eq!(options.auto_compact, Some(AutoCompact { min_bytes: 0, dead_percent: good }));
+        }
+    }
+
+    #[test]
+    fn try_preallocate_refuses_zero() {
+        assert_refused(Options::new().try_preallocate(0), "must be at least 1 byte (got 0)");
+        assert_eq!(Options::new().try_preallocate(1).unwrap().preallocate, Some(1));
+    }
+
+    #[test]
+    fn try_lease_refuses_less_than_lease_min() {
+        assert_eq!(crate::LEASE_MIN, Duration::from_millis(100), "the messages below");
+        assert_refused(Options::new().try_lease(Duration::ZERO), "at least 100ms (got 0ns)");
+        assert_refused(Options::new().try_lease(Duration::from_millis(99)), "at least 100ms (got 99ms)");
+        let options = Options::new().try_lease(crate::LEASE_MIN).unwrap();
+        assert_eq!(options.timing.lease, crate::LEASE_MIN);
+    }
+
+    /// The panicking setters panic with the `try_` setters' message.
+    #[test]
+    #[should_panic(
+        expected = "datawal: invalid input: the segment size limit must be at least 1 byte (got 0)"
+    )]
+    fn segment_bytes_max_panics_with_the_message() {
+        let _ = Options::new().segment_bytes_max(0);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "datawal: invalid input: the dead percentage of automatic compaction must be in 1..=99 (got 100)"
+    )]
+    fn auto_compact_panics_with_the_message() {
+        let _ = Options::new().auto_compact(0, 100);
+    }
+
+    #[test]
+    #[should_panic(
+        expected = "datawal: invalid input: the preallocation step must be at least 1 byte (got 0)"
+    )]
+    fn preallocate_panics_with_the_message() {
+        let _ = Options::new().preallocate(0);
+    }
+
+    #[test]
+    #[should_panic(expected = "datawal: invalid input: the lease must be at least 100ms (got 1ms)")]
+    fn lease_panics_with_the_message() {
+        let _ = Options::new().lease(Duration::from_millis(1));
+    }
+
+    #[test]
+    fn component_store_is_shared_bounded_and_preallocating() {
+        let expected = Options::new()
+            .shared(true)
+            .segment_bytes_max(4 << 20)
+            .hint_files(true)
+            .auto_compact(4 << 20, 50)
+            .preallocate(256 << 10);
+        assert_eq!(Options::component_store(), expected);
+    }
+
+    /// docs/component.md's table of the component's defaults, row by row,
+    /// against the code: a store's column is [`Options::component_store`],
+    /// a log's is shared mode alone (what `src/component.rs` starts from),
+    /// and the rows are the WIT's `open-options` fields, in order.
+    #[test]
+    fn the_component_doc_states_the_component_defaults() {
+        let bytes = |n: u64| match n {
+            n if n % (1 << 20) == 0 => format!("{} MiB", n >> 20),
+            n if n % (1 << 10) == 0 => format!("{} KiB", n >> 10),
+            n => format!("{n} bytes"),
+        };
+        let size = |n: Option<u64>| n.map_or_else(|| "off".to_owned(), bytes);
+        let column = |o: Options| -> Vec<(&str, String)> {
+            // A log compacts itself only when asked to, with the store's
+            // thresholds unless told otherwise.
+            let compact = o.auto_compact.unwrap_or(AutoCompact {
+                min_bytes: COMPONENT_COMPACT_MIN_BYTES,
+                dead_percent: COMPONENT_COMPACT_DEAD_PERCENT,
+            });
+            vec![
+                ("shared", o.shared.to_string()),
+                ("segment-bytes-max", size(o.segment_bytes_max)),
+                ("hint-files", o.hint_files.to_string()),
+                ("salvage", (o.damage_policy == DamagePolicy::Salvage).to_string()),
+                ("lease-ms", o.timing.lease.as_millis().to_string()),
+                ("lock-wait-ms", o.timing.wait.as_millis().to_string()),
+                ("auto-compact", o.auto_compact.is_some().to_string()),
+                ("compact-min-bytes", bytes(compact.min_bytes)),
+                ("compact-dead-percent", compact.dead_percent.to_string()),
+                ("preallocate-bytes", size(o.preallocate)),
+            ]
+        };
+        let store = column(Options::component_store());
+        let log = column(Options::new().shared(true));
+
+        let doc = include_str!("../docs/component.md");
+        let section = doc.split("\n## Store and log defaults\n").nth(1).expect("the section");
+        let section = section.split("\n#").next().unwrap();
+        let table: Vec<[String; 3]> = section
+            .lines()
+            .filter_map(|line| {
+                let cells: Vec<&str> = line.split('|').map(str::trim).collect();
+                let name = cells.get(1)?.strip_prefix('`')?.strip_suffix('`')?;
+                (cells.len() == 5).then(|| [name.to_owned(), cells[2].to_owned(), cells[3].to_owned()])
+            })
+            .collect();
+        let names: Vec<&str> = table.iter().map(|[n, ..]| n.as_str()).collect();
+        assert_eq!(names, store.iter().map(|(n, _)| *n).collect::<Vec<_>>(), "the table's rows");
+        for ([name, doc_store, doc_log], ((_, store), (_, log))) in table.iter().zip(store.iter().zip(&log)) {
+            assert_eq!(doc_store, store, "docs/component.md says a store's {name} is {doc_store}");
+            assert_eq!(doc_log, log, "docs/component.md says a log's {name} is {doc_log}");
+        }
+
+        // Every `open-options` field of the WIT has its row.
+        let wit = include_str!("../wit/datawal.wit");
+        let record = wit.split("record open-options {").nth(1).expect("the record");
+        let record = record.split('}').next().unwrap();
+        let fields: Vec<&str> = record
+            .lines()
+            .map(str::trim)
+            .filter(|l| !l.starts_with("//"))
+            .filter_map(|l| l.split_once(':').map(|(name, _)| name))
+            .collect();
+        assert_eq!(fields, names, "wit/datawal.wit's open-options fields");
     }
 }

@@ -25,7 +25,8 @@ use host_tests::Sandbox;
 
 const KEYS: u64 = 10_000;
 const VALUE: usize = 1000;
-/// The component's defaults (`defaults` in src/component.rs), natively.
+/// The component's store defaults (`Options::component_store`) less
+/// preallocation, natively.
 const SEGMENT: u64 = 4 << 20;
 
 fn component_defaults() -> Options {

@@ -7,9 +7,10 @@
 //! - bucket identifier -> store directory under the preopen, checked by the
 //!   engine's own path rule (`fs::check_relative_path`); an identifier it
 //!   refuses is `no-such-store`;
-//! - stores are opened in the engine's shared mode (`Options::shared`):
-//!   hosts run many instances at once (an instance per request), each
-//!   opening the same directory; buckets opened with one identifier in one
+//! - stores are opened with the component's store defaults
+//!   (`Options::component_store`), so in the engine's shared mode: hosts
+//!   run many instances at once (an instance per request), each opening
+//!   the same directory; buckets opened with one identifier in one
 //!   instance share one open engine store;
 //! - every mutating call ends with the engine's `fsync` before it returns
 //!   `ok`, since the interface has no sync of its own; `set-many` and
@@ -85,11 +86,7 @@ thread_local! {
 
 /// Engine errors to the interface's `other`, with the engine's message.
 fn other(err: anyhow::Error) -> Error {
-    let message = match err.downcast_ref::<crate::Error>() {
-        Some(e) => e.to_string(),
-        None => format!("{err:#}"),
-    };
-    Error::Other(message)
+    Error::Other(crate::Error::message_of(&err))
 }
 
 pub struct Bucket(Shared);
@@ -116,7 +113,7 @@ impl store::Guest for Component {
         let shared = match live {
             Some(shared) => shared,
             None => {
-                let options = super::defaults();
+                let options = crate::Options::component_store();
                 let shared = Rc::new(RefCell::new(DataWal::open_with(&dir, options).map_err(other)?));
                 OPEN.with(|open| {
                     let mut open = open.borrow_mut();

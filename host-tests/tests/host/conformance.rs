@@ -35,11 +35,11 @@ fn shared() -> datawal::Options {
 }
 
 /// Stores open as the component's `kv.store.open` opens them
-/// (`defaults` in src/component.rs): shared, rotated at 4 MiB, hint files,
-/// compacting themselves from 4 MiB at half dead, preallocating 256 KiB at
-/// a time: the suite's cases run with preallocation on in every host.
+/// (`Options::component_store`): shared, rotated, with hint files,
+/// compacting themselves and preallocating: the suite's cases run with
+/// preallocation on in every host.
 fn store_defaults() -> datawal::Options {
-    shared().segment_bytes_max(4 << 20).hint_files(true).auto_compact(4 << 20, 50).preallocate(256 << 10)
+    datawal::Options::component_store()
 }
 
 fn suite() -> Value {
