@@ -87,14 +87,12 @@ const DEFAULTS: OpenOptions = OpenOptions {
 };
 
 /// `open-options` to engine options over the component's defaults: a
-/// store's ([`crate::Options::component_store`]), or a log's (shared mode
-/// only: a raw log has no dead records to compact, and its rotation and
-/// layout are its user's, as in datawal 0.1.5). The engine's `try_`
+/// store's ([`crate::Options::component_store`]) or a log's
+/// ([`crate::Options::component_log`]). The engine's `try_`
 /// setters check each value; a refused one is `invalid-input`.
 fn options_from_wit(o: OpenOptions, store: bool) -> Result<crate::Options> {
     use crate::options::{COMPONENT_COMPACT_DEAD_PERCENT, COMPONENT_COMPACT_MIN_BYTES};
-    let mut options =
-        if store { crate::Options::component_store() } else { crate::Options::new().shared(true) };
+    let mut options = if store { crate::Options::component_store() } else { crate::Options::component_log() };
     if let Some(on) = o.shared {
         options = options.shared(on);
     }

@@ -74,7 +74,7 @@ impl Error {
     /// The one-line message of an `anyhow` error, as the component hands it
     /// to its guests: an engine error's own (it already includes its I/O
     /// cause, which `{:#}` would repeat), else the whole chain.
-    #[cfg(any(target_arch = "wasm32", test))]
+    #[allow(dead_code)] // called by the component glue only; tested natively below
     pub(crate) fn message_of(err: &anyhow::Error) -> String {
         match err.downcast_ref::<Error>() {
             Some(e) => e.to_string(),

@@ -76,6 +76,15 @@ impl Options {
             .preallocate(COMPONENT_PREALLOCATE_BYTES)
     }
 
+    /// How the WebAssembly component opens a bare record log by default
+    /// (its `log` interface): shared mode only. A raw log has no dead
+    /// records to compact, and its rotation and layout are its user's, as
+    /// in datawal 0.1.5.
+    #[must_use]
+    pub fn component_log() -> Self {
+        Self::new().shared(true)
+    }
+
     /// Salvage mode (default off). When the active segment has a bad frame
     /// followed by CRC-valid ones, a strict open fails and names the offset;
     /// a salvaging open accepts losing everything from the bad frame on. The
@@ -400,7 +409,7 @@ mod tests {
             ]
         };
         let store = column(Options::component_store());
-        let log = column(Options::new().shared(true));
+        let log = column(Options::component_log());
 
         let doc = include_str!("../docs/component.md");
         let section = doc.split("\n## Store and log defaults\n").nth(1).expect("the section");
