@@ -46,7 +46,7 @@ use crate::error::{Error, Result};
 use crate::format::{self, RecordType, CRC_LEN, FRAME_LEN_MAX, MAX_KEY_LEN};
 use crate::fs::{self, OpenMode};
 use crate::record::RecordRef;
-use crate::recovery::{DamagePolicy, Scan, Visitor};
+use crate::recovery::{DamagePolicy, Scan};
 use crate::segment::segment_file_name;
 
 pub(crate) const MAGIC: [u8; 4] = *b"DWHI";
@@ -394,11 +394,11 @@ impl Hint {
     /// fed; bytes that differ from what [`load`] verified (the file was
     /// written in place since: the engine never does) are an error, after
     /// the entries before them were fed.
-    pub fn replay(&self, visit: &mut dyn Visitor) -> Result<()> {
+    pub fn replay(&self, visit: &mut dyn FnMut(RecordRef, RecordType, &[u8])) -> Result<()> {
         let mut file = self.file.share();
         let mut body = Body::new(&mut file, self.body_len);
         body.take(HEADER_LEN)?;
-        let feed = |e: Entry<'_>| visit.record(e.rref, e.record_type, e.key);
+        let feed = |e: Entry<'_>| visit(e.rref, e.record_type, e.key);
         let walked = walk(&mut body, self.segment, self.entries, self.segment_len, feed)?;
         if walked.is_none() || body.crc != self.crc {
             return Err(Error::Io {
@@ -599,7 +599,7 @@ pub(crate) mod tests {
         let mut file = dir.open_file(&hint_file_name(1), OpenMode::ReadWrite).unwrap();
         // The first entry's key: every entry still checks out, the CRC does not.
         file.write_all_at(b"X", (HEADER_LEN + ENTRY_FIXED_LEN) as u64).unwrap();
-        let err = hint.replay(&mut ()).unwrap_err();
+        let err = hint.replay(&mut |_, _, _| {}).unwrap_err();
         assert!(err.to_string().starts_with("datawal: replay hint "), "{err}");
         assert!(err.to_string().contains("changed in place"), "{err}");
         assert!(load(&dir, 1).unwrap().is_none(), "no longer trusted");
@@ -609,7 +609,7 @@ pub(crate) mod tests {
     /// most PRESIZE_KEYS_MAX slots.
     #[test]
     fn the_keydir_presize_is_capped() {
-        use crate::recovery::Visitor;
+        use crate::replay::Visitor;
         let mut load = crate::keydir::Load::default();
         load.expect_keys(u64::MAX / 2);
         assert_eq!(load.expected, crate::keydir::PRESIZE_KEYS_MAX);

@@ -16,7 +16,7 @@ use hashbrown::hash_table::{Entry, HashTable};
 
 use crate::format::RecordType;
 use crate::record::RecordRef;
-use crate::recovery;
+use crate::replay;
 
 /// Longest key stored inline: what fits beside the tag and the length in
 /// the 24 bytes a boxed key takes anyway.
@@ -256,7 +256,7 @@ const _: () = assert!(PRESIZE_KEYS_MAX <= u32::MAX as u64, "fits usize on wasm32
 #[derive(Default)]
 pub(crate) struct Load {
     pub keydir: Keydir,
-    /// What the hint files claimed ([`recovery::Visitor::expect_keys`]).
+    /// What the hint files claimed ([`replay::Visitor::expect_keys`]).
     pub expected: u64,
 }
 
@@ -273,7 +273,7 @@ impl Load {
 }
 
 /// Catch-up in shared mode feeds other writers' frames straight in.
-impl recovery::Visitor for Keydir {
+impl replay::Visitor for Keydir {
     fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {
         match record_type {
             RecordType::Put => self.set(key, rref),
@@ -301,7 +301,7 @@ impl recovery::Visitor for Keydir {
     }
 }
 
-impl recovery::Visitor for Load {
+impl replay::Visitor for Load {
     fn expect_keys(&mut self, keys: u64) {
         // Sized once instead of doubling (and rehashing) its way up, but
         // never past PRESIZE_KEYS_MAX: the claim counts every entry of every

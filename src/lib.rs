@@ -37,6 +37,7 @@ mod options;
 mod reader;
 mod record;
 mod recovery;
+mod replay;
 mod sched;
 mod seal;
 pub mod segment;

@@ -13,7 +13,6 @@ use anyhow::Result;
 
 use crate::format::RecordType;
 use crate::fs;
-use crate::kv;
 use crate::log::RecordIter;
 use crate::options::Options;
 use crate::recovery::Scan;
@@ -88,7 +87,7 @@ impl RecordLogReader {
         }
         let Some(rref) = latest else { return Ok(None) };
         let at = self.segments.binary_search(&rref.segment).expect("a segment of the snapshot");
-        Ok(Some(kv::read_put(&mut self.files[at].share(), self.dir.path(), key, rref)?))
+        Ok(Some(crate::segment::read_put(&mut self.files[at].share(), self.dir.path(), key, rref)?))
     }
 
     /// A pass over the snapshot's segments, through the files it holds.

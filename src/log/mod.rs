@@ -33,7 +33,8 @@ use crate::lease::Ownership;
 use crate::lock::DirLock;
 use crate::options::Options;
 use crate::record::{BatchRecord, Record, RecordRef};
-use crate::recovery::{self, RecoveryReport, Scan, TornTail};
+use crate::recovery::{RecoveryReport, Scan, TornTail};
+use crate::replay;
 use crate::segment::{self, segment_file_name};
 
 mod compact;
@@ -140,7 +141,7 @@ static ROOM_ZEROS: [u8; ROOM_WRITE_BYTES as usize] = [0; ROOM_WRITE_BYTES as usi
 /// Open's visitor: the caller's, plus what the writer keeps of the frames
 /// going by (the active segment's hint, checkpoints).
 struct Tee<'a> {
-    inner: &'a mut dyn recovery::Visitor,
+    inner: &'a mut dyn replay::Visitor,
     active: u32,
     hint: Option<hint::Builder>,
     boundaries: Boundaries,
@@ -148,7 +149,7 @@ struct Tee<'a> {
     active_end: u64,
 }
 
-impl recovery::Visitor for Tee<'_> {
+impl replay::Visitor for Tee<'_> {
     fn expect_keys(&mut self, keys: u64) {
         self.inner.expect_keys(keys);
     }
@@ -197,7 +198,7 @@ impl RecordLog {
     /// before it read it (shared mode: another writer's compaction removing
     /// its inputs; the listing then shows the output). Each try replays
     /// into a fresh visitor from `fresh`, which the caller keeps.
-    pub(crate) fn open_in_retrying<V: recovery::Visitor>(
+    pub(crate) fn open_in_retrying<V: replay::Visitor>(
         dir: fs::Dir,
         options: Options,
         fresh: &mut dyn FnMut() -> V,
@@ -274,7 +275,7 @@ impl RecordLog {
     pub(crate) fn open_in(
         dir: fs::Dir,
         options: Options,
-        visit: &mut dyn recovery::Visitor,
+        visit: &mut dyn replay::Visitor,
     ) -> Result<Self, Error> {
         let mut owner = Ownership::new();
         let lock = Self::take_directory(&dir, options, &mut owner)?;
@@ -293,7 +294,7 @@ impl RecordLog {
         let (log_bytes, sealed_bytes) = Self::segment_bytes(&dir, &ids)?;
         tee.boundaries.reserve(log_bytes / CHECKPOINT_BYTES + ids.len() as u64);
         let (report, pending_repair) =
-            recovery::replay(&dir, &ids, options.damage_policy(), options.hint_files, &mut tee)?;
+            replay::replay(&dir, &ids, options.damage_policy(), options.hint_files, &mut tee)?;
         let mut active = dir.open_file(&segment_file_name(active_id), OpenMode::ReadWrite)?;
         // Where the valid frames end; in shared mode other writers may have
         // appended since the replay looked, and catch-up reads from here.

@@ -6,7 +6,8 @@ use super::{RecordLog, Tee};
 use crate::error::Error;
 use crate::fs::OpenMode;
 use crate::hint;
-use crate::recovery::{self, Scan};
+use crate::recovery::Scan;
+use crate::replay;
 use crate::segment::{self, segment_file_name};
 
 /// Listings of a catch-up while compactions remove what it listed.
@@ -16,10 +17,10 @@ const RELIST_TRIES: u32 = 8;
 /// rotation; a holder that lost the store rotates at most once more).
 const FENCE_TRIES: u32 = 4;
 
-/// Feeds a compaction output's Puts to [`recovery::Visitor::compacted`].
-struct Compacted<'a>(&'a mut dyn recovery::Visitor);
+/// Feeds a compaction output's Puts to [`replay::Visitor::compacted`].
+struct Compacted<'a>(&'a mut dyn replay::Visitor);
 
-impl recovery::Visitor for Compacted<'_> {
+impl replay::Visitor for Compacted<'_> {
     fn record(&mut self, rref: crate::record::RecordRef, record_type: crate::format::RecordType, key: &[u8]) {
         if record_type == crate::format::RecordType::Put {
             self.0.compacted(rref, key);
@@ -31,7 +32,7 @@ impl RecordLog {
     /// Shared mode: own the store (nested calls share one ownership) and,
     /// on taking it, catch up on what other writers appended, feeding each
     /// new frame to `visit`. Single-writer mode: nothing to do.
-    pub(crate) fn own(&mut self, visit: &mut dyn recovery::Visitor) -> Result<(), Error> {
+    pub(crate) fn own(&mut self, visit: &mut dyn replay::Visitor) -> Result<(), Error> {
         if !self.options.shared {
             return Ok(());
         }
@@ -62,7 +63,7 @@ impl RecordLog {
     /// one (see `seal`): what that holder lands later lies past the seal,
     /// and no reader ever reads it. Its own check after the write (see
     /// [`RecordLog::owned`]) tells it that it lost the store.
-    fn fence_if_abandoned(&mut self, visit: &mut dyn recovery::Visitor) -> Result<(), Error> {
+    fn fence_if_abandoned(&mut self, visit: &mut dyn replay::Visitor) -> Result<(), Error> {
         if !self.owner.abandoned() {
             return Ok(());
         }
@@ -124,7 +125,7 @@ impl RecordLog {
     /// write that may not be kept.
     pub(crate) fn owned<T>(
         &mut self,
-        visit: &mut dyn recovery::Visitor,
+        visit: &mut dyn replay::Visitor,
         f: impl FnOnce(&mut Self) -> Result<T, Error>,
     ) -> Result<T, Error> {
         self.own(visit)?;
@@ -149,7 +150,7 @@ impl RecordLog {
     /// (catch-up, and a fence of the other writer) when this is the
     /// outermost ownership; nested, the caller's earlier writes may be
     /// dropped by that writer's fence, so it is an error.
-    fn renew_or_own_again(&mut self, visit: &mut dyn recovery::Visitor) -> Result<(), Error> {
+    fn renew_or_own_again(&mut self, visit: &mut dyn replay::Visitor) -> Result<(), Error> {
         let generation = self.owner.generation().unwrap_or(0);
         if self.owner.renew_if_due(self.options.timing)? {
             return Ok(());
@@ -167,7 +168,7 @@ impl RecordLog {
     /// Shared mode, not owning: read what other writers appended since the
     /// last look (a frame still being written ends the look, and is read
     /// next time). Owning, or in single-writer mode, there is nothing to read.
-    pub(crate) fn refresh(&mut self, visit: &mut dyn recovery::Visitor) -> Result<(), Error> {
+    pub(crate) fn refresh(&mut self, visit: &mut dyn replay::Visitor) -> Result<(), Error> {
         if !self.options.shared || self.owned_depth > 0 {
             return Ok(());
         }
@@ -191,7 +192,7 @@ impl RecordLog {
     /// was installed: once it is, read it (its frames re-point only keys
     /// still in its inputs: later frames were read already). Forgotten
     /// when no compaction is in flight any more (it died or gave up).
-    fn read_pending_output(&mut self, visit: &mut dyn recovery::Visitor) -> Result<(), Error> {
+    fn read_pending_output(&mut self, visit: &mut dyn replay::Visitor) -> Result<(), Error> {
         let Some(output) = self.pending_output else { return Ok(()) };
         let installed = || Ok::<_, Error>(self.dir.entry_kind(&segment_file_name(output))?.is_some());
         if !installed()? {
@@ -208,12 +209,14 @@ impl RecordLog {
         let mut compacted = Compacted(visit);
         let read = (|| {
             match crate::hint::load(&self.dir, output)? {
-                Some(hint) => hint.replay(&mut compacted)?,
+                Some(hint) => hint.replay(&mut |rref, record_type, key| {
+                    replay::Visitor::record(&mut compacted, rref, record_type, key)
+                })?,
                 None => {
                     let mut scan =
                         Scan::new(self.dir.try_clone()?, vec![output], self.options.damage_policy());
                     while let Some((rref, frame)) = scan.next_frame()? {
-                        recovery::Visitor::record(&mut compacted, rref, frame.header.record_type, frame.key);
+                        replay::Visitor::record(&mut compacted, rref, frame.header.record_type, frame.key);
                     }
                 }
             }
@@ -255,7 +258,7 @@ impl RecordLog {
     /// new bytes are read. An owner treats a bad frame at the very end as
     /// the torn tail of a writer that died (repaired before its write);
     /// others stop before it.
-    fn catch_up(&mut self, visit: &mut dyn recovery::Visitor, owned: bool) -> Result<(), Error> {
+    fn catch_up(&mut self, visit: &mut dyn replay::Visitor, owned: bool) -> Result<(), Error> {
         self.read_pending_output(visit)?;
         // A removed active segment: a compaction sealed it (or a later one)
         // and installed its output since this handle's last look.
@@ -349,7 +352,7 @@ impl RecordLog {
         }
         let scanned = (|| {
             while let Some((rref, frame)) = scan.next_frame()? {
-                recovery::Visitor::record(&mut tee, rref, frame.header.record_type, frame.key);
+                replay::Visitor::record(&mut tee, rref, frame.header.record_type, frame.key);
             }
             Ok::<_, Error>(())
         })();

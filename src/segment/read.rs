@@ -1,156 +1,16 @@
-//! Segment files: naming, listing, and reading frames from one segment as a
-//! stream whose memory is bounded by the largest frame, not the file.
-//!
-//! A segment's name is exactly [`SEGMENT_ID_WIDTH`] ASCII digits then
-//! `.dwal`; every other name in a log directory is ignored, so side files
-//! (quarantined torn tails, temporary files) can never be mistaken for one.
+//! Reading a segment's frames: [`SegmentReader`] streams them front to
+//! back; [`read_put`] reads the one frame a record reference names and
+//! verifies it (every `get`, of the store and of the snapshot reader, goes
+//! through it).
 
-use std::path::{Path, PathBuf};
-
-use anyhow::Result;
+use std::path::Path;
 
 use crate::error::Error;
-use crate::format::{self, Decoded, Frame, Header, HEADER_LEN};
-use crate::fs::{self, EntryKind, OpenMode};
+use crate::format::{self, Decoded, Frame, Header, RecordType, HEADER_LEN};
+use crate::fs::{self, OpenMode};
+use crate::record::RecordRef;
 
-/// Segment file extension.
-pub const SEGMENT_EXT: &str = "dwal";
-/// Digits in a segment file name.
-pub const SEGMENT_ID_WIDTH: usize = 8;
-/// Largest segment id whose name still has [`SEGMENT_ID_WIDTH`] digits;
-/// rotating past it is an error, never a wrap or a longer name.
-pub const SEGMENT_ID_MAX: u32 = 99_999_999;
-
-const _: () = assert!(SEGMENT_ID_MAX as u64 + 1 == 10u64.pow(SEGMENT_ID_WIDTH as u32));
-
-/// File name of segment `id`, e.g. `00000001.dwal`.
-pub fn segment_file_name(id: u32) -> String {
-    format!("{id:0width$}.{SEGMENT_EXT}", width = SEGMENT_ID_WIDTH)
-}
-
-/// The error for bytes of segment `id` in `dir` that do not decode at `offset`.
-pub(crate) fn corrupt(dir: &Path, id: u32, offset: u64, message: String) -> Error {
-    Error::Corrupt { dir: dir.into(), file: dir.join(segment_file_name(id)), segment: id, offset, message }
-}
-
-/// Path of segment `id` inside `dir`.
-pub fn segment_path(dir: &Path, id: u32) -> PathBuf {
-    dir.join(segment_file_name(id))
-}
-
-/// The id of a segment file name, or `None` for any other name.
-pub fn parse_segment_filename(name: &str) -> Option<u32> {
-    let digits = name.strip_suffix(SEGMENT_EXT)?.strip_suffix('.')?;
-    if digits.len() != SEGMENT_ID_WIDTH || !digits.bytes().all(|b| b.is_ascii_digit()) {
-        return None;
-    }
-    digits.parse().ok()
-}
-
-/// Ids of the segment files in `dir`, ascending.
-pub(crate) fn list_ids(dir: &fs::Dir) -> Result<Vec<u32>, Error> {
-    let mut ids: Vec<u32> = dir
-        .list()?
-        .into_iter()
-        .filter(|(_, kind)| *kind == EntryKind::File)
-        .filter_map(|(name, _)| parse_segment_filename(&name))
-        .collect();
-    ids.sort_unstable();
-    Ok(ids)
-}
-
-/// Listings a snapshot ([`open_all`]) tries while segments it listed keep
-/// being removed before it opens them; then it gives up with an error.
-/// Each removal is a compaction's install: one at a time, so a try fails
-/// only when a compaction finished during it.
-pub(crate) const SNAPSHOT_TRIES: u32 = 8;
-
-/// The segments in `dir` now, opened: a snapshot that keeps reading them
-/// after a compaction removes them (on hosts that keep removed open files).
-///
-/// Every listing is one state of the store (`docs/compaction.md`: inputs
-/// go only after the output is installed, ascending), and once opened the
-/// files stay that state. A listed segment removed before its open breaks
-/// that: a compaction installed its output (not listed) and removed its
-/// inputs, some of which were opened already, so the files would mix two
-/// states (a put without its later tombstone, keys without the output
-/// that now holds them). Then list and open again, up to
-/// [`SNAPSHOT_TRIES`] times.
-pub(crate) fn open_all(dir: &fs::Dir) -> Result<(Vec<u32>, Vec<fs::File>), Error> {
-    let mut missing = 0;
-    for _ in 0..SNAPSHOT_TRIES {
-        let listed = list_ids(dir)?;
-        let (ids, files) = open_listed(dir, listed.clone())?;
-        if ids.len() == listed.len() {
-            return Ok((ids, files));
-        }
-        missing = listed.into_iter().find(|id| ids.binary_search(id).is_err()).unwrap_or(0);
-    }
-    Err(Error::Io {
-        op: "snapshot",
-        path: segment_path(dir.path(), missing),
-        source: std::io::Error::new(
-            std::io::ErrorKind::NotFound,
-            format!(
-                "a listed segment was removed before it was opened in each of {SNAPSHOT_TRIES} \
-                 listings of {} (compactions finishing one after another); try again",
-                dir.path().display()
-            ),
-        ),
-    })
-}
-
-/// Open the segments `listed`, leaving out those removed since the listing
-/// (catch-up lists again itself; a snapshot must not, see [`open_all`]).
-pub(crate) fn open_listed(dir: &fs::Dir, listed: Vec<u32>) -> Result<(Vec<u32>, Vec<fs::File>), Error> {
-    let (mut ids, mut files) = (Vec::new(), Vec::new());
-    for id in listed {
-        #[cfg(test)]
-        tests::before_open(id);
-        match dir.open_file(&segment_file_name(id), OpenMode::Read) {
-            Ok(file) => {
-                ids.push(id);
-                files.push(file);
-            }
-            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {}
-            Err(e) => return Err(e),
-        }
-    }
-    Ok((ids, files))
-}
-
-/// Ids of the segment files in the directory at `path`, ascending.
-pub fn list_segment_ids(path: &Path) -> Result<Vec<u32>> {
-    Ok(list_ids(&fs::Dir::open_ambient(path, false)?)?)
-}
-
-/// The active (highest) segment id in `path`, if any.
-pub fn active_segment_id(path: &Path) -> Result<Option<u32>> {
-    Ok(list_segment_ids(path)?.last().copied())
-}
-
-/// The id a rotation after `existing` (ascending) would create.
-pub fn next_segment_id(existing: &[u32]) -> Result<u32> {
-    Ok(next_id(existing.last().copied().unwrap_or(0))?)
-}
-
-pub(crate) fn next_id(current: u32) -> Result<u32, Error> {
-    match current.checked_add(1) {
-        Some(next) if next <= SEGMENT_ID_MAX => Ok(next),
-        _ => Err(Error::invalid(format!(
-            "segment id space exhausted: {current} is the last id with a {SEGMENT_ID_WIDTH}-digit name"
-        ))),
-    }
-}
-
-/// Size in bytes of segment `id` in `path`; 0 if it does not exist.
-pub fn segment_size(path: &Path, id: u32) -> Result<u64> {
-    let dir = fs::Dir::open_ambient(path, false)?;
-    match dir.entry_kind(&segment_file_name(id))? {
-        None => Ok(0),
-        Some(_) => Ok(dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?),
-    }
-}
+use super::{corrupt, segment_file_name};
 
 /// Read-ahead size: large enough that small frames cost no syscall each.
 const READ_AHEAD_BYTES: usize = 256 * 1024;
@@ -375,111 +235,71 @@ impl SegmentReader {
     }
 }
 
+/// Read and verify the frame `rref` (in directory `dir`, for messages) must
+/// hold: the Put of `key`, CRC-valid, of the recorded size. Any mismatch is
+/// a corrupt error at the frame's location, never wrong bytes.
+pub(crate) fn read_put(
+    file: &mut fs::File,
+    dir: &Path,
+    key: &[u8],
+    rref: RecordRef,
+) -> Result<Vec<u8>, Error> {
+    let (frame, header) = read_put_frame(file, dir, key, rref)?;
+    Ok(into_value(frame, &header))
+}
+
+/// A verified frame's buffer, reused for its value: the payload shifted to
+/// the front.
+pub(crate) fn into_value(mut frame: Vec<u8>, header: &format::Header) -> Vec<u8> {
+    let start = format::HEADER_LEN + header.key_len as usize;
+    frame.copy_within(start..start + header.payload_len as usize, 0);
+    frame.truncate(header.payload_len as usize);
+    frame
+}
+
+/// [`read_put`]'s check, returning the whole frame and its header.
+pub(crate) fn read_put_frame(
+    file: &mut fs::File,
+    dir: &Path,
+    key: &[u8],
+    rref: RecordRef,
+) -> Result<(Vec<u8>, format::Header), Error> {
+    let mut buf = vec![0u8; rref.len as usize];
+    let read = file.read_exact_at(&mut buf, rref.offset);
+    let corrupt = |message: String| corrupt(dir, rref.segment, rref.offset, message);
+    match read {
+        // The segment ends inside the frame (cut short behind the store):
+        // damaged data at a known place, not an OS failure.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+            return Err(corrupt("get: the segment ends inside the value's frame".into()))
+        }
+        other => other?,
+    }
+    let frame = match format::decode_frame(&buf) {
+        Ok(Decoded::Frame(f)) => f,
+        Ok(Decoded::CrcMismatch { .. }) => {
+            return Err(corrupt("get: CRC mismatch in the value's frame".into()))
+        }
+        Ok(Decoded::Truncated { .. }) => return Err(corrupt("get: the value's frame is cut short".into())),
+        Err(e) => return Err(corrupt(format!("get: {}", e.to_string().trim_start_matches("datawal: ")))),
+    };
+    let h = frame.header;
+    if h.record_type != RecordType::Put || frame.key != key || h.frame_len() != rref.len {
+        return Err(corrupt(format!(
+            "get: frame is a {:?} of a {}-byte key, {} bytes long; expected the Put of this {}-byte key, {} bytes",
+            h.record_type,
+            h.key_len,
+            h.frame_len(),
+            key.len(),
+            rref.len
+        )));
+    }
+    Ok((buf, h))
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    type Hook = Box<dyn FnMut(u32)>;
-
-    thread_local! {
-        /// Called with each listed id right before its open, on this thread.
-        static BEFORE_OPEN: std::cell::RefCell<Option<Hook>> =
-            const { std::cell::RefCell::new(None) };
-    }
-
-    pub(super) fn before_open(id: u32) {
-        // Taken out while it runs: the hook may open segments itself.
-        if let Some(mut hook) = BEFORE_OPEN.with(|h| h.borrow_mut().take()) {
-            hook(id);
-            BEFORE_OPEN.with(|h| {
-                h.borrow_mut().get_or_insert(hook);
-            });
-        }
-    }
-
-    /// A snapshot whose listing is older than a compaction that removed
-    /// its inputs while the snapshot was opening them sees one state of
-    /// the store, never some inputs without the output: here segment 1
-    /// (a put of `gone`) is opened, then the compaction removes 1..=3
-    /// (segment 2 deletes `gone`, 2 and 3 hold keys the output now has).
-    #[test]
-    fn a_snapshot_opened_while_a_compaction_installs_sees_one_state() {
-        use crate::{DataWal, RecordLogReader};
-        let td = tempfile::tempdir().unwrap();
-        let mut wal = DataWal::open(td.path()).unwrap();
-        wal.put(b"gone", b"old").unwrap();
-        wal.put(b"kept1", b"1").unwrap();
-        wal.rotate().unwrap();
-        wal.delete(b"gone").unwrap();
-        wal.put(b"kept2", b"2").unwrap();
-        wal.rotate().unwrap();
-        wal.put(b"kept3", b"3").unwrap();
-        let mut wal = Some(wal);
-        BEFORE_OPEN.with(|h| {
-            *h.borrow_mut() = Some(Box::new(move |id| {
-                if id == 2 {
-                    if let Some(mut wal) = wal.take() {
-                        assert_eq!(wal.compact().unwrap().live_keys, 3);
-                    }
-                }
-            }))
-        });
-        let reader = RecordLogReader::open(td.path());
-        BEFORE_OPEN.with(|h| h.borrow_mut().take());
-        let reader = reader.unwrap();
-        assert_eq!(reader.get(b"gone").unwrap(), None, "a deleted key is back");
-        for (key, value) in [(&b"kept1"[..], &b"1"[..]), (b"kept2", b"2"), (b"kept3", b"3")] {
-            assert_eq!(reader.get(key).unwrap().as_deref(), Some(value), "{key:?}");
-        }
-        assert_eq!(reader.segments(), [4, 5], "the output and the new active segment");
-    }
-
-    /// Segments vanishing from every listing before their open (here: the
-    /// lowest listed one, once per listing) end in an error naming the
-    /// directory after SNAPSHOT_TRIES listings, never in a partial snapshot.
-    #[test]
-    fn a_snapshot_gives_up_with_an_error_when_listed_segments_keep_vanishing() {
-        let td = tempfile::tempdir().unwrap();
-        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
-        for id in 1..=SNAPSHOT_TRIES + 1 {
-            dir.open_file(&segment_file_name(id), OpenMode::CreateNew).unwrap();
-        }
-        let path = td.path().to_owned();
-        let mut previous = u32::MAX;
-        BEFORE_OPEN.with(|h| {
-            *h.borrow_mut() = Some(Box::new(move |id| {
-                if id <= previous {
-                    std::fs::remove_file(segment_path(&path, id)).unwrap();
-                }
-                previous = id;
-            }))
-        });
-        let result = open_all(&dir);
-        BEFORE_OPEN.with(|h| h.borrow_mut().take());
-        let err = result.unwrap_err();
-        assert_eq!(err.kind(), crate::ErrorKind::Io);
-        let message = err.to_string();
-        assert!(message.starts_with("datawal: snapshot "), "{message}");
-        assert!(message.contains(&td.path().display().to_string()), "{message}");
-        assert_eq!(list_ids(&dir).unwrap(), [SNAPSHOT_TRIES + 1], "one removed per listing");
-    }
-
-    #[test]
-    fn names_round_trip_and_reject_lookalikes() {
-        assert_eq!(segment_file_name(7), "00000007.dwal");
-        assert_eq!(parse_segment_filename("00000007.dwal"), Some(7));
-        assert_eq!(parse_segment_filename("99999999.dwal"), Some(SEGMENT_ID_MAX));
-        for bad in [
-            "1.dwal",
-            "000000001.dwal",
-            "0000000a.dwal",
-            "00000001.dwal.torn",
-            "00000001dwal",
-            "+0000001.dwal",
-        ] {
-            assert_eq!(parse_segment_filename(bad), None, "{bad}");
-        }
-    }
 
     /// Segment 1 in a fresh directory holding `frames` (key, payload) Puts.
     fn segment_of(frames: &[(Vec<u8>, Vec<u8>)]) -> (tempfile::TempDir, fs::Dir, Vec<u8>) {
@@ -564,14 +384,5 @@ mod tests {
         expect_damage(&dir, &|what| {
             assert_eq!(what, Damage::Truncated { available: big_len - 10, needed: big_len })
         });
-    }
-
-    #[test]
-    fn segment_ids_never_wrap() {
-        assert_eq!(next_segment_id(&[]).unwrap(), 1);
-        assert_eq!(next_segment_id(&[1, 4]).unwrap(), 5);
-        let err = next_segment_id(&[SEGMENT_ID_MAX]).unwrap_err();
-        assert_eq!(Error::kind_of(&err), Some(crate::ErrorKind::InvalidInput));
-        assert!(next_segment_id(&[u32::MAX]).is_err());
     }
 }

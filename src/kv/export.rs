@@ -1,0 +1,68 @@
+//! JSONL export of a store's live pairs, replacing the target file
+//! atomically.
+
+use std::path::Path;
+
+use anyhow::Result;
+use base64::Engine as _;
+
+use crate::error::Error;
+use crate::fs::{self, OpenMode};
+
+use super::compact::{refuse_store_dir, split_target};
+use super::DataWal;
+
+/// Bytes buffered by `export_jsonl` between writes.
+const EXPORT_BUFFER_BYTES: usize = 1 << 20;
+
+impl DataWal {
+    /// Write every live pair as a JSON line,
+    /// `{"key_b64":"<b64>","value_b64":"<b64>"}` (standard padded base64),
+    /// keys ascending. The file is replaced atomically (temporary file in the
+    /// same directory, sync, rename, sync directory); a missing parent
+    /// directory is created. A target inside a store directory (this one or
+    /// another) is invalid input: it could replace a segment or the lock file.
+    pub fn export_jsonl(&mut self, out_path: &Path) -> Result<()> {
+        let (parent, name) = split_target(out_path)?;
+        Ok(self.export_into(&fs::Dir::open_ambient(&parent, true)?, &name)?)
+    }
+
+    pub(crate) fn export_into(&mut self, parent: &fs::Dir, name: &str) -> Result<(), Error> {
+        refuse_store_dir(parent, name, "export_jsonl")?;
+        self.log.refresh(&mut self.keydir)?;
+        let tmp = format!(".{name}.tmp");
+        let result = self.write_export(parent, &tmp, name);
+        if result.is_err() {
+            // Best effort: the target was never touched; don't leave the temp behind.
+            let _ = parent.remove_file_if_exists(&tmp);
+        }
+        result
+    }
+
+    fn write_export(&mut self, parent: &fs::Dir, tmp: &str, name: &str) -> Result<(), Error> {
+        let mut file = parent.open_file(tmp, OpenMode::Truncate)?;
+        let mut line = String::new();
+        let mut pending = Vec::with_capacity(EXPORT_BUFFER_BYTES);
+        let mut written = 0u64;
+        let refs = self.sorted_after(None, usize::MAX);
+        for (key, rref) in refs {
+            let Some(value) = self.read_live(&key, rref)? else { continue };
+            line.clear();
+            line.push_str("{\"key_b64\":\"");
+            base64::engine::general_purpose::STANDARD.encode_string(&key, &mut line);
+            line.push_str("\",\"value_b64\":\"");
+            base64::engine::general_purpose::STANDARD.encode_string(&value, &mut line);
+            line.push_str("\"}\n");
+            pending.extend_from_slice(line.as_bytes());
+            if pending.len() >= EXPORT_BUFFER_BYTES {
+                file.write_all_at(&pending, written)?;
+                written += pending.len() as u64;
+                pending.clear();
+            }
+        }
+        file.write_all_at(&pending, written)?;
+        file.sync_all()?;
+        parent.rename(tmp, parent, name)?;
+        parent.sync()
+    }
+}

@@ -1,0 +1,378 @@
+//! `DataWal`: a last-write-wins key/value store projected from a record log.
+//!
+//! The keydir maps each live key to the [`RecordRef`] of its latest Put and
+//! holds nothing else: values stay on disk. It is built during the log's own
+//! recovery pass (the log is read once at open, not twice). `get` reads the
+//! referenced frame and checks CRC, type, key and size before returning a
+//! byte, so a damaged or stale reference is an error, never wrong bytes.
+//!
+//! The keydir ([`crate::keydir`]) is a hash map: `get`, `put` and `delete`
+//! are one hash lookup. Ordered walks pay instead, where they are bulk work anyway:
+//! `keys`, `items`, `compact_to`, `export_jsonl` and the first page of
+//! `keys_page` / `items_page` sort the keys; the keydir keeps that order
+//! until the next write, so later pages binary-search the cursor in it.
+//!
+//! This file is the API over the keydir; the read path (`read`),
+//! compaction (`compact`) and JSONL export (`export`) are its submodules.
+
+use std::path::{Path, PathBuf};
+
+use anyhow::Result;
+
+use crate::error::Error;
+use crate::format::{self, RecordType};
+use crate::fs;
+use crate::keydir::{self, Keydir};
+use crate::log::{RecordLog, PAGE_ENTRIES_MAX};
+use crate::options::Options;
+use crate::record::{BatchRecord, RecordRef};
+use crate::segment::into_value;
+
+mod compact;
+mod export;
+mod read;
+
+pub use compact::CompactionStats;
+
+/// One page of keys, ascending.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct KeyPage {
+    pub keys: Vec<Vec<u8>>,
+    /// Pass as `after` for the next page; `None` when no keys are left.
+    pub next: Option<Vec<u8>>,
+}
+
+/// One page of pairs, ascending by key.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct ItemPage {
+    pub items: Vec<(Vec<u8>, Vec<u8>)>,
+    /// Pass as `after` for the next page; `None` when no pairs are left.
+    pub next: Option<Vec<u8>>,
+}
+
+/// Key/value store over a [`RecordLog`].
+#[derive(Debug)]
+pub struct DataWal {
+    log: RecordLog,
+    keydir: Keydir,
+    /// Open read handles by segment id, at most `READ_HANDLES_MAX`.
+    readers: Vec<(u32, fs::File)>,
+    /// Nesting of [`DataWal::owned`]: the policy runs at the outermost end.
+    depth: u32,
+    /// Log size before which the compaction policy does not look again.
+    auto_next_at: u64,
+}
+
+impl DataWal {
+    /// Open (creating if needed) the store in directory `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, Options::default())
+    }
+
+    /// [`DataWal::open`] with options.
+    pub fn open_with(path: &Path, options: Options) -> Result<Self> {
+        Ok(Self::open_in(fs::Dir::open_ambient(path, true)?, options)?)
+    }
+
+    pub(crate) fn open_in(dir: fs::Dir, options: Options) -> Result<Self, Error> {
+        let (log, load) = RecordLog::open_in_retrying(dir, options, &mut keydir::Load::default)?;
+        Ok(DataWal { log, keydir: load.finish(), readers: Vec::new(), depth: 0, auto_next_at: 0 })
+    }
+
+    pub fn dir(&self) -> &Path {
+        self.log.dir()
+    }
+
+    pub fn dir_path_buf(&self) -> PathBuf {
+        self.log.dir().to_path_buf()
+    }
+
+    /// Number of live keys.
+    pub fn len(&self) -> usize {
+        self.keydir.len()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.keydir.is_empty()
+    }
+
+    pub fn contains_key(&self, key: &[u8]) -> bool {
+        self.keydir.contains_key(key)
+    }
+
+    /// Where the live value of `key` is, without reading it.
+    pub fn ref_of(&self, key: &[u8]) -> Option<RecordRef> {
+        self.keydir.get(key).copied()
+    }
+
+    /// The live value of `key`, read from disk and verified. In shared mode
+    /// other writers' appends are read first ([`DataWal::refresh`]).
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        self.refresh()?;
+        let Some(rref) = self.ref_of(key) else { return Ok(None) };
+        Ok(self.read_live(key, rref)?)
+    }
+
+    /// The live value of `key` with its version: the txid of the record it
+    /// was read from. Every write gets a txid never given before in this
+    /// store (compaction copies records with theirs and keeps the highest,
+    /// see `HighWater`), so equal versions mean no write of the key in
+    /// between (a [`RecordRef`] changes when compaction moves the record).
+    /// What compare-and-swap compares.
+    pub fn get_versioned(&mut self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
+        self.refresh()?;
+        let Some(rref) = self.ref_of(key) else { return Ok(None) };
+        Ok(self.read_live_frame(key, rref)?.map(|(frame, header)| (into_value(frame, &header), header.txid)))
+    }
+
+    /// All live keys, ascending.
+    pub fn keys(&self) -> Vec<Vec<u8>> {
+        self.sorted_after(None, usize::MAX).into_iter().map(|(k, _)| k).collect()
+    }
+
+    /// The first `count` live keys strictly after `after` (from the first
+    /// when `None`) with their references, ascending. The keydir keeps the
+    /// sorted order between calls until the next write, so a paged walk
+    /// sorts once; each page is then a binary search plus what it returns.
+    fn sorted_after(&self, after: Option<&[u8]>, count: usize) -> Vec<(Vec<u8>, RecordRef)> {
+        self.keydir.sorted_after(after).take(count).map(|(k, r)| (k.to_vec(), *r)).collect()
+    }
+
+    /// One page of a key walk: up to `limit` keys (clamped to
+    /// 1..=[`PAGE_ENTRIES_MAX`]) strictly after `after`, ascending.
+    pub fn keys_page(&self, after: Option<&[u8]>, limit: u32) -> KeyPage {
+        let limit = limit.clamp(1, PAGE_ENTRIES_MAX) as usize;
+        let mut keys: Vec<Vec<u8>> =
+            self.sorted_after(after, limit + 1).into_iter().map(|(k, _)| k).collect();
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        let next = if more { keys.last().cloned() } else { None };
+        KeyPage { keys, next }
+    }
+
+    /// One page of a pair walk: up to `limit` pairs (clamped to
+    /// 1..=[`PAGE_ENTRIES_MAX`]) strictly after `after`, ascending, at most
+    /// `max_bytes` of keys plus values but at least one pair if any is left.
+    /// Each value is verified like [`DataWal::get`].
+    pub fn items_page(&mut self, after: Option<&[u8]>, limit: u32, max_bytes: u64) -> Result<ItemPage> {
+        self.refresh()?;
+        let limit = limit.clamp(1, PAGE_ENTRIES_MAX) as usize;
+        let refs = self.sorted_after(after, limit + 1);
+        let mut page = ItemPage { items: Vec::new(), next: None };
+        let mut bytes = 0u64;
+        for (key, rref) in refs {
+            // Key + value, known from the frame size before reading it. Every
+            // ref holds at least a header and a CRC (replayed frames are
+            // decoded, hint entries checked); saturating all the same, as
+            // `read_value` below verifies the frame anyway.
+            let size = u64::from(rref.len).saturating_sub((format::HEADER_LEN + format::CRC_LEN) as u64);
+            let full = page.items.len() == limit || bytes.saturating_add(size) > max_bytes;
+            if full && !page.items.is_empty() {
+                page.next = page.items.last().map(|(k, _)| k.clone());
+                break;
+            }
+            bytes = bytes.saturating_add(size);
+            if let Some(value) = self.read_live(&key, rref)? {
+                page.items.push((key, value));
+            }
+        }
+        Ok(page)
+    }
+
+    /// All live pairs, ascending by key, each value verified.
+    pub fn items(&mut self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
+        self.refresh()?;
+        let refs = self.sorted_after(None, usize::MAX);
+        let mut out = Vec::with_capacity(refs.len());
+        for (key, rref) in refs {
+            if let Some(value) = self.read_live(&key, rref)? {
+                out.push((key, value));
+            }
+        }
+        Ok(out)
+    }
+
+    /// Shared mode ([`Options::shared`]): read what other writers appended
+    /// since this handle last looked, without owning the store. `get`,
+    /// `items` and the mutations do it themselves; `contains_key`, `len`,
+    /// `keys`, `keys_page` and `ref_of` answer from the last look. Nothing
+    /// to do in single-writer mode.
+    pub fn refresh(&mut self) -> Result<()> {
+        Ok(self.log.refresh(&mut self.keydir)?)
+    }
+
+    /// Run `f` owning the store: in shared mode no other writer writes
+    /// between its reads and its writes (others' appends are read first),
+    /// so read-modify-write sequences such as counters and compare-and-swap
+    /// are atomic across handles, instances and processes. Calls inside `f`
+    /// share the one ownership. A single-writer handle owns the store
+    /// anyway.
+    pub fn exclusive<R>(&mut self, f: impl FnOnce(&mut DataWal) -> Result<R>) -> Result<R> {
+        self.owned(f)
+    }
+
+    /// `f` under the log's ownership, with other writers' frames applied to
+    /// the keydir first (shared mode).
+    fn owned<T, E: From<Error>>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
+        self.log.own(&mut self.keydir)?;
+        self.depth += 1;
+        let result = f(self);
+        self.depth -= 1;
+        let released = self.log.disown();
+        let out = result?;
+        released?;
+        if self.depth == 0 {
+            self.auto_compact();
+        }
+        Ok(out)
+    }
+
+    /// The compaction policy ([`Options::auto_compact`]), after a change.
+    /// Its failure is not the change's: an I/O failure poisons the handle
+    /// (the next write reports it), anything else waits for the log to grow.
+    fn auto_compact(&mut self) {
+        let Some(policy) = self.log.options().auto_compact else { return };
+        let total = self.log.log_bytes();
+        if total < policy.min_bytes.max(self.auto_next_at) {
+            return;
+        }
+        let dead = total.saturating_sub(self.keydir.live_bytes());
+        if dead.saturating_mul(100) < total.saturating_mul(u64::from(policy.dead_percent)) {
+            return;
+        }
+        self.depth += 1;
+        let result = self.compact_in_place();
+        self.depth -= 1;
+        if !matches!(result, Ok(ref stats) if stats.live_keys > 0 || self.keydir.is_empty()) {
+            self.auto_next_at = self.log.log_bytes() + policy.min_bytes / 4;
+        }
+    }
+
+    /// Write a Put; visible at once, durable after [`DataWal::fsync`].
+    pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
+        // Refused input never takes ownership (checked again where written).
+        format::check_lengths(key.len(), value.len())?;
+        self.owned(|s| {
+            let hash = s.keydir.prefetch(key);
+            let rref = s.log.try_append_record(RecordType::Put, key, value)?;
+            s.keydir.set_hashed(hash, key, rref);
+            Ok(())
+        })
+    }
+
+    /// Apply many puts and deletes with one write (and no sync: call
+    /// [`DataWal::fsync`] once after). Later operations on the same key win,
+    /// as if applied one by one. Crash guarantees are those of
+    /// [`RecordLog::append_batch`]: whole once synced; before, a prefix of
+    /// the batch, never part of a record. Over-limit input rejects the whole
+    /// batch before any I/O.
+    pub fn write_batch(&mut self, ops: &[BatchOp<'_>]) -> Result<()> {
+        let records: Vec<BatchRecord<'_>> = ops.iter().map(BatchOp::record).collect();
+        for r in &records {
+            format::check_lengths(r.key.len(), r.payload.len())?;
+        }
+        self.owned(|s| {
+            let keydir = &mut s.keydir;
+            let mut ops_iter = ops.iter();
+            s.log.try_append_batch(&records, &mut |rref| match ops_iter.next() {
+                Some(BatchOp::Put { key, .. }) => keydir.set(key, rref),
+                Some(BatchOp::Delete { key }) => drop(keydir.remove(key)),
+                None => unreachable!("one ref per record"),
+            })?;
+            Ok(())
+        })
+    }
+
+    /// Write a tombstone (even when the key is absent, so the log records
+    /// the intent) and forget the key.
+    pub fn delete(&mut self, key: &[u8]) -> Result<()> {
+        format::check_lengths(key.len(), 0)?;
+        self.owned(|s| {
+            s.log.try_append_record(RecordType::Delete, key, b"")?;
+            s.keydir.remove(key);
+            Ok(())
+        })
+    }
+
+    pub fn fsync(&mut self) -> Result<()> {
+        self.log.fsync()
+    }
+
+    /// Seal the active segment and start the next one; see [`RecordLog::rotate`].
+    pub fn rotate(&mut self) -> Result<()> {
+        self.owned(|s| s.log.try_rotate())?;
+        Ok(())
+    }
+
+    pub fn log(&self) -> &RecordLog {
+        &self.log
+    }
+
+    /// Release the lock (no sync; see [`DataWal::fsync`]).
+    pub fn close(self) -> Result<()> {
+        self.log.close()
+    }
+}
+
+/// One operation of [`DataWal::write_batch`].
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum BatchOp<'a> {
+    Put { key: &'a [u8], value: &'a [u8] },
+    Delete { key: &'a [u8] },
+}
+
+impl<'a> BatchOp<'a> {
+    fn record(&self) -> BatchRecord<'a> {
+        match *self {
+            BatchOp::Put { key, value } => BatchRecord { record_type: RecordType::Put, key, payload: value },
+            BatchOp::Delete { key } => BatchRecord { record_type: RecordType::Delete, key, payload: b"" },
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    /// A walk of `n` keys in pages of 10 costs about one sort of the keys
+    /// (n log n comparisons), not a pass over every key per page (n²/10).
+    #[test]
+    fn a_paged_walk_sorts_the_keys_once() {
+        let td = tempfile::tempdir().unwrap();
+        let mut store = DataWal::open(td.path()).unwrap();
+        let n = 5000u32;
+        // Written in an order unrelated to the key order.
+        for i in 0..n {
+            store.put(&(i.wrapping_mul(2_654_435_761)).to_be_bytes(), b"").unwrap();
+        }
+        let count = || keydir::COMPARISONS.with(|c| c.get());
+        let before = count();
+        let (mut walked, mut after) = (Vec::new(), None);
+        loop {
+            let page = store.keys_page(after.as_deref(), 10);
+            walked.extend(page.keys);
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        let comparisons = count() - before;
+        assert_eq!(walked, store.keys(), "the walk is every key, ascending");
+        let n_log_n = u64::from(n) * u64::from(n.ilog2() + 1);
+        assert!(comparisons <= 3 * n_log_n, "{comparisons} comparisons for {n} keys (n log2 n = {n_log_n})");
+        // So is the walk of a pair page.
+        let before = count();
+        let (mut pages, mut after) = (0, None);
+        loop {
+            let page = store.items_page(after.as_deref(), 10, u64::MAX).unwrap();
+            pages += 1;
+            match page.next {
+                Some(next) => after = Some(next),
+                None => break,
+            }
+        }
+        assert_eq!(pages, n / 10);
+        let comparisons = count() - before;
+        assert!(comparisons <= 3 * n_log_n, "items_page: {comparisons} comparisons for {n} keys");
+    }
+}

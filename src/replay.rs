@@ -1,0 +1,102 @@
+//! Open's replay: a whole log fed, record by record in log order, to a
+//! [`Visitor`] (the keydir a store builds, nothing for a bare log). Sealed
+//! segments with a trusted hint file are replayed from it without reading
+//! the segment (`docs/format.md`, hint files); the rest are streamed
+//! through [`Scan`], whose rules (`recovery`) decide where the log ends.
+//! Here, not in `recovery`, because it is the one pass that knows about
+//! hint files: `recovery` reads segments only.
+
+use crate::error::Result;
+use crate::format::RecordType;
+use crate::fs;
+use crate::hint;
+use crate::record::RecordRef;
+use crate::recovery::{DamagePolicy, RecoveryReport, Scan, TornTail};
+
+/// What open's replay feeds: each keyed record in log order (a [`DataWal`]
+/// builds its keydir from them; a bare log ignores them, `()`).
+///
+/// [`DataWal`]: crate::DataWal
+pub(crate) trait Visitor {
+    /// Called once, before any record, when hint files are on: the hint
+    /// files' headers claim at most `keys` keyed entries. Headers are not
+    /// verified yet and each claim is capped by what its hint file and its
+    /// segment can hold (`hint::claimed_entries`), so this only sizes a map
+    /// up front.
+    fn expect_keys(&mut self, _keys: u64) {}
+    fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]);
+    /// A Put in a compaction's output (segment `rref.segment`), read after
+    /// frames that came later in the log: it is `key`'s live record only
+    /// if the visitor still has the key in one of the compaction's inputs,
+    /// the segments below the output.
+    fn compacted(&mut self, _rref: RecordRef, _key: &[u8]) {}
+    /// The segments for which `gone` holds were removed (a compaction's
+    /// inputs, with its output read): forget what the visitor has in them.
+    fn forget_segments(&mut self, _gone: &dyn Fn(u32) -> bool) {}
+}
+
+impl Visitor for () {
+    fn record(&mut self, _: RecordRef, _: RecordType, _: &[u8]) {}
+}
+
+/// Open's replay of a whole log: every segment in order, each keyed record
+/// fed to `visit`. Sealed segments with a trusted hint file (when `hints`)
+/// are replayed from it without reading the segment; the rest are streamed,
+/// consecutive ones in one pass. Returns the report and the torn tail.
+pub(crate) fn replay(
+    dir: &fs::Dir,
+    ids: &[u32],
+    policy: DamagePolicy,
+    hints: bool,
+    visit: &mut dyn Visitor,
+) -> Result<(RecoveryReport, Option<TornTail>)> {
+    let mut report = RecoveryReport::default();
+    let sealed = &ids[..ids.len().saturating_sub(1)];
+    if hints {
+        visit.expect_keys(
+            sealed.iter().map(|&id| hint::claimed_entries(dir, id)).fold(0, u64::saturating_add),
+        );
+    }
+    let mut run_start = 0;
+    for (i, &id) in sealed.iter().enumerate() {
+        let Some(h) = (if hints { hint::load(dir, id)? } else { None }) else { continue };
+        stream(dir, &ids[run_start..i], policy, true, &mut report, visit)?;
+        h.replay(&mut |rref, record_type, key| visit.record(rref, record_type, key))?;
+        report.files_scanned += 1;
+        report.records_replayed += h.records;
+        report.last_txid_seen = report.last_txid_seen.max(h.max_txid);
+        run_start = i + 1;
+    }
+    let torn = stream(dir, &ids[run_start..], policy, false, &mut report, visit)?;
+    Ok((report, torn))
+}
+
+/// Stream `ids` (all sealed when `sealed`, else the last is active) into
+/// `visit`, adding to `report`.
+fn stream(
+    dir: &fs::Dir,
+    ids: &[u32],
+    policy: DamagePolicy,
+    sealed: bool,
+    report: &mut RecoveryReport,
+    visit: &mut dyn Visitor,
+) -> Result<Option<TornTail>> {
+    if ids.is_empty() {
+        return Ok(None);
+    }
+    let mut scan = Scan::new(dir.try_clone()?, ids.to_vec(), policy);
+    if sealed {
+        scan = scan.sealed();
+    }
+    while let Some((rref, frame)) = scan.next_frame()? {
+        visit.record(rref, frame.header.record_type, frame.key);
+    }
+    let r = scan.report();
+    report.files_scanned += r.files_scanned;
+    report.records_replayed += r.records_replayed;
+    report.last_txid_seen = report.last_txid_seen.max(r.last_txid_seen);
+    report.tail_truncated = r.tail_truncated;
+    report.tail_bytes_discarded = r.tail_bytes_discarded;
+    report.mid_stream_errors += r.mid_stream_errors;
+    Ok(scan.torn_tail())
+}
