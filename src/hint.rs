@@ -47,7 +47,7 @@ use crate::format::{self, RecordType, CRC_LEN, FRAME_LEN_MAX, MAX_KEY_LEN};
 use crate::fs::{self, OpenMode};
 use crate::record::RecordRef;
 use crate::recovery::{DamagePolicy, Scan};
-use crate::segment::segment_file_name;
+use crate::segment::{hint_file_name, segment_file_name};
 
 pub(crate) const MAGIC: [u8; 4] = *b"DWHI";
 const VERSION: u16 = 1;
@@ -57,11 +57,6 @@ const ENTRY_FIXED_LEN: usize = 1 + 4 + 4 + 8;
 const FRAME_MIN_LEN: u64 = (format::HEADER_LEN + CRC_LEN) as u64;
 
 const _: () = assert!(HEADER_LEN == 48);
-
-/// File name of segment `id`'s hint.
-pub(crate) fn hint_file_name(id: u32) -> String {
-    format!("{id:08}.hint")
-}
 
 /// A hint's entries as its segment's frames go by: the writer feeds it
 /// every frame it replays or appends to the active segment, so sealing
@@ -138,11 +133,7 @@ pub(crate) fn write_for(dir: &fs::Dir, id: u32, segment: &str, built: Option<(&B
         }
     };
     let name = hint_file_name(id);
-    let tmp = format!("{name}.tmp");
-    let mut file = dir.open_file(&tmp, OpenMode::Truncate)?;
-    file.write_all_at(&bytes, 0)?;
-    file.sync_data()?;
-    dir.rename(&tmp, dir, &name)
+    dir.replace_file(&name, &format!("{name}.tmp"), |file| file.write_all_at(&bytes, 0))
 }
 
 /// Read sealed segment `id` (CRC-checked) into a builder; with its highest txid.

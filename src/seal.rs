@@ -125,11 +125,7 @@ pub(crate) fn write(dir: &fs::Dir, id: u32, len: u64, generation: u64) -> Result
     let crc = crc32c::crc32c(&bytes[..28]);
     bytes[28..32].copy_from_slice(&crc.to_le_bytes());
     let name = file_name(id, generation);
-    let tmp = format!("{name}.tmp");
-    let mut file = dir.open_file(&tmp, OpenMode::Truncate)?;
-    file.write_all_at(&bytes, 0)?;
-    file.sync_data()?;
-    dir.rename(&tmp, dir, &name)
+    dir.replace_file(&name, &format!("{name}.tmp"), |file| file.write_all_at(&bytes, 0))
 }
 
 /// Remove the seals of segments up to `last` (they are being removed).

@@ -8,20 +8,18 @@ use std::time::Duration;
 
 use indicatif::{ProgressBar, ProgressStyle};
 
-use crate::store::Store;
-
 /// Stores smaller than this are read in well under a second: no bar.
 const LARGE_STORE_BYTES: u64 = 8 << 20;
 
-fn wanted(store: &Store, streams_to_stdout: bool) -> bool {
-    store.total_bytes() >= LARGE_STORE_BYTES
+fn wanted(store_bytes: u64, streams_to_stdout: bool) -> bool {
+    store_bytes >= LARGE_STORE_BYTES
         && std::io::stderr().is_terminal()
         && !(streams_to_stdout && std::io::stdout().is_terminal())
 }
 
-/// A bar over the store's bytes; position it with [`Store::position`].
-pub fn bytes(store: &Store, label: &'static str, streams_to_stdout: bool) -> ProgressBar {
-    if !wanted(store, streams_to_stdout) {
+/// A bar over a store's `store_bytes`; position it with `Store::position`.
+pub fn bytes(store_bytes: u64, label: &'static str, streams_to_stdout: bool) -> ProgressBar {
+    if !wanted(store_bytes, streams_to_stdout) {
         return ProgressBar::hidden();
     }
     let style = ProgressStyle::with_template(
@@ -29,12 +27,13 @@ pub fn bytes(store: &Store, label: &'static str, streams_to_stdout: bool) -> Pro
     )
     .expect("valid template")
     .progress_chars("=> ");
-    ProgressBar::new(store.total_bytes()).with_style(style).with_message(label)
+    ProgressBar::new(store_bytes).with_style(style).with_message(label)
 }
 
-/// A spinner for work the library does in one call.
-pub fn spinner(store: &Store, label: &'static str) -> ProgressBar {
-    if !wanted(store, false) {
+/// A spinner for work the library does in one call on a store of
+/// `store_bytes`.
+pub fn spinner(store_bytes: u64, label: &'static str) -> ProgressBar {
+    if !wanted(store_bytes, false) {
         return ProgressBar::hidden();
     }
     let bar = ProgressBar::new_spinner().with_message(label);

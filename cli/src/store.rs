@@ -89,7 +89,7 @@ impl Store {
         label: &'static str,
         visit: &mut dyn FnMut(&FrameInfo<'_>),
     ) -> anyhow::Result<Inspection> {
-        let bar = progress::bytes(self, label, false);
+        let bar = progress::bytes(self.total_bytes(), label, false);
         let found = datawal::inspect::inspect(&self.dir, &mut |f| {
             bar.set_position(self.position(f.rref.segment, f.rref.offset + u64::from(f.rref.len)));
             visit(f);
@@ -109,7 +109,7 @@ impl Store {
     ) -> anyhow::Result<Option<TornTail>> {
         let reader = RecordLogReader::open(&self.dir)?;
         let mut iter = reader.scan_iter()?;
-        let bar = progress::bytes(self, label, streams_to_stdout);
+        let bar = progress::bytes(self.total_bytes(), label, streams_to_stdout);
         let mut walk = || -> anyhow::Result<()> {
             for record in iter.by_ref() {
                 let record = record?;
@@ -147,10 +147,8 @@ impl Store {
     }
 }
 
-/// Whether `name` is a hint file (`<8-digit id>.hint`, see the library's
-/// `hint` module).
 fn is_hint_file(name: &str) -> bool {
-    name.strip_suffix(".hint").is_some_and(|id| id.len() == 8 && id.bytes().all(|b| b.is_ascii_digit()))
+    datawal::segment::parse_hint_filename(name).is_some()
 }
 
 fn is_side_file(name: &str) -> bool {

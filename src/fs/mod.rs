@@ -263,6 +263,22 @@ impl Dir {
         }
     }
 
+    /// Replace file `name` whole, never by a part: `fill` writes the new
+    /// contents into `tmp`, which is synced and renamed over `name`. The
+    /// directory is not synced here: each caller says which directory sync
+    /// makes the new entry durable.
+    pub fn replace_file(
+        &self,
+        name: &str,
+        tmp: &str,
+        fill: impl FnOnce(&mut File) -> Result<()>,
+    ) -> Result<()> {
+        let mut file = self.open_file(tmp, OpenMode::Truncate)?;
+        fill(&mut file)?;
+        file.sync_data()?;
+        self.rename(tmp, self, name)
+    }
+
     /// Make this directory's entries (creations, renames) durable.
     pub fn sync(&self) -> Result<()> {
         self.inner.sync().map_err(io_err("sync directory", &self.display))

@@ -7,7 +7,7 @@ use anyhow::Result;
 use base64::Engine as _;
 
 use crate::error::Error;
-use crate::fs::{self, OpenMode};
+use crate::fs;
 
 use super::compact::{refuse_store_dir, split_target};
 use super::DataWal;
@@ -31,7 +31,8 @@ impl DataWal {
         refuse_store_dir(parent, name, "export_jsonl")?;
         self.log.refresh(&mut self.keydir)?;
         let tmp = format!(".{name}.tmp");
-        let result = self.write_export(parent, &tmp, name);
+        let result =
+            parent.replace_file(name, &tmp, |file| self.write_export(file)).and_then(|()| parent.sync());
         if result.is_err() {
             // Best effort: the target was never touched; don't leave the temp behind.
             let _ = parent.remove_file_if_exists(&tmp);
@@ -39,8 +40,8 @@ impl DataWal {
         result
     }
 
-    fn write_export(&mut self, parent: &fs::Dir, tmp: &str, name: &str) -> Result<(), Error> {
-        let mut file = parent.open_file(tmp, OpenMode::Truncate)?;
+    /// Write the JSON lines into `file`.
+    fn write_export(&mut self, file: &mut fs::File) -> Result<(), Error> {
         let mut line = String::new();
         let mut pending = Vec::with_capacity(EXPORT_BUFFER_BYTES);
         let mut written = 0u64;
@@ -60,9 +61,6 @@ impl DataWal {
                 pending.clear();
             }
         }
-        file.write_all_at(&pending, written)?;
-        file.sync_all()?;
-        parent.rename(tmp, parent, name)?;
-        parent.sync()
+        file.write_all_at(&pending, written)
     }
 }

@@ -188,7 +188,7 @@ impl RecordLog {
         }
         for id in segment::list_ids(&self.dir)?.into_iter().filter(|&id| id <= plan.last_input) {
             self.dir.remove_file_if_exists(&segment_file_name(id))?;
-            self.dir.remove_file_if_exists(&hint::hint_file_name(id))?;
+            self.dir.remove_file_if_exists(&segment::hint_file_name(id))?;
         }
         crate::seal::remove_up_to(&self.dir, plan.last_input)?;
         self.dir.sync()?;

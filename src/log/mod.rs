@@ -744,6 +744,8 @@ impl RecordLog {
 
     /// The one place a writer is poisoned: an I/O failure in a mutation.
     /// Invalid input and exhausted limits change nothing and do not poison.
+    /// Every mutation ends here, so a debug build checks the handle's
+    /// invariants here too.
     fn latch<T>(&mut self, op: &str, result: Result<T, Error>) -> Result<T, Error> {
         if let Err(e) = &result {
             if e.kind() == crate::ErrorKind::Io {
@@ -751,7 +753,56 @@ impl RecordLog {
                     Some(format!("{op} failed: {}", e.to_string().trim_start_matches("datawal: ")));
             }
         }
+        if cfg!(debug_assertions) && self.poisoned.is_none() {
+            self.assert_invariants();
+        }
         result
+    }
+
+    /// What holds between mutations of a handle that is not poisoned (a
+    /// poisoned one may be anywhere: it only answers errors). Cheap, no I/O.
+    fn assert_invariants(&self) {
+        assert!(
+            (1..=segment::SEGMENT_ID_MAX).contains(&self.active_id),
+            "active segment id {} out of range",
+            self.active_id
+        );
+        assert!(
+            self.first_listed <= self.active_id,
+            "first listed {} > active {}",
+            self.first_listed,
+            self.active_id
+        );
+        assert!(
+            self.active_len <= self.room_end,
+            "end {} past the room's end {}",
+            self.active_len,
+            self.room_end
+        );
+        assert!(
+            self.synced_len.is_none_or(|synced| synced <= self.active_len),
+            "synced {:?} past the end {}",
+            self.synced_len,
+            self.active_len
+        );
+        assert!(
+            self.last_txid >= self.report.last_txid_seen,
+            "last txid {} below the recovered {}",
+            self.last_txid,
+            self.report.last_txid_seen
+        );
+        assert_eq!(
+            self._lock.is_some(),
+            !self.options.shared,
+            "the lock is held exactly in single-writer mode"
+        );
+        assert!(self.encode_buf.capacity() <= ENCODE_BUF_KEEP_BYTES, "encode buffer kept past its cap");
+        assert!(
+            self.pending_repair.is_none_or(|t| t.offset == self.active_len),
+            "a torn tail to repair at {:?} but the log ends at {}",
+            self.pending_repair.map(|t| t.offset),
+            self.active_len
+        );
     }
 
     #[doc(hidden)]

@@ -271,83 +271,109 @@ impl RecordLog {
             self.pending_repair = None;
             return Ok(());
         }
-        let mut ids = vec![self.active_id];
-        // Read through this handle's own descriptor: the name may go.
-        let mut files = Some(vec![self.active.share()]);
-        let mut gone = None;
-        let mut resume = self.active_len;
-        // Loaded once here for the checks below and the scan.
-        let mut seals = None;
-        if rotated {
-            let loaded = seals.insert(crate::seal::load(&self.dir)?);
-            // This handle read frames a takeover's fence then dropped (a
-            // late holder's, written after the takeover): its view holds
-            // writes the store does not. Only a fresh open can forget them.
-            if let Some(end) = loaded.end(self.active_id).filter(|&e| e < self.active_len) {
-                let reason = format!(
-                    "read frames of segment {} of {} past its seal at offset {end} (a writer whose lease \
-                     ran out wrote them after another took the store over; they are not the store's)",
-                    self.active_id,
-                    self.dir.path().display()
-                );
-                self.poisoned = Some(reason.clone());
-                return Err(Error::Poisoned { reason });
-            }
-            let mut tries = 1;
-            let all = loop {
-                // Opened at once: a compaction finishing meanwhile removes
-                // its inputs. One removed between the listing and its open
-                // means the output is installed: list again to read it.
-                let all = segment::list_ids(&self.dir)?;
-                let wanted: Vec<u32> = all.iter().copied().filter(|&id| id >= self.active_id).collect();
-                let (kept, opened) = segment::open_listed(&self.dir, wanted.clone())?;
-                if kept.len() == wanted.len() || tries == RELIST_TRIES {
-                    (ids, files) = (kept, Some(opened));
-                    break all;
-                }
-                tries += 1;
-            };
-            if ids.first() != Some(&self.active_id) {
-                // A compaction removed this handle's active segment: its
-                // output is among `ids` (inputs are removed only after it
-                // is in place).
-                resume = 0;
-            }
-            if all.first() > Some(&self.first_listed) {
-                // Segments this handle may have keys in were removed: a
-                // compaction's inputs, whose output (listed) re-points what
-                // was live. What it does not is dead (forgotten below).
-                self.first_listed = all.first().copied().unwrap_or(self.first_listed);
-                gone = Some(all);
-            }
-            if let Some(output) = super::compact::pending_output(&ids) {
-                // A compaction in flight left its output's id free: read it
-                // when it appears (`read_pending_output`).
-                self.pending_output = Some(output);
-            }
-        }
-        let last = *ids.last().expect("the active segment at least");
-        let last_sealed = seals.as_ref().is_some_and(|s| s.end(last).is_some());
-        let hint = if last == self.active_id {
-            self.hint_builder.take()
-        } else {
-            self.options.hint_files.then(hint::Builder::default)
+        let mut view = match rotated {
+            true => self.rotated_view()?,
+            // Read through this handle's own descriptor: the name may go.
+            false => NewFrames {
+                ids: vec![self.active_id],
+                files: vec![self.active.share()],
+                resume: self.active_len,
+                gone: None,
+                seals: None,
+            },
         };
+        let last = *view.ids.last().expect("the active segment at least");
+        let last_sealed = view.seals.as_ref().is_some_and(|s| s.end(last).is_some());
+        let gone = view.gone.take();
+        let (scan, active_end) = self.read_new_frames(visit, view, full_look)?;
+        if let Some(all) = gone {
+            visit.forget_segments(&|id| all.binary_search(&id).is_err());
+        }
+        if last != self.active_id {
+            self.move_to(last, last_sealed)?;
+        }
+        self.take_end(&scan, active_end, owned)
+    }
+
+    /// Catch-up after a rotation: what to read, from a fresh listing. Fails
+    /// (poisoning the handle) when this handle read frames that a
+    /// takeover's seal has since cut off.
+    fn rotated_view(&mut self) -> Result<NewFrames, Error> {
+        let seals = crate::seal::load(&self.dir)?;
+        // This handle read frames a takeover's fence then dropped (a
+        // late holder's, written after the takeover): its view holds
+        // writes the store does not. Only a fresh open can forget them.
+        if let Some(end) = seals.end(self.active_id).filter(|&e| e < self.active_len) {
+            let reason = format!(
+                "read frames of segment {} of {} past its seal at offset {end} (a writer whose lease \
+                 ran out wrote them after another took the store over; they are not the store's)",
+                self.active_id,
+                self.dir.path().display()
+            );
+            self.poisoned = Some(reason.clone());
+            return Err(Error::Poisoned { reason });
+        }
+        let mut tries = 1;
+        let (all, ids, files) = loop {
+            // Opened at once: a compaction finishing meanwhile removes
+            // its inputs. One removed between the listing and its open
+            // means the output is installed: list again to read it.
+            let all = segment::list_ids(&self.dir)?;
+            let wanted: Vec<u32> = all.iter().copied().filter(|&id| id >= self.active_id).collect();
+            let (kept, opened) = segment::open_listed(&self.dir, wanted.clone())?;
+            if kept.len() == wanted.len() || tries == RELIST_TRIES {
+                break (all, kept, opened);
+            }
+            tries += 1;
+        };
+        // A compaction removed this handle's active segment: its output is
+        // among `ids` (inputs are removed only after it is in place).
+        let resume = if ids.first() == Some(&self.active_id) { self.active_len } else { 0 };
+        let mut gone = None;
+        if all.first() > Some(&self.first_listed) {
+            // Segments this handle may have keys in were removed: a
+            // compaction's inputs, whose output (listed) re-points what
+            // was live. What it does not is dead (forgotten by the caller).
+            self.first_listed = all.first().copied().unwrap_or(self.first_listed);
+            gone = Some(all);
+        }
+        if let Some(output) = super::compact::pending_output(&ids) {
+            // A compaction in flight left its output's id free: read it
+            // when it appears (`read_pending_output`).
+            self.pending_output = Some(output);
+        }
+        Ok(NewFrames { ids, files, resume, gone, seals: Some(seals) })
+    }
+
+    /// Feed the frames of `view` to `visit` (and this handle's hint builder
+    /// and scan boundaries, when the active segment stays). Returns the
+    /// finished scan and the end of the last frame read in the last segment.
+    fn read_new_frames(
+        &mut self,
+        visit: &mut dyn replay::Visitor,
+        view: NewFrames,
+        full_look: bool,
+    ) -> Result<(Scan, u64), Error> {
+        let last = *view.ids.last().expect("the active segment at least");
+        let stays = last == self.active_id;
         let mut tee = Tee {
             inner: visit,
             active: last,
-            hint,
+            hint: if stays {
+                self.hint_builder.take()
+            } else {
+                self.options.hint_files.then(hint::Builder::default)
+            },
             boundaries: std::mem::take(self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner())),
-            active_end: if last == self.active_id { self.active_len } else { 0 },
+            active_end: if stays { self.active_len } else { 0 },
         };
-        let mut scan = Scan::new(self.dir.try_clone()?, ids, self.options.damage_policy()).resume_at(resume);
+        let mut scan = Scan::new(self.dir.try_clone()?, view.ids, self.options.damage_policy())
+            .resume_at(view.resume)
+            .with_files(view.files);
         if !full_look {
             scan = scan.live();
         }
-        if let Some(files) = files {
-            scan = scan.with_files(files);
-        }
-        if let Some(seals) = seals {
+        if let Some(seals) = view.seals {
             scan = scan.with_seals(seals);
         }
         let scanned = (|| {
@@ -358,19 +384,24 @@ impl RecordLog {
         })();
         *self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner()) = std::mem::take(&mut tee.boundaries);
         self.hint_builder = tee.hint.take();
-        let active_end = tee.active_end;
         scanned?;
-        if let Some(all) = gone {
-            visit.forget_segments(&|id| all.binary_search(&id).is_err());
-        }
-        if last != self.active_id {
-            // Whoever sealed the segment this handle leaves synced it.
-            self.active = self.dir.open_file(&segment_file_name(last), OpenMode::ReadWrite)?;
-            self.active_sealed = last_sealed;
-            self.active_id = last;
-            self.dir_dirty = true;
-            self.recount_sealed()?;
-        }
+        Ok((scan, tee.active_end))
+    }
+
+    /// Make segment `last` (a later one, sealed when `sealed`) this
+    /// handle's active segment.
+    fn move_to(&mut self, last: u32, sealed: bool) -> Result<(), Error> {
+        // Whoever sealed the segment this handle leaves synced it.
+        self.active = self.dir.open_file(&segment_file_name(last), OpenMode::ReadWrite)?;
+        self.active_sealed = sealed;
+        self.active_id = last;
+        self.dir_dirty = true;
+        self.recount_sealed()
+    }
+
+    /// Where the log ends after a catch-up's `scan`: its torn tail, or the
+    /// end of the last frame read, `active_end`.
+    fn take_end(&mut self, scan: &Scan, active_end: u64, owned: bool) -> Result<(), Error> {
         let tail = scan.torn_tail();
         self.active_len = tail.map_or(active_end, |t| t.offset);
         self.room_end = self.active.len()?.max(self.active_len);
@@ -386,4 +417,15 @@ impl RecordLog {
         }
         Ok(())
     }
+}
+
+/// What a catch-up reads: segments `ids` (opened: `files`), the first from
+/// byte `resume`; the listing when it shows removed segments (`gone`); the
+/// seals when the catch-up listed the directory.
+struct NewFrames {
+    ids: Vec<u32>,
+    files: Vec<crate::fs::File>,
+    resume: u64,
+    gone: Option<Vec<u32>>,
+    seals: Option<crate::seal::Seals>,
 }

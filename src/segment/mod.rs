@@ -41,7 +41,26 @@ pub fn segment_path(dir: &Path, id: u32) -> PathBuf {
 
 /// The id of a segment file name, or `None` for any other name.
 pub fn parse_segment_filename(name: &str) -> Option<u32> {
-    let digits = name.strip_suffix(SEGMENT_EXT)?.strip_suffix('.')?;
+    parse_id(name, SEGMENT_EXT)
+}
+
+/// Hint file extension: `<id>.hint` is segment `id`'s hint file
+/// (docs/format.md, "Hint files"; a name datawal 0.1.5 ignores).
+pub const HINT_EXT: &str = "hint";
+
+/// File name of segment `id`'s hint file.
+pub fn hint_file_name(id: u32) -> String {
+    format!("{id:0width$}.{HINT_EXT}", width = SEGMENT_ID_WIDTH)
+}
+
+/// The segment id of a hint file name, or `None` for any other name.
+pub fn parse_hint_filename(name: &str) -> Option<u32> {
+    parse_id(name, HINT_EXT)
+}
+
+/// `<SEGMENT_ID_WIDTH digits>.<ext>`'s id.
+fn parse_id(name: &str, ext: &str) -> Option<u32> {
+    let digits = name.strip_suffix(ext)?.strip_suffix('.')?;
     if digits.len() != SEGMENT_ID_WIDTH || !digits.bytes().all(|b| b.is_ascii_digit()) {
         return None;
     }
@@ -260,6 +279,11 @@ mod tests {
             "+0000001.dwal",
         ] {
             assert_eq!(parse_segment_filename(bad), None, "{bad}");
+        }
+        assert_eq!(hint_file_name(7), "00000007.hint");
+        assert_eq!(parse_hint_filename("00000007.hint"), Some(7));
+        for bad in ["00000007.dwal", "00000007.hint.tmp", "7.hint", "0000000x.hint"] {
+            assert_eq!(parse_hint_filename(bad), None, "{bad}");
         }
     }
 

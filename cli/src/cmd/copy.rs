@@ -47,7 +47,7 @@ fn open(
     if let Some(bytes) = segment_bytes_max {
         options = options.segment_bytes_max(bytes);
     }
-    let spinner = progress::spinner(&store, label);
+    let spinner = progress::spinner(store.total_bytes(), label);
     match DataWal::open_with(dir, options) {
         Ok(wal) => Ok(Opened { store, wal, hints, spinner }),
         Err(e) => {

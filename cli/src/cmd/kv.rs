@@ -60,7 +60,7 @@ fn show_value(args: &GetArgs, key: &[u8], value: &[u8], json: bool) -> anyhow::R
 /// noting where the key's latest put or delete is, then reads and verifies
 /// that one value; no other value is loaded.
 fn lookup(store: &Store, key: &[u8]) -> anyhow::Result<Option<Vec<u8>>> {
-    let spinner = progress::spinner(store, "get");
+    let spinner = progress::spinner(store.total_bytes(), "get");
     let found = RecordLogReader::open(&store.dir).and_then(|reader| reader.get(key));
     spinner.finish_and_clear();
     found
