@@ -159,6 +159,21 @@ fn sync_parent(path: &Path) -> Result<()> {
     Platform::sync_ambient(parent).map_err(io_err("sync directory", parent))
 }
 
+/// A backend's listing: each entry's name and kind, as `describe` reads
+/// them; names that are not UTF-8 are skipped.
+fn listing<E>(
+    entries: impl Iterator<Item = io::Result<E>>,
+    describe: impl Fn(&E) -> io::Result<(std::ffi::OsString, EntryKind)>,
+) -> io::Result<Vec<(String, EntryKind)>> {
+    let mut out = Vec::new();
+    for entry in entries {
+        let (name, kind) = describe(&entry?)?;
+        let Ok(name) = name.into_string() else { continue };
+        out.push((name, kind));
+    }
+    Ok(out)
+}
+
 fn kind_of(is_file: bool, is_dir: bool) -> EntryKind {
     match (is_file, is_dir) {
         (true, _) => EntryKind::File,
@@ -244,18 +259,18 @@ impl Dir {
     /// Remove a file; a missing file is not an error.
     pub fn remove_file_if_exists(&self, name: &str) -> Result<()> {
         check_name(name)?;
-        match self.inner.remove_file(name) {
-            Err(e) if e.kind() != io::ErrorKind::NotFound => {
-                Err(io_err("remove", &self.display.join(name))(e))
-            }
-            _ => Ok(()),
-        }
+        self.removed(name, self.inner.remove_file(name))
     }
 
     /// Remove a directory tree; a missing one is not an error.
     pub fn remove_dir_all_if_exists(&self, name: &str) -> Result<()> {
         check_name(name)?;
-        match self.inner.remove_dir_all(name) {
+        self.removed(name, self.inner.remove_dir_all(name))
+    }
+
+    /// A removal's outcome: done, or nothing there to remove.
+    fn removed(&self, name: &str, outcome: io::Result<()>) -> Result<()> {
+        match outcome {
             Err(e) if e.kind() != io::ErrorKind::NotFound => {
                 Err(io_err("remove", &self.display.join(name))(e))
             }

@@ -9,7 +9,7 @@ use cap_std::ambient_authority;
 use cap_std::fs::OpenOptions;
 
 use super::backend::{DirBackend, FileBackend};
-use super::{kind_of, EntryKind, OpenMode};
+use super::{kind_of, listing, EntryKind, OpenMode};
 
 #[derive(Debug)]
 pub(crate) struct Native(cap_std::fs::Dir);
@@ -66,14 +66,10 @@ impl DirBackend for Native {
     }
 
     fn list(&self) -> io::Result<Vec<(String, EntryKind)>> {
-        let mut out = Vec::new();
-        for entry in self.0.entries()? {
-            let entry = entry?;
-            let Ok(name) = entry.file_name().into_string() else { continue };
-            let ft = entry.file_type()?;
-            out.push((name, kind_of(ft.is_file(), ft.is_dir())));
-        }
-        Ok(out)
+        listing(self.0.entries()?, |e| {
+            let ft = e.file_type()?;
+            Ok((e.file_name(), kind_of(ft.is_file(), ft.is_dir())))
+        })
     }
 
     fn kind(&self, name: &str) -> io::Result<EntryKind> {

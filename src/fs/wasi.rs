@@ -17,7 +17,7 @@ use std::sync::atomic::{AtomicBool, Ordering};
 use std::sync::Mutex;
 
 use super::backend::{DirBackend, FileBackend};
-use super::{kind_of, EntryKind, OpenMode};
+use super::{kind_of, listing, EntryKind, OpenMode};
 
 #[derive(Debug)]
 pub(crate) struct Wasi(PathBuf);
@@ -101,14 +101,10 @@ impl DirBackend for Wasi {
     }
 
     fn list(&self) -> io::Result<Vec<(String, EntryKind)>> {
-        let mut out = Vec::new();
-        for entry in std::fs::read_dir(&self.0)? {
-            let entry = entry?;
-            let Ok(name) = entry.file_name().into_string() else { continue };
-            let ft = entry.file_type()?;
-            out.push((name, kind_of(ft.is_file(), ft.is_dir())));
-        }
-        Ok(out)
+        listing(std::fs::read_dir(&self.0)?, |e| {
+            let ft = e.file_type()?;
+            Ok((e.file_name(), kind_of(ft.is_file(), ft.is_dir())))
+        })
     }
 
     fn kind(&self, name: &str) -> io::Result<EntryKind> {

@@ -40,13 +40,15 @@ use crate::segment::{self, segment_file_name};
 mod compact;
 #[cfg(test)]
 mod fence_tests;
+mod open;
 mod pages;
 mod repair;
+mod room;
 mod shared;
 
 pub(crate) use compact::{Output as CompactionOutput, Plan as CompactionPlan};
 
-use pages::{Boundaries, CHECKPOINT_BYTES};
+use pages::Boundaries;
 pub use pages::{Cursor, ScanPage, PAGE_ENTRIES_MAX};
 
 impl Record {
@@ -126,17 +128,8 @@ pub struct RecordLog {
     active_sealed: bool,
 }
 
-/// Opens of a shared store tried while compactions remove what they listed.
-const OPEN_TRIES: u32 = 8;
-
 /// Most bytes the encode buffer keeps between writes.
 const ENCODE_BUF_KEEP_BYTES: usize = 1 << 20;
-
-/// Largest write of room zeros (`RecordLog::write_room`): small enough
-/// that the page cache keeps small folios under later appends, large
-/// enough that a 1 MiB step is 16 writes.
-const ROOM_WRITE_BYTES: u64 = 64 << 10;
-static ROOM_ZEROS: [u8; ROOM_WRITE_BYTES as usize] = [0; ROOM_WRITE_BYTES as usize];
 
 /// Open's visitor: the caller's, plus what the writer keeps of the frames
 /// going by (the active segment's hint, checkpoints).
@@ -183,171 +176,6 @@ fn push_hint(builder: &mut Option<hint::Builder>, rref: RecordRef, record_type: 
 }
 
 impl RecordLog {
-    /// Open (creating if needed) the log in directory `path`.
-    pub fn open(path: &Path) -> Result<Self> {
-        Self::open_with(path, Options::default())
-    }
-
-    /// [`RecordLog::open`] with options.
-    pub fn open_with(path: &Path, options: Options) -> Result<Self> {
-        let dir = fs::Dir::open_ambient(path, true)?;
-        Ok(Self::open_in_retrying(dir, options, &mut || ())?.0)
-    }
-
-    /// [`RecordLog::open_in`], again when a segment it listed was removed
-    /// before it read it (shared mode: another writer's compaction removing
-    /// its inputs; the listing then shows the output). Each try replays
-    /// into a fresh visitor from `fresh`, which the caller keeps.
-    pub(crate) fn open_in_retrying<V: replay::Visitor>(
-        dir: fs::Dir,
-        options: Options,
-        fresh: &mut dyn FnMut() -> V,
-    ) -> Result<(Self, V), Error> {
-        let mut tries = 1;
-        loop {
-            let mut visit = fresh();
-            match Self::open_in(dir.try_clone()?, options, &mut visit) {
-                Err(Error::Io { source, .. })
-                    if options.shared
-                        && source.kind() == std::io::ErrorKind::NotFound
-                        && tries < OPEN_TRIES =>
-                {
-                    tries += 1;
-                }
-                other => return other.map(|log| (log, visit)),
-            }
-        }
-    }
-
-    /// Open's first phase: single-writer mode locks the directory for the
-    /// handle's life; shared mode only makes sure `.lock` exists (it marks
-    /// the directory as a store, and natively each mutation flocks it).
-    fn take_directory(
-        dir: &fs::Dir,
-        options: Options,
-        owner: &mut Ownership,
-    ) -> Result<Option<DirLock>, Error> {
-        if options.shared {
-            dir.open_file(crate::lock::LOCK_FILENAME, OpenMode::ReadWrite)?;
-            return Ok(None);
-        }
-        let lock = DirLock::acquire_in(dir)?;
-        // Shared writers in components cannot see the flock (and in a
-        // component there is none): a lease with no expiry keeps them out
-        // for the handle's life (taken before replay, so no shared writer
-        // appends meanwhile).
-        owner.acquire(dir, options.timing, true)?;
-        Ok(Some(lock))
-    }
-
-    /// The segment ids, ascending; a new store gets segment 1 (durably).
-    fn list_or_create(dir: &fs::Dir, shared: bool) -> Result<Vec<u32>, Error> {
-        let ids = segment::list_ids(dir)?;
-        if !ids.is_empty() {
-            return Ok(ids);
-        }
-        // Shared writers may race to create a new store: whoever loses the
-        // exclusive create opens what the winner made.
-        match dir.open_file(&segment_file_name(1), OpenMode::CreateNew) {
-            Err(Error::Io { source, .. }) if shared && source.kind() == std::io::ErrorKind::AlreadyExists => {
-            }
-            other => drop(other?),
-        }
-        dir.sync()?;
-        Ok(vec![1])
-    }
-
-    /// Bytes of the segments `ids` (the last is the active one): all of
-    /// them, and the sealed ones.
-    fn segment_bytes(dir: &fs::Dir, ids: &[u32]) -> Result<(u64, u64), Error> {
-        let (mut all, mut sealed) = (0u64, 0u64);
-        for (i, &id) in ids.iter().enumerate() {
-            let len = dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?;
-            all += len;
-            if i + 1 < ids.len() {
-                sealed += len;
-            }
-        }
-        Ok((all, sealed))
-    }
-
-    /// Recovery: lock, list, replay every frame through `visit`, find the end.
-    pub(crate) fn open_in(
-        dir: fs::Dir,
-        options: Options,
-        visit: &mut dyn replay::Visitor,
-    ) -> Result<Self, Error> {
-        let mut owner = Ownership::new();
-        let lock = Self::take_directory(&dir, options, &mut owner)?;
-        let ids = Self::list_or_create(&dir, options.shared)?;
-        let active_id = *ids.last().expect("at least segment 1");
-        let mut tee = Tee {
-            inner: visit,
-            active: active_id,
-            hint: options.hint_files.then(hint::Builder::default),
-            boundaries: Boundaries::default(),
-            active_end: 0,
-        };
-        // Sized before replay: growing it while replay holds a large frame
-        // can strand that frame's freed memory (heap fragmentation), which
-        // tests/memory.rs measures.
-        let (log_bytes, sealed_bytes) = Self::segment_bytes(&dir, &ids)?;
-        tee.boundaries.reserve(log_bytes / CHECKPOINT_BYTES + ids.len() as u64);
-        let (report, pending_repair) =
-            replay::replay(&dir, &ids, options.damage_policy(), options.hint_files, &mut tee)?;
-        let mut active = dir.open_file(&segment_file_name(active_id), OpenMode::ReadWrite)?;
-        // Where the valid frames end; in shared mode other writers may have
-        // appended since the replay looked, and catch-up reads from here.
-        let active_len = pending_repair.map_or(tee.active_end, |tail| tail.offset);
-        // Room is not a torn tail: nothing to repair, nothing to report. A
-        // torn tail's bytes are not room either: they wait for the repair.
-        let room = pending_repair.is_some_and(|tail| tail.all_zero);
-        let mut room_end = pending_repair.filter(|_| room).map_or(active_len, |tail| tail.offset + tail.len);
-        let pending_repair = pending_repair.filter(|tail| !tail.all_zero);
-        if room && !options.shared && options.preallocate.is_none() {
-            // A preallocating writer's room left by a crash: this single
-            // writer does not use it, and datawal 0.1.5 refuses it.
-            active.set_len(active_len)?;
-            active.sync_all()?;
-            room_end = active_len;
-        }
-        let torn_tail = pending_repair;
-        // A free id below the active segment while a compaction is in
-        // flight: its output, read when it appears (`shared`).
-        let pending_output = if options.shared { compact::pending_output(&ids) } else { None };
-        // A torn tail in shared mode may be another writer's frame in
-        // flight: only an owner may judge and repair it (at catch-up).
-        let tail_to_judge = options.shared && pending_repair.is_some();
-        let active_sealed = crate::seal::end(&dir, active_id)?.is_some();
-        let pending_repair = if options.shared { None } else { pending_repair };
-        Ok(RecordLog {
-            dir,
-            _lock: lock,
-            owner,
-            owned_depth: 0,
-            options,
-            active_id,
-            active,
-            active_len,
-            room_end,
-            synced_len: None,
-            dir_dirty: true,
-            last_txid: report.last_txid_seen,
-            report,
-            torn_tail,
-            pending_repair,
-            poisoned: None,
-            encode_buf: Vec::new(),
-            hint_builder: tee.hint,
-            boundaries: Mutex::new(tee.boundaries),
-            pending_output,
-            sealed_bytes,
-            first_listed: ids[0],
-            tail_to_judge,
-            active_sealed,
-        })
-    }
-
     pub fn is_poisoned(&self) -> bool {
         self.poisoned.is_some()
     }
@@ -503,56 +331,6 @@ impl RecordLog {
             offset += u64::from(len);
         }
         Ok(())
-    }
-
-    /// The length to give the active segment for a write ending at `end`:
-    /// whole `step`s of room, not past the rotation size unless the write
-    /// itself is. The room is written as zeros (`write_room`). Not
-    /// `set_len`: a sparse file's blocks are allocated by the synced writes
-    /// into it, each a journal commit; written zeros are allocated once,
-    /// and overwriting them commits data only (`examples/sync_floor.rs`
-    /// measures each way; docs/durability.md has the figures). okaywal fills its
-    /// log files the same way.
-    fn room_for(&self, end: u64, step: u64) -> u64 {
-        let rounded = end.div_ceil(step).saturating_mul(step);
-        match self.options.segment_bytes_max {
-            Some(max) => rounded.min(max.max(end)),
-            None => rounded,
-        }
-    }
-
-    /// Write zeros over `from..to` of the active segment, in pieces that
-    /// end on multiples of [`ROOM_WRITE_BYTES`]. Linux sizes page-cache
-    /// folios by the write that creates them: one 1 MiB write of zeros
-    /// makes 1 MiB folios, and every later synced 1 KB write into one makes
-    /// writeback walk its 256 block buffers (3 to 8 us of CPU per durable
-    /// put across `examples/sync_floor.rs` runs; docs/durability.md has figures).
-    fn write_room(&mut self, from: u64, to: u64) -> Result<(), Error> {
-        let mut at = from;
-        while at < to {
-            let piece_end = (at / ROOM_WRITE_BYTES + 1).saturating_mul(ROOM_WRITE_BYTES).min(to);
-            self.active.write_all_at(&ROOM_ZEROS[..(piece_end - at) as usize], at)?;
-            at = piece_end;
-        }
-        Ok(())
-    }
-
-    /// Cut the room off the active segment (before it is sealed, and at
-    /// close), so its bytes are exactly the format's. Reads the length
-    /// rather than trusting `room_end`: a sealed segment that ends in zeros
-    /// is damage. The next sync makes the cut durable.
-    fn cut_room(&mut self) -> Result<bool, Error> {
-        // A torn tail's bytes go into a side file first (`repair`).
-        if self.pending_repair.is_some() {
-            return Ok(false);
-        }
-        let cut = self.active.len()? > self.active_len;
-        if cut {
-            self.active.set_len(self.active_len)?;
-            self.synced_len = None;
-        }
-        self.room_end = self.active_len;
-        Ok(cut)
     }
 
     /// Make every record appended so far durable: syncs the active segment's
@@ -719,22 +497,6 @@ impl RecordLog {
         released
     }
 
-    /// Whether the active segment may have room to cut: this handle made
-    /// some, or saw some. A shared writer must own the store to look, so
-    /// it looks only then.
-    fn may_have_room(&self) -> bool {
-        self.poisoned.is_none() && (self.options.preallocate.is_some() || self.room_end > self.active_len)
-    }
-
-    /// [`RecordLog::cut_room`], synced.
-    fn cut_room_durably(&mut self) -> Result<(), Error> {
-        if self.cut_room()? {
-            self.active.sync_data()?;
-            self.synced_len = Some(self.active_len);
-        }
-        Ok(())
-    }
-
     fn check_writable(&self) -> Result<(), Error> {
         match &self.poisoned {
             Some(reason) => Err(Error::Poisoned { reason: reason.clone() }),
@@ -870,57 +632,6 @@ impl Iterator for RecordIter<'_> {
 #[cfg(test)]
 mod tests {
     use super::*;
-
-    fn segment_len(dir: &Path, id: u32) -> u64 {
-        std::fs::metadata(segment::segment_path(dir, id)).unwrap().len()
-    }
-
-    /// Room is made a step at a time ahead of the frames (never past the
-    /// rotation size unless one write is), and cut off at rotation, close
-    /// and drop, in both modes.
-    #[test]
-    fn room_is_made_ahead_and_cut_at_rotation_close_and_drop() {
-        let frame = format::record_wire_size(0, 100);
-        for (shared, close) in [(false, false), (false, true), (true, false), (true, true)] {
-            let td = tempfile::tempdir().unwrap();
-            let dir = td.path();
-            let options = Options::new().shared(shared).preallocate(1000).segment_bytes_max(2500);
-            let mut log = RecordLog::open_with(dir, options).unwrap();
-            for n in 1..=7 {
-                log.append(&[7; 100]).unwrap();
-                assert_eq!((log.active_len, segment_len(dir, 1)), (n * frame, 1000), "shared {shared}");
-            }
-            log.append(&[8; 100]).unwrap();
-            assert_eq!(segment_len(dir, 1), 2000, "the next step");
-            for _ in 0..11 {
-                log.append(&[8; 100]).unwrap();
-            }
-            // 19 frames: 2432 bytes, the room capped at the rotation size.
-            assert_eq!((log.active_segment(), segment_len(dir, 1)), (1, 2500));
-            log.append(&[9; 100]).unwrap();
-            assert_eq!((log.active_segment(), segment_len(dir, 1)), (2, 19 * frame), "cut at rotation");
-            assert_eq!(segment_len(dir, 2), 1000);
-            let big = log.append(&[6; 3000]).unwrap();
-            assert_eq!((big.segment, segment_len(dir, 3)), (3, u64::from(big.len)), "one write past the cap");
-            log.append(&[5; 100]).unwrap();
-            assert_eq!(segment_len(dir, 4), 1000);
-            log.rotate().unwrap();
-            assert_eq!(segment_len(dir, 4), frame, "cut at rotate()");
-            log.append(&[4; 100]).unwrap();
-            assert_eq!(segment_len(dir, 5), 1000);
-            if close {
-                log.close().unwrap();
-            } else {
-                drop(log);
-            }
-            assert_eq!(segment_len(dir, 5), frame, "cut at close / drop, shared {shared}");
-            let sizes: Vec<u64> = (1..=5).map(|id| segment_len(dir, id)).collect();
-            let mut log = RecordLog::open_with(dir, options).unwrap();
-            assert_eq!(log.scan().unwrap().len(), 23);
-            log.close().unwrap();
-            assert_eq!((1..=5).map(|id| segment_len(dir, id)).collect::<Vec<_>>(), sizes, "nothing left");
-        }
-    }
 
     /// One large batch does not leave its buffer behind.
     #[test]

@@ -1,0 +1,190 @@
+//! Opening a log: take the directory (lock or first ownership), list or
+//! create its segments, replay them (`replay`), and set the handle up at
+//! the end of the valid prefix.
+
+use std::path::Path;
+use std::sync::Mutex;
+
+use anyhow::Result;
+
+use crate::error::Error;
+use crate::fs::{self, OpenMode};
+use crate::hint;
+use crate::lease::Ownership;
+use crate::lock::DirLock;
+use crate::options::Options;
+use crate::replay;
+use crate::segment::{self, segment_file_name};
+
+use super::pages::{Boundaries, CHECKPOINT_BYTES};
+use super::{compact, RecordLog, Tee};
+
+/// Opens of a shared store tried while compactions remove what they listed.
+const OPEN_TRIES: u32 = 8;
+
+impl RecordLog {
+    /// Open (creating if needed) the log in directory `path`.
+    pub fn open(path: &Path) -> Result<Self> {
+        Self::open_with(path, Options::default())
+    }
+
+    /// [`RecordLog::open`] with options.
+    pub fn open_with(path: &Path, options: Options) -> Result<Self> {
+        let dir = fs::Dir::open_ambient(path, true)?;
+        Ok(Self::open_in_retrying(dir, options, &mut || ())?.0)
+    }
+
+    /// [`RecordLog::open_in`], again when a segment it listed was removed
+    /// before it read it (shared mode: another writer's compaction removing
+    /// its inputs; the listing then shows the output). Each try replays
+    /// into a fresh visitor from `fresh`, which the caller keeps.
+    pub(crate) fn open_in_retrying<V: replay::Visitor>(
+        dir: fs::Dir,
+        options: Options,
+        fresh: &mut dyn FnMut() -> V,
+    ) -> Result<(Self, V), Error> {
+        let mut tries = 1;
+        loop {
+            let mut visit = fresh();
+            match Self::open_in(dir.try_clone()?, options, &mut visit) {
+                Err(Error::Io { source, .. })
+                    if options.shared
+                        && source.kind() == std::io::ErrorKind::NotFound
+                        && tries < OPEN_TRIES =>
+                {
+                    tries += 1;
+                }
+                other => return other.map(|log| (log, visit)),
+            }
+        }
+    }
+
+    /// Open's first phase: single-writer mode locks the directory for the
+    /// handle's life; shared mode only makes sure `.lock` exists (it marks
+    /// the directory as a store, and natively each mutation flocks it).
+    fn take_directory(
+        dir: &fs::Dir,
+        options: Options,
+        owner: &mut Ownership,
+    ) -> Result<Option<DirLock>, Error> {
+        if options.shared {
+            dir.open_file(crate::lock::LOCK_FILENAME, OpenMode::ReadWrite)?;
+            return Ok(None);
+        }
+        let lock = DirLock::acquire_in(dir)?;
+        // Shared writers in components cannot see the flock (and in a
+        // component there is none): a lease with no expiry keeps them out
+        // for the handle's life (taken before replay, so no shared writer
+        // appends meanwhile).
+        owner.acquire(dir, options.timing, true)?;
+        Ok(Some(lock))
+    }
+
+    /// The segment ids, ascending; a new store gets segment 1 (durably).
+    fn list_or_create(dir: &fs::Dir, shared: bool) -> Result<Vec<u32>, Error> {
+        let ids = segment::list_ids(dir)?;
+        if !ids.is_empty() {
+            return Ok(ids);
+        }
+        // Shared writers may race to create a new store: whoever loses the
+        // exclusive create opens what the winner made.
+        match dir.open_file(&segment_file_name(1), OpenMode::CreateNew) {
+            Err(Error::Io { source, .. }) if shared && source.kind() == std::io::ErrorKind::AlreadyExists => {
+            }
+            other => drop(other?),
+        }
+        dir.sync()?;
+        Ok(vec![1])
+    }
+
+    /// Bytes of the segments `ids` (the last is the active one): all of
+    /// them, and the sealed ones.
+    fn segment_bytes(dir: &fs::Dir, ids: &[u32]) -> Result<(u64, u64), Error> {
+        let (mut all, mut sealed) = (0u64, 0u64);
+        for (i, &id) in ids.iter().enumerate() {
+            let len = dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?;
+            all += len;
+            if i + 1 < ids.len() {
+                sealed += len;
+            }
+        }
+        Ok((all, sealed))
+    }
+
+    /// Recovery: lock, list, replay every frame through `visit`, find the end.
+    pub(crate) fn open_in(
+        dir: fs::Dir,
+        options: Options,
+        visit: &mut dyn replay::Visitor,
+    ) -> Result<Self, Error> {
+        let mut owner = Ownership::new();
+        let lock = Self::take_directory(&dir, options, &mut owner)?;
+        let ids = Self::list_or_create(&dir, options.shared)?;
+        let active_id = *ids.last().expect("at least segment 1");
+        let mut tee = Tee {
+            inner: visit,
+            active: active_id,
+            hint: options.hint_files.then(hint::Builder::default),
+            boundaries: Boundaries::default(),
+            active_end: 0,
+        };
+        // Sized before replay: growing it while replay holds a large frame
+        // can strand that frame's freed memory (heap fragmentation), which
+        // tests/memory.rs measures.
+        let (log_bytes, sealed_bytes) = Self::segment_bytes(&dir, &ids)?;
+        tee.boundaries.reserve(log_bytes / CHECKPOINT_BYTES + ids.len() as u64);
+        let (report, pending_repair) =
+            replay::replay(&dir, &ids, options.damage_policy(), options.hint_files, &mut tee)?;
+        let mut active = dir.open_file(&segment_file_name(active_id), OpenMode::ReadWrite)?;
+        // Where the valid frames end; in shared mode other writers may have
+        // appended since the replay looked, and catch-up reads from here.
+        let active_len = pending_repair.map_or(tee.active_end, |tail| tail.offset);
+        // Room is not a torn tail: nothing to repair, nothing to report. A
+        // torn tail's bytes are not room either: they wait for the repair.
+        let room = pending_repair.is_some_and(|tail| tail.all_zero);
+        let mut room_end = pending_repair.filter(|_| room).map_or(active_len, |tail| tail.offset + tail.len);
+        let pending_repair = pending_repair.filter(|tail| !tail.all_zero);
+        if room && !options.shared && options.preallocate.is_none() {
+            // A preallocating writer's room left by a crash: this single
+            // writer does not use it, and datawal 0.1.5 refuses it.
+            active.set_len(active_len)?;
+            active.sync_all()?;
+            room_end = active_len;
+        }
+        let torn_tail = pending_repair;
+        // A free id below the active segment while a compaction is in
+        // flight: its output, read when it appears (`shared`).
+        let pending_output = if options.shared { compact::pending_output(&ids) } else { None };
+        // A torn tail in shared mode may be another writer's frame in
+        // flight: only an owner may judge and repair it (at catch-up).
+        let tail_to_judge = options.shared && pending_repair.is_some();
+        let active_sealed = crate::seal::end(&dir, active_id)?.is_some();
+        let pending_repair = if options.shared { None } else { pending_repair };
+        Ok(RecordLog {
+            dir,
+            _lock: lock,
+            owner,
+            owned_depth: 0,
+            options,
+            active_id,
+            active,
+            active_len,
+            room_end,
+            synced_len: None,
+            dir_dirty: true,
+            last_txid: report.last_txid_seen,
+            report,
+            torn_tail,
+            pending_repair,
+            poisoned: None,
+            encode_buf: Vec::new(),
+            hint_builder: tee.hint,
+            boundaries: Mutex::new(tee.boundaries),
+            pending_output,
+            sealed_bytes,
+            first_listed: ids[0],
+            tail_to_judge,
+            active_sealed,
+        })
+    }
+}
