@@ -58,6 +58,20 @@ pub fn parse_hint_filename(name: &str) -> Option<u32> {
     parse_id(name, HINT_EXT)
 }
 
+/// Index file extension: `<id>.index` is segment `id`'s index table
+/// (docs/format.md, "Index files"; a name datawal 0.1.5 ignores).
+pub const INDEX_EXT: &str = "index";
+
+/// File name of segment `id`'s index table.
+pub fn index_file_name(id: u32) -> String {
+    format!("{id:0width$}.{INDEX_EXT}", width = SEGMENT_ID_WIDTH)
+}
+
+/// The segment id of an index file name, or `None` for any other name.
+pub fn parse_index_filename(name: &str) -> Option<u32> {
+    parse_id(name, INDEX_EXT)
+}
+
 /// `<SEGMENT_ID_WIDTH digits>.<ext>`'s id.
 fn parse_id(name: &str, ext: &str) -> Option<u32> {
     let digits = name.strip_suffix(ext)?.strip_suffix('.')?;
