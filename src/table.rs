@@ -1,6 +1,7 @@
-//! Index tables: one immutable, sorted file per sealed segment,
-//! `<id>.index`, mapping each key the segment last wrote to that record
-//! (a Put's reference, or a Delete). A lookup reads a few blocks with
+//! Index tables: immutable, sorted files beside the segments, each
+//! covering a run of sealed segments `first..=last` and named after the
+//! last (`<last>.index`), mapping each key the run wrote to its newest
+//! record there (a Put's reference, or a Delete). A lookup reads a few blocks with
 //! positioned reads (no mmap: the same code under WASI); nothing is loaded
 //! per key at open. The bytes are specified in docs/format.md ("Index
 //! files"); LevelDB's table format is the model, without compression or
@@ -9,15 +10,16 @@
 //! ```text
 //! data block* | index block* | footer (64 B)
 //! block  = payload | crc32c(payload) u32
-//! data   = count u32 | (key_len u32, type u8, offset u64, len u32, key)*
+//! data   = count u32 | (key_len u32, type u8, segment u32, offset u64, len u32, key)*
 //! index  = count u32 | (key_len u32, offset u64, len u32, last key)*
 //! ```
 //!
 //! Data blocks hold the entries in ascending key order, back to back from
 //! offset 0; each index block lists its children (data blocks, or index
 //! blocks one level down) by their last key. The footer names the root
-//! block and ties the table to its segment (length, last frame's CRC), so
-//! a table left over from other bytes is never used. Every block is
+//! block and ties the table to its run (how many segments, and the last
+//! one's length and last frame CRC), so a table left over from other bytes
+//! is never used. Every block is
 //! CRC-checked when read; a table that fails a check is damage that its
 //! user answers by rebuilding it from the segment (`index`).
 
@@ -34,27 +36,36 @@ pub(crate) const BLOCK_BYTES: usize = 4096;
 
 pub(crate) const MAGIC: [u8; 4] = *b"DWIX";
 const VERSION: u16 = 1;
-pub(crate) const FOOTER_LEN: usize = 72;
+pub(crate) const FOOTER_LEN: usize = 104;
 const CRC_LEN: usize = 4;
-const DATA_FIXED: usize = 4 + 1 + 8 + 4;
+const DATA_FIXED: usize = 4 + 1 + 4 + 8 + 4;
 const CHILD_FIXED: usize = 4 + 8 + 4;
 /// Index levels above the data blocks at most: with at least two children
 /// an index block, 2^40 data blocks.
 const DEPTH_MAX: u8 = 40;
 
-/// What a table says of the segment it indexes, checked against that
-/// segment before the table is used.
+/// What a table says of the run of segments it indexes, checked against
+/// those segments before the table is used.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) struct Meta {
-    pub segment: u32,
-    /// The segment's length, and its last four bytes (the last frame's
-    /// CRC; 0 for an empty segment).
-    pub segment_len: u64,
-    pub segment_tail: u32,
-    /// Live keys in the store once this segment is applied over every
-    /// older one: what `len()` answers without reading a key.
+    /// The run: segments `first..=last` that existed when it was written,
+    /// `segments` of them (ids may have gaps).
+    pub first: u32,
+    pub last: u32,
+    pub segments: u32,
+    /// The last segment's length, and its last four bytes (the last
+    /// frame's CRC; 0 for an empty segment).
+    pub last_len: u64,
+    pub last_tail: u32,
+    /// Live keys, and their frames' bytes, in the store once the run is
+    /// applied over everything older: what `len()` and the compaction
+    /// policy read without reading a key.
     pub live_after: u64,
+    pub live_bytes_after: u64,
     pub max_txid: u64,
+    /// The run's first Raw record (appended through the log interface),
+    /// if it has one: compaction refuses such stores.
+    pub first_raw: Option<RecordRef>,
 }
 
 /// One entry: the last record a segment holds for `key`.
@@ -101,6 +112,7 @@ impl<'f> Builder<'f> {
         }
         self.block.extend_from_slice(&(key.len() as u32).to_le_bytes());
         self.block.push(record_type.as_byte());
+        self.block.extend_from_slice(&rref.segment.to_le_bytes());
         self.block.extend_from_slice(&rref.offset.to_le_bytes());
         self.block.extend_from_slice(&rref.len.to_le_bytes());
         self.block.extend_from_slice(key);
@@ -208,19 +220,28 @@ struct Footer {
 }
 
 fn encode_footer(f: &Footer) -> [u8; FOOTER_LEN] {
+    let m = &f.meta;
     let mut b = [0u8; FOOTER_LEN];
     b[0..4].copy_from_slice(&MAGIC);
     b[4..6].copy_from_slice(&VERSION.to_le_bytes());
     b[6] = f.depth;
-    b[8..12].copy_from_slice(&f.meta.segment.to_le_bytes());
-    b[12..16].copy_from_slice(&f.meta.segment_tail.to_le_bytes());
-    b[16..24].copy_from_slice(&f.meta.segment_len.to_le_bytes());
-    b[24..32].copy_from_slice(&f.meta.live_after.to_le_bytes());
-    b[32..40].copy_from_slice(&f.meta.max_txid.to_le_bytes());
-    b[40..48].copy_from_slice(&f.entries.to_le_bytes());
-    b[48..56].copy_from_slice(&f.data_end.to_le_bytes());
-    b[56..64].copy_from_slice(&f.root_offset.to_le_bytes());
-    b[64..68].copy_from_slice(&f.root_len.to_le_bytes());
+    b[8..12].copy_from_slice(&m.first.to_le_bytes());
+    b[12..16].copy_from_slice(&m.last.to_le_bytes());
+    b[16..20].copy_from_slice(&m.segments.to_le_bytes());
+    b[20..24].copy_from_slice(&m.last_tail.to_le_bytes());
+    b[24..32].copy_from_slice(&m.last_len.to_le_bytes());
+    b[32..40].copy_from_slice(&m.live_after.to_le_bytes());
+    b[40..48].copy_from_slice(&m.live_bytes_after.to_le_bytes());
+    b[48..56].copy_from_slice(&m.max_txid.to_le_bytes());
+    b[56..64].copy_from_slice(&f.entries.to_le_bytes());
+    b[64..72].copy_from_slice(&f.data_end.to_le_bytes());
+    b[72..80].copy_from_slice(&f.root_offset.to_le_bytes());
+    b[80..84].copy_from_slice(&f.root_len.to_le_bytes());
+    // A Raw record is never at segment 0: ids start at 1.
+    let raw = m.first_raw.unwrap_or(RecordRef { segment: 0, offset: 0, len: 0 });
+    b[84..88].copy_from_slice(&raw.segment.to_le_bytes());
+    b[88..96].copy_from_slice(&raw.offset.to_le_bytes());
+    b[96..100].copy_from_slice(&raw.len.to_le_bytes());
     let crc = crc32c::crc32c(&b[..FOOTER_LEN - CRC_LEN]);
     b[FOOTER_LEN - CRC_LEN..].copy_from_slice(&crc.to_le_bytes());
     b
@@ -235,25 +256,34 @@ fn decode_footer(b: &[u8; FOOTER_LEN], file_len: u64) -> Option<Footer> {
     {
         return None;
     }
+    let raw = RecordRef { segment: u32_at(b, 84), offset: u64_at(b, 88), len: u32_at(b, 96) };
     let f = Footer {
         meta: Meta {
-            segment: u32_at(b, 8),
-            segment_tail: u32_at(b, 12),
-            segment_len: u64_at(b, 16),
-            live_after: u64_at(b, 24),
-            max_txid: u64_at(b, 32),
+            first: u32_at(b, 8),
+            last: u32_at(b, 12),
+            segments: u32_at(b, 16),
+            last_tail: u32_at(b, 20),
+            last_len: u64_at(b, 24),
+            live_after: u64_at(b, 32),
+            live_bytes_after: u64_at(b, 40),
+            max_txid: u64_at(b, 48),
+            first_raw: (raw.segment != 0).then_some(raw),
         },
-        entries: u64_at(b, 40),
-        data_end: u64_at(b, 48),
-        root_offset: u64_at(b, 56),
-        root_len: u32_at(b, 64),
+        entries: u64_at(b, 56),
+        data_end: u64_at(b, 64),
+        root_offset: u64_at(b, 72),
+        root_len: u32_at(b, 80),
         depth: b[6],
     };
     let body = file_len.checked_sub(FOOTER_LEN as u64)?;
     let root_end = f.root_offset.checked_add(u64::from(f.root_len))?;
+    let m = &f.meta;
     let sane = f.depth <= DEPTH_MAX
+        && m.first <= m.last
+        && m.segments >= 1
+        && u64::from(m.segments) <= u64::from(m.last - m.first) + 1
         && f.data_end <= body
-        && root_end <= body
+        && root_end == body
         && (f.entries == 0) == (f.root_len == 0)
         && (f.depth > 0 || root_end == f.data_end);
     sane.then_some(f)
@@ -295,16 +325,19 @@ impl Block {
         &self.payload[from..from + key_len]
     }
 
-    /// Data block: entry `i` of segment `segment`.
-    fn entry(&self, i: usize, segment: u32) -> Entry {
+    /// Data block: entry `i`.
+    fn entry(&self, i: usize) -> Entry {
         let at = self.starts[i] as usize;
         let record_type = if self.payload[at + 4] == RecordType::Put.as_byte() {
             RecordType::Put
         } else {
             RecordType::Delete
         };
-        let rref =
-            RecordRef { segment, offset: u64_at(&self.payload, at + 5), len: u32_at(&self.payload, at + 13) };
+        let rref = RecordRef {
+            segment: u32_at(&self.payload, at + 5),
+            offset: u64_at(&self.payload, at + 9),
+            len: u32_at(&self.payload, at + 17),
+        };
         Entry { key: self.key(i).to_vec(), record_type, rref }
     }
 
@@ -354,11 +387,14 @@ fn damaged(file: &fs::File, segment: u32, offset: u64, what: &str) -> Error {
 }
 
 impl Table {
-    /// Segment `id`'s table in `dir`, if it has one for the segment as it
-    /// is now (`segment_len` bytes, ending in `segment_tail`): `None` when
-    /// it is missing, torn, or made for other bytes. Reads the footer and
-    /// the root block.
-    pub fn open(dir: &fs::Dir, id: u32, segment_len: u64, segment_tail: u32) -> Result<Option<Table>> {
+    /// The table named after segment `last` in `dir`, if there is one for
+    /// that segment as it is now (`last_len` bytes, ending in `last_tail`):
+    /// `None` when it is missing, torn, or made for other bytes. Whether
+    /// the rest of its run is still there is the caller's check
+    /// ([`Meta::first`], [`Meta::segments`]). Reads the footer and the root
+    /// block.
+    pub fn open(dir: &fs::Dir, last: u32, last_len: u64, last_tail: u32) -> Result<Option<Table>> {
+        let id = last;
         let name = crate::segment::index_file_name(id);
         let mut file = match dir.open_file(&name, OpenMode::Read) {
             Ok(file) => file,
@@ -375,7 +411,7 @@ impl Table {
         file.read_exact_at(&mut bytes, len - FOOTER_LEN as u64)?;
         let Some(footer) = decode_footer(&bytes, len) else { return Ok(None) };
         let m = footer.meta;
-        if m.segment != id || m.segment_len != segment_len || m.segment_tail != segment_tail {
+        if m.last != id || m.last_len != last_len || m.last_tail != last_tail {
             return Ok(None);
         }
         let mut table = Table { file, footer, root: None };
@@ -406,7 +442,7 @@ impl Table {
             node = self.read_block(offset, len, level == 1)?;
         }
         let i = node.seek(key, false);
-        Ok((i < node.len() && node.key(i) == key).then(|| node.entry(i, self.footer.meta.segment)))
+        Ok((i < node.len() && node.key(i) == key).then(|| node.entry(i)))
     }
 
     /// The entries with keys above `after` (all of them for `None`), ascending.
@@ -435,7 +471,7 @@ impl Table {
     /// Read and check the block at `offset`: CRC, then every item in bounds
     /// and (data) of a keyed type.
     fn read_block(&mut self, offset: u64, len: u32, data: bool) -> Result<Block> {
-        let segment = self.footer.meta.segment;
+        let segment = self.footer.meta.last;
         let fail = |file: &fs::File, what: &str| Err(damaged(file, segment, offset, what));
         // The root is the last block written: every block ends by its end.
         let body_end = self.footer.root_offset + u64::from(self.footer.root_len);
@@ -493,11 +529,10 @@ pub(crate) struct TableIter<'t> {
 
 impl TableIter<'_> {
     fn advance(&mut self) -> Result<Option<Entry>> {
-        let segment = self.table.footer.meta.segment;
         loop {
             let Some((block, i)) = self.path.last_mut() else { return Ok(None) };
             if *i < block.len() && block.data {
-                let entry = block.entry(*i, segment);
+                let entry = block.entry(*i);
                 *i += 1;
                 return Ok(Some(entry));
             }
@@ -527,7 +562,7 @@ impl Iterator for TableIter<'_> {
     }
 }
 
-/// Write segment `meta.segment`'s table: `fill` pushes the entries, keys
+/// Write the table of `meta`'s run: `fill` pushes the entries, keys
 /// ascending. Whole or not at all (`fs::Dir::replace_file`), under a
 /// temporary name of its own, so writers racing to index one segment (shared
 /// mode) each rename a whole table; the directory sync that makes the name
@@ -537,11 +572,11 @@ pub(crate) fn write(
     meta: Meta,
     fill: impl FnOnce(&mut Builder<'_>) -> Result<()>,
 ) -> Result<()> {
-    let name = crate::segment::index_file_name(meta.segment);
+    let name = crate::segment::index_file_name(meta.last);
     let tmp = {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(meta.segment);
+        h.write_u32(meta.last);
         format!("{name}.tmp-{:016x}", h.finish())
     };
     let result = dir.replace_file(&name, &tmp, |file| {
@@ -566,14 +601,24 @@ mod tests {
 
     type Model = BTreeMap<Vec<u8>, (RecordType, u64, u32)>;
 
-    fn meta(segment: u32) -> Meta {
-        Meta { segment, segment_len: 1000, segment_tail: 7, live_after: 42, max_txid: 9 }
+    fn meta(last: u32) -> Meta {
+        Meta {
+            first: 1,
+            last,
+            segments: 2,
+            last_len: 1000,
+            last_tail: 7,
+            live_after: 42,
+            live_bytes_after: 4200,
+            max_txid: 9,
+            first_raw: Some(RecordRef { segment: 1, offset: 24, len: 30 }),
+        }
     }
 
     fn write_model(dir: &fs::Dir, m: &Model) {
         write(dir, meta(3), |b| {
             for (key, &(t, offset, len)) in m {
-                b.push(key, t, RecordRef { segment: 3, offset, len })?;
+                b.push(key, t, RecordRef { segment: 1 + (offset as u32 % 3), offset, len })?;
             }
             Ok(())
         })
@@ -588,7 +633,7 @@ mod tests {
             let e = table.get(key).unwrap().expect("present");
             assert_eq!(
                 (e.key.as_slice(), e.record_type, e.rref),
-                (key.as_slice(), t, RecordRef { segment: 3, offset, len })
+                (key.as_slice(), t, RecordRef { segment: 1 + (offset as u32 % 3), offset, len })
             );
         }
         for probe in probes {
