@@ -1,0 +1,334 @@
+//! The on-disk index's sealed part: the chain of tables (docs/index.md).
+//! From the newest sealed segment down, the table named after a segment
+//! covers its run `first..=last`; the next table is the one named after
+//! the newest segment below that run. A lookup asks the tables newest
+//! first; the first entry found answers. An ordered walk merges them.
+//!
+//! Segments no valid table covers are indexed here from the segment itself
+//! ([`Chain::open`]), oldest first, since a table's counts are those of the
+//! store after its run: each needs the chain below it.
+
+use std::collections::BTreeMap;
+
+use crate::error::{Error, Result};
+use crate::format::RecordType;
+use crate::fs::{self, OpenMode};
+use crate::record::RecordRef;
+use crate::recovery::{DamagePolicy, Scan};
+use crate::segment::{self, segment_file_name};
+use crate::table::{self, Entry, Meta, Table};
+
+/// The chain of tables over a store's sealed segments.
+#[derive(Debug, Default)]
+pub(crate) struct Chain {
+    /// Newest first.
+    tables: Vec<Table>,
+}
+
+impl Chain {
+    /// The chain over `sealed` (the sealed segments as listed, ascending):
+    /// each valid table is used; each segment no valid table covers is
+    /// indexed from its bytes and its table written. Reads the footers and
+    /// root blocks of the tables, and the segments that had none.
+    pub fn open(dir: &fs::Dir, sealed: &[u32]) -> Result<Chain> {
+        // Newest first: which tables cover which runs, and what is left.
+        let mut found = Vec::new();
+        let mut missing = Vec::new();
+        let mut i = sealed.len();
+        while i > 0 {
+            let last = sealed[i - 1];
+            match valid_table(dir, sealed, i - 1)? {
+                Some(table) => {
+                    let covered = table.meta().segments as usize;
+                    found.push(table);
+                    i -= covered;
+                }
+                None => {
+                    missing.push(last);
+                    i -= 1;
+                }
+            }
+        }
+        // Oldest first, each new table over the chain below it.
+        let mut below = Vec::new();
+        let mut found = found.into_iter().rev().peekable();
+        let mut missing = missing.into_iter().rev().peekable();
+        loop {
+            let next_found = found.peek().map(|t| t.meta().last);
+            let next_missing = missing.peek().copied();
+            match (next_found, next_missing) {
+                (None, None) => break,
+                (Some(f), m) if m.is_none_or(|m| f < m) => below.insert(0, found.next().expect("peeked")),
+                _ => {
+                    let id = missing.next().expect("peeked");
+                    let mut chain = Chain { tables: below };
+                    chain.index_segment(dir, id)?;
+                    below = chain.tables;
+                }
+            }
+        }
+        Ok(Chain { tables: below })
+    }
+
+    /// Tables in the chain, newest first.
+    pub fn len(&self) -> usize {
+        self.tables.len()
+    }
+
+    /// The newest table's counts: the store's after its sealed segments.
+    pub fn newest(&self) -> Option<Meta> {
+        self.tables.first().map(Table::meta)
+    }
+
+    /// The newest entry the sealed segments hold for `key`.
+    pub fn get(&mut self, key: &[u8]) -> Result<Option<Entry>> {
+        for table in &mut self.tables {
+            if let Some(entry) = table.get(key)? {
+                return Ok(Some(entry));
+            }
+        }
+        Ok(None)
+    }
+
+    /// The live keys after `after` (all for `None`), ascending, each with
+    /// its Put's reference: the tables merged, the newest entry of a key
+    /// winning, Deletes dropped.
+    pub fn live_after(&mut self, after: Option<&[u8]>) -> Result<Merge<'_>> {
+        let mut sources = Vec::with_capacity(self.tables.len());
+        for table in &mut self.tables {
+            sources.push(table.iter_after(after)?);
+        }
+        Merge::new(sources)
+    }
+
+    /// Read sealed segment `id` (strict: a sealed segment has no torn
+    /// tail) and write its table, with the store's counts after it, over
+    /// this chain (which must end just below `id`); then put it first.
+    fn index_segment(&mut self, dir: &fs::Dir, id: u32) -> Result<()> {
+        let mut last = BTreeMap::new();
+        let mut first_raw = self.newest().and_then(|m| m.first_raw);
+        let mut scan = Scan::new(dir.try_clone()?, vec![id], DamagePolicy::Strict).sealed();
+        while let Some((rref, frame)) = scan.next_frame()? {
+            match frame.header.record_type {
+                RecordType::Raw => first_raw = first_raw.or(Some(rref)),
+                t => drop(last.insert(frame.key.to_vec(), (t, rref))),
+            }
+        }
+        let max_txid = scan.report().last_txid_seen.max(self.newest().map_or(0, |m| m.max_txid));
+        let mut segment = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
+        let (last_len, last_tail) = segment::len_and_tail(&mut segment)?;
+        let (mut live, mut live_bytes) = self.newest().map_or((0, 0), |m| (m.live_after, m.live_bytes_after));
+        for (key, (t, rref)) in &last {
+            let before = self.get(key)?.filter(|e| e.record_type == RecordType::Put);
+            if let Some(old) = &before {
+                // Saturating: counts below come from tables, which a
+                // forger could make up; never a panic over them.
+                live = live.saturating_sub(1);
+                live_bytes = live_bytes.saturating_sub(u64::from(old.rref.len));
+            }
+            if *t == RecordType::Put {
+                live += 1;
+                live_bytes += u64::from(rref.len);
+            }
+        }
+        let meta = Meta {
+            first: id,
+            last: id,
+            segments: 1,
+            last_len,
+            last_tail,
+            live_after: live,
+            live_bytes_after: live_bytes,
+            max_txid,
+            first_raw,
+        };
+        table::write(dir, meta, |b| {
+            for (key, (t, rref)) in &last {
+                b.push(key, *t, *rref)?;
+            }
+            Ok(())
+        })?;
+        let table = Table::open(dir, id, last_len, last_tail)?.ok_or_else(|| Error::Io {
+            op: "index",
+            path: dir.path().join(segment::index_file_name(id)),
+            source: std::io::Error::other("the table just written does not read back"),
+        })?;
+        self.tables.insert(0, table);
+        Ok(())
+    }
+}
+
+/// The table named after `sealed[at]`, if it is valid: it matches that
+/// segment's bytes, and its run's segments are all still listed (a
+/// compaction removes its inputs; a run straddling them is stale).
+fn valid_table(dir: &fs::Dir, sealed: &[u32], at: usize) -> Result<Option<Table>> {
+    let id = sealed[at];
+    let mut segment = match dir.open_file(&segment_file_name(id), OpenMode::Read) {
+        Ok(file) => file,
+        // Removed since the listing: a compaction installed its output.
+        Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => return Ok(None),
+        Err(e) => return Err(e),
+    };
+    let (len, tail) = segment::len_and_tail(&mut segment)?;
+    let Some(table) = Table::open(dir, id, len, tail)? else { return Ok(None) };
+    let m = table.meta();
+    let listed = sealed[..=at].iter().rev().take_while(|&&s| s >= m.first).count();
+    Ok((listed == m.segments as usize).then_some(table))
+}
+
+/// A k-way merge of tables' entries (newest source first): each key once,
+/// from the newest source that has it; Deletes dropped.
+pub(crate) struct Merge<'t> {
+    sources: Vec<table::TableIter<'t>>,
+    heads: Vec<Option<Entry>>,
+}
+
+impl<'t> Merge<'t> {
+    fn new(mut sources: Vec<table::TableIter<'t>>) -> Result<Self> {
+        let heads = sources.iter_mut().map(|s| s.next().transpose()).collect::<Result<Vec<_>>>()?;
+        Ok(Merge { sources, heads })
+    }
+
+    fn advance(&mut self) -> Result<Option<(Vec<u8>, RecordRef)>> {
+        loop {
+            // The smallest key among the heads, and the newest source with it.
+            let mut pick: Option<usize> = None;
+            for (i, head) in self.heads.iter().enumerate() {
+                if let Some(e) = head {
+                    if pick.is_none_or(|p| e.key < self.heads[p].as_ref().expect("a head").key) {
+                        pick = Some(i);
+                    }
+                }
+            }
+            let Some(p) = pick else { return Ok(None) };
+            let entry = self.heads[p].take().expect("picked");
+            // Every source at this key moves on; older versions are shadowed.
+            for i in 0..self.heads.len() {
+                if i == p || self.heads[i].as_ref().is_some_and(|e| e.key == entry.key) {
+                    self.heads[i] = self.sources[i].next().transpose()?;
+                }
+            }
+            if entry.record_type == RecordType::Put {
+                return Ok(Some((entry.key, entry.rref)));
+            }
+        }
+    }
+}
+
+impl Iterator for Merge<'_> {
+    type Item = Result<(Vec<u8>, RecordRef)>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.advance().transpose()
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use proptest::prelude::*;
+
+    use super::*;
+    use crate::{Options, RecordLog};
+
+    /// Segments written by a log from `ops` (a key byte, `None` = delete),
+    /// rotated every `per_segment` ops; what a replay says is live.
+    fn store(
+        ops: &[(u8, Option<u8>)],
+        per_segment: usize,
+    ) -> (tempfile::TempDir, BTreeMap<Vec<u8>, RecordRef>) {
+        let td = tempfile::tempdir().unwrap();
+        let mut log = RecordLog::open_with(td.path(), Options::new()).unwrap();
+        let mut live = BTreeMap::new();
+        for (i, &(key, value)) in ops.iter().enumerate() {
+            let key = vec![key];
+            match value {
+                Some(v) => {
+                    let r = log.append_record(RecordType::Put, &key, &[v; 5]).unwrap();
+                    live.insert(key, r);
+                }
+                None => {
+                    log.append_record(RecordType::Delete, &key, b"").unwrap();
+                    live.remove(&key);
+                }
+            }
+            if (i + 1) % per_segment == 0 {
+                log.rotate().unwrap();
+            }
+        }
+        log.rotate().unwrap();
+        (td, live)
+    }
+
+    fn sealed(dir: &fs::Dir) -> Vec<u32> {
+        let ids = segment::list_ids(dir).unwrap();
+        ids[..ids.len() - 1].to_vec()
+    }
+
+    fn check(chain: &mut Chain, live: &BTreeMap<Vec<u8>, RecordRef>) {
+        let m = chain.newest().expect("a table");
+        assert_eq!(m.live_after, live.len() as u64, "live keys");
+        assert_eq!(m.live_bytes_after, live.values().map(|r| u64::from(r.len)).sum::<u64>(), "live bytes");
+        for k in 0..=255u8 {
+            let got = chain.get(&[k]).unwrap().filter(|e| e.record_type == RecordType::Put).map(|e| e.rref);
+            assert_eq!(got, live.get(&vec![k]).copied(), "key {k}");
+        }
+        let walked: Vec<(Vec<u8>, RecordRef)> = chain.live_after(None).unwrap().map(Result::unwrap).collect();
+        assert_eq!(walked, live.iter().map(|(k, r)| (k.clone(), *r)).collect::<Vec<_>>());
+        let after: Vec<Vec<u8>> = chain.live_after(Some(&[100])).unwrap().map(|e| e.unwrap().0).collect();
+        assert_eq!(
+            after,
+            live.keys().filter(|k| k.as_slice() > [100].as_slice()).cloned().collect::<Vec<_>>()
+        );
+    }
+
+    #[test]
+    fn missing_tables_are_built_oldest_first_and_reused() {
+        let ops: Vec<(u8, Option<u8>)> =
+            (0..300u32).map(|i| ((i * 7 % 50) as u8, (i % 5 != 0).then_some(i as u8))).collect();
+        let (td, live) = store(&ops, 40);
+        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+        let ids = sealed(&dir);
+        let mut chain = Chain::open(&dir, &ids).unwrap();
+        assert_eq!(chain.len(), ids.len());
+        check(&mut chain, &live);
+        // Every table is there now: a second open reads them, and the same
+        // with some removed (rebuilt) or damaged (not this segment's).
+        drop(chain);
+        let mut again = Chain::open(&dir, &ids).unwrap();
+        check(&mut again, &live);
+        std::fs::remove_file(td.path().join(segment::index_file_name(ids[2]))).unwrap();
+        let path = td.path().join(segment::index_file_name(ids[4]));
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - 10;
+        bytes[at] ^= 1;
+        std::fs::write(&path, bytes).unwrap();
+        let mut rebuilt = Chain::open(&dir, &ids).unwrap();
+        check(&mut rebuilt, &live);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 48, ..ProptestConfig::default() })]
+
+        /// Whatever the writes and the tables lost, the chain answers what
+        /// a replay of the segments says.
+        #[test]
+        fn the_chain_agrees_with_a_replay(
+            ops in proptest::collection::vec((0u8..40, proptest::option::weighted(0.8, any::<u8>())), 1..300),
+            per_segment in 1usize..60,
+            drop_tables in proptest::collection::vec(any::<bool>(), 0..12),
+        ) {
+            let (td, live) = store(&ops, per_segment);
+            let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+            let ids = sealed(&dir);
+            drop(Chain::open(&dir, &ids).unwrap());
+            for (id, gone) in ids.iter().zip(&drop_tables) {
+                if *gone {
+                    std::fs::remove_file(td.path().join(segment::index_file_name(*id))).unwrap();
+                }
+            }
+            let mut chain = Chain::open(&dir, &ids).unwrap();
+            prop_assert_eq!(chain.len(), ids.len());
+            check(&mut chain, &live);
+        }
+    }
+}
