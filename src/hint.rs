@@ -235,7 +235,7 @@ impl<'f> Body<'f> {
 pub(crate) fn load(dir: &fs::Dir, id: u32) -> Result<Option<Hint>> {
     let mut segment = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
     let (segment_len, tail) = crate::segment::len_and_tail(&mut segment)?;
-    let Ok(mut file) = dir.open_file(&hint_file_name(id), OpenMode::Read) else { return Ok(None) };
+    let Ok(file) = dir.open_file(&hint_file_name(id), OpenMode::Read) else { return Ok(None) };
     let Ok(len) = file.len() else { return Ok(None) };
     // Each entry takes ENTRY_FIXED_LEN bytes and its key, its frame
     // FRAME_MIN_LEN (more) and the same key: the entries are shorter than
@@ -340,7 +340,7 @@ fn last_header_agrees(segment: &mut fs::File, hint: &Hint, last: Option<Last>) -
 pub(crate) fn claimed_entries(dir: &fs::Dir, id: u32) -> u64 {
     let peek = || -> Result<u64> {
         let segment_len = dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?;
-        let mut file = dir.open_file(&hint_file_name(id), OpenMode::Read)?;
+        let file = dir.open_file(&hint_file_name(id), OpenMode::Read)?;
         let mut header = [0u8; HEADER_LEN];
         file.read_exact_at(&mut header, 0)?;
         if header[..4] != MAGIC || u32_at(&header, 8) != id {
@@ -425,7 +425,7 @@ pub(crate) mod tests {
 
     impl Forged {
         fn read(dir: &fs::Dir, id: u32) -> Forged {
-            let mut file = dir.open_file(&hint_file_name(id), OpenMode::Read).unwrap();
+            let file = dir.open_file(&hint_file_name(id), OpenMode::Read).unwrap();
             let mut bytes = vec![0u8; file.len().unwrap() as usize];
             file.read_exact_at(&mut bytes, 0).unwrap();
             let mut entries = Vec::new();

@@ -81,8 +81,8 @@ impl Chain {
     }
 
     /// The newest entry the sealed segments hold for `key`.
-    pub fn get(&mut self, key: &[u8]) -> Result<Option<Entry>> {
-        for table in &mut self.tables {
+    pub fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
+        for table in &self.tables {
             if let Some(entry) = table.get(key)? {
                 return Ok(Some(entry));
             }
@@ -93,9 +93,9 @@ impl Chain {
     /// The live keys after `after` (all for `None`), ascending, each with
     /// its Put's reference: the tables merged, the newest entry of a key
     /// winning, Deletes dropped.
-    pub fn live_after(&mut self, after: Option<&[u8]>) -> Result<Merge<'_>> {
+    pub fn live_after(&self, after: Option<&[u8]>) -> Result<Merge<'_>> {
         let mut sources = Vec::with_capacity(self.tables.len());
-        for table in &mut self.tables {
+        for table in &self.tables {
             sources.push(table.iter_after(after)?);
         }
         Merge::new(sources)

@@ -396,7 +396,7 @@ impl Table {
     pub fn open(dir: &fs::Dir, last: u32, last_len: u64, last_tail: u32) -> Result<Option<Table>> {
         let id = last;
         let name = crate::segment::index_file_name(id);
-        let mut file = match dir.open_file(&name, OpenMode::Read) {
+        let file = match dir.open_file(&name, OpenMode::Read) {
             Ok(file) => file,
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(None)
@@ -431,7 +431,7 @@ impl Table {
     }
 
     /// The entry for `key`, if the segment wrote it.
-    pub fn get(&mut self, key: &[u8]) -> Result<Option<Entry>> {
+    pub fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
         let Some(mut node) = self.root.clone() else { return Ok(None) };
         for level in (1..=self.footer.depth).rev() {
             let i = node.seek(key, false);
@@ -446,7 +446,7 @@ impl Table {
     }
 
     /// The entries with keys above `after` (all of them for `None`), ascending.
-    pub fn iter_after(&mut self, after: Option<&[u8]>) -> Result<TableIter<'_>> {
+    pub fn iter_after(&self, after: Option<&[u8]>) -> Result<TableIter<'_>> {
         let mut path = Vec::new();
         if let Some(mut node) = self.root.clone() {
             for level in (1..=self.footer.depth).rev() {
@@ -470,7 +470,7 @@ impl Table {
 
     /// Read and check the block at `offset`: CRC, then every item in bounds
     /// and (data) of a keyed type.
-    fn read_block(&mut self, offset: u64, len: u32, data: bool) -> Result<Block> {
+    fn read_block(&self, offset: u64, len: u32, data: bool) -> Result<Block> {
         let segment = self.footer.meta.last;
         let fail = |file: &fs::File, what: &str| Err(damaged(file, segment, offset, what));
         // The root is the last block written: every block ends by its end.
@@ -523,7 +523,7 @@ impl Table {
 /// the path from the root to the current data block, each with the
 /// position of the next item to take.
 pub(crate) struct TableIter<'t> {
-    table: &'t mut Table,
+    table: &'t Table,
     path: Vec<(Block, usize)>,
 }
 
@@ -626,7 +626,7 @@ mod tests {
     }
 
     fn check(dir: &fs::Dir, m: &Model, probes: &[Vec<u8>]) {
-        let mut table = Table::open(dir, 3, 1000, 7).unwrap().expect("the table");
+        let table = Table::open(dir, 3, 1000, 7).unwrap().expect("the table");
         assert_eq!(table.meta(), meta(3));
         assert_eq!(table.entries(), m.len() as u64);
         for (key, &(t, offset, len)) in m {
@@ -719,7 +719,7 @@ mod tests {
         let mut bytes = std::fs::read(&path).unwrap();
         bytes[100] ^= 0x10; // inside the first data block
         std::fs::write(&path, &bytes).unwrap();
-        let mut table = Table::open(&dir, 3, 1000, 7).unwrap().expect("footer and root intact");
+        let table = Table::open(&dir, 3, 1000, 7).unwrap().expect("footer and root intact");
         let first = m.keys().next().unwrap();
         let err = table.get(first).unwrap_err();
         assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
