@@ -123,8 +123,8 @@ pub(crate) fn write(dir: &fs::Dir, id: u32, built: Option<(&Builder, u64)>) -> R
 /// compaction's output, hinted before the rename that installs it: the
 /// hint is checked against the segment's length and tail when used).
 pub(crate) fn write_for(dir: &fs::Dir, id: u32, segment: &str, built: Option<(&Builder, u64)>) -> Result<()> {
-    let mut segment = dir.open_file(segment, OpenMode::Read)?;
-    let (segment_len, tail) = crate::segment::len_and_tail(&mut segment)?;
+    let segment = dir.open_file(segment, OpenMode::Read)?;
+    let (segment_len, tail) = crate::segment::len_and_tail(&segment)?;
     let bytes = match built {
         Some((builder, max_txid)) => builder.finish(id, segment_len, tail, max_txid),
         None => {
@@ -234,7 +234,7 @@ impl<'f> Body<'f> {
 /// chunks (memory: [`READ_CHUNK_BYTES`] and a key, not the file's size).
 pub(crate) fn load(dir: &fs::Dir, id: u32) -> Result<Option<Hint>> {
     let mut segment = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
-    let (segment_len, tail) = crate::segment::len_and_tail(&mut segment)?;
+    let (segment_len, tail) = crate::segment::len_and_tail(&segment)?;
     let Ok(file) = dir.open_file(&hint_file_name(id), OpenMode::Read) else { return Ok(None) };
     let Ok(len) = file.len() else { return Ok(None) };
     // Each entry takes ENTRY_FIXED_LEN bytes and its key, its frame
@@ -498,7 +498,7 @@ pub(crate) mod tests {
         assert!(load(&dir, 1).unwrap().is_some(), "the written hint is trusted");
         let written = Forged::read(&dir, 1);
         let mut segment = dir.open_file(&segment_file_name(1), OpenMode::Read).unwrap();
-        let (len, tail) = crate::segment::len_and_tail(&mut segment).unwrap();
+        let (len, tail) = crate::segment::len_and_tail(&segment).unwrap();
         let (builder, max_txid) = build_by_scan(&dir, 1).unwrap();
         let scanned = builder.finish(1, len, tail, max_txid);
         assert_eq!(written.header, scanned[..HEADER_LEN], "same header");

@@ -61,7 +61,7 @@ pub fn parse_hint_filename(name: &str) -> Option<u32> {
 /// A segment's length and its last four bytes (the last frame's CRC; 0
 /// when shorter than a frame): what hint and index files are checked
 /// against, so one made for other bytes is never used.
-pub(crate) fn len_and_tail(segment: &mut fs::File) -> Result<(u64, u32), Error> {
+pub(crate) fn len_and_tail(segment: &fs::File) -> Result<(u64, u32), Error> {
     const FRAME_MIN_LEN: u64 = (crate::format::HEADER_LEN + crate::format::CRC_LEN) as u64;
     let len = segment.len()?;
     let mut tail = [0u8; crate::format::CRC_LEN];
