@@ -497,7 +497,7 @@ pub(crate) mod tests {
         let (_td, dir, _) = hinted_store();
         assert!(load(&dir, 1).unwrap().is_some(), "the written hint is trusted");
         let written = Forged::read(&dir, 1);
-        let mut segment = dir.open_file(&segment_file_name(1), OpenMode::Read).unwrap();
+        let segment = dir.open_file(&segment_file_name(1), OpenMode::Read).unwrap();
         let (len, tail) = crate::segment::len_and_tail(&segment).unwrap();
         let (builder, max_txid) = build_by_scan(&dir, 1).unwrap();
         let scanned = builder.finish(1, len, tail, max_txid);
