@@ -71,6 +71,7 @@ impl Chain {
     }
 
     /// Tables in the chain, newest first.
+    #[cfg(test)]
     pub fn len(&self) -> usize {
         self.tables.len()
     }
@@ -93,6 +94,7 @@ impl Chain {
     /// The live keys after `after` (all for `None`), ascending, each with
     /// its Put's reference: the tables merged, the newest entry of a key
     /// winning, Deletes dropped.
+    #[cfg(test)]
     pub fn live_after(&self, after: Option<&[u8]>) -> Result<Merge<'_>> {
         let mut sources = Vec::with_capacity(self.tables.len());
         self.sources_after(after, &mut sources)?;
@@ -292,6 +294,24 @@ impl DiskIndex {
         Ok(DiskIndex { chain: Chain::open(dir, sealed)?, tail: Vec::new() })
     }
 
+    /// The highest txid of the sealed segments (0 for none).
+    pub fn max_txid(&self) -> u64 {
+        self.chain.newest().map_or(0, |m| m.max_txid)
+    }
+
+    /// Read the chain again over `listed` (the directory's segments now),
+    /// after another writer's compaction removed segments: tail segments
+    /// that are gone are dropped (their keys are in the output, which the
+    /// chain now covers), and the chain covers everything below the tail
+    /// (or below `active`).
+    pub fn reopen_chain(&mut self, dir: &fs::Dir, listed: &[u32], active: u32) -> Result<()> {
+        self.tail.retain(|(id, _)| listed.binary_search(id).is_ok());
+        let below = self.tail.first().map_or(active, |(id, _)| *id);
+        let sealed: Vec<u32> = listed.iter().copied().filter(|&id| id < below).collect();
+        self.chain = Chain::open(dir, &sealed)?;
+        Ok(())
+    }
+
     /// A frame of a segment after the chain, in log order.
     pub fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {
         if self.tail.last().is_none_or(|(id, _)| *id < rref.segment) {
@@ -484,8 +504,12 @@ mod tests {
         Delete(u8),
         /// With `seal`, the tail's sealed segments are indexed at once;
         /// else they stay in the tail until a later rotation seals.
-        Rotate { seal: bool },
-        Reopen { drop_tables: u8 },
+        Rotate {
+            seal: bool,
+        },
+        Reopen {
+            drop_tables: u8,
+        },
     }
 
     fn op() -> impl Strategy<Value = Op> {

@@ -99,6 +99,7 @@ impl Keydir {
         self.table.len()
     }
 
+    #[cfg(test)]
     pub fn is_empty(&self) -> bool {
         self.table.is_empty()
     }

@@ -27,6 +27,7 @@ mod error;
 pub mod format;
 mod fs;
 mod hint;
+mod index;
 pub mod inspect;
 mod keydir;
 mod kv;
@@ -41,11 +42,6 @@ mod replay;
 mod sched;
 mod seal;
 pub mod segment;
-// The on-disk index (issue 28, docs/index.md): written and read by its
-// tests only until it is wired into the store.
-#[allow(dead_code)]
-mod index;
-#[allow(dead_code)]
 mod table;
 
 pub use error::{Error, ErrorKind};

@@ -426,6 +426,7 @@ impl Table {
         self.footer.meta
     }
 
+    #[cfg(test)]
     pub fn entries(&self) -> u64 {
         self.footer.entries
     }

@@ -44,7 +44,7 @@ impl DataWal {
                 {
                     tries += 1;
                     self.readers.retain(|(id, _)| *id != rref.segment);
-                    self.log.refresh(&mut self.keydir)?;
+                    self.refresh_keys()?;
                     match self.ref_of(key) {
                         Some(now) => rref = now,
                         None => return Ok(None),
