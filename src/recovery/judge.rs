@@ -1,7 +1,6 @@
-//! The rules of `docs/recovery.md`: what bytes that do not decode mean,
-//! judged from the damage and what follows it (the module docs of
-//! `recovery` give the rule behind them), each look linear in the bytes it
-//! reads.
+//! The verdicts of `docs/recovery.md`: what bytes that do not decode mean,
+//! judged from the damage and what follows it (the rule behind them is
+//! that page's "The rule"), each look linear in the bytes it reads.
 
 use super::{DamagePolicy, TornTail};
 use crate::error::Result;
@@ -127,18 +126,13 @@ enum After {
 /// Judge what follows the damaged frame at `offset` (`frame_len` bytes,
 /// inside the limit), reading each byte a bounded number of times.
 ///
-/// The rule it serves: appends land in order, and a sync makes every byte
-/// written before it durable. So bytes that never landed (zeros: segments
-/// only grow into zeros, past their end or into preallocated room) show
-/// that no sync covered what was written after them: it was never
-/// acknowledged as durable, and a power loss may drop it with the rest of
-/// the torn tail. Write-back lands whole pages (sectors at the least), so
-/// such a hole shows as [`LOST_WRITE_MIN_BYTES`] zeros inside the frame,
-/// zeros where the next frame must start, or zeros that end the frame at
-/// the end of the file. Without one, the frame's bytes
-/// changed after they landed: any CRC-valid frame after its start (inside
-/// its declared extent too: a changed length can swallow frames) holds
-/// bytes once acknowledged, and is refused.
+/// It serves `docs/recovery.md`'s rule: a lost write (zeros where bytes
+/// were written) before later frames makes them a torn tail. Here a lost
+/// write shows as [`LOST_WRITE_MIN_BYTES`] zeros inside the frame, zeros
+/// where the next frame must start, or zeros that end the frame at the end
+/// of the file. Without one, any CRC-valid frame after the damaged frame's
+/// start (inside its declared extent too: a changed length can swallow
+/// frames) holds bytes once acknowledged, and is refused.
 fn walk_after(file: &mut fs::File, offset: u64, frame_len: u32, limit: u64) -> Result<After> {
     let mut chunk = vec![0u8; PROBE_CHUNK_BYTES];
     let mut zeros = ZeroRun::default();
