@@ -27,6 +27,7 @@
 //! filters work (`-- p1_`), `DATAWAL_BENCH_ONLY=p1,p4` also skips the other
 //! groups' setup, `DATAWAL_BENCH_QUICK=1` shrinks everything.
 
+use std::collections::BTreeMap;
 use std::hint::black_box;
 use std::path::Path;
 use std::time::{Duration, Instant};
@@ -34,6 +35,9 @@ use std::time::{Duration, Instant};
 use criterion::{BenchmarkId, Criterion, SamplingMode, Throughput};
 
 mod common;
+use common::results::{
+    Dd, Interleaved, P2Interleaved, P4Interleaved, P4Ops, P7Interleaved, R1Row, Turns, R1,
+};
 use common::{Kv, Rng, StoreKind};
 
 /// The two log implementations under one interface.
@@ -200,8 +204,8 @@ fn abba<T: Copy>(items: &[T], round: usize) -> Vec<T> {
 /// per cycle (the order rotating every cycle), so every slow phase of the
 /// disk hits every side. Runs `min_cycles` at least, then stops at
 /// `max_cycles` or when `budget` is spent. `op(i)` runs side `i`'s
-/// operation and returns its timed part. Per side: JSON with the count,
-/// total seconds, median operation time, and the seconds of each block of
+/// operation and returns its timed part. Per side: the count, total
+/// seconds, median operation time, and the seconds of each block of
 /// [`BLOCK_CYCLES`] consecutive cycles (full blocks only), from which the
 /// summary bootstraps a confidence interval for a ratio of two sides, and
 /// the count and seconds of its stalls (over [`common::STALL_MEDIANS`]
@@ -212,7 +216,7 @@ fn round_robin(
     max_cycles: usize,
     budget: Duration,
     mut op: impl FnMut(usize) -> Duration,
-) -> serde_json::Value {
+) -> Interleaved {
     let n = names.len();
     let mut times: Vec<Vec<f64>> = vec![Vec::new(); n];
     let started = Instant::now();
@@ -224,30 +228,26 @@ fn round_robin(
         }
         cycle += 1;
     }
-    let mut out = serde_json::Map::new();
+    let mut sides = BTreeMap::new();
     for (i, name) in names.iter().enumerate() {
         let total: f64 = times[i].iter().sum();
         let blocks: Vec<f64> = times[i].chunks_exact(BLOCK_CYCLES).map(|b| b.iter().sum()).collect();
         let median = common::median(&times[i]);
         let stalls: Vec<f64> =
             times[i].iter().copied().filter(|&t| t > common::STALL_MEDIANS * median).collect();
-        out.insert(
-            name.to_string(),
-            serde_json::json!({
-                "ops": times[i].len(),
-                "total_secs": total,
-                "ops_per_s": times[i].len() as f64 / total,
-                "median_op_ns": median * 1e9,
-                "block_secs": blocks,
-                "stall_ops": stalls.len(),
-                // From +0.0: an empty f64 sum is -0.0, printed "-0.0 %".
-                "stall_secs": stalls.iter().fold(0.0, |a, t| a + t),
-            }),
-        );
+        let turns = Turns {
+            ops: times[i].len(),
+            total_secs: total,
+            ops_per_s: times[i].len() as f64 / total,
+            median_op_ns: median * 1e9,
+            block_secs: blocks,
+            stall_ops: stalls.len(),
+            // From +0.0: an empty f64 sum is -0.0, printed "-0.0 %".
+            stall_secs: stalls.iter().fold(0.0, |a, t| a + t),
+        };
+        assert!(sides.insert(name.to_string(), turns).is_none(), "two sides named {name}");
     }
-    out.insert("cycles".into(), serde_json::json!(cycle));
-    out.insert("wall_secs".into(), serde_json::json!(started.elapsed().as_secs_f64()));
-    serde_json::Value::Object(out)
+    Interleaved { cycles: cycle, wall_secs: started.elapsed().as_secs_f64(), sides }
 }
 
 /// Cycles per block of `round_robin`'s per-side sums: long enough to
@@ -381,21 +381,20 @@ fn p2_batch(c: &mut Criterion) {
         e
     });
     dd.push(common::dd_fdatasync_mb_s(dd_mib));
-    common::write_result(
-        "p2_interleaved",
-        &serde_json::json!({ "bytes_per_op": RECORDS * RECORD_BYTES, "sides": interleaved }),
-    );
+    common::write_result(&P2Interleaved {
+        bytes_per_op: (RECORDS * RECORD_BYTES) as u64,
+        sides: interleaved,
+    });
     drop(slots);
     let mb_s: Vec<f64> = dd.iter().map(|r| r.mb_s).collect();
-    common::write_result(
-        "dd",
-        &serde_json::json!({
-            "command": format!("dd if=/dev/zero of=<target>/bench-data/dd-fdatasync.bin bs=1M count={dd_mib} conv=fdatasync"),
-            "mb_s_each": mb_s,
-            "mb_s_median": common::median(&mb_s),
-            "lines": dd.iter().map(|r| r.line.clone()).collect::<Vec<_>>(),
-        }),
-    );
+    common::write_result(&Dd {
+        command: format!(
+            "dd if=/dev/zero of=<target>/bench-data/dd-fdatasync.bin bs=1M count={dd_mib} conv=fdatasync"
+        ),
+        lines: dd.iter().map(|r| r.line.clone()).collect(),
+        mb_s_median: common::median(&mb_s),
+        mb_s_each: mb_s,
+    });
 }
 
 /// Keys and values of P4 (small values: a put-heavy benchmark of large
@@ -456,13 +455,12 @@ fn p4_get_put(c: &mut Criterion) {
         sides.push((kind.name(), store.as_mut()));
     }
     sides.push(("raw_file", &mut raw)); // put only: it cannot get
-    let mut results = serde_json::Map::new();
-    for op in ["get", "put"] {
+    let mut turns = |op: &str| {
         let n = if op == "get" { 2 } else { 3 };
         let names: Vec<&str> = sides[..n].iter().map(|(n, _)| *n).collect();
         let mut rng = Rng::new(400);
         let value = common::value(8, P4_VALUE_BYTES);
-        let turns = round_robin(&names, min, max, Duration::from_secs(10), |i| {
+        round_robin(&names, min, max, Duration::from_secs(10), |i| {
             let batch: Vec<[u8; 16]> = (0..P4_TURN).map(|_| common::key(rng.below(keys))).collect();
             let store = &mut *sides[i].1;
             let t = Instant::now();
@@ -474,14 +472,11 @@ fn p4_get_put(c: &mut Criterion) {
                 }
             }
             t.elapsed()
-        });
-        results.insert(op.into(), turns);
-    }
+        })
+    };
+    let ops = P4Ops { get: turns("get"), put: turns("put") };
     drop(sides);
-    common::write_result(
-        "p4_interleaved",
-        &serde_json::json!({ "ops_per_turn": P4_TURN, "value_bytes": P4_VALUE_BYTES, "ops": results }),
-    );
+    common::write_result(&P4Interleaved { ops_per_turn: P4_TURN, value_bytes: P4_VALUE_BYTES, ops });
     drop(stores);
     drop(raw);
     for n in ["ours", "reference", "raw_file"] {
@@ -611,10 +606,7 @@ fn p7_durable_put(c: &mut Criterion) {
         stores[i].1.put_durable(&k, &value);
         t.elapsed()
     });
-    common::write_result(
-        "p7_interleaved",
-        &serde_json::json!({ "value_bytes": P7_VALUE_BYTES, "sides": interleaved }),
-    );
+    common::write_result(&P7Interleaved { value_bytes: P7_VALUE_BYTES, sides: interleaved });
     let names: Vec<String> = names.iter().map(|n| n.to_string()).collect();
     drop(stores);
     for n in names {
@@ -678,13 +670,11 @@ fn r1_torn_open() {
                 "r1: {mib} MiB torn value, room {room}: open {ms:.2} ms ({:.3} ms/MiB)",
                 ms / mib as f64
             );
-            rows.push(
-                serde_json::json!({ "mib": mib, "room": room, "open_ms": ms, "ms_per_mib": ms / mib as f64 }),
-            );
+            rows.push(R1Row { mib, room, open_ms: ms, ms_per_mib: ms / mib as f64 });
             common::remove_dir(&dir);
         }
     }
-    common::write_result("r1_torn_open", &serde_json::json!({ "rows": rows }));
+    common::write_result(&R1 { rows });
 }
 
 fn main() {

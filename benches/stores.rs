@@ -27,6 +27,9 @@ use std::time::Instant;
 use serde_json::{json, Value};
 
 mod common;
+use common::results::{
+    KvLoad, KvStore, KvStores, ListVariants, Listing, P3Variants, P6Log, P6Logs, Reopens, Scans, P3, P6,
+};
 use common::{Kv, Rng, StoreKind};
 
 /// Value size of the KV workloads and of P3 (keys are 16 bytes).
@@ -213,7 +216,7 @@ fn kv_compare() {
     Rng::new(11).shuffle(&mut ids);
 
     let mut bulk: Vec<(String, Vec<f64>)> = LOADERS.iter().map(|n| (n.to_string(), vec![])).collect();
-    let mut disk = serde_json::Map::new();
+    let mut disk: Vec<(&str, u64)> = Vec::new();
     for round in 0..rounds {
         for name in order(&LOADERS, round) {
             let dir = common::fresh_dir(&format!("kv-{name}"));
@@ -225,7 +228,8 @@ fn kv_compare() {
             drop(store);
             eprintln!("[bench] kv: bulk load {name} round {}: {secs:.3} s", round + 1);
             bulk.iter_mut().find(|(n, _)| n == name).unwrap().1.push(secs);
-            disk.insert(name.to_string(), json!(common::dir_bytes(&dir)));
+            disk.retain(|(n, _)| *n != name);
+            disk.push((name, common::dir_bytes(&dir)));
         }
     }
     common::remove_dir(&common::data_root().join("kv-ours_batch"));
@@ -285,45 +289,49 @@ fn kv_compare() {
         }
     }
 
-    let mut stores = serde_json::Map::new();
-    for name in LOADERS {
+    let load = |name: &str| {
         let b = &bulk.iter().find(|(n, _)| n == name).unwrap().1;
-        let mut entry = json!({
-            "bulk_load_secs": b,
-            "bulk_load_secs_median": common::median(b),
-            "disk_bytes": disk.get(name).cloned().unwrap_or(Value::Null),
-        });
-        if let Some(k) = StoreKind::parse(name) {
-            let r = &reopen.iter().find(|(n, _)| *n == k).unwrap().1;
-            let secs: Vec<f64> = r.iter().map(|v| f(v, "secs")).collect();
-            let hwm: Vec<f64> = r.iter().map(|v| f(v, "hwm_kib")).collect();
-            let c = &cold.iter().find(|(n, _)| *n == k).unwrap().1;
-            let w = &warm.iter().find(|(n, _)| *n == k).unwrap().1;
-            let m = entry.as_object_mut().unwrap();
-            m.insert("reopen_secs".into(), json!(secs));
-            m.insert("reopen_secs_median".into(), json!(common::median(&secs)));
-            m.insert("reopen_hwm_kib".into(), json!(hwm));
-            m.insert("reopen_hwm_kib_median".into(), json!(common::median(&hwm)));
-            m.insert("cold_get_us".into(), json!(c));
-            m.insert("cold_get_us_median".into(), json!(common::median(c)));
-            m.insert("warm_get_us".into(), json!(w));
-            m.insert("warm_get_us_median".into(), json!(common::median(w)));
+        KvLoad {
+            bulk_load_secs: b.clone(),
+            bulk_load_secs_median: common::median(b),
+            disk_bytes: disk.iter().find(|(n, _)| *n == name).unwrap().1,
         }
-        stores.insert(name.to_string(), entry);
-    }
-    common::write_result(
-        "kv",
-        &json!({
-            "keys": keys,
-            "key_bytes": 16,
-            "value_bytes": VALUE_BYTES,
-            "cold_gets": cold_gets,
-            "warm_gets": warm_gets,
-            "cold_cache_method": "posix_fadvise(POSIX_FADV_DONTNEED) on every file of the store, after open",
-            "idle_child_hwm_kib": f(&idle, "hwm_kib"),
-            "stores": stores,
-        }),
-    );
+    };
+    let store = |k: StoreKind| {
+        let r = &reopen.iter().find(|(n, _)| *n == k).unwrap().1;
+        let secs: Vec<f64> = r.iter().map(|v| f(v, "secs")).collect();
+        let hwm: Vec<f64> = r.iter().map(|v| f(v, "hwm_kib")).collect();
+        let c = &cold.iter().find(|(n, _)| *n == k).unwrap().1;
+        let w = &warm.iter().find(|(n, _)| *n == k).unwrap().1;
+        KvStore {
+            load: load(k.name()),
+            reopen_secs_median: common::median(&secs),
+            reopen_secs: secs,
+            reopen_hwm_kib_median: common::median(&hwm),
+            reopen_hwm_kib: hwm,
+            cold_get_us: c.clone(),
+            cold_get_us_median: common::median(c),
+            warm_get_us: w.clone(),
+            warm_get_us_median: common::median(w),
+        }
+    };
+    let stores = KvStores {
+        ours: store(StoreKind::Ours),
+        ours_batch: load("ours_batch"),
+        reference: store(StoreKind::Reference),
+        redb: store(StoreKind::Redb),
+        fjall: store(StoreKind::Fjall),
+    };
+    common::write_result(&common::results::Kv {
+        keys,
+        key_bytes: 16,
+        value_bytes: VALUE_BYTES,
+        cold_gets,
+        warm_gets,
+        cold_cache_method: "posix_fadvise(POSIX_FADV_DONTNEED) on every file of the store, after open".into(),
+        idle_child_hwm_kib: f(&idle, "hwm_kib"),
+        stores,
+    });
     for k in KV_STORES {
         common::remove_dir(&common::data_root().join(format!("kv-{}", k.name())));
     }
@@ -406,32 +414,38 @@ fn p3_p6(do_p3: bool, do_p6: bool) {
                 got[idx].push(v);
             }
         }
-        let mut out = serde_json::Map::new();
-        for (idx, (name, _, _)) in variants.iter().enumerate() {
+        let reopens = |name: &str| {
+            let idx = variants.iter().position(|v| v.0 == name).expect("a P3 variant");
             let secs: Vec<f64> = got[idx].iter().map(|v| f(v, "secs")).collect();
             let hwm: Vec<f64> = got[idx].iter().map(|v| f(v, "hwm_kib")).collect();
             let base: Vec<f64> = got[idx].iter().map(|v| f(v, "base_kib")).collect();
-            out.insert(
-                name.to_string(),
-                json!({
-                    "secs": secs, "secs_median": common::median(&secs),
-                    "hwm_kib": hwm, "hwm_kib_median": common::median(&hwm),
-                    "base_kib_median": common::median(&base),
-                }),
-            );
-        }
-        common::write_result(
-            "p3",
-            &json!({
-                "keys": keys, "key_bytes": 16, "value_bytes": VALUE_BYTES,
-                "store_bytes": a_bytes, "hint_store_bytes": b_bytes, "hint_files": hint_files,
-                "segment_bytes_max_hints": common::hint_segment_bytes(),
-                "build_secs": build_a, "build_hints_secs": build_b,
-                "idle_child_hwm_kib": f(&idle, "hwm_kib"),
-                "page_cache": "warm",
-                "variants": out,
-            }),
-        );
+            Reopens {
+                secs_median: common::median(&secs),
+                secs,
+                hwm_kib_median: common::median(&hwm),
+                hwm_kib: hwm,
+                base_kib_median: common::median(&base),
+            }
+        };
+        common::write_result(&P3 {
+            keys,
+            key_bytes: 16,
+            value_bytes: VALUE_BYTES,
+            store_bytes: a_bytes,
+            hint_store_bytes: b_bytes,
+            hint_files,
+            segment_bytes_max_hints: common::hint_segment_bytes(),
+            build_secs: build_a,
+            build_hints_secs: build_b,
+            idle_child_hwm_kib: f(&idle, "hwm_kib"),
+            page_cache: "warm".into(),
+            variants: P3Variants {
+                ours: reopens("ours"),
+                reference: reopens("reference"),
+                ours_hints: reopens("ours_hints"),
+                ours_rotated_no_hints: reopens("ours_rotated_no_hints"),
+            },
+        });
         common::remove_dir(&b);
     }
     if do_p6 {
@@ -462,7 +476,7 @@ fn p3_p6(do_p3: bool, do_p6: bool) {
         warm_page_cache(&c);
         let logs: [(&str, &Path, u64); 3] =
             [("frames_1KiB", &a, a_bytes), ("frames_1MiB", &c, c_bytes), ("one_frame_1KiB", &d, d_bytes)];
-        let mut out = serde_json::Map::new();
+        let mut scanned = Vec::new();
         for (name, dir, bytes) in logs {
             let mut got: Vec<(&str, Vec<Value>)> = vec![("ours", vec![]), ("reference", vec![])];
             for round in 0..2 {
@@ -472,27 +486,39 @@ fn p3_p6(do_p3: bool, do_p6: bool) {
                     got[idx].1.push(v);
                 }
             }
-            let mut m = serde_json::Map::new();
-            for (imp, vs) in &got {
+            let scans = |vs: &[Value]| {
                 let secs: Vec<f64> = vs.iter().map(|v| f(v, "secs")).collect();
                 let growth: Vec<f64> = vs.iter().map(|v| f(v, "hwm_kib") - f(v, "base_kib")).collect();
                 let hwm: Vec<f64> = vs.iter().map(|v| f(v, "hwm_kib")).collect();
                 let s = common::median(&secs);
-                m.insert(
-                    imp.to_string(),
-                    json!({
-                        "secs": secs, "secs_median": s, "mb_s": bytes as f64 / s / 1e6,
-                        "hwm_kib": hwm, "hwm_growth_kib": growth,
-                        "hwm_growth_kib_max": growth.iter().cloned().fold(0.0, f64::max),
-                        "records": vs[0]["records"],
-                    }),
-                );
-            }
-            m.insert("log_bytes".into(), json!(bytes));
-            m.insert("largest_frame_bytes".into(), got[0].1[0]["max_frame"].clone());
-            out.insert(name.to_string(), Value::Object(m));
+                Scans {
+                    secs,
+                    secs_median: s,
+                    mb_s: bytes as f64 / s / 1e6,
+                    hwm_kib: hwm,
+                    hwm_growth_kib_max: growth.iter().cloned().fold(0.0, f64::max),
+                    hwm_growth_kib: growth,
+                    records: vs[0]["records"].as_u64().expect("records"),
+                }
+            };
+            let log = P6Log {
+                log_bytes: bytes,
+                largest_frame_bytes: got[0].1[0]["max_frame"].as_u64().expect("max_frame"),
+                ours: scans(&got[0].1),
+                reference: scans(&got[1].1),
+            };
+            scanned.push((name, log));
         }
-        common::write_result("p6", &json!({ "page_cache": "warm", "logs": out }));
+        let mut log = |name: &str| {
+            let at = scanned.iter().position(|(n, _)| *n == name).expect("a P6 log");
+            scanned.remove(at).1
+        };
+        let logs = P6Logs {
+            frames_1kib: log("frames_1KiB"),
+            frames_1mib: log("frames_1MiB"),
+            one_frame_1kib: log("one_frame_1KiB"),
+        };
+        common::write_result(&P6 { page_cache: "warm".into(), logs });
         common::remove_dir(&c);
         common::remove_dir(&d);
     }
@@ -571,18 +597,24 @@ fn list() {
         }
     }
     drop(s);
-    let mut out = serde_json::Map::new();
-    for (idx, name) in variants.iter().enumerate() {
-        out.insert(name.to_string(), json!({ "secs": secs[idx], "secs_median": common::median(&secs[idx]) }));
-    }
-    common::write_result(
-        "list",
-        &json!({
-            "keys": keys, "key_bytes": 16, "value_bytes": LIST_VALUE_BYTES, "page": LIST_PAGE,
-            "page_cache": "warm",
-            "first_page_secs": first_page, "first_page_secs_median": common::median(&first_page),
-            "variants": out,
-        }),
-    );
+    let listing = |name: &str| {
+        let idx = variants.iter().position(|v| *v == name).expect("a listing");
+        Listing { secs: secs[idx].clone(), secs_median: common::median(&secs[idx]) }
+    };
+    common::write_result(&common::results::List {
+        keys,
+        key_bytes: 16,
+        value_bytes: LIST_VALUE_BYTES,
+        page: LIST_PAGE,
+        page_cache: "warm".into(),
+        first_page_secs_median: common::median(&first_page),
+        first_page_secs: first_page,
+        variants: ListVariants {
+            keys_pages: listing("keys_pages"),
+            keys: listing("keys"),
+            items_pages: listing("items_pages"),
+            items: listing("items"),
+        },
+    });
     common::remove_dir(&dir);
 }

@@ -4,6 +4,8 @@
 //! `component/keyvalue.rs`; in upstream's shape, or in the Spin SDK's with
 //! the feature `spin-keyvalue`), exported by forwarding to the engine. Only type
 //! conversion lives here; paging, limits and validation are the engine's.
+//! What the worlds export, and what the component guarantees, is
+//! `docs/component.md`.
 //!
 //! Handles hold their engine object in a `RefCell<Option<_>>`: `close`
 //! takes it out, and every later call answers `closed` instead of trapping.

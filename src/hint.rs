@@ -1,46 +1,14 @@
 //! Hint files: a sealed segment's keys and record references, so that open
-//! can rebuild the keydir without reading the segment's values.
+//! can rebuild the keydir without reading the segment's values. Their
+//! layout, and the checks a hint must pass before open trusts it (else the
+//! segment is replayed), are in `docs/format.md` ("Hint files"); the
+//! checks are [`load`]'s.
 //!
-//! Opt-in (`Options::hint_files`). Written for a segment when it is sealed
-//! (rotation, automatic or not: built from what the writer already knows,
-//! see [`Builder`]) and for a compaction's output. Named `<8-digit id>.hint`,
-//! which never matches the segment pattern, so every other reader (datawal
-//! 0.1.x included) ignores them.
-//!
-//! Trust. A CRC-32C is no signature: anyone can write a hint whose checksum
-//! holds, so a hint is used only if everything it claims that can be
-//! checked without reading the values holds; otherwise the segment is
-//! replayed:
-//!
-//! - the checksum, magic, version and segment id;
-//! - the segment still has the length and the last four bytes (the last
-//!   frame's CRC) the hint recorded;
-//! - the entries tile the segment: the first at offset 0, each starting
-//!   where the one before ends, the last ending at the segment's end. So
-//!   no frame is left out (a missing Delete would bring its key back) and
-//!   none overlaps another;
-//! - every entry's frame can hold its key (`len` >= header + key + CRC) and
-//!   no more than the format allows;
-//! - the segment's last frame header agrees with the last entry (type, key
-//!   length, size) and carries the hint's `max_txid`, so txids never repeat.
-//!
-//! What remains unchecked is each frame's type and key against the segment:
-//! `get` re-verifies every frame, so a wrong hint yields an error, never
-//! wrong bytes. A crash while writing one leaves a temporary name or a bad
-//! checksum, both ignored. Trade-off: a segment opened through its hint is
-//! not CRC-checked at open; its damage surfaces in `get` or `scan`.
-//!
-//! Layout (little-endian), then a CRC-32C of everything before it:
-//!
-//! ```text
-//! magic "DWHI" | version u16 = 1 | reserved u16 = 0 | segment u32
-//! | segment_len u64 | segment_tail u32 | records u64 | max_txid u64 | entries u64
-//! | entries: record_type u8 | key_len u32 | frame_len u32 | offset u64 | key
-//! ```
-//!
-//! One entry per frame, Raw ones included (with their key, usually empty).
-//! Hints written before Raw frames were listed describe a segment with Raw
-//! frames with gaps: they fail the tiling check and the segment is replayed.
+//! Written when a segment is sealed, from what the writer already knows
+//! ([`Builder`], fed every frame as it goes by; past its bound the segment
+//! is read once instead), and for a compaction's output. Named
+//! `<8-digit id>.hint`, which never matches the segment pattern, so every
+//! other reader (datawal 0.1.x included) ignores them.
 
 use crate::error::{Error, Result};
 use crate::format::{self, RecordType, CRC_LEN, FRAME_LEN_MAX, MAX_KEY_LEN};
@@ -228,10 +196,11 @@ impl<'f> Body<'f> {
     }
 }
 
-/// Segment `id`'s hint, if there is one that can be trusted (see the module
-/// docs); `None` sends the caller back to replaying the segment. Only I/O
-/// failures on the segment itself are errors. The hint file is read in
-/// chunks (memory: [`READ_CHUNK_BYTES`] and a key, not the file's size).
+/// Segment `id`'s hint, if there is one that can be trusted (the checks
+/// are listed in `docs/format.md`, "Hint files"); `None` sends the caller
+/// back to replaying the segment. Only I/O failures on the segment itself
+/// are errors. The hint file is read in chunks (memory:
+/// [`READ_CHUNK_BYTES`] and a key, not the file's size).
 pub(crate) fn load(dir: &fs::Dir, id: u32) -> Result<Option<Hint>> {
     let mut segment = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
     let (segment_len, tail) = crate::segment::len_and_tail(&segment)?;
@@ -288,7 +257,7 @@ fn verify(
 }
 
 /// Take `entries` entries from `body` (past the header), checking each
-/// (see the module docs) and that they tile `segment_len` bytes and the
+/// (`docs/format.md`, "Hint files") and that they tile `segment_len` bytes and the
 /// whole body; `f` gets each. `None` at the first that does not hold;
 /// otherwise the last entry (`Some(None)`: a hint of an empty segment).
 fn walk(

@@ -1,80 +1,26 @@
 //! Ownership of a store directory among many writers (shared mode,
-//! `Options::shared`): component instances in one host, processes running
-//! wasmtime or Node, native processes, in any mix. WASI has no file locks,
-//! so ownership is a lease held in a file that only exclusive create makes.
+//! `Options::shared`). WASI has no file locks, so ownership is a lease held
+//! in a file that only exclusive create makes: one file per generation in
+//! `.owner/` ([`LEASE_DIR`]), the highest generation current. The protocol
+//! (acquiring, waiting, releasing, taking back, renewing), its bounds and
+//! why two writers never both own the store are in `docs/shared-stores.md`
+//! ("Ownership"; what a late holder's writes become is "Fencing" there, and
+//! `seal`); the record's bytes are in `docs/format.md` ("Side files").
 //!
-//! # Protocol
+//! This file implements one handle's side of it, [`Ownership`]: the record
+//! ([`State`]: [`State::Held`] until a wall-clock expiry,
+//! [`State::Native`] for a native single writer, which also holds the flock
+//! on `.lock` for its life, [`State::Pinned`] for a single writer in a
+//! component, [`State::Released`]); acquisition, which waits (yield, then
+//! sleeps up to [`POLL_MAX`]) until its wait runs out and fails with
+//! `Locked`; the take-back handshake ([`Ownership::untouched`] says when it
+//! leaves nothing to catch up on); renewal before each write; and the
+//! compaction marker, a lease record too ([`write_marker`]).
 //!
-//! - Lease files are `.owner/<generation>` (20 digits), in a subdirectory
-//!   of their own: they come and go with every acquisition, and a listing
-//!   of a directory whose entries vanish meanwhile can fail (seen in
-//!   wasmtime-wasi), so the store directory itself never sees that churn.
-//!   The current lease is the one with the highest generation. Its record
-//!   says who holds it and
-//!   until when: [`State::Held`] with an expiry (wall-clock ns since the
-//!   Unix epoch, `wasi:clocks/wall-clock` inside a component), [`State::Native`]
-//!   (a native writer that also holds the flock on `.lock` for its life:
-//!   no expiry), [`State::Pinned`] (a single writer in a component, for
-//!   its life), or [`State::Released`].
-//! - To own the store, a writer lists the lease directory and reads the
-//!   current lease g. If it is released, expired, or (for a native writer,
-//!   which can test the flock) a native lease whose holder is gone, the
-//!   writer creates generation g+1 with `create` + `exclusive`
-//!   (`O_CREAT|O_EXCL`): one contender wins each name. It then lists again:
-//!   if a generation above g+1 exists, its view was stale (g+1 had been
-//!   taken and removed meanwhile) and it removes its file and starts over;
-//!   otherwise it reads lease g once more: if g is held again (its
-//!   holder took it back, below), it removes its file and starts over;
-//!   else it owns the store, since taking g+2 needs reading g+1 as free,
-//!   and g+1 now holds its live record. The owner removes the generations
-//!   below g. A contender that cannot take the lease waits (yield, then
-//!   sleeps up to [`POLL_MAX`]) until its wait runs out, and fails with
-//!   `Locked`.
-//! - A holder releases by rewriting its own record as released. It never
-//!   touches another generation's file, so a slow release cannot clobber a
-//!   successor.
-//! - **Taking back.** A holder that released generation g takes it back
-//!   without creating a file: it rewrites its record as held, then lists.
-//!   If g is still the highest generation it owns the store; otherwise it
-//!   rewrites its record as released and takes the way above. This is
-//!   Dekker's handshake: the holder writes its record then looks for g+1;
-//!   a contender creates g+1 then reads g's record. Whichever goes second
-//!   sees the first, so they cannot both own the store (both may back off,
-//!   and then the next look takes the way above). The highest generation
-//!   is never removed while it is the highest (only a higher owner's
-//!   clean-up, or a contender that backs off, removes a file), so "g is the
-//!   highest" at the holder's look means no contender's g+1 was created
-//!   before its record said held. The point: a writer making call after
-//!   call alone pays two record writes and one listing per call, no file
-//!   creation or removal (which a data sync would have to commit too).
-//! - Natively a shared writer also takes the flock on `.lock` for each call,
-//!   so it excludes datawal 0.1.5 and single-writer handles, which hold that
-//!   flock for their life; a single-writer handle holds a [`State::Native`]
-//!   lease for its life, so WASI writers (which cannot see flocks) wait for it.
-//! - A single-writer handle inside a component cannot flock: it holds a
-//!   [`State::Pinned`] lease for its life, which no writer breaks (none can
-//!   tell whether its holder still runs). If the instance dies without
-//!   closing the handle, the store stays locked until someone who knows it
-//!   is gone removes `.owner/` by hand; the `Locked` error says so.
-//!
-//! # Bounds
-//!
-//! A holder that dies holding a lease blocks the others until its expiry:
-//! at most the lease duration ([`LEASE_DEFAULT`] unless configured) after
-//! its last acquisition or renewal, plus one poll. A live holder renews
-//! before half its lease has passed (`renew_if_due`, called before each
-//! write), so it is never taken over while it works, provided it is not
-//! suspended (SIGSTOP, a debugger) for longer than half the lease between
-//! that check and its write. A dead native single writer's lease can only
-//! be broken by a native writer (which sees the flock is free): WASI
-//! writers report `Locked` naming it.
-//!
-//! Lease files are not synced: after a power loss every holder is gone, and
-//! a lost or stale lease is one more expired lease (an empty one, a file
-//! whose record never reached the disk, is free once it has stayed
-//! unreadable for a lease). For the same reason their I/O runs outside
-//! the seam's fault and power-loss models (`fs::unplanned`), which are
-//! about the store's bytes.
+//! Lease files are not synced: after a power loss every holder is gone,
+//! and a lost or stale lease is one more expired lease. For the same
+//! reason their I/O runs outside the seam's fault and power-loss models
+//! (`fs::unplanned`), which are about the store's bytes.
 
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
@@ -97,7 +43,9 @@ const POLL_MAX: Duration = Duration::from_millis(2);
 /// Looks that only yield the thread before sleeping starts.
 const SPINS: u32 = 20;
 
-/// The lease directory, inside the store directory.
+/// The lease directory, inside the store directory: a subdirectory of its
+/// own, so the store directory never sees the leases' churn (why:
+/// `docs/shared-stores.md`, "Ownership").
 pub(crate) const LEASE_DIR: &str = ".owner";
 pub(crate) const MAGIC: [u8; 4] = *b"DWLS";
 pub(crate) const RECORD_LEN: usize = 32;
@@ -227,7 +175,7 @@ pub(crate) struct Ownership {
     /// The lease this handle holds: its generation, file and expiry.
     held: Option<(u64, fs::File, u64)>,
     /// The lease this handle released last (its generation and file): the
-    /// one it may take back (see the module docs).
+    /// one it may take back (`docs/shared-stores.md`, "Taking back").
     released: Option<(u64, fs::File)>,
     /// The current ownership was taken back (see [`Ownership::untouched`]).
     taken_back: bool,
@@ -311,7 +259,7 @@ impl Ownership {
         }
     }
 
-    /// Own the store (see the module docs); `for_life` takes a lease with no
+    /// Own the store (`docs/shared-stores.md`, "Ownership"); `for_life` takes a lease with no
     /// expiry, for a single writer ([`State::Native`] natively, where it
     /// holds the flock for its life; [`State::Pinned`] in a component).
     pub fn acquire(&mut self, store: &fs::Dir, timing: Timing, for_life: bool) -> Result<()> {
@@ -540,7 +488,7 @@ impl Ownership {
             return Ok(true);
         }
         // Past its lease a contender may have read it free: renewing is then
-        // taking back (module docs), which holds only if nobody went higher.
+        // taking back (`docs/shared-stores.md`), which holds only if nobody went higher.
         let generation = *generation;
         let dir = self.leases.as_ref().expect("held leases have their directory");
         if generations(dir)?.last() == Some(&generation) {

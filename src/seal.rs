@@ -1,25 +1,14 @@
 //! Seals: where a segment ends for good, recorded by a writer that took a
-//! shared store over from one whose lease ran out (`log::shared`).
+//! shared store over from one whose lease ran out (`log::shared`). Why a
+//! takeover fences, and why the highest generation's seal is the one that
+//! counts, is `docs/shared-stores.md` ("Fencing"); the file's name and
+//! bytes are `docs/format.md` ("Side files").
 //!
-//! A lease cannot stop a writer that was paused (a stopped process, a
-//! descheduled instance) from waking up after its lease and writing at the
-//! end of the log it last saw. So a takeover from a lease that was not
-//! released fences: the new owner catches up to the end of the active
-//! segment, seals it there (this file, durable), and continues in a new
-//! segment. Bytes the paused writer lands in the sealed segment after that
-//! lie past its seal: every reader stops at the seal, so they are never
-//! read, never judged, and never interleave with the new owner's frames.
-//!
-//! A seal is the file `<segment>.seal-<generation>` (never a segment
-//! name, so datawal 0.1.5 ignores it), one per sealing owner, named by its
-//! lease generation: 32 bytes, magic `DWSE`, the segment id, the sealed
-//! length and the generation, CRC-32C checked. It is written under a
-//! temporary name, synced and renamed into place, so it is there whole or
-//! not at all; the caller syncs the directory. Two owners can seal the same
-//! segment (a sealer paused past its own lease, and its successor): the
-//! highest generation's seal is the one that counts, so a late sealer can
-//! never cut what its successor's view of the log holds. A sealed segment
-//! is removed with its seals (compaction).
+//! Here: a seal is written under a temporary name, synced and renamed into
+//! place ([`write()`]), so it is there whole or not at all, and a seal that
+//! does not verify is damage, not a crash ([`load`]); the caller syncs the
+//! directory. Seals are removed with their segments ([`remove_up_to`],
+//! compaction).
 
 use std::collections::BTreeMap;
 

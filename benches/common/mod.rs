@@ -1,6 +1,7 @@
 //! Shared by the bench binaries (`engine`, `stores`, `summary`): where data
-//! and results live, a deterministic PRNG, key/value shapes, `/proc` and
-//! `dd` readings, cold-cache eviction, and one key/value trait implemented
+//! and results live, the results' types (`results`), a deterministic PRNG,
+//! key/value shapes, `/proc` and `dd` readings, cold-cache eviction, and
+//! one key/value trait implemented
 //! by this crate, the reference crate (datawal 0.1.5), redb and fjall (and,
 //! for durable puts only, the okaywal write-ahead log).
 //!
@@ -14,6 +15,8 @@ use std::process::Command;
 use std::time::{Duration, Instant};
 
 use redb::ReadableDatabase as _;
+
+pub mod results;
 
 /// The cargo target directory (`$CARGO_TARGET_DIR`, else `./target` of the crate).
 pub fn target_dir() -> PathBuf {
@@ -52,11 +55,9 @@ pub fn remove_dir(d: &Path) {
     }
 }
 
-/// Write one result file (`<results>/<name>.json`).
-pub fn write_result(name: &str, value: &serde_json::Value) {
-    let path = results_dir().join(format!("{name}.json"));
-    std::fs::write(&path, serde_json::to_string_pretty(value).unwrap()).expect("write result");
-    eprintln!("[bench] wrote {}", path.display());
+/// Write one result file (`<results>/<T::FILE>`).
+pub fn write_result<T: results::ResultFile>(value: &T) {
+    results::write(&results_dir(), value);
 }
 
 /// `DATAWAL_BENCH_QUICK=1`: tiny sizes, for checking that the benches run.

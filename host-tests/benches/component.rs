@@ -21,6 +21,7 @@
 //! `DATAWAL_BENCH_QUICK=1` shrinks it.
 
 mod common;
+use common::results::{DurablePuts, P5BulkShape, P5Durable, P5Mix, P5MixShape, P5Side, P5};
 use common::{fresh_dir, target_dir};
 
 use std::path::{Path, PathBuf};
@@ -282,11 +283,6 @@ fn median(v: &[f64]) -> f64 {
     }
 }
 
-fn list(v: &[f64]) -> String {
-    let items: Vec<String> = v.iter().map(|x| format!("{x:.6}")).collect();
-    format!("[{}]", items.join(", "))
-}
-
 fn main() {
     let quick = std::env::var_os("DATAWAL_BENCH_QUICK").is_some_and(|v| v != "0");
     let (preload, mix_ops, rounds) = if quick { (2_000u64, 2_000u64, 3) } else { (20_000, 40_000, 5) };
@@ -444,59 +440,60 @@ fn main() {
     for d in &durable_dirs {
         let _ = std::fs::remove_dir_all(d);
     }
-    let durable_fields: Vec<String> = durable_sides
-        .iter()
-        .zip(&durable_ns)
-        .map(|(side, ns)| {
-            let total: f64 = ns.iter().sum();
-            format!(
-                "\"{}\": {{\"ops\": {}, \"ops_per_s\": {:.1}, \"median_op_ns\": {:.0}}}",
-                side.name(),
-                ns.len(),
-                ns.len() as f64 / (total / 1e9),
-                median(ns)
-            )
-        })
-        .collect();
-    eprintln!("[bench] durable puts: {}", durable_fields.join(", "));
+    let durable_puts = |side: Side| {
+        let ns = &durable_ns[durable_sides.iter().position(|&s| s == side).expect("a durable side")];
+        let total: f64 = ns.iter().sum();
+        DurablePuts { ops: ns.len(), ops_per_s: ns.len() as f64 / (total / 1e9), median_op_ns: median(ns) }
+    };
+    let durable_put = P5Durable {
+        value_bytes: BULK_VALUE,
+        keys: durable_keys,
+        cycles,
+        native: durable_puts(Side::Native),
+        native_shared: durable_puts(Side::NativeShared),
+        component: durable_puts(Side::Component),
+        component_shared: durable_puts(Side::ComponentShared),
+        native_prealloc: durable_puts(Side::NativePrealloc),
+        component_shared_prealloc: durable_puts(Side::ComponentSharedPrealloc),
+        component_keyvalue: durable_puts(Side::ComponentKeyvalue),
+    };
+    eprintln!("[bench] durable puts: {}", serde_json::to_string(&durable_put).unwrap());
 
-    let mut fields = Vec::new();
-    for (i, side) in sides.iter().enumerate() {
-        let name = side.name();
-        fields.push(format!(
-            "  \"{name}\": {{\"mix_ops_s\": {}, \"mix_ops_s_median\": {:.1}, \"contains_ops_s\": {}, \"contains_ops_s_median\": {:.1}, \"preload_secs\": {:.6}, \"bulk_secs\": {}, \"bulk_secs_median\": {:.6}}}",
-            list(&ops_s[i]),
-            median(&ops_s[i]),
-            list(&contains_ops_s[i]),
-            median(&contains_ops_s[i]),
-            preload_secs[i],
-            list(&bulk_secs[i]),
-            median(&bulk_secs[i]),
-        ));
-    }
-    for side in [Side::Floor, Side::NativeShared, Side::ComponentShared] {
+    // Native and the component: the mix, `contains` and the bulk load.
+    let full = |side: Side| {
+        let i = sides.iter().position(|&s| s == side).expect("native or component");
         let f = mix_sides.iter().position(|&s| s == side).expect("a mix side");
-        fields.push(format!(
-            "  \"{}\": {{\"mix_ops_s\": {}, \"mix_ops_s_median\": {:.1}, \"preload_secs\": {:.6}}}",
-            side.name(),
-            list(&ops_s[f]),
-            median(&ops_s[f]),
-            preload_secs[f],
-        ));
-    }
-    fields.push(format!(
-        "  \"durable_put\": {{\"value_bytes\": {BULK_VALUE}, \"keys\": {durable_keys}, \"cycles\": {cycles}, {}}}",
-        durable_fields.join(", ")
-    ));
-    let json = format!(
-        "{{\n  \"mix\": {{\"preload_keys\": {preload}, \"ops_per_round\": {mix_ops}, \"value_bytes\": {MIX_VALUE}, \"rounds\": {rounds}}},\n  \"bulk\": {{\"keys\": {bulk_keys}, \"value_bytes\": {BULK_VALUE}}},\n{}\n}}\n",
-        fields.join(",\n")
-    );
-    let out = target_dir().join("bench-results");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("p5.json"), &json).unwrap();
-    eprintln!("[bench] wrote {}", out.join("p5.json").display());
-    print!("{json}");
+        P5Side {
+            mix_ops_s: ops_s[f].clone(),
+            mix_ops_s_median: median(&ops_s[f]),
+            contains_ops_s: contains_ops_s[i].clone(),
+            contains_ops_s_median: median(&contains_ops_s[i]),
+            preload_secs: preload_secs[f],
+            bulk_secs: bulk_secs[i].clone(),
+            bulk_secs_median: median(&bulk_secs[i]),
+        }
+    };
+    // The others: the mix alone.
+    let mix = |side: Side| {
+        let f = mix_sides.iter().position(|&s| s == side).expect("a mix side");
+        P5Mix {
+            mix_ops_s: ops_s[f].clone(),
+            mix_ops_s_median: median(&ops_s[f]),
+            preload_secs: preload_secs[f],
+        }
+    };
+    let p5 = P5 {
+        mix: P5MixShape { preload_keys: preload, ops_per_round: mix_ops, value_bytes: MIX_VALUE, rounds },
+        bulk: P5BulkShape { keys: bulk_keys, value_bytes: BULK_VALUE },
+        native: full(Side::Native),
+        component: full(Side::Component),
+        floor: mix(Side::Floor),
+        native_shared: mix(Side::NativeShared),
+        component_shared: mix(Side::ComponentShared),
+        durable_put,
+    };
+    common::write_result(&p5);
+    println!("{}", serde_json::to_string_pretty(&p5).unwrap());
 }
 
 /// Round `round`'s order of `n` sides: rotated by the round, reversed on odd

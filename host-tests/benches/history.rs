@@ -15,7 +15,8 @@
 //! `DATAWAL_BENCH_QUICK=1` shrinks B1 (and the rest).
 
 mod common;
-use common::{fresh_dir, target_dir};
+use common::fresh_dir;
+use common::results::{B4Compaction, Latencies, B1, B2, B3, B4};
 
 use std::path::{Path, PathBuf};
 use std::time::{Duration, Instant};
@@ -63,7 +64,7 @@ fn median(v: &mut [f64]) -> f64 {
 }
 
 /// B1: `overwrites` puts through the component, the directory sampled.
-fn b1(overwrites: u64) -> (serde_json::Value, PathBuf) {
+fn b1(overwrites: u64) -> (B1, PathBuf) {
     let root = fresh_dir("b1");
     let mut sb = Sandbox::new(&root).unwrap();
     let kv = sb.kv_open("store").unwrap();
@@ -84,12 +85,19 @@ fn b1(overwrites: u64) -> (serde_json::Value, PathBuf) {
     eprintln!(
         "[bench] b1: {overwrites} puts in {secs:.1} s; largest {largest} B, bound {bound} B, last {last} B"
     );
-    let json = serde_json::json!({
-        "overwrites": overwrites, "keys": KEYS, "value_bytes": VALUE, "secs": secs,
-        "live_bytes": live_bytes(), "largest_bytes": largest, "last_bytes": last,
-        "bound_bytes": bound, "samples": samples, "written_bytes": overwrites * (28 + 16 + VALUE as u64),
-    });
-    (json, root)
+    let b1 = B1 {
+        overwrites,
+        keys: KEYS,
+        value_bytes: VALUE,
+        secs,
+        live_bytes: live_bytes(),
+        largest_bytes: largest,
+        last_bytes: last,
+        bound_bytes: bound,
+        samples,
+        written_bytes: overwrites * (28 + 16 + VALUE as u64),
+    };
+    (b1, root)
 }
 
 /// Median seconds of `runs` opens of `root/store` in fresh component
@@ -120,7 +128,7 @@ fn native_opens(root: &Path, runs: usize) -> f64 {
 }
 
 /// B2: opens of the B1 store and of a fresh store of the live keys alone.
-fn b2(b1_root: &Path) -> serde_json::Value {
+fn b2(b1_root: &Path) -> B2 {
     let fresh = fresh_dir("b2-fresh");
     {
         let mut sb = Sandbox::new(&fresh).unwrap();
@@ -144,11 +152,14 @@ fn b2(b1_root: &Path) -> serde_json::Value {
         native_live_only * 1e3
     );
     let _ = std::fs::remove_dir_all(&fresh);
-    serde_json::json!({
-        "runs": runs, "component_open_secs": history, "component_fresh_open_secs": live_only,
-        "component_instantiate_secs": history_instantiate,
-        "native_open_secs": native_history, "native_fresh_open_secs": native_live_only,
-    })
+    B2 {
+        runs,
+        component_open_secs: history,
+        component_fresh_open_secs: live_only,
+        component_instantiate_secs: history_instantiate,
+        native_open_secs: native_history,
+        native_fresh_open_secs: native_live_only,
+    }
 }
 
 /// A native store of the 10k keys, overwritten `rounds` times (garbage).
@@ -179,7 +190,7 @@ fn put_latencies(store: &mut DataWal, duration: Duration, seed: u64) -> Vec<f64>
 }
 
 /// B3: puts alone, then puts while another handle compacts in a loop.
-fn b3(duration: Duration) -> serde_json::Value {
+fn b3(duration: Duration) -> B3 {
     let dir = native_store("b3", 3);
     let shared = || Options::new().shared(true).hint_files(true);
     let mut foreground = DataWal::open_with(&dir, shared()).unwrap();
@@ -200,7 +211,12 @@ fn b3(duration: Duration) -> serde_json::Value {
         stop.store(true, std::sync::atomic::Ordering::Relaxed);
         (during, compactor.join().unwrap())
     });
-    let row = |v: &[f64]| serde_json::json!({"puts": v.len(), "p50_ns": percentile(v, 0.5), "p99_ns": percentile(v, 0.99), "max_ns": v[v.len() - 1]});
+    let row = |v: &[f64]| Latencies {
+        puts: v.len(),
+        p50_ns: percentile(v, 0.5),
+        p99_ns: percentile(v, 0.99),
+        max_ns: v[v.len() - 1],
+    };
     eprintln!(
         "[bench] b3: alone p50 {:.1} us p99 {:.1} us; during {compactions} compactions p50 {:.1} us p99 {:.1} us",
         percentile(&alone, 0.5) / 1e3,
@@ -209,13 +225,13 @@ fn b3(duration: Duration) -> serde_json::Value {
         percentile(&during, 0.99) / 1e3
     );
     let _ = std::fs::remove_dir_all(&dir);
-    serde_json::json!({"alone": row(&alone), "during": row(&during), "compactions": compactions, "secs_each": duration.as_secs_f64()})
+    B3 { alone: row(&alone), during: row(&during), compactions, secs_each: duration.as_secs_f64() }
 }
 
 /// B4: one compaction of 10k live keys under two rounds of garbage, timed.
-fn b4(runs: usize) -> serde_json::Value {
+fn b4(runs: usize) -> B4 {
     let mut mb_s = Vec::new();
-    let mut last = serde_json::Value::Null;
+    let mut last = None;
     for run in 0..runs {
         let dir = native_store(&format!("b4-{run}"), 3);
         let mut store = DataWal::open_with(&dir, Options::new().hint_files(true)).unwrap();
@@ -223,14 +239,14 @@ fn b4(runs: usize) -> serde_json::Value {
         let stats = store.compact().unwrap();
         let secs = t.elapsed().as_secs_f64();
         mb_s.push(stats.bytes_written as f64 / secs / 1e6);
-        last = serde_json::json!({"live_keys": stats.live_keys, "bytes_written": stats.bytes_written, "secs": secs});
+        last = Some(B4Compaction { live_keys: stats.live_keys, bytes_written: stats.bytes_written, secs });
         drop(store);
         let _ = std::fs::remove_dir_all(&dir);
     }
     let each = mb_s.clone();
     let m = median(&mut mb_s);
     eprintln!("[bench] b4: compaction rewrites {m:.0} MB/s of live data (runs {each:?})");
-    serde_json::json!({"mb_s_median": m, "mb_s_each": each, "last": last})
+    B4 { mb_s_median: m, mb_s_each: each, last: last.expect("one run at least") }
 }
 
 fn main() {
@@ -242,9 +258,5 @@ fn main() {
     let _ = std::fs::remove_dir_all(&b1_root);
     let b3 = b3(Duration::from_secs(if quick { 1 } else { 4 }));
     let b4 = b4(if quick { 1 } else { 3 });
-    let json = serde_json::json!({"quick": quick, "b1": b1, "b2": b2, "b3": b3, "b4": b4});
-    let out = target_dir().join("bench-results");
-    std::fs::create_dir_all(&out).unwrap();
-    std::fs::write(out.join("history.json"), serde_json::to_string_pretty(&json).unwrap()).unwrap();
-    eprintln!("[bench] wrote {}", out.join("history.json").display());
+    common::write_result(&common::results::History { quick, b1, b2, b3, b4 });
 }

@@ -1,48 +1,30 @@
 //! `wasi:keyvalue@0.2.0-draft2` (store, atomics, batch) over the engine's
 //! [`crate::DataWal`]. Glue only: each call is one or two engine calls and
 //! the conversion of their types; the engine validates, writes, syncs and
-//! verifies. What this file decides is only how the interface's words map
-//! onto the engine's:
+//! verifies. What each call means here (buckets, keys, counters, CAS,
+//! paging, limits, errors; per call, what `ok` promises, its atomicity and
+//! what others see) is `docs/component.md`, "What the `wasi:keyvalue`
+//! calls mean here". Where this file makes those choices:
 //!
-//! - bucket identifier -> store directory under the preopen, checked by the
-//!   engine's own path rule (`fs::check_relative_path`); an identifier it
-//!   refuses is `no-such-store`;
-//! - stores are opened with the component's store defaults
-//!   (`Options::component_store`), so in the engine's shared mode: hosts
-//!   run many instances at once (an instance per request), each opening
-//!   the same directory; buckets opened with one identifier in one
-//!   instance share one open engine store;
-//! - every mutating call ends with the engine's `fsync` before it returns
-//!   `ok`, since the interface has no sync of its own; `set-many` and
-//!   `delete-many` are one `DataWal::write_batch` and one `fsync`;
-//! - `increment` stores the counter as 8 bytes, little-endian two's
-//!   complement (`i64::to_le_bytes`, as Spin stores counters); a value of
-//!   another length is `other` and nothing is written;
-//! - `get-many` answers one entry per key asked, in order, in the shape of
-//!   the WIT the build exports: upstream's, or the Spin SDK's with the
-//!   feature `spin-keyvalue` ([`GetManyEntry`], the only code that differs);
-//! - a `cas` handle remembers the record the key's live value came from
-//!   (its txid, `DataWal::get_versioned`), or for an absent key the
-//!   store's highest txid. Every write gets a new txid, never one given
-//!   before (compaction keeps the highest), so `swap` never succeeds after
-//!   a write of the key in between (no ABA); the rule is at [`Cas`];
-//! - `list-keys` pages in ascending key order, at most [`LIST_KEYS_PAGE`]
-//!   keys a page; the cursor is the page's last key. Keys that are not
-//!   UTF-8 (written natively or through `kv`) are skipped: the interface's
-//!   keys are strings, so no other call can name them either, and failing
-//!   the page would stop every listing at the first such key. A call reads
-//!   engine pages until it has a full page of UTF-8 keys or reaches the
-//!   end, so each call returns keys or ends the listing. A page also stops
-//!   at [`LIST_KEYS_PAGE_BYTES_MAX`] of key bytes;
-//! - `get-many` returns at most [`GET_MANY_BYTES_MAX`] of keys plus values,
-//!   or fails with `other` (the engine's invalid-input message).
-//!
-//! Atomicity: every call that changes the store runs inside one
-//! `DataWal::exclusive`: it owns the store (across instances and
-//! processes), reads what others appended, then reads, writes and syncs.
-//! So `increment` and `swap` are atomic across instances, and a `cas`
-//! handle fails when any instance wrote its key since. Reads first catch
-//! up with `DataWal::refresh`, without owning the store.
+//! - a bucket identifier is a store directory under the preopen, checked
+//!   by the engine's own path rule (`fs::check_relative_path`) and opened
+//!   with the component's store defaults (`Options::component_store`, so
+//!   in shared mode); buckets opened with one identifier in one instance
+//!   share one open engine store;
+//! - every changing call runs inside one `DataWal::exclusive` and ends
+//!   with the engine's `fsync`, since the interface has no sync of its own
+//!   (`set-many` and `delete-many`: one `DataWal::write_batch`, one
+//!   `fsync`); reads first catch up with `DataWal::refresh`;
+//! - `increment` decodes and encodes the counter with `i64::from_le_bytes`
+//!   / `to_le_bytes`, as Spin stores counters;
+//! - [`Cas`] holds the rule that makes `swap` fail after any write of its
+//!   key (txids, `DataWal::get_versioned`);
+//! - `list-keys` reads engine pages until it has a full page of UTF-8 keys
+//!   or reaches the end, skipping keys that are not UTF-8; [`LIST_KEYS_PAGE`],
+//!   [`LIST_KEYS_PAGE_BYTES_MAX`] and [`GET_MANY_BYTES_MAX`] are the
+//!   limits;
+//! - [`GetManyEntry`] is the only code that differs between upstream's WIT
+//!   and the Spin SDK's (feature `spin-keyvalue`).
 
 use std::cell::RefCell;
 use std::collections::HashMap;

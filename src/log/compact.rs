@@ -1,30 +1,19 @@
 //! In-place compaction, the log's side: sealing the inputs, writing the
 //! output beside them, installing it. What is live is the caller's to say
-//! (`DataWal::compact`); the protocol is in `docs/compaction.md`.
+//! (`DataWal::compact`, which also adds the tombstone that keeps the
+//! inputs' highest txid: `HighWater` in `kv/compact.rs`). The protocol, and
+//! why every crash point is safe for this crate and for datawal 0.1.5, are
+//! in `docs/compaction.md`.
 //!
-//! In short: under ownership, the active segment `a` is sealed (a data
-//! sync) and the writer continues in `a + 2`. Every segment up to `a` is
-//! an input; `a + 1` is left free for the output, which is written, not
-//! owning the store, as `<a+1>.dwal.compacting` (not a segment name, so no
-//! reader sees it) by copying the live frames verbatim, in log order (and
-//! a tombstone keeping the inputs' highest txid, `kv::HighWater`), then
-//! made durable and hinted. Under ownership again, only for a marker read
-//! and a rename, it becomes `<a+1>.dwal`; then, not owning the store, the
-//! directory is synced and the inputs removed in ascending order. Writers
-//! keep writing to `a + 2` and later meanwhile; their frames come after the
-//! output in log order, so they win over its copies.
-//!
-//! Invariants, and where they hold:
-//! - The output is installed whole or not at all: one rename of a durable
-//!   file ([`RecordLog::install_compaction`]).
-//! - Inputs are removed only once the output is durable and installed, and
-//!   in ascending id order ([`RecordLog::finish_compaction`]). Inputs are always a
-//!   prefix of the log (every segment up to `a`, [`RecordLog::begin_compaction`]),
-//!   so a tombstone can only shadow records in the same or an older input:
-//!   a crash while removing inputs leaves a suffix of them, in which every
-//!   tombstone still follows the puts it shadows. A dropped tombstone never
-//!   brings a value back.
-//! - One compaction at a time: the marker [`MARKER`] (a lease record,
+//! Where its invariants hold:
+//! - the inputs are a prefix of the log, every segment up to the sealed
+//!   one ([`RecordLog::begin_compaction`]);
+//! - the output is installed whole or not at all: one rename of a durable
+//!   file ([`RecordLog::install_compaction`]);
+//! - inputs are removed only after that, in ascending id order
+//!   ([`RecordLog::finish_compaction`]), so a dropped tombstone never
+//!   brings a value back;
+//! - one compaction at a time: the marker [`MARKER`] (a lease record,
 //!   renewed while the output is written) is checked and written under
 //!   ownership, and installing checks that it is still this compaction's.
 

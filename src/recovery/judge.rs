@@ -1,7 +1,6 @@
-//! The rules of `docs/recovery.md`: what bytes that do not decode mean,
-//! judged from the damage and what follows it (the module docs of
-//! `recovery` give the rule behind them), each look linear in the bytes it
-//! reads.
+//! The verdicts of `docs/recovery.md`: what bytes that do not decode mean,
+//! judged from the damage and what follows it (the rule behind them is
+//! that page's "The rule"), each look linear in the bytes it reads.
 
 use super::{DamagePolicy, TornTail};
 use crate::error::Result;
@@ -127,18 +126,13 @@ enum After {
 /// Judge what follows the damaged frame at `offset` (`frame_len` bytes,
 /// inside the limit), reading each byte a bounded number of times.
 ///
-/// The rule it serves: appends land in order, and a sync makes every byte
-/// written before it durable. So bytes that never landed (zeros: segments
-/// only grow into zeros, past their end or into preallocated room) show
-/// that no sync covered what was written after them: it was never
-/// acknowledged as durable, and a power loss may drop it with the rest of
-/// the torn tail. Write-back lands whole pages (sectors at the least), so
-/// such a hole shows as [`LOST_WRITE_MIN_BYTES`] zeros inside the frame,
-/// zeros where the next frame must start, or zeros that end the frame at
-/// the end of the file. Without one, the frame's bytes
-/// changed after they landed: any CRC-valid frame after its start (inside
-/// its declared extent too: a changed length can swallow frames) holds
-/// bytes once acknowledged, and is refused.
+/// It serves `docs/recovery.md`'s rule: a lost write (zeros where bytes
+/// were written) before later frames makes them a torn tail. Here a lost
+/// write shows as [`LOST_WRITE_MIN_BYTES`] zeros inside the frame, zeros
+/// where the next frame must start, or zeros that end the frame at the end
+/// of the file. Without one, any CRC-valid frame after the damaged frame's
+/// start (inside its declared extent too: a changed length can swallow
+/// frames) holds bytes once acknowledged, and is refused.
 fn walk_after(file: &mut fs::File, offset: u64, frame_len: u32, limit: u64) -> Result<After> {
     let mut chunk = vec![0u8; PROBE_CHUNK_BYTES];
     let mut zeros = ZeroRun::default();
@@ -423,6 +417,166 @@ mod tests {
             Verdict::Tail(t) => assert_eq!((t.len, t.valid_frames_dropped), (half as u64, 0)),
             Verdict::Hard(message) => panic!("false damage: {message}"),
             Verdict::Retry => panic!("the frame is still half-written"),
+        }
+    }
+
+    /// What a scan of one segment ends in, as docs/recovery.md names it.
+    #[derive(Debug, Clone, Copy, PartialEq, Eq)]
+    enum Outcome {
+        HardError,
+        Room,
+        TornTail,
+    }
+
+    fn outcome_of(bytes: &[u8], active: bool, policy: DamagePolicy) -> Outcome {
+        let td = tempfile::tempdir().unwrap();
+        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+        dir.open_file(&segment_file_name(1), OpenMode::CreateNew).unwrap().write_all_at(bytes, 0).unwrap();
+        let mut scan = super::super::Scan::new(dir, vec![1], policy);
+        if !active {
+            scan = scan.sealed();
+        }
+        loop {
+            match scan.next_frame() {
+                Ok(Some(_)) => {}
+                Ok(None) => break,
+                Err(e) => {
+                    assert_eq!(e.kind(), crate::ErrorKind::Corrupt, "{e}");
+                    return Outcome::HardError;
+                }
+            }
+        }
+        match scan.torn_tail() {
+            Some(t) if t.all_zero => Outcome::Room,
+            Some(_) => Outcome::TornTail,
+            None => panic!("the fixture holds damage, the scan found none"),
+        }
+    }
+
+    fn frame(txid: u64, payload_len: usize) -> Vec<u8> {
+        encode_record(RecordType::Put, txid, format!("k{txid}").as_bytes(), &vec![0x5a; payload_len]).unwrap()
+    }
+
+    fn flipped(mut frame: Vec<u8>) -> Vec<u8> {
+        let at = frame.len() - 10; // in the payload
+        frame[at] ^= 0x01;
+        frame
+    }
+
+    /// A header that parses, of a frame `frame_len` bytes long (no key).
+    fn fake_header(frame_len: usize) -> Vec<u8> {
+        let payload = frame_len - HEADER_LEN - format::CRC_LEN;
+        encode_record(RecordType::Put, 99, b"", &vec![0u8; payload]).unwrap()[..HEADER_LEN].to_vec()
+    }
+
+    /// Every row of docs/recovery.md's table, keyed by its "bytes at the
+    /// damage" cell: a segment holding that damage, whether it is the
+    /// active one, and (for rows that name it) what salvage mode does.
+    #[allow(clippy::type_complexity)]
+    fn cases() -> Vec<(&'static str, bool, Vec<u8>, Option<Outcome>)> {
+        let (f1, f2, f3) = (frame(1, 100), frame(2, 2000), frame(3, 100));
+        let mut lost_inside = f2.clone();
+        lost_inside[100..100 + LOST_WRITE_MIN_BYTES as usize + 88].fill(0);
+        let mut other_version = f2.clone();
+        other_version[4] = 2;
+        // Plausible headers every 4 bytes, each declaring a frame that the
+        // search must read whole, over non-zero filler: the budget runs out
+        // long before the file does.
+        let mut decoys = Vec::new();
+        for _ in 0..64 {
+            decoys.extend_from_slice(&fake_header(30_000));
+        }
+        decoys.resize(decoys.len() + 40_000, 0x55);
+        vec![
+            ("anything that does not decode", false, [&f1[..], &flipped(f2.clone())].concat(), None),
+            ("zeros to the end", true, [&f1[..], &[0u8; 4096][..]].concat(), None),
+            (
+                "truncated: the declared frame runs past the end",
+                true,
+                [&f1[..], &f2[..f2.len() / 2]].concat(),
+                None,
+            ),
+            (
+                "a zero or torn header (a lost write at a frame boundary)",
+                true,
+                [&f1[..], &[0u8; HEADER_LEN][..], &f3[..]].concat(),
+                None,
+            ),
+            (
+                "CRC mismatch with a lost write in the frame, or where the next frame starts, or at the end of the file",
+                true,
+                [&f1[..], &lost_inside[..], &f3[..]].concat(),
+                None,
+            ),
+            (
+                "CRC mismatch, no lost write, nothing CRC-valid after the frame's start",
+                true,
+                [&f1[..], &flipped(f2.clone())[..]].concat(),
+                None,
+            ),
+            (
+                "CRC mismatch, no lost write, CRC-valid frames after the frame's start (inside its declared extent too: a changed length can swallow frames)",
+                true,
+                [&f1[..], &flipped(f2.clone())[..], &f3[..]].concat(),
+                Some(Outcome::TornTail),
+            ),
+            (
+                "CRC mismatch, no lost write, and the search for valid frames ran out of its budget",
+                true,
+                [&f1[..], &flipped(f2.clone())[..], &decoys[..]].concat(),
+                Some(Outcome::TornTail),
+            ),
+            (
+                "any other structural error (an unknown version is never skipped)",
+                true,
+                [&f1[..], &other_version[..], &f3[..]].concat(),
+                None,
+            ),
+        ]
+    }
+
+    /// docs/recovery.md's table, row by row: every row has its case here
+    /// (and every case its row), and each case ends as its row says.
+    #[test]
+    fn every_row_of_the_recovery_table_holds() {
+        let doc = include_str!("../../docs/recovery.md");
+        let table = doc.split("## Verdicts, one row per class").nth(1).expect("the table's section");
+        let rows: Vec<(String, String, String)> = table
+            .lines()
+            .take_while(|l| !l.starts_with("##"))
+            .filter(|l| l.starts_with("| sealed") || l.starts_with("| active"))
+            .map(|l| {
+                let cells: Vec<&str> =
+                    l.split(" | ").map(|c| c.trim_matches(|ch| ch == '|' || ch == ' ')).collect();
+                (cells[0].to_owned(), cells[1].to_owned(), cells[2].to_owned())
+            })
+            .collect();
+        let cases = cases();
+        assert_eq!(
+            rows.iter().map(|r| r.1.as_str()).collect::<Vec<_>>(),
+            cases.iter().map(|c| c.0).collect::<Vec<_>>(),
+            "one case per row of docs/recovery.md, in its order"
+        );
+        for ((place, bytes_at, verdict), (_, active, bytes, salvage)) in rows.iter().zip(&cases) {
+            assert_eq!(place == "active segment", *active, "{bytes_at}");
+            let want = if verdict.starts_with("hard error") {
+                Outcome::HardError
+            } else if verdict.starts_with("room") {
+                Outcome::Room
+            } else if verdict.starts_with("torn tail") {
+                Outcome::TornTail
+            } else {
+                panic!("a verdict this test does not know: {verdict}")
+            };
+            assert_eq!(outcome_of(bytes, *active, DamagePolicy::Strict), want, "row {bytes_at:?}");
+            if verdict.contains("salvage mode accepts the loss") {
+                let accepted = salvage.expect("the row names salvage mode");
+                assert_eq!(
+                    outcome_of(bytes, *active, DamagePolicy::Salvage),
+                    accepted,
+                    "salvaged {bytes_at:?}"
+                );
+            }
         }
     }
 }

@@ -1,17 +1,12 @@
-//! The streaming pass over a log's segments, and the rules that decide what
-//! bytes that do not decode mean: `docs/recovery.md` states them, one row
-//! per damage class, and `judge` implements that table as a function of the damage and what
-//! follows it.
-//! Open, `scan_iter`, the lock-free reader and catch-up all walk a log
-//! through [`Scan`], so they cannot disagree.
-//!
-//! The rule behind the torn-tail rows: a write that never landed (zeros
-//! where bytes were written: [`judge::LOST_WRITE_MIN_BYTES`] of them inside a
-//! frame, or a zero or torn header where a frame must start) proves that
-//! no sync covered anything written after it, so the frames after it were
-//! never acknowledged as durable. Judging is linear in the bytes it reads:
-//! a crash signature needs no search, and the search for valid frames past
-//! damage that is no crash has a budget ([`judge::SEARCH_BUDGET_FACTOR`]).
+//! The streaming pass over a log's segments ([`Scan`]), and the report of
+//! what it found. Open, `scan_iter`, the lock-free reader and catch-up all
+//! walk a log through [`Scan`], so they cannot disagree. What bytes that do
+//! not decode mean (the rule, one verdict per damage class, the bounds) is
+//! `docs/recovery.md`; `judge` implements that table as a function of the
+//! damage and what follows it: `judge::LOST_WRITE_MIN_BYTES` is the run
+//! of zeros that shows a lost write inside a frame, and
+//! `judge::SEARCH_BUDGET_FACTOR` bounds the search for valid frames past
+//! damage that is no crash, so judging stays linear in the bytes it reads.
 
 use crate::error::Result;
 use crate::format::Frame;
@@ -51,7 +46,7 @@ pub struct TornTail {
     /// Bytes from `offset` to the end of the file.
     pub len: u64,
     /// Bytes from `offset` to the last non-zero one: what a repair keeps
-    /// aside. The zeros after them are room (see the module docs).
+    /// aside. The zeros after them are room (`docs/recovery.md`).
     pub data_len: u64,
     /// True when `data_len` is 0: room only, no torn frame.
     pub all_zero: bool,
