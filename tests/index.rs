@@ -170,3 +170,27 @@ fn shared_writers_index_each_others_segments_and_survive_a_compaction() {
     let mut again = DataWal::open_with(td.path(), shared()).unwrap();
     assert_store(&mut again, &model);
 }
+
+/// A table block that fails its CRC after open: a read that cannot fail
+/// answers "none", and the next call that can fail reports the damage,
+/// naming the table.
+#[test]
+fn a_damaged_block_is_reported_by_the_next_call_that_can_fail() {
+    let td = tempfile::tempdir().unwrap();
+    let model = store(td.path(), 3_000);
+    let mut db = DataWal::open_with(td.path(), options()).unwrap();
+    let tables = names(td.path(), ".index");
+    let first = td.path().join(&tables[0]);
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes[50] ^= 0x20; // in the first data block
+    std::fs::write(&first, bytes).unwrap();
+    // A key only the first segment holds: the lookup reaches its table.
+    let (k, _) = model.iter().next().unwrap();
+    assert!(!db.contains_key(k), "a failed read answers none");
+    let err = db.get(b"anything").unwrap_err();
+    assert_eq!(datawal::Error::kind_of(&err), Some(datawal::ErrorKind::Corrupt), "{err}");
+    assert!(err.to_string().contains(&first.display().to_string()), "{err}");
+    // Reported once; a fallible read of that key reports it itself.
+    let err = db.get(k).unwrap_err();
+    assert_eq!(datawal::Error::kind_of(&err), Some(datawal::ErrorKind::Corrupt), "{err}");
+}

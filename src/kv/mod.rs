@@ -63,7 +63,7 @@ pub struct DataWal {
     /// On disk, a read that cannot return an error (`len`, `contains_key`,
     /// `ref_of`, `keys`, `keys_page`) that failed: it answered "none", and
     /// the next call that can fail reports this instead.
-    deferred: std::sync::Mutex<Option<Error>>,
+    deferred: std::sync::Mutex<Option<Box<Error>>>,
     /// Open read handles by segment id, at most `READ_HANDLES_MAX`.
     readers: Vec<(u32, fs::File)>,
     /// Nesting of [`DataWal::owned`]: the policy runs at the outermost end.
@@ -107,7 +107,7 @@ impl DataWal {
     /// failure kept for the next call that can report it.
     fn or_deferred<T: Default>(&self, result: Result<T, Error>) -> T {
         result.unwrap_or_else(|e| {
-            *self.deferred.lock().unwrap_or_else(|p| p.into_inner()) = Some(e);
+            *self.deferred.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(e));
             T::default()
         })
     }
@@ -115,7 +115,7 @@ impl DataWal {
     /// The failure an infallible read kept, if any.
     fn take_deferred(&self) -> Result<(), Error> {
         match self.deferred.lock().unwrap_or_else(|p| p.into_inner()).take() {
-            Some(e) => Err(e),
+            Some(e) => Err(*e),
             None => Ok(()),
         }
     }
@@ -150,7 +150,7 @@ impl DataWal {
     /// other writers' appends are read first ([`DataWal::refresh`]).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.refresh()?;
-        let Some(rref) = self.ref_of(key) else { return Ok(None) };
+        let Some(rref) = self.keys.get(key)? else { return Ok(None) };
         Ok(self.read_live(key, rref)?)
     }
 
@@ -162,7 +162,7 @@ impl DataWal {
     /// What compare-and-swap compares.
     pub fn get_versioned(&mut self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
         self.refresh()?;
-        let Some(rref) = self.ref_of(key) else { return Ok(None) };
+        let Some(rref) = self.keys.get(key)? else { return Ok(None) };
         Ok(self.read_live_frame(key, rref)?.map(|(frame, header)| (into_value(frame, &header), header.txid)))
     }
 

@@ -45,7 +45,7 @@ impl DataWal {
                     tries += 1;
                     self.readers.retain(|(id, _)| *id != rref.segment);
                     self.refresh_keys()?;
-                    match self.ref_of(key) {
+                    match self.keys.get(key)? {
                         Some(now) => rref = now,
                         None => return Ok(None),
                     }
