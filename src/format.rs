@@ -353,6 +353,8 @@ mod tests {
             ("LEASE_RECORD_LEN", crate::lease::RECORD_LEN.to_string()),
             ("SEAL_MAGIC", magic(crate::seal::MAGIC)),
             ("SEAL_LEN", crate::seal::LEN.to_string()),
+            ("INDEX_MAGIC", magic(crate::table::MAGIC)),
+            ("INDEX_FOOTER_LEN", crate::table::FOOTER_LEN.to_string()),
         ];
         let doc = include_str!("../docs/format.md");
         let table: Vec<(String, String)> = doc

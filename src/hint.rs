@@ -91,8 +91,8 @@ pub(crate) fn write(dir: &fs::Dir, id: u32, built: Option<(&Builder, u64)>) -> R
 /// compaction's output, hinted before the rename that installs it: the
 /// hint is checked against the segment's length and tail when used).
 pub(crate) fn write_for(dir: &fs::Dir, id: u32, segment: &str, built: Option<(&Builder, u64)>) -> Result<()> {
-    let mut segment = dir.open_file(segment, OpenMode::Read)?;
-    let (segment_len, tail) = segment_tail(&mut segment)?;
+    let segment = dir.open_file(segment, OpenMode::Read)?;
+    let (segment_len, tail) = crate::segment::len_and_tail(&segment)?;
     let bytes = match built {
         Some((builder, max_txid)) => builder.finish(id, segment_len, tail, max_txid),
         None => {
@@ -115,16 +115,6 @@ fn build_by_scan(dir: &fs::Dir, id: u32) -> Result<(Builder, u64)> {
         builder.push(rref, frame.header.record_type, frame.key);
     }
     Ok((builder, scan.report().last_txid_seen))
-}
-
-/// The segment's length and its last four bytes (0 when shorter).
-fn segment_tail(segment: &mut fs::File) -> Result<(u64, u32)> {
-    let len = segment.len()?;
-    let mut tail = [0u8; CRC_LEN];
-    if len >= FRAME_MIN_LEN {
-        segment.read_exact_at(&mut tail, len - CRC_LEN as u64)?;
-    }
-    Ok((len, u32::from_le_bytes(tail)))
 }
 
 /// Bytes of a hint file read at a time: with one entry's key (at most
@@ -213,8 +203,8 @@ impl<'f> Body<'f> {
 /// [`READ_CHUNK_BYTES`] and a key, not the file's size).
 pub(crate) fn load(dir: &fs::Dir, id: u32) -> Result<Option<Hint>> {
     let mut segment = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
-    let (segment_len, tail) = segment_tail(&mut segment)?;
-    let Ok(mut file) = dir.open_file(&hint_file_name(id), OpenMode::Read) else { return Ok(None) };
+    let (segment_len, tail) = crate::segment::len_and_tail(&segment)?;
+    let Ok(file) = dir.open_file(&hint_file_name(id), OpenMode::Read) else { return Ok(None) };
     let Ok(len) = file.len() else { return Ok(None) };
     // Each entry takes ENTRY_FIXED_LEN bytes and its key, its frame
     // FRAME_MIN_LEN (more) and the same key: the entries are shorter than
@@ -319,7 +309,7 @@ fn last_header_agrees(segment: &mut fs::File, hint: &Hint, last: Option<Last>) -
 pub(crate) fn claimed_entries(dir: &fs::Dir, id: u32) -> u64 {
     let peek = || -> Result<u64> {
         let segment_len = dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?;
-        let mut file = dir.open_file(&hint_file_name(id), OpenMode::Read)?;
+        let file = dir.open_file(&hint_file_name(id), OpenMode::Read)?;
         let mut header = [0u8; HEADER_LEN];
         file.read_exact_at(&mut header, 0)?;
         if header[..4] != MAGIC || u32_at(&header, 8) != id {
@@ -404,7 +394,7 @@ pub(crate) mod tests {
 
     impl Forged {
         fn read(dir: &fs::Dir, id: u32) -> Forged {
-            let mut file = dir.open_file(&hint_file_name(id), OpenMode::Read).unwrap();
+            let file = dir.open_file(&hint_file_name(id), OpenMode::Read).unwrap();
             let mut bytes = vec![0u8; file.len().unwrap() as usize];
             file.read_exact_at(&mut bytes, 0).unwrap();
             let mut entries = Vec::new();
@@ -476,8 +466,8 @@ pub(crate) mod tests {
         let (_td, dir, _) = hinted_store();
         assert!(load(&dir, 1).unwrap().is_some(), "the written hint is trusted");
         let written = Forged::read(&dir, 1);
-        let mut segment = dir.open_file(&segment_file_name(1), OpenMode::Read).unwrap();
-        let (len, tail) = segment_tail(&mut segment).unwrap();
+        let segment = dir.open_file(&segment_file_name(1), OpenMode::Read).unwrap();
+        let (len, tail) = crate::segment::len_and_tail(&segment).unwrap();
         let (builder, max_txid) = build_by_scan(&dir, 1).unwrap();
         let scanned = builder.finish(1, len, tail, max_txid);
         assert_eq!(written.header, scanned[..HEADER_LEN], "same header");

@@ -99,10 +99,6 @@ impl Keydir {
         self.table.len()
     }
 
-    pub fn is_empty(&self) -> bool {
-        self.table.is_empty()
-    }
-
     pub fn get(&self, key: &[u8]) -> Option<&RecordRef> {
         self.table.find(self.hash(key), |(k, _)| k.as_slice() == key).map(|(_, r)| r)
     }

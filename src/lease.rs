@@ -127,7 +127,7 @@ pub(crate) fn write_marker(dir: &fs::Dir, name: &str, expiry_ns: u64, nonce: u64
 
 /// A marker's expiry and nonce; `None` when missing or unreadable.
 pub(crate) fn read_marker(dir: &fs::Dir, name: &str) -> Option<(u64, u64)> {
-    let mut file = dir.open_file(name, OpenMode::Read).ok()?;
+    let file = dir.open_file(name, OpenMode::Read).ok()?;
     let mut bytes = [0u8; RECORD_LEN];
     file.read_exact_at(&mut bytes, 0).ok()?;
     match decode(&bytes)? {
@@ -224,7 +224,7 @@ impl std::fmt::Debug for Ownership {
 
 /// A lease file's state, or `None` when it is unreadable or missing.
 fn read(dir: &fs::Dir, generation: u64) -> Option<State> {
-    let mut file = dir.open_file(&file_name(generation), OpenMode::Read).ok()?;
+    let file = dir.open_file(&file_name(generation), OpenMode::Read).ok()?;
     let mut bytes = [0u8; RECORD_LEN];
     file.read_exact_at(&mut bytes, 0).ok()?;
     decode(&bytes)

@@ -27,6 +27,7 @@ mod error;
 pub mod format;
 mod fs;
 mod hint;
+mod index;
 pub mod inspect;
 mod keydir;
 mod kv;
@@ -41,6 +42,7 @@ mod replay;
 mod sched;
 mod seal;
 pub mod segment;
+mod table;
 
 pub use error::{Error, ErrorKind};
 

@@ -24,6 +24,13 @@ pub(crate) trait Visitor {
     /// segment can hold (`hint::claimed_entries`), so this only sizes a map
     /// up front.
     fn expect_keys(&mut self, _keys: u64) {}
+    /// Called once, before any record: a visitor that keeps an on-disk
+    /// index takes the sealed segments from it (building what is missing)
+    /// and returns the highest txid they hold; replay then feeds it the
+    /// active segment only. `None`: feed it every segment.
+    fn index_sealed(&mut self, _dir: &fs::Dir, _sealed: &[u32]) -> Result<Option<u64>> {
+        Ok(None)
+    }
     fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]);
     /// A Put in a compaction's output (segment `rref.segment`), read after
     /// frames that came later in the log: it is `key`'s live record only
@@ -52,6 +59,11 @@ pub(crate) fn replay(
 ) -> Result<(RecoveryReport, Option<TornTail>)> {
     let mut report = RecoveryReport::default();
     let sealed = &ids[..ids.len().saturating_sub(1)];
+    if let Some(max_txid) = visit.index_sealed(dir, sealed)? {
+        report.last_txid_seen = max_txid;
+        let torn = stream(dir, &ids[sealed.len()..], policy, false, &mut report, visit)?;
+        return Ok((report, torn));
+    }
     if hints {
         visit.expect_keys(
             sealed.iter().map(|&id| hint::claimed_entries(dir, id)).fold(0, u64::saturating_add),

@@ -80,7 +80,7 @@ pub(crate) fn end(dir: &fs::Dir, id: u32) -> Result<Option<u64>> {
 /// The length the seal of segment `id` by `generation` records.
 fn read(dir: &fs::Dir, id: u32, generation: u64) -> Result<u64> {
     let name = file_name(id, generation);
-    let mut file = dir.open_file(&name, OpenMode::Read)?;
+    let file = dir.open_file(&name, OpenMode::Read)?;
     let damaged = |what: &str| Error::Corrupt {
         dir: dir.path().into(),
         file: dir.path().join(&name),

@@ -19,6 +19,15 @@ use proptest::prelude::*;
 
 // ---------------------------------------------------------------- helpers
 
+/// On-disk index, rotating every few records.
+fn index_options() -> Options {
+    Options::new().index_files(true).segment_bytes_max(200)
+}
+
+fn options_index(options: Options) -> bool {
+    options == index_options()
+}
+
 fn kind(err: &anyhow::Error) -> Option<ErrorKind> {
     Error::kind_of(err)
 }
@@ -206,11 +215,11 @@ fn check_against_model(
     Ok(())
 }
 
-fn run_model(ops: &[Op]) -> Result<(), TestCaseError> {
+fn run_model(ops: &[Op], options: Options) -> Result<(), TestCaseError> {
     let root = tempfile::tempdir().unwrap();
     let universe = key_universe();
     let mut dir = root.path().join("store-0");
-    let mut store = DataWal::open(&dir).unwrap();
+    let mut store = DataWal::open_with(&dir, options).unwrap();
     let mut model: BTreeMap<Vec<u8>, Vec<u8>> = BTreeMap::new();
     for (step, op) in ops.iter().enumerate() {
         match op {
@@ -227,7 +236,7 @@ fn run_model(ops: &[Op]) -> Result<(), TestCaseError> {
             Op::Fsync => store.fsync().unwrap(),
             Op::Reopen => {
                 drop(store);
-                store = DataWal::open(&dir).unwrap();
+                store = DataWal::open_with(&dir, options).unwrap();
             }
             Op::Compact => {
                 let out = root.path().join(format!("store-{}", step + 1));
@@ -242,7 +251,11 @@ fn run_model(ops: &[Op]) -> Result<(), TestCaseError> {
                 // Continue on the compacted store; the old one is left behind.
                 drop(store);
                 dir = out;
-                store = DataWal::open(&dir).unwrap();
+                store = DataWal::open_with(&dir, options).unwrap();
+            }
+            Op::CompactInPlace if options_index(options) => {
+                let err = store.compact().unwrap_err();
+                prop_assert_eq!(kind(&err), Some(ErrorKind::InvalidInput), "{}", err);
             }
             Op::CompactInPlace => {
                 let stats = store.compact().unwrap();
@@ -258,7 +271,16 @@ fn run_model(ops: &[Op]) -> Result<(), TestCaseError> {
 proptest! {
     #[test]
     fn store_agrees_with_an_ordered_map_model(ops in prop::collection::vec(op_strategy(), 1..48)) {
-        run_model(&ops)?;
+        run_model(&ops, Options::new())?;
+    }
+
+    /// The same with the on-disk index and small segments: keys of sealed
+    /// segments read from tables, through rotations, reopens and copies.
+    #[test]
+    fn a_store_with_index_files_agrees_with_an_ordered_map_model(
+        ops in prop::collection::vec(op_strategy(), 1..48),
+    ) {
+        run_model(&ops, index_options())?;
     }
 }
 

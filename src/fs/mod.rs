@@ -339,14 +339,14 @@ impl File {
     }
 
     /// Fill `buf` from byte `offset`. `UnexpectedEof` if the file is shorter.
-    pub fn read_exact_at(&mut self, buf: &mut [u8], offset: u64) -> Result<()> {
+    pub fn read_exact_at(&self, buf: &mut [u8], offset: u64) -> Result<()> {
         FileBackend::read_exact_at(&*self.file, buf, offset).map_err(io_err("read", &self.path))
     }
 
     /// Fill `buf` from byte `offset`, bytes past the end of the file as
     /// zeros: what a reader judging a live segment's tail reads, while
     /// another writer may cut the room it looks at.
-    pub fn read_at_or_zeros(&mut self, buf: &mut [u8], offset: u64) -> Result<()> {
+    pub fn read_at_or_zeros(&self, buf: &mut [u8], offset: u64) -> Result<()> {
         let mut done = 0;
         while done < buf.len() {
             match FileBackend::read_at(&*self.file, &mut buf[done..], offset + done as u64) {

@@ -49,6 +49,7 @@ impl DataWal {
     }
 
     pub(super) fn compact_in_place(&mut self) -> Result<CompactionStats, Error> {
+        self.keys.memory()?;
         let begun = self.owned(|s| {
             // Checked owning the store, after catching up: every segment is an input.
             s.refuse_raw_records()?;
@@ -58,7 +59,8 @@ impl DataWal {
             let Some(plan) = s.log.begin_compaction()? else { return Ok(None) };
             // Inputs are every segment up to the sealed one: all that is live in them.
             let live: Vec<(Vec<u8>, RecordRef)> = s
-                .keydir
+                .keys
+                .memory()?
                 .iter()
                 .filter(|(_, r)| r.segment <= plan.last_input)
                 .map(|(k, r)| (k.to_vec(), *r))
@@ -89,9 +91,10 @@ impl DataWal {
         }
         // Keys this handle knows nobody wrote since now live in the output
         // (later writes it has not read yet come after it in the log).
+        let keydir = self.keys.memory()?;
         for ((key, old), new) in live.iter().zip(&moved) {
-            if self.keydir.get(key) == Some(old) {
-                self.keydir.set(key, *new);
+            if keydir.get(key) == Some(old) {
+                keydir.set(key, *new);
             }
         }
         self.log.finish_compaction(output)?;
@@ -103,8 +106,8 @@ impl DataWal {
     /// records (appended through the log interface) would lose them, so it
     /// is refused before anything is written. Known from replay and
     /// catch-up, which see every frame: no extra read.
-    fn refuse_raw_records(&self) -> Result<(), Error> {
-        let Some(raw) = self.keydir.first_raw() else { return Ok(()) };
+    fn refuse_raw_records(&mut self) -> Result<(), Error> {
+        let Some(raw) = self.keys.memory()?.first_raw() else { return Ok(()) };
         Err(Error::invalid(format!(
             "compact: store directory {} holds Raw records (appended through the log interface), \
              the first in segment {} ({}) at offset {}; in-place compaction keeps only the live keys \
@@ -119,9 +122,10 @@ impl DataWal {
     /// A key with no live value: the empty key, or failing that the
     /// shortest run of zero bytes that is not live. Bounded: there are
     /// `MAX_KEY_LEN + 1` candidates.
-    fn dead_key(&self) -> Result<Vec<u8>, Error> {
+    fn dead_key(&mut self) -> Result<Vec<u8>, Error> {
+        let keydir = self.keys.memory()?;
         let mut key = Vec::new();
-        while self.keydir.contains_key(&key) {
+        while keydir.contains_key(&key) {
             if key.len() == format::MAX_KEY_LEN as usize {
                 return Err(Error::invalid(format!(
                     "compact: every key of 0..={} zero bytes is live in {}; no key is free for the \
@@ -180,7 +184,7 @@ impl DataWal {
     /// never modified.
     pub(crate) fn compact_into(&mut self, parent: &fs::Dir, name: &str) -> Result<CompactionStats, Error> {
         refuse_store_dir(parent, name, "compact_to")?;
-        self.log.refresh(&mut self.keydir)?;
+        self.refresh_keys()?;
         match parent.entry_kind(name)? {
             None => {}
             Some(EntryKind::Dir) if parent.open_subdir(name, false)?.list()?.is_empty() => {}
@@ -212,7 +216,7 @@ impl DataWal {
         let options = self.log.options();
         let mut out = RecordLog::open_in(parent.open_subdir(tmp, true)?, options, &mut ())?;
         let mut stats = CompactionStats::default();
-        let refs = self.sorted_after(None, usize::MAX);
+        let refs = self.keys.sorted_after(None, usize::MAX)?;
         for (key, rref) in refs {
             let Some(value) = self.read_live(&key, rref)? else { continue };
             let written = out.try_append_record(RecordType::Put, &key, &value)?;

@@ -29,7 +29,7 @@ impl DataWal {
 
     pub(crate) fn export_into(&mut self, parent: &fs::Dir, name: &str) -> Result<(), Error> {
         refuse_store_dir(parent, name, "export_jsonl")?;
-        self.log.refresh(&mut self.keydir)?;
+        self.refresh_keys()?;
         let tmp = format!(".{name}.tmp");
         let result =
             parent.replace_file(name, &tmp, |file| self.write_export(file)).and_then(|()| parent.sync());
@@ -45,7 +45,7 @@ impl DataWal {
         let mut line = String::new();
         let mut pending = Vec::with_capacity(EXPORT_BUFFER_BYTES);
         let mut written = 0u64;
-        let refs = self.sorted_after(None, usize::MAX);
+        let refs = self.keys.sorted_after(None, usize::MAX)?;
         for (key, rref) in refs {
             let Some(value) = self.read_live(&key, rref)? else { continue };
             line.clear();

@@ -22,7 +22,8 @@ use anyhow::Result;
 use crate::error::Error;
 use crate::format::{self, RecordType};
 use crate::fs;
-use crate::keydir::{self, Keydir};
+#[cfg(test)]
+use crate::keydir;
 use crate::log::{RecordLog, PAGE_ENTRIES_MAX};
 use crate::options::Options;
 use crate::record::{BatchRecord, RecordRef};
@@ -30,7 +31,10 @@ use crate::segment::into_value;
 
 mod compact;
 mod export;
+mod keys;
 mod read;
+
+use keys::Keys;
 
 pub use compact::CompactionStats;
 
@@ -54,7 +58,12 @@ pub struct ItemPage {
 #[derive(Debug)]
 pub struct DataWal {
     log: RecordLog,
-    keydir: Keydir,
+    /// The live keys: in memory, or on disk (`Options::index_files`).
+    keys: Keys,
+    /// On disk, a read that cannot return an error (`len`, `contains_key`,
+    /// `ref_of`, `keys`, `keys_page`) that failed: it answered "none", and
+    /// the next call that can fail reports this instead.
+    deferred: std::sync::Mutex<Option<Box<Error>>>,
     /// Open read handles by segment id, at most `READ_HANDLES_MAX`.
     readers: Vec<(u32, fs::File)>,
     /// Nesting of [`DataWal::owned`]: the policy runs at the outermost end.
@@ -75,8 +84,40 @@ impl DataWal {
     }
 
     pub(crate) fn open_in(dir: fs::Dir, options: Options) -> Result<Self, Error> {
-        let (log, load) = RecordLog::open_in_retrying(dir, options, &mut keydir::Load::default)?;
-        Ok(DataWal { log, keydir: load.finish(), readers: Vec::new(), depth: 0, auto_next_at: 0 })
+        if options.index_files && options.segment_bytes_max.is_none() {
+            return Err(Error::invalid(format!(
+                "store directory {}: index files (Options::index_files) need a rotation size \
+                 (Options::segment_bytes_max), which bounds the keys kept in memory",
+                dir.path().display()
+            )));
+        }
+        let on_disk = options.index_files;
+        let (log, load) = RecordLog::open_in_retrying(dir, options, &mut || keys::Load::new(on_disk))?;
+        Ok(DataWal {
+            log,
+            keys: load.finish(),
+            deferred: std::sync::Mutex::new(None),
+            readers: Vec::new(),
+            depth: 0,
+            auto_next_at: 0,
+        })
+    }
+
+    /// `result`'s value, or (it failed: only on disk) `T::default()`, the
+    /// failure kept for the next call that can report it.
+    fn or_deferred<T: Default>(&self, result: Result<T, Error>) -> T {
+        result.unwrap_or_else(|e| {
+            *self.deferred.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(e));
+            T::default()
+        })
+    }
+
+    /// The failure an infallible read kept, if any.
+    fn take_deferred(&self) -> Result<(), Error> {
+        match self.deferred.lock().unwrap_or_else(|p| p.into_inner()).take() {
+            Some(e) => Err(*e),
+            None => Ok(()),
+        }
     }
 
     pub fn dir(&self) -> &Path {
@@ -89,27 +130,27 @@ impl DataWal {
 
     /// Number of live keys.
     pub fn len(&self) -> usize {
-        self.keydir.len()
+        self.or_deferred(self.keys.counts().map(|(live, _)| live as usize))
     }
 
     pub fn is_empty(&self) -> bool {
-        self.keydir.is_empty()
+        self.len() == 0
     }
 
     pub fn contains_key(&self, key: &[u8]) -> bool {
-        self.keydir.contains_key(key)
+        self.ref_of(key).is_some()
     }
 
     /// Where the live value of `key` is, without reading it.
     pub fn ref_of(&self, key: &[u8]) -> Option<RecordRef> {
-        self.keydir.get(key).copied()
+        self.or_deferred(self.keys.get(key))
     }
 
     /// The live value of `key`, read from disk and verified. In shared mode
     /// other writers' appends are read first ([`DataWal::refresh`]).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.refresh()?;
-        let Some(rref) = self.ref_of(key) else { return Ok(None) };
+        let Some(rref) = self.keys.get(key)? else { return Ok(None) };
         Ok(self.read_live(key, rref)?)
     }
 
@@ -121,7 +162,7 @@ impl DataWal {
     /// What compare-and-swap compares.
     pub fn get_versioned(&mut self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
         self.refresh()?;
-        let Some(rref) = self.ref_of(key) else { return Ok(None) };
+        let Some(rref) = self.keys.get(key)? else { return Ok(None) };
         Ok(self.read_live_frame(key, rref)?.map(|(frame, header)| (into_value(frame, &header), header.txid)))
     }
 
@@ -135,7 +176,7 @@ impl DataWal {
     /// sorted order between calls until the next write, so a paged walk
     /// sorts once; each page is then a binary search plus what it returns.
     fn sorted_after(&self, after: Option<&[u8]>, count: usize) -> Vec<(Vec<u8>, RecordRef)> {
-        self.keydir.sorted_after(after).take(count).map(|(k, r)| (k.to_vec(), *r)).collect()
+        self.or_deferred(self.keys.sorted_after(after, count))
     }
 
     /// One page of a key walk: up to `limit` keys (clamped to
@@ -157,7 +198,7 @@ impl DataWal {
     pub fn items_page(&mut self, after: Option<&[u8]>, limit: u32, max_bytes: u64) -> Result<ItemPage> {
         self.refresh()?;
         let limit = limit.clamp(1, PAGE_ENTRIES_MAX) as usize;
-        let refs = self.sorted_after(after, limit + 1);
+        let refs = self.keys.sorted_after(after, limit + 1)?;
         let mut page = ItemPage { items: Vec::new(), next: None };
         let mut bytes = 0u64;
         for (key, rref) in refs {
@@ -182,7 +223,7 @@ impl DataWal {
     /// All live pairs, ascending by key, each value verified.
     pub fn items(&mut self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.refresh()?;
-        let refs = self.sorted_after(None, usize::MAX);
+        let refs = self.keys.sorted_after(None, usize::MAX)?;
         let mut out = Vec::with_capacity(refs.len());
         for (key, rref) in refs {
             if let Some(value) = self.read_live(&key, rref)? {
@@ -198,7 +239,20 @@ impl DataWal {
     /// `keys`, `keys_page` and `ref_of` answer from the last look. Nothing
     /// to do in single-writer mode.
     pub fn refresh(&mut self) -> Result<()> {
-        Ok(self.log.refresh(&mut self.keydir)?)
+        Ok(self.refresh_keys()?)
+    }
+
+    /// [`DataWal::refresh`], and what the keys need after the log moved.
+    fn refresh_keys(&mut self) -> Result<(), Error> {
+        self.take_deferred()?;
+        self.log.refresh(&mut self.keys)?;
+        self.after_log()
+    }
+
+    /// Index segments this handle's or others' writes sealed (on disk).
+    fn after_log(&mut self) -> Result<(), Error> {
+        let (active, last_txid) = (self.log.active_segment(), self.log.last_txid());
+        self.keys.after_log(self.log.dir_handle(), active, last_txid)
     }
 
     /// Run `f` owning the store: in shared mode no other writer writes
@@ -214,13 +268,15 @@ impl DataWal {
     /// `f` under the log's ownership, with other writers' frames applied to
     /// the keydir first (shared mode).
     fn owned<T, E: From<Error>>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
-        self.log.own(&mut self.keydir)?;
+        self.take_deferred()?;
+        self.log.own(&mut self.keys)?;
         self.depth += 1;
         let result = f(self);
         self.depth -= 1;
         let released = self.log.disown();
         let out = result?;
         released?;
+        self.after_log()?;
         if self.depth == 0 {
             self.auto_compact();
         }
@@ -236,14 +292,16 @@ impl DataWal {
         if total < policy.min_bytes.max(self.auto_next_at) {
             return;
         }
-        let dead = total.saturating_sub(self.keydir.live_bytes());
+        // In memory only: compaction in place is not built for the on-disk index yet.
+        let Keys::Memory(keydir) = &self.keys else { return };
+        let dead = total.saturating_sub(keydir.live_bytes());
         if dead.saturating_mul(100) < total.saturating_mul(u64::from(policy.dead_percent)) {
             return;
         }
         self.depth += 1;
         let result = self.compact_in_place();
         self.depth -= 1;
-        if !matches!(result, Ok(ref stats) if stats.live_keys > 0 || self.keydir.is_empty()) {
+        if !matches!(result, Ok(ref stats) if stats.live_keys > 0 || self.is_empty()) {
             self.auto_next_at = self.log.log_bytes() + policy.min_bytes / 4;
         }
     }
@@ -253,9 +311,15 @@ impl DataWal {
         // Refused input never takes ownership (checked again where written).
         format::check_lengths(key.len(), value.len())?;
         self.owned(|s| {
-            let hash = s.keydir.prefetch(key);
+            let Keys::Memory(keydir) = &mut s.keys else {
+                let rref = s.log.try_append_record(RecordType::Put, key, value)?;
+                s.keys.put(key, rref);
+                return Ok(());
+            };
+            let hash = keydir.prefetch(key);
             let rref = s.log.try_append_record(RecordType::Put, key, value)?;
-            s.keydir.set_hashed(hash, key, rref);
+            let Keys::Memory(keydir) = &mut s.keys else { unreachable!("checked above") };
+            keydir.set_hashed(hash, key, rref);
             Ok(())
         })
     }
@@ -272,11 +336,11 @@ impl DataWal {
             format::check_lengths(r.key.len(), r.payload.len())?;
         }
         self.owned(|s| {
-            let keydir = &mut s.keydir;
+            let keys = &mut s.keys;
             let mut ops_iter = ops.iter();
             s.log.try_append_batch(&records, &mut |rref| match ops_iter.next() {
-                Some(BatchOp::Put { key, .. }) => keydir.set(key, rref),
-                Some(BatchOp::Delete { key }) => drop(keydir.remove(key)),
+                Some(BatchOp::Put { key, .. }) => keys.put(key, rref),
+                Some(BatchOp::Delete { key }) => keys.delete(key, rref),
                 None => unreachable!("one ref per record"),
             })?;
             Ok(())
@@ -288,8 +352,8 @@ impl DataWal {
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
         format::check_lengths(key.len(), 0)?;
         self.owned(|s| {
-            s.log.try_append_record(RecordType::Delete, key, b"")?;
-            s.keydir.remove(key);
+            let rref = s.log.try_append_record(RecordType::Delete, key, b"")?;
+            s.keys.delete(key, rref);
             Ok(())
         })
     }

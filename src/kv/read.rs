@@ -44,8 +44,8 @@ impl DataWal {
                 {
                     tries += 1;
                     self.readers.retain(|(id, _)| *id != rref.segment);
-                    self.log.refresh(&mut self.keydir)?;
-                    match self.ref_of(key) {
+                    self.refresh_keys()?;
+                    match self.keys.get(key)? {
                         Some(now) => rref = now,
                         None => return Ok(None),
                     }

@@ -115,7 +115,7 @@ impl RecordLog {
             len: 0,
             records: 0,
             max_txid: 0,
-            hint: self.options.hint_files.then(hint::Builder::default),
+            hint: self.options.hints().then(hint::Builder::default),
             renewed_at: lease::now_ns(),
         })
     }
@@ -171,13 +171,14 @@ impl RecordLog {
     fn finish_inner(&mut self, output: Output) -> Result<(), Error> {
         let plan = output.plan;
         self.dir.sync()?;
-        if self.options.hint_files && output.hint.is_none() {
+        if self.options.hints() && output.hint.is_none() {
             // Too many entries to build on the way: read the output once.
             let _ = hint::write(&self.dir, plan.output, None);
         }
         for id in segment::list_ids(&self.dir)?.into_iter().filter(|&id| id <= plan.last_input) {
             self.dir.remove_file_if_exists(&segment_file_name(id))?;
             self.dir.remove_file_if_exists(&segment::hint_file_name(id))?;
+            self.dir.remove_file_if_exists(&segment::index_file_name(id))?;
         }
         crate::seal::remove_up_to(&self.dir, plan.last_input)?;
         self.dir.sync()?;

@@ -147,6 +147,10 @@ impl replay::Visitor for Tee<'_> {
         self.inner.expect_keys(keys);
     }
 
+    fn index_sealed(&mut self, dir: &fs::Dir, sealed: &[u32]) -> crate::error::Result<Option<u64>> {
+        self.inner.index_sealed(dir, sealed)
+    }
+
     fn compacted(&mut self, rref: RecordRef, key: &[u8]) {
         self.inner.compacted(rref, key);
     }
@@ -391,7 +395,7 @@ impl RecordLog {
         self.room_end = 0;
         self.synced_len = Some(0);
         self.dir_dirty = true;
-        self.hint_builder = self.options.hint_files.then(hint::Builder::default);
+        self.hint_builder = self.options.hints().then(hint::Builder::default);
         Ok(())
     }
 
@@ -440,8 +444,8 @@ impl RecordLog {
         self.active_sealed = false;
         self.synced_len = Some(0);
         let built =
-            std::mem::replace(&mut self.hint_builder, self.options.hint_files.then(hint::Builder::default));
-        if self.options.hint_files {
+            std::mem::replace(&mut self.hint_builder, self.options.hints().then(hint::Builder::default));
+        if self.options.hints() {
             // txids ascend through the log: a non-empty segment's highest is
             // its last frame's, the log's last.
             let max_txid = if sealed_len == 0 { 0 } else { self.last_txid };

@@ -124,7 +124,7 @@ impl RecordLog {
         let mut tee = Tee {
             inner: visit,
             active: active_id,
-            hint: options.hint_files.then(hint::Builder::default),
+            hint: options.hints().then(hint::Builder::default),
             boundaries: Boundaries::default(),
             active_end: 0,
         };
@@ -134,7 +134,7 @@ impl RecordLog {
         let (log_bytes, sealed_bytes) = Self::segment_bytes(&dir, &ids)?;
         tee.boundaries.reserve(log_bytes / CHECKPOINT_BYTES + ids.len() as u64);
         let (report, pending_repair) =
-            replay::replay(&dir, &ids, options.damage_policy(), options.hint_files, &mut tee)?;
+            replay::replay(&dir, &ids, options.damage_policy(), options.hints(), &mut tee)?;
         let mut active = dir.open_file(&segment_file_name(active_id), OpenMode::ReadWrite)?;
         // Where the valid frames end; in shared mode other writers may have
         // appended since the replay looked, and catch-up reads from here.

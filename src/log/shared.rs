@@ -362,7 +362,7 @@ impl RecordLog {
             hint: if stays {
                 self.hint_builder.take()
             } else {
-                self.options.hint_files.then(hint::Builder::default)
+                self.options.hints().then(hint::Builder::default)
             },
             boundaries: std::mem::take(self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner())),
             active_end: if stays { self.active_len } else { 0 },

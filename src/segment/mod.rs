@@ -58,6 +58,33 @@ pub fn parse_hint_filename(name: &str) -> Option<u32> {
     parse_id(name, HINT_EXT)
 }
 
+/// A segment's length and its last four bytes (the last frame's CRC; 0
+/// when shorter than a frame): what hint and index files are checked
+/// against, so one made for other bytes is never used.
+pub(crate) fn len_and_tail(segment: &fs::File) -> Result<(u64, u32), Error> {
+    const FRAME_MIN_LEN: u64 = (crate::format::HEADER_LEN + crate::format::CRC_LEN) as u64;
+    let len = segment.len()?;
+    let mut tail = [0u8; crate::format::CRC_LEN];
+    if len >= FRAME_MIN_LEN {
+        segment.read_exact_at(&mut tail, len - crate::format::CRC_LEN as u64)?;
+    }
+    Ok((len, u32::from_le_bytes(tail)))
+}
+
+/// Index file extension: `<id>.index` is segment `id`'s index table
+/// (docs/format.md, "Index files"; a name datawal 0.1.5 ignores).
+pub const INDEX_EXT: &str = "index";
+
+/// File name of segment `id`'s index table.
+pub fn index_file_name(id: u32) -> String {
+    format!("{id:0width$}.{INDEX_EXT}", width = SEGMENT_ID_WIDTH)
+}
+
+/// The segment id of an index file name, or `None` for any other name.
+pub fn parse_index_filename(name: &str) -> Option<u32> {
+    parse_id(name, INDEX_EXT)
+}
+
 /// `<SEGMENT_ID_WIDTH digits>.<ext>`'s id.
 fn parse_id(name: &str, ext: &str) -> Option<u32> {
     let digits = name.strip_suffix(ext)?.strip_suffix('.')?;

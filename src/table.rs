@@ -1,0 +1,749 @@
+//! Index tables: immutable, sorted files beside the segments, each
+//! covering a run of sealed segments `first..=last` and named after the
+//! last (`<last>.index`), mapping each key the run wrote to its newest
+//! record there (a Put's reference, or a Delete). A lookup reads a few blocks with
+//! positioned reads (no mmap: the same code under WASI); nothing is loaded
+//! per key at open. The bytes are specified in docs/format.md ("Index
+//! files"); LevelDB's table format is the model, without compression or
+//! filters.
+//!
+//! ```text
+//! data block* | index block* | footer (64 B)
+//! block  = payload | crc32c(payload) u32
+//! data   = count u32 | (key_len u32, type u8, segment u32, offset u64, len u32, key)*
+//! index  = count u32 | (key_len u32, offset u64, len u32, last key)*
+//! ```
+//!
+//! Data blocks hold the entries in ascending key order, back to back from
+//! offset 0; each index block lists its children (data blocks, or index
+//! blocks one level down) by their last key. The footer names the root
+//! block and ties the table to its run (how many segments, and the last
+//! one's length and last frame CRC), so a table left over from other bytes
+//! is never used. Every block is
+//! CRC-checked when read; a table that fails a check is damage that its
+//! user answers by rebuilding it from the segment (`index`).
+
+use std::path::Path;
+
+use crate::error::{Error, Result};
+use crate::format::RecordType;
+use crate::fs::{self, OpenMode};
+use crate::record::RecordRef;
+
+/// A block's payload is closed once it reaches this size (a single entry
+/// larger than it gets a block of its own).
+pub(crate) const BLOCK_BYTES: usize = 4096;
+
+pub(crate) const MAGIC: [u8; 4] = *b"DWIX";
+const VERSION: u16 = 1;
+pub(crate) const FOOTER_LEN: usize = 104;
+const CRC_LEN: usize = 4;
+const DATA_FIXED: usize = 4 + 1 + 4 + 8 + 4;
+const CHILD_FIXED: usize = 4 + 8 + 4;
+/// Index levels above the data blocks at most: with at least two children
+/// an index block, 2^40 data blocks.
+const DEPTH_MAX: u8 = 40;
+
+/// What a table says of the run of segments it indexes, checked against
+/// those segments before the table is used.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) struct Meta {
+    /// The run: segments `first..=last` that existed when it was written,
+    /// `segments` of them (ids may have gaps).
+    pub first: u32,
+    pub last: u32,
+    pub segments: u32,
+    /// The last segment's length, and its last four bytes (the last
+    /// frame's CRC; 0 for an empty segment).
+    pub last_len: u64,
+    pub last_tail: u32,
+    /// Live keys, and their frames' bytes, in the store once the run is
+    /// applied over everything older: what `len()` and the compaction
+    /// policy read without reading a key.
+    pub live_after: u64,
+    pub live_bytes_after: u64,
+    pub max_txid: u64,
+    /// The run's first Raw record (appended through the log interface),
+    /// if it has one: compaction refuses such stores.
+    pub first_raw: Option<RecordRef>,
+}
+
+/// One entry: the last record a segment holds for `key`.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub(crate) struct Entry {
+    pub key: Vec<u8>,
+    /// `Put` or `Delete`.
+    pub record_type: RecordType,
+    pub rref: RecordRef,
+}
+
+/// Writes a table into a file, entries in strictly ascending key order.
+/// Memory: one block, plus one (last key, place) per block of the level
+/// being built: about 1/100 of the entries.
+pub(crate) struct Builder<'f> {
+    file: &'f mut fs::File,
+    written: u64,
+    block: Vec<u8>,
+    count: u32,
+    last_key: Vec<u8>,
+    entries: u64,
+    /// (last key, offset, length) of each block of the level being built.
+    children: Vec<(Vec<u8>, u64, u32)>,
+}
+
+impl<'f> Builder<'f> {
+    pub fn new(file: &'f mut fs::File) -> Self {
+        Builder {
+            file,
+            written: 0,
+            block: Vec::with_capacity(BLOCK_BYTES + 64),
+            count: 0,
+            last_key: Vec::new(),
+            entries: 0,
+            children: Vec::new(),
+        }
+    }
+
+    pub fn push(&mut self, key: &[u8], record_type: RecordType, rref: RecordRef) -> Result<()> {
+        assert!(self.entries == 0 || key > self.last_key.as_slice(), "table keys must ascend strictly");
+        assert!(matches!(record_type, RecordType::Put | RecordType::Delete), "only keyed records");
+        if self.count == 0 {
+            self.block.extend_from_slice(&0u32.to_le_bytes());
+        }
+        self.block.extend_from_slice(&(key.len() as u32).to_le_bytes());
+        self.block.push(record_type.as_byte());
+        self.block.extend_from_slice(&rref.segment.to_le_bytes());
+        self.block.extend_from_slice(&rref.offset.to_le_bytes());
+        self.block.extend_from_slice(&rref.len.to_le_bytes());
+        self.block.extend_from_slice(key);
+        self.count += 1;
+        self.entries += 1;
+        self.last_key.clear();
+        self.last_key.extend_from_slice(key);
+        if self.block.len() >= BLOCK_BYTES {
+            self.close_block()?;
+        }
+        Ok(())
+    }
+
+    /// Write the block being filled and note it as a child of the next level.
+    fn close_block(&mut self) -> Result<()> {
+        if self.count == 0 {
+            return Ok(());
+        }
+        self.block[..4].copy_from_slice(&self.count.to_le_bytes());
+        let place = self.write_block()?;
+        self.children.push((self.last_key.clone(), place.0, place.1));
+        self.count = 0;
+        Ok(())
+    }
+
+    /// Append `self.block` and its CRC to the file; its (offset, length).
+    fn write_block(&mut self) -> Result<(u64, u32)> {
+        let crc = crc32c::crc32c(&self.block);
+        self.block.extend_from_slice(&crc.to_le_bytes());
+        let at = self.written;
+        self.file.write_all_at(&self.block, at)?;
+        self.written += self.block.len() as u64;
+        let len = self.block.len() as u32;
+        self.block.clear();
+        Ok((at, len))
+    }
+
+    /// Write the index levels and the footer. An empty table is a footer
+    /// whose root has no length.
+    pub fn finish(mut self, meta: Meta) -> Result<()> {
+        self.close_block()?;
+        let data_end = self.written;
+        let mut level = std::mem::take(&mut self.children);
+        let mut depth = 0u8;
+        while level.len() > 1 {
+            depth += 1;
+            let mut next = Vec::new();
+            let mut count = 0u32;
+            for (key, offset, len) in level {
+                if count == 0 {
+                    self.block.extend_from_slice(&0u32.to_le_bytes());
+                }
+                self.block.extend_from_slice(&(key.len() as u32).to_le_bytes());
+                self.block.extend_from_slice(&offset.to_le_bytes());
+                self.block.extend_from_slice(&len.to_le_bytes());
+                self.block.extend_from_slice(&key);
+                count += 1;
+                // At least two children a block, so each level is at most
+                // half the one below, whatever the keys' size.
+                if count >= 2 && self.block.len() >= BLOCK_BYTES {
+                    self.block[..4].copy_from_slice(&count.to_le_bytes());
+                    let (at, n) = self.write_block()?;
+                    next.push((key, at, n));
+                    count = 0;
+                }
+            }
+            if count > 0 {
+                self.block[..4].copy_from_slice(&count.to_le_bytes());
+                let last = self.last_child_key();
+                let (at, n) = self.write_block()?;
+                next.push((last, at, n));
+            }
+            level = next;
+        }
+        let (root_offset, root_len) = level.first().map_or((0, 0), |(_, at, n)| (*at, *n));
+        let footer =
+            encode_footer(&Footer { meta, entries: self.entries, data_end, root_offset, root_len, depth });
+        self.file.write_all_at(&footer, self.written)
+    }
+
+    /// The last key of the index block being filled (parsed back: the
+    /// level's keys were moved into it).
+    fn last_child_key(&self) -> Vec<u8> {
+        let mut at = 4;
+        let mut last = &[][..];
+        while at < self.block.len() {
+            let key_len = u32_at(&self.block, at) as usize;
+            last = &self.block[at + CHILD_FIXED..at + CHILD_FIXED + key_len];
+            at += CHILD_FIXED + key_len;
+        }
+        last.to_vec()
+    }
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+struct Footer {
+    meta: Meta,
+    entries: u64,
+    /// Where the data blocks end (the first index block, or the footer).
+    data_end: u64,
+    root_offset: u64,
+    root_len: u32,
+    /// Index levels above the data blocks (0: the root is the only data block).
+    depth: u8,
+}
+
+fn encode_footer(f: &Footer) -> [u8; FOOTER_LEN] {
+    let m = &f.meta;
+    let mut b = [0u8; FOOTER_LEN];
+    b[0..4].copy_from_slice(&MAGIC);
+    b[4..6].copy_from_slice(&VERSION.to_le_bytes());
+    b[6] = f.depth;
+    b[8..12].copy_from_slice(&m.first.to_le_bytes());
+    b[12..16].copy_from_slice(&m.last.to_le_bytes());
+    b[16..20].copy_from_slice(&m.segments.to_le_bytes());
+    b[20..24].copy_from_slice(&m.last_tail.to_le_bytes());
+    b[24..32].copy_from_slice(&m.last_len.to_le_bytes());
+    b[32..40].copy_from_slice(&m.live_after.to_le_bytes());
+    b[40..48].copy_from_slice(&m.live_bytes_after.to_le_bytes());
+    b[48..56].copy_from_slice(&m.max_txid.to_le_bytes());
+    b[56..64].copy_from_slice(&f.entries.to_le_bytes());
+    b[64..72].copy_from_slice(&f.data_end.to_le_bytes());
+    b[72..80].copy_from_slice(&f.root_offset.to_le_bytes());
+    b[80..84].copy_from_slice(&f.root_len.to_le_bytes());
+    // A Raw record is never at segment 0: ids start at 1.
+    let raw = m.first_raw.unwrap_or(RecordRef { segment: 0, offset: 0, len: 0 });
+    b[84..88].copy_from_slice(&raw.segment.to_le_bytes());
+    b[88..96].copy_from_slice(&raw.offset.to_le_bytes());
+    b[96..100].copy_from_slice(&raw.len.to_le_bytes());
+    let crc = crc32c::crc32c(&b[..FOOTER_LEN - CRC_LEN]);
+    b[FOOTER_LEN - CRC_LEN..].copy_from_slice(&crc.to_le_bytes());
+    b
+}
+
+/// The footer, if these bytes are one (magic, version, CRC, bounds).
+fn decode_footer(b: &[u8; FOOTER_LEN], file_len: u64) -> Option<Footer> {
+    let crc = u32_at(b, FOOTER_LEN - CRC_LEN);
+    if b[0..4] != MAGIC
+        || u16::from_le_bytes([b[4], b[5]]) != VERSION
+        || crc32c::crc32c(&b[..FOOTER_LEN - CRC_LEN]) != crc
+    {
+        return None;
+    }
+    let raw = RecordRef { segment: u32_at(b, 84), offset: u64_at(b, 88), len: u32_at(b, 96) };
+    let f = Footer {
+        meta: Meta {
+            first: u32_at(b, 8),
+            last: u32_at(b, 12),
+            segments: u32_at(b, 16),
+            last_tail: u32_at(b, 20),
+            last_len: u64_at(b, 24),
+            live_after: u64_at(b, 32),
+            live_bytes_after: u64_at(b, 40),
+            max_txid: u64_at(b, 48),
+            first_raw: (raw.segment != 0).then_some(raw),
+        },
+        entries: u64_at(b, 56),
+        data_end: u64_at(b, 64),
+        root_offset: u64_at(b, 72),
+        root_len: u32_at(b, 80),
+        depth: b[6],
+    };
+    let body = file_len.checked_sub(FOOTER_LEN as u64)?;
+    let root_end = f.root_offset.checked_add(u64::from(f.root_len))?;
+    let m = &f.meta;
+    let sane = f.depth <= DEPTH_MAX
+        && m.first <= m.last
+        && m.segments >= 1
+        && u64::from(m.segments) <= u64::from(m.last - m.first) + 1
+        && f.data_end <= body
+        && root_end == body
+        && (f.entries == 0) == (f.root_len == 0)
+        && (f.depth > 0 || root_end == f.data_end);
+    sane.then_some(f)
+}
+
+fn u32_at(b: &[u8], at: usize) -> u32 {
+    u32::from_le_bytes(b[at..at + 4].try_into().expect("4 bytes"))
+}
+
+fn u64_at(b: &[u8], at: usize) -> u64 {
+    u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
+}
+
+/// A block read back and checked: its payload and where each item starts.
+#[derive(Debug, Clone)]
+struct Block {
+    payload: Vec<u8>,
+    starts: Vec<u32>,
+    data: bool,
+}
+
+impl Block {
+    fn fixed(&self) -> usize {
+        if self.data {
+            DATA_FIXED
+        } else {
+            CHILD_FIXED
+        }
+    }
+
+    fn len(&self) -> usize {
+        self.starts.len()
+    }
+
+    fn key(&self, i: usize) -> &[u8] {
+        let at = self.starts[i] as usize;
+        let key_len = u32_at(&self.payload, at) as usize;
+        let from = at + self.fixed();
+        &self.payload[from..from + key_len]
+    }
+
+    /// Data block: entry `i`.
+    fn entry(&self, i: usize) -> Entry {
+        let at = self.starts[i] as usize;
+        let record_type = if self.payload[at + 4] == RecordType::Put.as_byte() {
+            RecordType::Put
+        } else {
+            RecordType::Delete
+        };
+        let rref = RecordRef {
+            segment: u32_at(&self.payload, at + 5),
+            offset: u64_at(&self.payload, at + 9),
+            len: u32_at(&self.payload, at + 17),
+        };
+        Entry { key: self.key(i).to_vec(), record_type, rref }
+    }
+
+    /// Index block: child `i`'s (offset, length).
+    fn child(&self, i: usize) -> (u64, u32) {
+        let at = self.starts[i] as usize;
+        (u64_at(&self.payload, at + 4), u32_at(&self.payload, at + 12))
+    }
+
+    /// The first item whose key is at least `key` (above it, when `strict`).
+    fn seek(&self, key: &[u8], strict: bool) -> usize {
+        let (mut lo, mut hi) = (0, self.len());
+        while lo < hi {
+            let mid = lo + (hi - lo) / 2;
+            let below = match strict {
+                false => self.key(mid) < key,
+                true => self.key(mid) <= key,
+            };
+            if below {
+                lo = mid + 1;
+            } else {
+                hi = mid;
+            }
+        }
+        lo
+    }
+}
+
+/// An open table that matches its segment as it is now.
+#[derive(Debug)]
+pub(crate) struct Table {
+    file: fs::File,
+    footer: Footer,
+    root: Option<Block>,
+}
+
+/// Index damage: a corrupt error naming the table file and the block.
+fn damaged(file: &fs::File, segment: u32, offset: u64, what: &str) -> Error {
+    let path = file.path();
+    Error::Corrupt {
+        dir: path.parent().map(Path::to_path_buf).unwrap_or_default(),
+        file: path.to_path_buf(),
+        segment,
+        offset,
+        message: format!("index block at offset {offset}: {what}"),
+    }
+}
+
+impl Table {
+    /// The table named after segment `last` in `dir`, if there is one for
+    /// that segment as it is now (`last_len` bytes, ending in `last_tail`):
+    /// `None` when it is missing, torn, or made for other bytes. Whether
+    /// the rest of its run is still there is the caller's check
+    /// ([`Meta::first`], [`Meta::segments`]). Reads the footer and the root
+    /// block.
+    pub fn open(dir: &fs::Dir, last: u32, last_len: u64, last_tail: u32) -> Result<Option<Table>> {
+        let id = last;
+        let name = crate::segment::index_file_name(id);
+        let file = match dir.open_file(&name, OpenMode::Read) {
+            Ok(file) => file,
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                return Ok(None)
+            }
+            Err(e) => return Err(e),
+        };
+        let len = file.len()?;
+        if len < FOOTER_LEN as u64 {
+            return Ok(None);
+        }
+        let mut bytes = [0u8; FOOTER_LEN];
+        file.read_exact_at(&mut bytes, len - FOOTER_LEN as u64)?;
+        let Some(footer) = decode_footer(&bytes, len) else { return Ok(None) };
+        let m = footer.meta;
+        if m.last != id || m.last_len != last_len || m.last_tail != last_tail {
+            return Ok(None);
+        }
+        let mut table = Table { file, footer, root: None };
+        if footer.root_len > 0 {
+            let data = footer.depth == 0;
+            table.root = Some(table.read_block(footer.root_offset, footer.root_len, data)?);
+        }
+        Ok(Some(table))
+    }
+
+    pub fn meta(&self) -> Meta {
+        self.footer.meta
+    }
+
+    #[cfg(test)]
+    pub fn entries(&self) -> u64 {
+        self.footer.entries
+    }
+
+    /// The entry for `key`, if the segment wrote it.
+    pub fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
+        let Some(mut node) = self.root.clone() else { return Ok(None) };
+        for level in (1..=self.footer.depth).rev() {
+            let i = node.seek(key, false);
+            if i == node.len() {
+                return Ok(None);
+            }
+            let (offset, len) = node.child(i);
+            node = self.read_block(offset, len, level == 1)?;
+        }
+        let i = node.seek(key, false);
+        Ok((i < node.len() && node.key(i) == key).then(|| node.entry(i)))
+    }
+
+    /// The entries with keys above `after` (all of them for `None`), ascending.
+    pub fn iter_after(&self, after: Option<&[u8]>) -> Result<TableIter<'_>> {
+        let mut path = Vec::new();
+        if let Some(mut node) = self.root.clone() {
+            for level in (1..=self.footer.depth).rev() {
+                let i = after.map_or(0, |k| node.seek(k, true));
+                if i == node.len() {
+                    path.clear();
+                    break;
+                }
+                let (offset, len) = node.child(i);
+                let child = self.read_block(offset, len, level == 1)?;
+                path.push((node, i));
+                node = child;
+            }
+            if path.len() == usize::from(self.footer.depth) {
+                let i = after.map_or(0, |k| node.seek(k, true));
+                path.push((node, i));
+            }
+        }
+        Ok(TableIter { table: self, path })
+    }
+
+    /// Read and check the block at `offset`: CRC, then every item in bounds
+    /// and (data) of a keyed type.
+    fn read_block(&self, offset: u64, len: u32, data: bool) -> Result<Block> {
+        let segment = self.footer.meta.last;
+        let fail = |file: &fs::File, what: &str| Err(damaged(file, segment, offset, what));
+        // The root is the last block written: every block ends by its end.
+        let body_end = self.footer.root_offset + u64::from(self.footer.root_len);
+        if (len as usize) < 4 + CRC_LEN || offset.checked_add(u64::from(len)).is_none_or(|e| e > body_end) {
+            return fail(&self.file, "out of the table's bounds");
+        }
+        let mut payload = vec![0u8; len as usize];
+        match self.file.read_exact_at(&mut payload, offset) {
+            Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
+                return fail(&self.file, "cut short")
+            }
+            other => other?,
+        }
+        let crc = u32_at(&payload, payload.len() - CRC_LEN);
+        payload.truncate(payload.len() - CRC_LEN);
+        if crc32c::crc32c(&payload) != crc {
+            return fail(&self.file, "CRC mismatch");
+        }
+        let count = u32_at(&payload, 0) as usize;
+        let fixed = if data { DATA_FIXED } else { CHILD_FIXED };
+        let mut starts = Vec::with_capacity(count);
+        let mut at = 4;
+        for _ in 0..count {
+            let Some(key_len) = payload.get(at..at + 4).map(|b| u32_at(b, 0) as usize) else {
+                return fail(&self.file, "an item runs past the block");
+            };
+            if at + fixed + key_len > payload.len() {
+                return fail(&self.file, "an item runs past the block");
+            }
+            let keyed = [RecordType::Put.as_byte(), RecordType::Delete.as_byte()];
+            if data && !keyed.contains(&payload[at + 4]) {
+                return fail(&self.file, "an entry of neither a Put nor a Delete");
+            }
+            starts.push(at as u32);
+            at += fixed + key_len;
+        }
+        if at != payload.len() || count == 0 {
+            return fail(&self.file, "its items do not fill it");
+        }
+        let block = Block { payload, starts, data };
+        if (1..block.len()).any(|i| block.key(i - 1) >= block.key(i)) {
+            return fail(&self.file, "keys out of order");
+        }
+        Ok(block)
+    }
+}
+
+/// Entries of a table in ascending key order (see [`Table::iter_after`]):
+/// the path from the root to the current data block, each with the
+/// position of the next item to take.
+pub(crate) struct TableIter<'t> {
+    table: &'t Table,
+    path: Vec<(Block, usize)>,
+}
+
+impl TableIter<'_> {
+    fn advance(&mut self) -> Result<Option<Entry>> {
+        loop {
+            let Some((block, i)) = self.path.last_mut() else { return Ok(None) };
+            if *i < block.len() && block.data {
+                let entry = block.entry(*i);
+                *i += 1;
+                return Ok(Some(entry));
+            }
+            if *i >= block.len() || block.data {
+                // Done with this block: the next item of its parent.
+                self.path.pop();
+                match self.path.last_mut() {
+                    Some((_, parent_i)) => *parent_i += 1,
+                    None => return Ok(None),
+                }
+                continue;
+            }
+            // An index block with children left: descend to the next one.
+            let (offset, len) = block.child(*i);
+            let data = self.path.len() == usize::from(self.table.footer.depth);
+            let child = self.table.read_block(offset, len, data)?;
+            self.path.push((child, 0));
+        }
+    }
+}
+
+impl Iterator for TableIter<'_> {
+    type Item = Result<Entry>;
+
+    fn next(&mut self) -> Option<Self::Item> {
+        self.advance().transpose()
+    }
+}
+
+/// Write the table of `meta`'s run: `fill` pushes the entries, keys
+/// ascending. Whole or not at all (`fs::Dir::replace_file`), under a
+/// temporary name of its own, so writers racing to index one segment (shared
+/// mode) each rename a whole table; the directory sync that makes the name
+/// durable is the caller's.
+pub(crate) fn write(
+    dir: &fs::Dir,
+    meta: Meta,
+    fill: impl FnOnce(&mut Builder<'_>) -> Result<()>,
+) -> Result<()> {
+    let name = crate::segment::index_file_name(meta.last);
+    let tmp = {
+        use std::hash::{BuildHasher, Hasher};
+        let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+        h.write_u32(meta.last);
+        format!("{name}.tmp-{:016x}", h.finish())
+    };
+    let result = dir.replace_file(&name, &tmp, |file| {
+        let mut builder = Builder::new(file);
+        fill(&mut builder)?;
+        builder.finish(meta)
+    });
+    if result.is_err() {
+        // Best effort: a leftover temporary file is only a name nothing reads.
+        let _ = dir.remove_file_if_exists(&tmp);
+    }
+    result
+}
+
+#[cfg(test)]
+mod tests {
+    use std::collections::BTreeMap;
+
+    use proptest::prelude::*;
+
+    use super::*;
+
+    type Model = BTreeMap<Vec<u8>, (RecordType, u64, u32)>;
+
+    fn meta(last: u32) -> Meta {
+        Meta {
+            first: 1,
+            last,
+            segments: 2,
+            last_len: 1000,
+            last_tail: 7,
+            live_after: 42,
+            live_bytes_after: 4200,
+            max_txid: 9,
+            first_raw: Some(RecordRef { segment: 1, offset: 24, len: 30 }),
+        }
+    }
+
+    fn write_model(dir: &fs::Dir, m: &Model) {
+        write(dir, meta(3), |b| {
+            for (key, &(t, offset, len)) in m {
+                b.push(key, t, RecordRef { segment: 1 + (offset as u32 % 3), offset, len })?;
+            }
+            Ok(())
+        })
+        .unwrap();
+    }
+
+    fn check(dir: &fs::Dir, m: &Model, probes: &[Vec<u8>]) {
+        let table = Table::open(dir, 3, 1000, 7).unwrap().expect("the table");
+        assert_eq!(table.meta(), meta(3));
+        assert_eq!(table.entries(), m.len() as u64);
+        for (key, &(t, offset, len)) in m {
+            let e = table.get(key).unwrap().expect("present");
+            assert_eq!(
+                (e.key.as_slice(), e.record_type, e.rref),
+                (key.as_slice(), t, RecordRef { segment: 1 + (offset as u32 % 3), offset, len })
+            );
+        }
+        for probe in probes {
+            let got = table.get(probe).unwrap().map(|e| e.rref.offset);
+            assert_eq!(got, m.get(probe).map(|v| v.1), "{probe:?}");
+            let from: Vec<Vec<u8>> = table.iter_after(Some(probe)).unwrap().map(|e| e.unwrap().key).collect();
+            let want: Vec<Vec<u8>> = m
+                .range::<Vec<u8>, _>((std::ops::Bound::Excluded(probe.clone()), std::ops::Bound::Unbounded))
+                .map(|(k, _)| k.clone())
+                .collect();
+            assert_eq!(from, want, "after {probe:?}");
+        }
+        let all: Vec<Vec<u8>> = table.iter_after(None).unwrap().map(|e| e.unwrap().key).collect();
+        assert_eq!(all, m.keys().cloned().collect::<Vec<_>>());
+    }
+
+    fn model(keys: impl IntoIterator<Item = Vec<u8>>) -> Model {
+        keys.into_iter()
+            .enumerate()
+            .map(|(i, k)| {
+                let t = if i % 7 == 3 { RecordType::Delete } else { RecordType::Put };
+                (k, (t, i as u64 * 100, 24 + i as u32))
+            })
+            .collect()
+    }
+
+    #[test]
+    fn tables_of_every_depth_answer_gets_and_ordered_walks() {
+        // 0 entries, one block, two levels, three levels (small keys, many
+        // entries), and keys larger than a block.
+        let big = |i: u32| {
+            let mut k = vec![b'k'; BLOCK_BYTES + 100];
+            k.extend_from_slice(&i.to_be_bytes());
+            k
+        };
+        let cases: Vec<Model> = vec![
+            Model::new(),
+            model((0u32..10).map(|i| i.to_be_bytes().to_vec())),
+            model((0u32..2_000).map(|i| (i * 2).to_be_bytes().to_vec())),
+            model((0u32..60_000).map(|i| (i * 2).to_be_bytes().to_vec())),
+            model((0u32..5).map(big)),
+        ];
+        let mut depths = Vec::new();
+        for m in cases {
+            let td = tempfile::tempdir().unwrap();
+            let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+            write_model(&dir, &m);
+            let mut probes: Vec<Vec<u8>> = vec![vec![], vec![0xff; 9]];
+            probes.extend((0u32..50).map(|i| (i * 37).to_be_bytes().to_vec()));
+            probes.extend(m.keys().step_by(997).cloned());
+            check(&dir, &m, &probes);
+            depths.push(Table::open(&dir, 3, 1000, 7).unwrap().unwrap().footer.depth);
+        }
+        assert_eq!(depths, [0, 0, 1, 2, 3], "the cases cover these depths");
+    }
+
+    #[test]
+    fn a_table_for_other_bytes_or_torn_is_not_used() {
+        let td = tempfile::tempdir().unwrap();
+        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+        assert!(Table::open(&dir, 3, 1000, 7).unwrap().is_none(), "no table");
+        let m = model((0u32..3_000).map(|i| i.to_be_bytes().to_vec()));
+        write_model(&dir, &m);
+        assert!(Table::open(&dir, 3, 1001, 7).unwrap().is_none(), "the segment grew");
+        assert!(Table::open(&dir, 3, 1000, 8).unwrap().is_none(), "another last frame");
+        let name = crate::segment::index_file_name(3);
+        let path = td.path().join(&name);
+        let bytes = std::fs::read(&path).unwrap();
+        for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+            std::fs::write(&path, &bytes[..cut]).unwrap();
+            assert!(Table::open(&dir, 3, 1000, 7).unwrap().is_none(), "cut at {cut}");
+        }
+        std::fs::rename(&path, td.path().join(crate::segment::index_file_name(4))).ok();
+    }
+
+    #[test]
+    fn a_damaged_block_is_a_corrupt_error_naming_the_table() {
+        let td = tempfile::tempdir().unwrap();
+        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+        let m = model((0u32..3_000).map(|i| i.to_be_bytes().to_vec()));
+        write_model(&dir, &m);
+        let path = td.path().join(crate::segment::index_file_name(3));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes[100] ^= 0x10; // inside the first data block
+        std::fs::write(&path, &bytes).unwrap();
+        let table = Table::open(&dir, 3, 1000, 7).unwrap().expect("footer and root intact");
+        let first = m.keys().next().unwrap();
+        let err = table.get(first).unwrap_err();
+        assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
+        let message = err.to_string();
+        assert!(message.starts_with("datawal: ") && message.contains("CRC mismatch"), "{message}");
+        assert!(message.contains(&path.display().to_string()), "{message}");
+        let walk = table.iter_after(None).and_then(|entries| entries.collect::<Result<Vec<Entry>>>());
+        assert_eq!(walk.unwrap_err().kind(), crate::ErrorKind::Corrupt);
+    }
+
+    proptest! {
+        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+        #[test]
+        fn any_key_set_reads_back(
+            keys in proptest::collection::btree_set(proptest::collection::vec(any::<u8>(), 0..40), 0..600),
+            probes in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..20),
+        ) {
+            let td = tempfile::tempdir().unwrap();
+            let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+            let m = model(keys);
+            write_model(&dir, &m);
+            check(&dir, &m, &probes);
+        }
+    }
+}

@@ -1,0 +1,196 @@
+//! The on-disk index (`Options::index_files`, docs/index.md): open reads
+//! table footers, not the keys of sealed segments; tables that are missing
+//! or damaged are rebuilt from their segments; datawal 0.1.5 reads every
+//! store it leaves (it ignores `<id>.index`).
+
+use std::path::Path;
+
+use datawal::faults;
+use datawal::{DataWal, Options};
+
+fn options() -> Options {
+    Options::new().index_files(true).segment_bytes_max(64 << 10)
+}
+
+fn key(i: u32) -> Vec<u8> {
+    format!("key-{i:08}").into_bytes()
+}
+
+fn value(i: u32) -> Vec<u8> {
+    vec![(i % 251) as u8; 40]
+}
+
+/// A store of `n` keys (every third overwritten, every seventh deleted).
+fn store(dir: &Path, n: u32) -> std::collections::BTreeMap<Vec<u8>, Vec<u8>> {
+    let mut model = std::collections::BTreeMap::new();
+    let mut db = DataWal::open_with(dir, options()).unwrap();
+    for i in 0..n {
+        db.put(&key(i), &value(i)).unwrap();
+        model.insert(key(i), value(i));
+        if i % 3 == 0 {
+            db.put(&key(i / 2), &value(i + 1)).unwrap();
+            model.insert(key(i / 2), value(i + 1));
+        }
+        if i % 7 == 0 {
+            db.delete(&key(i / 3)).unwrap();
+            model.remove(&key(i / 3));
+        }
+    }
+    db.fsync().unwrap();
+    model
+}
+
+fn names(dir: &Path, ext: &str) -> Vec<String> {
+    let mut out: Vec<String> = std::fs::read_dir(dir)
+        .unwrap()
+        .map(|e| e.unwrap().file_name().into_string().unwrap())
+        .filter(|n| n.ends_with(ext))
+        .collect();
+    out.sort();
+    out
+}
+
+fn segment_bytes(dir: &Path) -> u64 {
+    names(dir, ".dwal").iter().map(|n| std::fs::metadata(dir.join(n)).unwrap().len()).sum()
+}
+
+fn assert_store(db: &mut DataWal, model: &std::collections::BTreeMap<Vec<u8>, Vec<u8>>) {
+    assert_eq!(db.len(), model.len());
+    assert_eq!(db.keys(), model.keys().cloned().collect::<Vec<_>>());
+    for (k, v) in model.iter().step_by(97) {
+        assert_eq!(db.get(k).unwrap().as_ref(), Some(v));
+    }
+    let page = db.keys_page(Some(b"key-00000500"), 10);
+    let want: Vec<Vec<u8>> =
+        model.keys().filter(|k| k.as_slice() > b"key-00000500".as_slice()).take(10).cloned().collect();
+    assert_eq!(page.keys, want);
+}
+
+#[test]
+fn every_sealed_segment_gets_a_table_and_open_reads_only_footers_and_the_tail() {
+    let td = tempfile::tempdir().unwrap();
+    let model = store(td.path(), 20_000);
+    let segments = names(td.path(), ".dwal");
+    let tables = names(td.path(), ".index");
+    assert!(segments.len() > 10, "{} segments", segments.len());
+    let sealed: Vec<String> =
+        segments[..segments.len() - 1].iter().map(|s| s.replace(".dwal", ".index")).collect();
+    assert_eq!(tables, sealed, "one table per sealed segment");
+
+    faults::reset();
+    let mut db = DataWal::open_with(td.path(), options()).unwrap();
+    let read = faults::bytes_read();
+    let active = std::fs::metadata(td.path().join(segments.last().unwrap())).unwrap().len();
+    // Footers and root blocks of the tables, plus the active segment.
+    let bound = active + tables.len() as u64 * (8 << 10);
+    assert!(read <= bound, "open read {read} bytes; the segments hold {}", segment_bytes(td.path()));
+    assert!(read * 5 < segment_bytes(td.path()), "open read {read} of {} bytes", segment_bytes(td.path()));
+    assert_store(&mut db, &model);
+}
+
+#[test]
+fn missing_or_damaged_tables_are_rebuilt_and_answers_stay_right() {
+    let td = tempfile::tempdir().unwrap();
+    let model = store(td.path(), 5_000);
+    let tables = names(td.path(), ".index");
+    assert!(tables.len() >= 3);
+    std::fs::remove_file(td.path().join(&tables[0])).unwrap();
+    let damaged = td.path().join(&tables[1]);
+    let mut bytes = std::fs::read(&damaged).unwrap();
+    let at = bytes.len() - 20; // in the footer: the table is not used
+    bytes[at] ^= 0xff;
+    std::fs::write(&damaged, bytes).unwrap();
+    let mut db = DataWal::open_with(td.path(), options()).unwrap();
+    assert_store(&mut db, &model);
+    assert_eq!(names(td.path(), ".index"), tables, "rebuilt under the same names");
+}
+
+#[test]
+fn datawal_0_1_5_reads_a_store_with_index_files() {
+    let td = tempfile::tempdir().unwrap();
+    let model = store(td.path(), 3_000);
+    drop(DataWal::open_with(td.path(), options()).unwrap());
+    let mut theirs = reference::DataWal::open(td.path()).unwrap();
+    let mut keys = theirs.keys();
+    keys.sort(); // datawal 0.1.5 lists them in no order
+    assert!(keys == model.keys().cloned().collect::<Vec<_>>(), "datawal 0.1.5 sees other keys");
+    for (k, v) in model.iter().step_by(31) {
+        assert_eq!(theirs.get(k).unwrap().as_ref(), Some(v));
+    }
+}
+
+#[test]
+fn index_files_need_a_rotation_size() {
+    let td = tempfile::tempdir().unwrap();
+    let err = DataWal::open_with(td.path(), Options::new().index_files(true)).unwrap_err();
+    assert_eq!(datawal::Error::kind_of(&err), Some(datawal::ErrorKind::InvalidInput), "{err}");
+    let message = err.to_string();
+    assert!(message.starts_with("datawal: ") && message.contains("segment_bytes_max"), "{message}");
+    assert!(message.contains(&td.path().display().to_string()), "{message}");
+}
+
+/// Two shared writers with index files, and a third without them that
+/// compacts: each writer's rotations seal segments the others index when
+/// they catch up, and a compaction's output replaces the inputs' tables.
+#[test]
+fn shared_writers_index_each_others_segments_and_survive_a_compaction() {
+    let td = tempfile::tempdir().unwrap();
+    let shared = || options().shared(true).segment_bytes_max(4 << 10);
+    let mut a = DataWal::open_with(td.path(), shared()).unwrap();
+    let mut b = DataWal::open_with(td.path(), shared()).unwrap();
+    let mut model = std::collections::BTreeMap::new();
+    for i in 0..2_000u32 {
+        let (db, k) = if i % 2 == 0 { (&mut a, key(i % 700)) } else { (&mut b, key(i % 900)) };
+        if i % 11 == 0 {
+            db.delete(&k).unwrap();
+            model.remove(&k);
+        } else {
+            db.put(&k, &value(i)).unwrap();
+            model.insert(k, value(i));
+        }
+    }
+    for db in [&mut a, &mut b] {
+        db.refresh().unwrap();
+        assert_store(db, &model);
+    }
+    assert!(names(td.path(), ".index").len() > 5, "tables written");
+
+    let mut c = DataWal::open_with(td.path(), Options::new().shared(true)).unwrap();
+    let stats = c.compact().unwrap();
+    assert_eq!(stats.live_keys, model.len() as u64);
+    for db in [&mut a, &mut b] {
+        db.put(b"after", b"compaction").unwrap();
+    }
+    model.insert(b"after".to_vec(), b"compaction".to_vec());
+    for db in [&mut a, &mut b, &mut c] {
+        db.refresh().unwrap();
+        assert_store(db, &model);
+    }
+    drop((a, b, c));
+    let mut again = DataWal::open_with(td.path(), shared()).unwrap();
+    assert_store(&mut again, &model);
+}
+
+/// A table block that fails its CRC after open: a read that cannot fail
+/// answers "none", and the next call that can fail reports the damage,
+/// naming the table.
+#[test]
+fn a_damaged_block_is_reported_by_the_next_call_that_can_fail() {
+    let td = tempfile::tempdir().unwrap();
+    let model = store(td.path(), 3_000);
+    let mut db = DataWal::open_with(td.path(), options()).unwrap();
+    let tables = names(td.path(), ".index");
+    let first = td.path().join(&tables[0]);
+    let mut bytes = std::fs::read(&first).unwrap();
+    bytes[50] ^= 0x20; // in the first data block
+    std::fs::write(&first, bytes).unwrap();
+    // A key only the first segment holds: the lookup reaches its table.
+    let (k, _) = model.iter().next().unwrap();
+    assert!(!db.contains_key(k), "a failed read answers none");
+    let err = db.get(b"anything").unwrap_err();
+    assert_eq!(datawal::Error::kind_of(&err), Some(datawal::ErrorKind::Corrupt), "{err}");
+    assert!(err.to_string().contains(&first.display().to_string()), "{err}");
+    // Reported once; a fallible read of that key reports it itself.
+    let err = db.get(k).unwrap_err();
+    assert_eq!(datawal::Error::kind_of(&err), Some(datawal::ErrorKind::Corrupt), "{err}");
+}
