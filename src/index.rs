@@ -76,6 +76,12 @@ impl Chain {
         self.tables.len()
     }
 
+    /// Segments the chain's tables cover.
+    #[cfg(test)]
+    pub fn segments(&self) -> usize {
+        self.tables.iter().map(|t| t.meta().segments as usize).sum()
+    }
+
     /// The newest table's counts: the store's after its sealed segments.
     pub fn newest(&self) -> Option<Meta> {
         self.tables.first().map(Table::meta)
@@ -161,13 +167,56 @@ impl Chain {
             }
             Ok(())
         })?;
-        let table = Table::open(dir, id, last_len, last_tail)?.ok_or_else(|| Error::Io {
-            op: "index",
-            path: dir.path().join(segment::index_file_name(id)),
-            source: std::io::Error::other("the table just written does not read back"),
-        })?;
+        let table = Table::open(dir, id, last_len, last_tail)?.ok_or_else(|| unreadable(dir, id))?;
         self.tables.insert(0, table);
+        self.merge_newest(dir)
+    }
+
+    /// Merge the two newest tables while the newer holds at least half as
+    /// many entries as the older (size-tiered, like a binary counter): the
+    /// chain stays about log2(entries / entries per segment) tables long,
+    /// and each entry is rewritten O(log n) times. Only tables are
+    /// rewritten, never data. The merged table is named after the newer
+    /// one's last segment (replacing it by a rename); the older file is
+    /// superseded (its run is inside the merged one) and removed.
+    fn merge_newest(&mut self, dir: &fs::Dir) -> Result<()> {
+        while self.tables.len() >= 2 && self.tables[0].entries() * 2 >= self.tables[1].entries() {
+            let (newer, older) = (self.tables[0].meta(), self.tables[1].meta());
+            // Deletes shadow nothing below the oldest table: dropped there.
+            let oldest = self.tables.len() == 2;
+            let meta = Meta { first: older.first, segments: newer.segments + older.segments, ..newer };
+            {
+                let sources: Vec<Source<'_>> = vec![
+                    Box::new(self.tables[0].iter_after(None)?),
+                    Box::new(self.tables[1].iter_after(None)?),
+                ];
+                let mut merge = Merge::new(sources)?;
+                table::write(dir, meta, |b| {
+                    while let Some(e) = merge.newest()? {
+                        if !(oldest && e.record_type == RecordType::Delete) {
+                            b.push(&e.key, e.record_type, e.rref)?;
+                        }
+                    }
+                    Ok(())
+                })?;
+            }
+            let merged = Table::open(dir, newer.last, newer.last_len, newer.last_tail)?
+                .ok_or_else(|| unreadable(dir, newer.last))?;
+            // Best effort: a superseded table is never read (the chain skips
+            // the merged run), only a name left behind.
+            let _ = dir.remove_file_if_exists(&segment::index_file_name(older.last));
+            self.tables.splice(0..2, [merged]);
+        }
         Ok(())
+    }
+}
+
+/// A table just written that does not read back (the disk lost it).
+fn unreadable(dir: &fs::Dir, id: u32) -> Error {
+    Error::Io {
+        op: "index",
+        path: dir.path().join(segment::index_file_name(id)),
+        source: std::io::Error::other("the table just written does not read back"),
     }
 }
 
@@ -243,8 +292,9 @@ impl<'t> Merge<'t> {
         Ok(Merge { sources, heads })
     }
 
-    fn advance(&mut self) -> Result<Option<(Vec<u8>, RecordRef)>> {
-        loop {
+    /// The next key's newest entry, Deletes included.
+    fn newest(&mut self) -> Result<Option<Entry>> {
+        {
             // The smallest key among the heads, and the newest source with it.
             let mut pick: Option<usize> = None;
             for (i, head) in self.heads.iter().enumerate() {
@@ -262,10 +312,17 @@ impl<'t> Merge<'t> {
                     self.heads[i] = self.sources[i].next().transpose()?;
                 }
             }
+            Ok(Some(entry))
+        }
+    }
+
+    fn advance(&mut self) -> Result<Option<(Vec<u8>, RecordRef)>> {
+        while let Some(entry) = self.newest()? {
             if entry.record_type == RecordType::Put {
                 return Ok(Some((entry.key, entry.rref)));
             }
         }
+        Ok(None)
     }
 }
 
@@ -348,8 +405,17 @@ impl DiskIndex {
             let segment = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
             let (len, tail) = segment::len_and_tail(&segment)?;
             match Table::open(dir, id, len, tail)? {
-                Some(table) if table.meta().first == id => self.chain.tables.insert(0, table),
-                _ => self.chain.push(dir, id, &keys)?,
+                Some(table) if table.meta().first == id => {
+                    self.chain.tables.insert(0, table);
+                    self.chain.merge_newest(dir)?;
+                }
+                // Another writer sealed it and merged it with tables below:
+                // read the chain again over the directory.
+                Some(_) => {
+                    let listed = segment::list_ids(dir)?;
+                    self.reopen_chain(dir, &listed, active)?;
+                }
+                None => self.chain.push(dir, id, &keys)?,
             }
         }
         Ok(())
@@ -449,24 +515,33 @@ mod tests {
     fn missing_tables_are_built_oldest_first_and_reused() {
         let ops: Vec<(u8, Option<u8>)> =
             (0..300u32).map(|i| ((i * 7 % 50) as u8, (i % 5 != 0).then_some(i as u8))).collect();
-        let (td, live) = store(&ops, 40);
+        // 7 sealed segments: at least two tables after merging.
+        let (td, live) = store(&ops, 50);
         let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
         let ids = sealed(&dir);
         let mut chain = Chain::open(&dir, &ids).unwrap();
-        assert_eq!(chain.len(), ids.len());
+        assert_eq!(ids.len(), 7);
+        assert!(chain.len() >= 2, "{} tables", chain.len());
+        assert_eq!(chain.segments(), ids.len(), "the chain covers every sealed segment");
+        // Merged as a binary counter: about log2 of the segments.
+        assert!(chain.len() <= ids.len().ilog2() as usize + 1, "{} tables", chain.len());
         check(&mut chain, &live);
         // Every table is there now: a second open reads them, and the same
-        // with some removed (rebuilt) or damaged (not this segment's).
+        // with the newest removed (rebuilt) or the oldest damaged (not used).
+        let tables: Vec<u32> =
+            ids.iter().copied().filter(|id| td.path().join(segment::index_file_name(*id)).exists()).collect();
+        assert_eq!(tables.len(), chain.len(), "superseded tables are removed");
         drop(chain);
         let mut again = Chain::open(&dir, &ids).unwrap();
         check(&mut again, &live);
-        std::fs::remove_file(td.path().join(segment::index_file_name(ids[2]))).unwrap();
-        let path = td.path().join(segment::index_file_name(ids[4]));
+        std::fs::remove_file(td.path().join(segment::index_file_name(*tables.last().unwrap()))).unwrap();
+        let path = td.path().join(segment::index_file_name(tables[0]));
         let mut bytes = std::fs::read(&path).unwrap();
         let at = bytes.len() - 10;
         bytes[at] ^= 1;
         std::fs::write(&path, bytes).unwrap();
         let mut rebuilt = Chain::open(&dir, &ids).unwrap();
+        assert_eq!(rebuilt.segments(), ids.len());
         check(&mut rebuilt, &live);
     }
 
@@ -487,11 +562,12 @@ mod tests {
             drop(Chain::open(&dir, &ids).unwrap());
             for (id, gone) in ids.iter().zip(&drop_tables) {
                 if *gone {
-                    std::fs::remove_file(td.path().join(segment::index_file_name(*id))).unwrap();
+                    // Superseded tables (merged into a newer one) are gone already.
+                    let _ = std::fs::remove_file(td.path().join(segment::index_file_name(*id)));
                 }
             }
             let mut chain = Chain::open(&dir, &ids).unwrap();
-            prop_assert_eq!(chain.len(), ids.len());
+            prop_assert_eq!(chain.segments(), ids.len());
             check(&mut chain, &live);
         }
     }

@@ -426,7 +426,6 @@ impl Table {
         self.footer.meta
     }
 
-    #[cfg(test)]
     pub fn entries(&self) -> u64 {
         self.footer.entries
     }

@@ -73,9 +73,14 @@ fn every_sealed_segment_gets_a_table_and_open_reads_only_footers_and_the_tail() 
     let segments = names(td.path(), ".dwal");
     let tables = names(td.path(), ".index");
     assert!(segments.len() > 10, "{} segments", segments.len());
+    // Tables cover runs of sealed segments, merged as a binary counter:
+    // each is named after its run's last segment, the newest after the
+    // newest sealed one, about log2(segments) of them.
     let sealed: Vec<String> =
         segments[..segments.len() - 1].iter().map(|s| s.replace(".dwal", ".index")).collect();
-    assert_eq!(tables, sealed, "one table per sealed segment");
+    assert!(tables.iter().all(|t| sealed.contains(t)), "{tables:?}");
+    assert_eq!(tables.last(), sealed.last(), "the newest sealed segment has its table");
+    assert!(tables.len() <= sealed.len().ilog2() as usize + 1, "{} tables", tables.len());
 
     faults::reset();
     let mut db = DataWal::open_with(td.path(), options()).unwrap();
@@ -91,18 +96,27 @@ fn every_sealed_segment_gets_a_table_and_open_reads_only_footers_and_the_tail() 
 #[test]
 fn missing_or_damaged_tables_are_rebuilt_and_answers_stay_right() {
     let td = tempfile::tempdir().unwrap();
-    let model = store(td.path(), 5_000);
-    let tables = names(td.path(), ".index");
-    assert!(tables.len() >= 3);
-    std::fs::remove_file(td.path().join(&tables[0])).unwrap();
-    let damaged = td.path().join(&tables[1]);
-    let mut bytes = std::fs::read(&damaged).unwrap();
-    let at = bytes.len() - 20; // in the footer: the table is not used
-    bytes[at] ^= 0xff;
-    std::fs::write(&damaged, bytes).unwrap();
+    let model = store(td.path(), 7_000);
+    // Every table removed: all rebuilt from the segments at open.
+    for table in names(td.path(), ".index") {
+        std::fs::remove_file(td.path().join(table)).unwrap();
+    }
     let mut db = DataWal::open_with(td.path(), options()).unwrap();
     assert_store(&mut db, &model);
-    assert_eq!(names(td.path(), ".index"), tables, "rebuilt under the same names");
+    drop(db);
+    let tables = names(td.path(), ".index");
+    assert!(!tables.is_empty());
+    // Every table's footer damaged: none is used, all rebuilt.
+    for table in &tables {
+        let path = td.path().join(table);
+        let mut bytes = std::fs::read(&path).unwrap();
+        let at = bytes.len() - 20;
+        bytes[at] ^= 0xff;
+        std::fs::write(&path, bytes).unwrap();
+    }
+    let mut db = DataWal::open_with(td.path(), options()).unwrap();
+    assert_store(&mut db, &model);
+    assert_eq!(names(td.path(), ".index").last(), tables.last(), "the newest table is back");
 }
 
 #[test]
@@ -153,7 +167,7 @@ fn shared_writers_index_each_others_segments_and_survive_a_compaction() {
         db.refresh().unwrap();
         assert_store(db, &model);
     }
-    assert!(names(td.path(), ".index").len() > 5, "tables written");
+    assert!(!names(td.path(), ".index").is_empty(), "tables written");
 
     let mut c = DataWal::open_with(td.path(), Options::new().shared(true)).unwrap();
     let stats = c.compact().unwrap();
