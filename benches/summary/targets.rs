@@ -2,6 +2,8 @@
 //! [`TARGETS`] per goal, with its bar, and the status column that says
 //! whether a measured number meets it.
 
+use crate::format::table;
+
 /// The goals the summary judges a run by (issues 6, 14, 15 and 17): one
 /// row of [`TARGETS`] each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -151,4 +153,17 @@ pub(crate) fn status(ok: Option<bool>) -> String {
         Some(false) => "missed".to_string(),
         None => "not measured".to_string(),
     }
+}
+
+/// A row of a table of targets: what was measured, the goal (`wanted`),
+/// the number measured, and the status.
+pub(crate) type TargetRow = [String; 4];
+
+/// The columns of most tables of targets.
+pub(crate) const TARGET_COLUMNS: [&str; 4] = ["target", "wanted", "measured", "status"];
+
+/// A table of targets under `header`.
+pub(crate) fn target_table(header: [&str; 4], rows: Vec<TargetRow>) -> String {
+    let rows: Vec<Vec<String>> = rows.into_iter().map(|r| r.to_vec()).collect();
+    table(&header, &rows)
 }
