@@ -35,6 +35,11 @@ pub(crate) fn fmt_ratio(r: Option<f64>) -> String {
     r.map_or("n/a".into(), |r| format!("{r:.2}x"))
 }
 
+/// `r` as a percentage (`45 %`); `n/a` when not measured.
+pub(crate) fn fmt_percent(r: Option<f64>) -> String {
+    r.map_or("n/a".into(), |r| format!("{:.0} %", r * 100.0))
+}
+
 /// Plain-text table with aligned columns; markdown pipes.
 pub(crate) fn table(header: &[&str], rows: &[Vec<String>]) -> String {
     let mut w: Vec<usize> = header.iter().map(|h| h.len()).collect();

@@ -2,20 +2,34 @@
 //! 0.1.5 (or against a floor, a peer or a single writer, as the row
 //! says), and criterion's rounds behind the numbers.
 
+use crate::common::results::{DurablePuts, P3Variants, P5Durable, P6Log, Reopens, Scans};
 use crate::format::{fmt_ratio, fmt_val, table};
+use crate::measures::P6Pick;
 use crate::Summary;
 
-/// One row of the main table: the values, how to show them, and the ratio
-/// (how many times better ours is: >1 = ours better).
+/// A side of a P6 log: ours or the reference's scans.
+type Side = fn(&P6Log) -> &Scans;
+
+/// One row of the main table: the values, and which way is better (the
+/// ratio is how many times better ours is: >1 = ours better).
 struct Row {
     bench: String,
     ours: Option<f64>,
     reference: Option<f64>,
-    unit: &'static str,
     higher_is_better: bool,
 }
 
 impl Row {
+    /// A row of rates (or anything else where more is better).
+    fn rate(bench: impl Into<String>, ours: Option<f64>, reference: Option<f64>) -> Row {
+        Row { bench: bench.into(), ours, reference, higher_is_better: true }
+    }
+
+    /// A row of times or memory (less is better).
+    fn cost(bench: impl Into<String>, ours: Option<f64>, reference: Option<f64>) -> Row {
+        Row { bench: bench.into(), ours, reference, higher_is_better: false }
+    }
+
     fn ratio(&self) -> Option<f64> {
         let (o, r) = (self.ours?, self.reference?);
         Some(if self.higher_is_better { o / r } else { r / o })
@@ -40,328 +54,222 @@ impl Summary {
             .rows()
             .iter()
             .map(|r| {
-                vec![
-                    r.bench.clone(),
-                    fmt_val(r.ours, r.unit),
-                    fmt_val(r.reference, r.unit),
-                    fmt_ratio(r.ratio()),
-                ]
+                vec![r.bench.clone(), fmt_val(r.ours, ""), fmt_val(r.reference, ""), fmt_ratio(r.ratio())]
             })
             .collect();
         table(&["bench", "ours", "reference", "ratio"], &rows)
     }
 
+    /// The rows of the main table, bench by bench.
     fn rows(&self) -> Vec<Row> {
+        [self.p1_p2_rows(), self.p3_p4_rows(), self.p5_p6_rows(), self.p7_rows(), self.shared_rows()]
+            .into_iter()
+            .flatten()
+            .collect()
+    }
+
+    /// P1 and P2, with their floors and, for P2, dd.
+    fn p1_p2_rows(&self) -> Vec<Row> {
+        let p1 = |side: &str| self.c.get("p1_append_256B", side).per_s();
+        let p2 = |side: &str| self.p2i_mb_s(side);
+        vec![
+            Row::rate("P1 append 256 B, unsynced (records/s)", p1("ours"), p1("reference")),
+            Row::rate(
+                "P1 floor [reference column = raw file, one pwrite of 256 B]",
+                p1("ours"),
+                p1("raw_file"),
+            ),
+            Row::rate("P2 1000 x 4 KiB + fsync, interleaved (MB/s)", p2("ours"), p2("reference")),
+            Row::rate("P2 same, criterion rounds (MB/s)", self.p2_mb_s("ours"), self.p2_mb_s("reference")),
+            Row::rate(
+                "P2 floor [reference column = raw file, one 4 MB pwrite + fdatasync]",
+                p2("ours"),
+                p2("raw_file"),
+            ),
+            Row::rate("P2 vs dd [reference column = dd fdatasync MB/s]", p2("ours"), self.dd_mb_s()),
+        ]
+    }
+
+    /// P3's reopens (time and memory) and P4's random gets and puts.
+    fn p3_p4_rows(&self) -> Vec<Row> {
+        let secs = |v: fn(&P3Variants) -> &Reopens| self.p3(|p| v(p).secs_median);
+        let rss_mib = |v: fn(&P3Variants) -> &Reopens| self.p3(|p| v(p).hwm_kib_median).map(|k| k / 1024.0);
+        let reference: fn(&P3Variants) -> &Reopens = |v| &v.reference;
+        let (get, put) = (|side: &str| self.p4i_ops("get", side), |side: &str| self.p4i_ops("put", side));
         let crit = |group: &str, side: &str| self.c.get(group, side).per_s();
         vec![
-            Row {
-                bench: "P1 append 256 B, unsynced (records/s)".into(),
-                ours: crit("p1_append_256B", "ours"),
-                reference: crit("p1_append_256B", "reference"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P1 floor [reference column = raw file, one pwrite of 256 B]".into(),
-                ours: crit("p1_append_256B", "ours"),
-                reference: crit("p1_append_256B", "raw_file"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P2 1000 x 4 KiB + fsync, interleaved (MB/s)".into(),
-                ours: self.p2i_mb_s("ours"),
-                reference: self.p2i_mb_s("reference"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P2 same, criterion rounds (MB/s)".into(),
-                ours: self.p2_mb_s("ours"),
-                reference: self.p2_mb_s("reference"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P2 floor [reference column = raw file, one 4 MB pwrite + fdatasync]".into(),
-                ours: self.p2i_mb_s("ours"),
-                reference: self.p2i_mb_s("raw_file"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P2 vs dd [reference column = dd fdatasync MB/s]".into(),
-                ours: self.p2i_mb_s("ours"),
-                reference: self.dd_mb_s(),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P3 reopen, no hints (s) [ratio = speedup]".into(),
-                ours: self.p3(|v| v.ours.secs_median),
-                reference: self.p3(|v| v.reference.secs_median),
-                unit: "",
-                higher_is_better: false,
-            },
-            Row {
-                bench: "P3 reopen, hint files (s) [ratio = speedup]".into(),
-                ours: self.p3(|v| v.ours_hints.secs_median),
-                reference: self.p3(|v| v.reference.secs_median),
-                unit: "",
-                higher_is_better: false,
-            },
-            Row {
-                bench: "P3 reopen, 64 MiB segments, no hints (s) [ratio = speedup]".into(),
-                ours: self.p3(|v| v.ours_rotated_no_hints.secs_median),
-                reference: self.p3(|v| v.reference.secs_median),
-                unit: "",
-                higher_is_better: false,
-            },
-            Row {
-                bench: "P3 reopen peak RSS, no hints (MiB)".into(),
-                ours: self.p3(|v| v.ours.hwm_kib_median).map(|k| k / 1024.0),
-                reference: self.p3(|v| v.reference.hwm_kib_median).map(|k| k / 1024.0),
-                unit: "",
-                higher_is_better: false,
-            },
-            Row {
-                bench: "P3 reopen peak RSS, hint files (MiB)".into(),
-                ours: self.p3(|v| v.ours_hints.hwm_kib_median).map(|k| k / 1024.0),
-                reference: self.p3(|v| v.reference.hwm_kib_median).map(|k| k / 1024.0),
-                unit: "",
-                higher_is_better: false,
-            },
-            Row {
-                bench: "P4 random get, 100k keys, interleaved (ops/s)".into(),
-                ours: self.p4i_ops("get", "ours"),
-                reference: self.p4i_ops("get", "reference"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P4 same, criterion rounds (ops/s)".into(),
-                ours: crit("p4_random_get", "ours"),
-                reference: crit("p4_random_get", "reference"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P4 random put, 100k keys, interleaved (ops/s)".into(),
-                ours: self.p4i_ops("put", "ours"),
-                reference: self.p4i_ops("put", "reference"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P4 same, criterion rounds (ops/s)".into(),
-                ours: crit("p4_random_put", "ours"),
-                reference: crit("p4_random_put", "reference"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P4 put floor [reference column = raw file, one pwrite of key + value]".into(),
-                ours: self.p4i_ops("put", "ours"),
-                reference: self.p4i_ops("put", "raw_file"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P5 put+get mix (ops/s) [ours = component (Sandbox), reference = native]".into(),
-                ours: self.p5(|p| p.component.mix_ops_s_median),
-                reference: self.p5(|p| p.native.mix_ops_s_median),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P5 floor: io-floor guest, one WIT call + one WASI pread/pwrite per op [vs native]"
-                    .into(),
-                ours: self.p5(|p| p.floor.mix_ops_s_median),
-                reference: self.p5(|p| p.native.mix_ops_s_median),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P5 one WIT call: contains, no I/O (ops/s) [component (Sandbox) vs native]".into(),
-                ours: self.p5(|p| p.component.contains_ops_s_median),
-                reference: self.p5(|p| p.native.contains_ops_s_median),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P5 bulk 200k x 1 KB put + fsync (s) [component (Sandbox) vs native]".into(),
-                ours: self.p5(|p| p.component.bulk_secs_median),
-                reference: self.p5(|p| p.native.bulk_secs_median),
-                unit: "",
-                higher_is_better: false,
-            },
-            Row {
-                bench: "P6 scan, 1 KiB frames (MB/s)".into(),
-                ours: self.p6(|l| &l.frames_1kib).map(|l| l.ours.mb_s),
-                reference: self.p6(|l| &l.frames_1kib).map(|l| l.reference.mb_s),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P6 scan, 1 KiB frames, peak RSS growth (KiB)".into(),
-                ours: self.p6(|l| &l.frames_1kib).map(|l| l.ours.hwm_growth_kib_max),
-                reference: self.p6(|l| &l.frames_1kib).map(|l| l.reference.hwm_growth_kib_max),
-                unit: "",
-                higher_is_better: false,
-            },
-            Row {
-                bench: "P6 floor: scan of a one-frame log (1 KiB), peak RSS growth (KiB)".into(),
-                ours: self.p6(|l| &l.one_frame_1kib).map(|l| l.ours.hwm_growth_kib_max),
-                reference: self.p6(|l| &l.one_frame_1kib).map(|l| l.reference.hwm_growth_kib_max),
-                unit: "",
-                higher_is_better: false,
-            },
-            Row {
-                bench: "P6 scan, 1 MiB frames (MB/s)".into(),
-                ours: self.p6(|l| &l.frames_1mib).map(|l| l.ours.mb_s),
-                reference: self.p6(|l| &l.frames_1mib).map(|l| l.reference.mb_s),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P6 scan, 1 MiB frames, peak RSS growth (KiB)".into(),
-                ours: self.p6(|l| &l.frames_1mib).map(|l| l.ours.hwm_growth_kib_max),
-                reference: self.p6(|l| &l.frames_1mib).map(|l| l.reference.hwm_growth_kib_max),
-                unit: "",
-                higher_is_better: false,
-            },
-            Row {
-                bench: "P7 durable single put 1 KB, interleaved (ops/s)".into(),
-                ours: self.p7i_ops("ours"),
-                reference: self.p7i_ops("reference"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P7 same, criterion rounds (ops/s)".into(),
-                ours: crit("p7_durable_put_1KB", "ours"),
-                reference: crit("p7_durable_put_1KB", "reference"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P7 ours_prealloc (`Options::preallocate` 1 MiB), interleaved (ops/s)".into(),
-                ours: self.p7i_ops("ours_prealloc"),
-                reference: self.p7i_ops("reference"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P7 ours_prealloc, criterion rounds (ops/s)".into(),
-                ours: crit("p7_durable_put_1KB", "ours_prealloc"),
-                reference: crit("p7_durable_put_1KB", "reference"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: format!(
+            Row::cost("P3 reopen, no hints (s) [ratio = speedup]", secs(|v| &v.ours), secs(reference)),
+            Row::cost(
+                "P3 reopen, hint files (s) [ratio = speedup]",
+                secs(|v| &v.ours_hints),
+                secs(reference),
+            ),
+            Row::cost(
+                "P3 reopen, 64 MiB segments, no hints (s) [ratio = speedup]",
+                secs(|v| &v.ours_rotated_no_hints),
+                secs(reference),
+            ),
+            Row::cost("P3 reopen peak RSS, no hints (MiB)", rss_mib(|v| &v.ours), rss_mib(reference)),
+            Row::cost("P3 reopen peak RSS, hint files (MiB)", rss_mib(|v| &v.ours_hints), rss_mib(reference)),
+            Row::rate("P4 random get, 100k keys, interleaved (ops/s)", get("ours"), get("reference")),
+            Row::rate(
+                "P4 same, criterion rounds (ops/s)",
+                crit("p4_random_get", "ours"),
+                crit("p4_random_get", "reference"),
+            ),
+            Row::rate("P4 random put, 100k keys, interleaved (ops/s)", put("ours"), put("reference")),
+            Row::rate(
+                "P4 same, criterion rounds (ops/s)",
+                crit("p4_random_put", "ours"),
+                crit("p4_random_put", "reference"),
+            ),
+            Row::rate(
+                "P4 put floor [reference column = raw file, one pwrite of key + value]",
+                put("ours"),
+                put("raw_file"),
+            ),
+        ]
+    }
+
+    /// P5, the component against native `DataWal`, and P6's scans.
+    fn p5_p6_rows(&self) -> Vec<Row> {
+        let native = self.p5(|p| p.native.mix_ops_s_median);
+        let (kib, mib, one): (P6Pick, P6Pick, P6Pick) =
+            (|l| &l.frames_1kib, |l| &l.frames_1mib, |l| &l.one_frame_1kib);
+        let mb_s = |log: P6Pick, side: Side| Some(side(self.p6(log)?).mb_s);
+        let growth = |log: P6Pick, side: Side| Some(side(self.p6(log)?).hwm_growth_kib_max);
+        let (ours, reference): (Side, Side) = (|l| &l.ours, |l| &l.reference);
+        vec![
+            Row::rate(
+                "P5 put+get mix (ops/s) [ours = component (Sandbox), reference = native]",
+                self.p5(|p| p.component.mix_ops_s_median),
+                native,
+            ),
+            Row::rate(
+                "P5 floor: io-floor guest, one WIT call + one WASI pread/pwrite per op [vs native]",
+                self.p5(|p| p.floor.mix_ops_s_median),
+                native,
+            ),
+            Row::rate(
+                "P5 one WIT call: contains, no I/O (ops/s) [component (Sandbox) vs native]",
+                self.p5(|p| p.component.contains_ops_s_median),
+                self.p5(|p| p.native.contains_ops_s_median),
+            ),
+            Row::cost(
+                "P5 bulk 200k x 1 KB put + fsync (s) [component (Sandbox) vs native]",
+                self.p5(|p| p.component.bulk_secs_median),
+                self.p5(|p| p.native.bulk_secs_median),
+            ),
+            Row::rate("P6 scan, 1 KiB frames (MB/s)", mb_s(kib, ours), mb_s(kib, reference)),
+            Row::cost(
+                "P6 scan, 1 KiB frames, peak RSS growth (KiB)",
+                growth(kib, ours),
+                growth(kib, reference),
+            ),
+            Row::cost(
+                "P6 floor: scan of a one-frame log (1 KiB), peak RSS growth (KiB)",
+                growth(one, ours),
+                growth(one, reference),
+            ),
+            Row::rate("P6 scan, 1 MiB frames (MB/s)", mb_s(mib, ours), mb_s(mib, reference)),
+            Row::cost(
+                "P6 scan, 1 MiB frames, peak RSS growth (KiB)",
+                growth(mib, ours),
+                growth(mib, reference),
+            ),
+        ]
+    }
+
+    /// P7's durable single put, against the reference, the best peer and
+    /// the floors.
+    fn p7_rows(&self) -> Vec<Row> {
+        let ops = |side: &str| self.p7i_ops(side);
+        let crit = |side: &str| self.c.get("p7_durable_put_1KB", side).per_s();
+        let best = self.p7_best_peer();
+        vec![
+            Row::rate("P7 durable single put 1 KB, interleaved (ops/s)", ops("ours"), ops("reference")),
+            Row::rate("P7 same, criterion rounds (ops/s)", crit("ours"), crit("reference")),
+            Row::rate(
+                "P7 ours_prealloc (`Options::preallocate` 1 MiB), interleaved (ops/s)",
+                ops("ours_prealloc"),
+                ops("reference"),
+            ),
+            Row::rate("P7 ours_prealloc, criterion rounds (ops/s)", crit("ours_prealloc"), crit("reference")),
+            Row::rate(
+                format!(
                     "P7 ours_prealloc vs best peer (fjall/okaywal), interleaved (ops/s) [reference column = {}]",
-                    self.p7_best_peer().map_or("the faster of fjall and okaywal", |(name, _)| name)
+                    best.map_or("the faster of fjall and okaywal", |(name, _)| name)
                 ),
-                ours: self.p7i_ops("ours_prealloc"),
-                reference: self.p7_best_peer().map(|(_, ops)| ops),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P7 floor [reference column = raw file, pwrite + fdatasync]".into(),
-                ours: self.p7i_ops("ours"),
-                reference: self.p7i_ops("raw_file"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "P7 preallocated-file floor [ours column = ours_prealloc, reference column = raw file \
-                        extended ahead by 1 MiB, pwrite inside its length + fdatasync]"
-                    .into(),
-                ours: self.p7i_ops("ours_prealloc"),
-                reference: self.p7i_ops("raw_file_prealloc"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "S1 P7 in shared mode, a lease per put (ops/s) [reference column = single writer]"
-                    .into(),
-                ours: self.p7i_ops("ours_shared"),
-                reference: self.p7i_ops("ours"),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "S2 put+get mix, native, shared mode (ops/s) [reference column = single writer]".into(),
-                ours: self.p5(|p| p.native_shared.mix_ops_s_median),
-                reference: self.p5(|p| p.native.mix_ops_s_median),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "S3 durable single put 1 KB in the component, shared mode (ops/s) [reference column = single writer]"
-                    .into(),
-                ours: self.durable(|d| &d.component_shared),
-                reference: self.durable(|d| &d.component),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "K1 durable single put 1 KB in the component, shared, preallocating 256 KiB (the default) \
-                        (ops/s) [reference column = S3's, not preallocating]"
-                    .into(),
-                ours: self.durable(|d| &d.component_shared_prealloc),
-                reference: self.durable(|d| &d.component_shared),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "K2 durable single put 1 KB, native, preallocating 256 KiB, component bench's turns (ops/s) \
-                        [reference column = not preallocating]"
-                    .into(),
-                ours: self.durable(|d| &d.native_prealloc),
-                reference: self.durable(|d| &d.native),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "K3 durable `wasi:keyvalue` set 1 KB, the component's defaults (also rotating, hinting and \
-                        compacting itself: 10 MB of values) (ops/s) [reference column = K1]"
-                    .into(),
-                ours: self.durable(|d| &d.component_keyvalue),
-                reference: self.durable(|d| &d.component_shared_prealloc),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: "S4 put+get mix in the component, shared mode (ops/s) [reference column = single writer]"
-                    .into(),
-                ours: self.p5(|p| p.component_shared.mix_ops_s_median),
-                reference: self.p5(|p| p.component.mix_ops_s_median),
-                unit: "",
-                higher_is_better: true,
-            },
-            Row {
-                bench: format!(
-                    "L1 list {} keys, `keys_page` of 1,000 (s) [reference column = `keys()`]",
-                    self.list_keys_label()
+                ops("ours_prealloc"),
+                best.map(|(_, ops)| ops),
+            ),
+            Row::rate("P7 floor [reference column = raw file, pwrite + fdatasync]", ops("ours"), ops("raw_file")),
+            Row::rate(
+                "P7 preallocated-file floor [ours column = ours_prealloc, reference column = raw file \
+                 extended ahead by 1 MiB, pwrite inside its length + fdatasync]",
+                ops("ours_prealloc"),
+                ops("raw_file_prealloc"),
+            ),
+        ]
+    }
+
+    /// Shared mode (S1-S4), preallocation in the component (K1-K3), and
+    /// listings (L1).
+    fn shared_rows(&self) -> Vec<Row> {
+        let single = "[reference column = single writer]";
+        let durable = |side: fn(&P5Durable) -> &DurablePuts| self.durable(side);
+        let list_keys = self.list_keys_label();
+        vec![
+            Row::rate(
+                format!("S1 P7 in shared mode, a lease per put (ops/s) {single}"),
+                self.p7i_ops("ours_shared"),
+                self.p7i_ops("ours"),
+            ),
+            Row::rate(
+                format!("S2 put+get mix, native, shared mode (ops/s) {single}"),
+                self.p5(|p| p.native_shared.mix_ops_s_median),
+                self.p5(|p| p.native.mix_ops_s_median),
+            ),
+            Row::rate(
+                format!("S3 durable single put 1 KB in the component, shared mode (ops/s) {single}"),
+                durable(|d| &d.component_shared),
+                durable(|d| &d.component),
+            ),
+            Row::rate(
+                "K1 durable single put 1 KB in the component, shared, preallocating 256 KiB (the default) \
+                 (ops/s) [reference column = S3's, not preallocating]",
+                durable(|d| &d.component_shared_prealloc),
+                durable(|d| &d.component_shared),
+            ),
+            Row::rate(
+                "K2 durable single put 1 KB, native, preallocating 256 KiB, component bench's turns (ops/s) \
+                 [reference column = not preallocating]",
+                durable(|d| &d.native_prealloc),
+                durable(|d| &d.native),
+            ),
+            Row::rate(
+                "K3 durable `wasi:keyvalue` set 1 KB, the component's defaults (also rotating, hinting and \
+                 compacting itself: 10 MB of values) (ops/s) [reference column = K1]",
+                durable(|d| &d.component_keyvalue),
+                durable(|d| &d.component_shared_prealloc),
+            ),
+            Row::rate(
+                format!("S4 put+get mix in the component, shared mode (ops/s) {single}"),
+                self.p5(|p| p.component_shared.mix_ops_s_median),
+                self.p5(|p| p.component.mix_ops_s_median),
+            ),
+            Row::cost(
+                format!("L1 list {list_keys} keys, `keys_page` of 1,000 (s) [reference column = `keys()`]"),
+                self.list(|v| &v.keys_pages),
+                self.list(|v| &v.keys),
+            ),
+            Row::cost(
+                format!(
+                    "L1 list {list_keys} pairs, `items_page` of 1,000 (s) [reference column = `items()`]"
                 ),
-                ours: self.list(|v| &v.keys_pages),
-                reference: self.list(|v| &v.keys),
-                unit: "",
-                higher_is_better: false,
-            },
-            Row {
-                bench: format!(
-                    "L1 list {} pairs, `items_page` of 1,000 (s) [reference column = `items()`]",
-                    self.list_keys_label()
-                ),
-                ours: self.list(|v| &v.items_pages),
-                reference: self.list(|v| &v.items),
-                unit: "",
-                higher_is_better: false,
-            },
+                self.list(|v| &v.items_pages),
+                self.list(|v| &v.items),
+            ),
         ]
     }
 

@@ -2,7 +2,7 @@
 //! [`TARGETS`] per goal, with its bar, and the status column that says
 //! whether a measured number meets it.
 
-use crate::format::table;
+use crate::format::{fmt_ratio, table};
 
 /// The goals the summary judges a run by (issues 6, 14, 15 and 17): one
 /// row of [`TARGETS`] each.
@@ -130,6 +130,17 @@ impl Goal {
             Bar::AtMostAnd(x, limit) => measured <= x * base && measured <= limit,
             Bar::Rule | Bar::Reported => panic!("{self:?} is judged by its row"),
         }
+    }
+
+    /// A row of a table of targets: `what` was measured, this goal's
+    /// `wanted`, the number `measured`, and the `status`.
+    pub(crate) fn row(self, what: impl Into<String>, measured: String, status: String) -> TargetRow {
+        [what.into(), self.wanted(), measured, status]
+    }
+
+    /// The row of a ratio judged by this goal.
+    pub(crate) fn ratio_row(self, what: impl Into<String>, ratio: Option<f64>) -> TargetRow {
+        self.row(what, fmt_ratio(ratio), self.judge(ratio))
     }
 
     /// The status column of a ratio (or a number judged as it is).
