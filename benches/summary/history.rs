@@ -1,7 +1,7 @@
 //! `## Bounded history (issue 15)`: B1 to B4 of `host-tests/benches/history.rs`.
 
 use crate::common::results::History;
-use crate::format::{fmt_ratio, MIB};
+use crate::format::{fmt_percent, fmt_ratio, ratio_of, MIB};
 use crate::targets::{status, target_table, Goal, TargetRow};
 use crate::Summary;
 
@@ -58,7 +58,7 @@ impl Summary {
                 "{} vs {} fresh ({}); instantiation {}; native {} vs {} fresh",
                 ms(open),
                 ms(fresh),
-                fmt_ratio((|| Some(open? / fresh?))()),
+                fmt_ratio(ratio_of(open, fresh)),
                 ms(h(|h| h.b2.component_instantiate_secs)),
                 ms(h(|h| h.b2.native_open_secs)),
                 ms(h(|h| h.b2.native_fresh_open_secs))
@@ -89,7 +89,7 @@ impl Summary {
                 "{} MB/s; the P2 floor (raw file, batched pwrite + fdatasync) {} MB/s: {}",
                 rate.map_or("n/a".into(), |r| format!("{r:.0}")),
                 floor.map_or("n/a".into(), |r| format!("{r:.0}")),
-                (|| Some(rate? / floor?))().map_or("n/a".into(), |s| format!("{:.0} %", s * 100.0))
+                fmt_percent(ratio_of(rate, floor))
             ),
             status(rate.map(|_| true)),
         ]);

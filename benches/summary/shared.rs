@@ -1,7 +1,7 @@
 //! `## Many instances (issue 14)`: shared mode's cost on durable puts, and
 //! the served plugin under concurrency (`make serve-demo`).
 
-use crate::format::{fmt_ratio, table};
+use crate::format::table;
 use crate::targets::{status, target_table, Goal, TargetRow, TARGET_COLUMNS};
 use crate::Summary;
 
@@ -31,39 +31,30 @@ impl Summary {
             ("native (S1)", self.p7i_ops("ours_shared"), self.p7i_ops("ours")),
             ("in the component (S3)", self.durable(|d| &d.component_shared), self.durable(|d| &d.component)),
         ] {
-            let x = slowdown(shared, single);
-            t.push([
-                format!("Shared mode's cost on durable single puts, {what}"),
-                Goal::SharedCost.wanted(),
-                x.map_or("n/a".into(), |x| format!("{x:.2}x")),
-                Goal::SharedCost.judge(x),
-            ]);
+            let what = format!("Shared mode's cost on durable single puts, {what}");
+            t.push(Goal::SharedCost.ratio_row(what, slowdown(shared, single)));
         }
         let req_s = |clients: u64| Some(self.serve.as_ref()?.iter().find(|r| r.clients == clients)?.req_s);
         let clean = self
             .serve
             .as_ref()
             .map(|runs| !runs.is_empty() && runs.iter().all(|r| r.errors == 0 && r.counts == "exact"));
-        t.push([
-            "Served plugin: errors and counts at C = 1, 4, 16".into(),
-            Goal::ServeClean.wanted(),
-            match clean {
-                Some(true) => "0 errors, exact counts at every C".into(),
-                Some(false) => "errors or wrong counts (see the table below)".into(),
-                None => "n/a".into(),
-            },
+        let measured = match clean {
+            Some(true) => "0 errors, exact counts at every C".into(),
+            Some(false) => "errors or wrong counts (see the table below)".into(),
+            None => "n/a".into(),
+        };
+        t.push(Goal::ServeClean.row(
+            "Served plugin: errors and counts at C = 1, 4, 16",
+            measured,
             status(clean),
-        ]);
+        ));
         let held = (|| Some(req_s(16)? / req_s(1)?))();
-        t.push([
-            "Served plugin: throughput at C = 16 vs C = 1".into(),
-            Goal::ServeHeld.wanted(),
-            fmt_ratio(held),
-            Goal::ServeHeld.judge(held),
-        ]);
+        t.push(Goal::ServeHeld.ratio_row("Served plugin: throughput at C = 16 vs C = 1", held));
         t
     }
 
+    /// `make serve-demo`'s runs, one row per C.
     fn serve_table(&self) -> String {
         let rows: Vec<Vec<String>> = self
             .serve
