@@ -54,10 +54,7 @@ impl Summary {
     /// preallocation at least as fast as the best of fjall and okaywal;
     /// then what the floors and the stalls say about it.
     fn durable_targets(&self) -> Vec<TargetRow> {
-        [self.best_peer_targets(), self.floor_targets(), vec![self.stalls_target()]]
-            .into_iter()
-            .flatten()
-            .collect()
+        [self.best_peer_targets(), self.floor_targets(), vec![self.stalls_target()]].concat()
     }
 
     /// P7 interleaved: `side`'s rate as shown (`ops/s`).

@@ -26,9 +26,7 @@ impl Summary {
     /// The section's rows, goal by goal.
     fn targets(&self) -> Vec<TargetRow> {
         [self.p1_p2_targets(), self.p3_targets(), self.p4_p5_targets(), self.p6_targets(), self.p7_targets()]
-            .into_iter()
-            .flatten()
-            .collect()
+            .concat()
     }
 
     /// P1 against the reference and P2 against dd, with their floors.

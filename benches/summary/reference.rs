@@ -12,6 +12,7 @@ type Side = fn(&P6Log) -> &Scans;
 
 /// One row of the main table: the values, and which way is better (the
 /// ratio is how many times better ours is: >1 = ours better).
+#[derive(Clone)]
 struct Row {
     bench: String,
     ours: Option<f64>,
@@ -62,23 +63,17 @@ impl Summary {
 
     /// The rows of the main table, bench by bench.
     fn rows(&self) -> Vec<Row> {
-        [self.p1_p2_rows(), self.p3_p4_rows(), self.p5_p6_rows(), self.p7_rows(), self.shared_rows()]
-            .into_iter()
-            .flatten()
-            .collect()
+        [self.p1_p2_rows(), self.p3_p4_rows(), self.p5_p6_rows(), self.p7_rows(), self.shared_rows()].concat()
     }
 
     /// P1 and P2, with their floors and, for P2, dd.
     fn p1_p2_rows(&self) -> Vec<Row> {
         let p1 = |side: &str| self.c.get("p1_append_256B", side).per_s();
+        let (ours, raw) = (p1("ours"), p1("raw_file"));
         let p2 = |side: &str| self.p2i_mb_s(side);
         vec![
-            Row::rate("P1 append 256 B, unsynced (records/s)", p1("ours"), p1("reference")),
-            Row::rate(
-                "P1 floor [reference column = raw file, one pwrite of 256 B]",
-                p1("ours"),
-                p1("raw_file"),
-            ),
+            Row::rate("P1 append 256 B, unsynced (records/s)", ours, p1("reference")),
+            Row::rate("P1 floor [reference column = raw file, one pwrite of 256 B]", ours, raw),
             Row::rate("P2 1000 x 4 KiB + fsync, interleaved (MB/s)", p2("ours"), p2("reference")),
             Row::rate("P2 same, criterion rounds (MB/s)", self.p2_mb_s("ours"), self.p2_mb_s("reference")),
             Row::rate(
@@ -219,17 +214,16 @@ impl Summary {
         let single = "[reference column = single writer]";
         let durable = |side: fn(&P5Durable) -> &DurablePuts| self.durable(side);
         let list_keys = self.list_keys_label();
+        // Native `DataWal`'s put+get mix, single writer and shared.
+        let (mix, mix_shared) =
+            (self.p5(|p| p.native.mix_ops_s_median), self.p5(|p| p.native_shared.mix_ops_s_median));
         vec![
             Row::rate(
                 format!("S1 P7 in shared mode, a lease per put (ops/s) {single}"),
                 self.p7i_ops("ours_shared"),
                 self.p7i_ops("ours"),
             ),
-            Row::rate(
-                format!("S2 put+get mix, native, shared mode (ops/s) {single}"),
-                self.p5(|p| p.native_shared.mix_ops_s_median),
-                self.p5(|p| p.native.mix_ops_s_median),
-            ),
+            Row::rate(format!("S2 put+get mix, native, shared mode (ops/s) {single}"), mix_shared, mix),
             Row::rate(
                 format!("S3 durable single put 1 KB in the component, shared mode (ops/s) {single}"),
                 durable(|d| &d.component_shared),
