@@ -21,17 +21,20 @@ use std::path::Path;
 
 mod common;
 
-// A bench root finds its modules beside it (`benches/`), as a crate root
-// does: the summary's own live in `benches/summary/`.
-// Reading the results, and what they are judged by.
+// A bench root, like any crate root, finds its modules beside it in
+// `benches/`: the summary's own live in `benches/summary/`, so each is
+// declared with its path. Reading the run's results (`load`), the numbers
+// derived from them (`measures`), and the targets they are judged by
+// (`targets`):
 #[path = "summary/load.rs"]
 mod load;
 #[path = "summary/measures.rs"]
 mod measures;
 #[path = "summary/targets.rs"]
 mod targets;
-// Showing them: numbers and tables, then one module per section of
-// BENCHMARKS.md, in its order.
+
+// Showing them: numbers and tables (`format`), then one module per
+// section of BENCHMARKS.md (`Summary::markdown` lists them in order).
 #[path = "summary/durable.rs"]
 mod durable;
 #[path = "summary/format.rs"]

@@ -26,11 +26,13 @@ impl Summary {
         format!("## Against redb and fjall\n\n{}.\n\n{}\n{KV_NOTES}\n", self.kv_label(), self.kv_table())
     }
 
+    /// What the stores held.
     pub(crate) fn kv_label(&self) -> String {
         let keys = self.kv.as_ref().map_or("?".into(), |kv| format!("{}k", kv.keys / 1000));
         format!("{keys} keys x 1,000-byte values, 16-byte keys inserted in shuffled order")
     }
 
+    /// One row per store (the console's table too).
     pub(crate) fn kv_table(&self) -> String {
         let mut rows = Vec::new();
         // Per row: the store's entries in kv.json (its bulk load, and the

@@ -8,6 +8,7 @@ impl Summary {
         format!("{}\n", self.method())
     }
 
+    /// The section's text; the scale of P3 and P6 is the run's.
     fn method(&self) -> String {
         let p3_keys = self.p3.as_ref().map_or(0, |p| p.keys);
         let scale = if p3_keys >= 1_000_000 {

@@ -50,6 +50,8 @@ impl Summary {
         )
     }
 
+    /// The main table, `bench | ours | reference | ratio` (the console's
+    /// last).
     pub(crate) fn main_table(&self) -> String {
         let rows: Vec<Vec<String>> = self
             .rows()
@@ -267,6 +269,7 @@ impl Summary {
         ]
     }
 
+    /// L1's store: its keys, in thousands.
     fn list_keys_label(&self) -> String {
         self.list.as_ref().map_or("?".into(), |l| format!("{}k", l.keys / 1000))
     }

@@ -7,6 +7,7 @@ use crate::common;
 use crate::format::fmt_val;
 use crate::Summary;
 
+/// Now, in seconds since the epoch.
 fn now_unix() -> u64 {
     std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_secs()
 }
@@ -32,6 +33,7 @@ impl Summary {
         )
     }
 
+    /// Cores, CPU, memory, kernel and rustc.
     pub(crate) fn machine(&self) -> String {
         let cpu = common::read_or_empty(Path::new("/proc/cpuinfo"))
             .lines()
@@ -54,6 +56,7 @@ impl Summary {
         format!("{cores} cores ({cpu}), {mem} RAM, Linux {kernel}, {rustc}")
     }
 
+    /// Now, in UTC, to the minute.
     pub(crate) fn date(&self) -> String {
         std::process::Command::new("date")
             .args(["-u", "+%Y-%m-%d %H:%M UTC"])
