@@ -334,6 +334,40 @@ impl Iterator for Merge<'_> {
     }
 }
 
+/// Write the table of a compaction's output, segment `id` of `len` bytes
+/// ending in `tail`, which holds the copies of `live` at `moved` (and
+/// perhaps, last, the tombstone that keeps `max_txid`: a Delete of a key
+/// live nowhere, left out of the table). The output is the whole store as
+/// of its inputs: its counts are its copies'.
+pub(crate) fn write_output_table(
+    dir: &fs::Dir,
+    (id, len, tail): (u32, u64, u32),
+    max_txid: u64,
+    live: &[(Vec<u8>, RecordRef)],
+    moved: &[RecordRef],
+) -> Result<()> {
+    let mut sorted: Vec<(&[u8], RecordRef)> =
+        live.iter().map(|(k, _)| k.as_slice()).zip(moved.iter().copied()).collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let meta = Meta {
+        first: id,
+        last: id,
+        segments: 1,
+        last_len: len,
+        last_tail: tail,
+        live_after: sorted.len() as u64,
+        live_bytes_after: sorted.iter().map(|(_, r)| u64::from(r.len)).sum(),
+        max_txid,
+        first_raw: None,
+    };
+    table::write(dir, meta, |b| {
+        for (key, rref) in &sorted {
+            b.push(key, RecordType::Put, *rref)?;
+        }
+        Ok(())
+    })
+}
+
 /// A store's on-disk index: the chain over its sealed segments, and in
 /// memory the keys of the segments after it (the tail: the active segment,
 /// and sealed ones whose tables are not written yet).
@@ -349,6 +383,26 @@ impl DiskIndex {
     /// the caller feeds it the active segment's frames ([`DiskIndex::record`]).
     pub fn open(dir: &fs::Dir, sealed: &[u32]) -> Result<DiskIndex> {
         Ok(DiskIndex { chain: Chain::open(dir, sealed)?, tail: Vec::new() })
+    }
+
+    /// The first Raw record of the store, as far as this index has seen.
+    pub fn first_raw(&self) -> Option<RecordRef> {
+        let sealed = self.chain.newest().and_then(|m| m.first_raw);
+        sealed.or_else(|| self.tail.iter().find_map(|(_, keys)| keys.first_raw))
+    }
+
+    /// Live bytes, estimated without a lookup: the sealed segments' (the
+    /// newest table's count) plus every Put of the tail.
+    pub fn live_bytes_estimate(&self) -> u64 {
+        let sealed = self.chain.newest().map_or(0, |m| m.live_bytes_after);
+        let tail: u64 = self
+            .tail
+            .iter()
+            .flat_map(|(_, keys)| keys.last.values())
+            .filter(|(t, _)| *t == RecordType::Put)
+            .map(|(_, r)| u64::from(r.len))
+            .sum();
+        sealed + tail
     }
 
     /// The highest txid of the sealed segments (0 for none).

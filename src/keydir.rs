@@ -103,6 +103,7 @@ impl Keydir {
         self.table.find(self.hash(key), |(k, _)| k.as_slice() == key).map(|(_, r)| r)
     }
 
+    #[cfg(test)]
     pub fn contains_key(&self, key: &[u8]) -> bool {
         self.get(key).is_some()
     }

@@ -138,8 +138,7 @@ impl Options {
     /// (`<id>.index`) instead of in memory, so open reads no key of them
     /// and memory does not grow with the keys. Only the active segment's
     /// keys stay in memory: a rotation size ([`Options::segment_bytes_max`])
-    /// is required, and bounds them. Supersedes hint files. Not yet with
-    /// compaction in place (refused as invalid input).
+    /// is required, and bounds them. Supersedes hint files.
     #[must_use]
     pub fn index_files(mut self, on: bool) -> Self {
         self.index_files = on;

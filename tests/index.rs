@@ -180,6 +180,15 @@ fn shared_writers_index_each_others_segments_and_survive_a_compaction() {
         db.refresh().unwrap();
         assert_store(db, &model);
     }
+    // Now an index-mode writer compacts; the others catch up.
+    b.put(b"before", b"a's compaction").unwrap();
+    model.insert(b"before".to_vec(), b"a's compaction".to_vec());
+    let stats = a.compact().unwrap();
+    assert_eq!(stats.live_keys, model.len() as u64);
+    for db in [&mut a, &mut b, &mut c] {
+        db.refresh().unwrap();
+        assert_store(db, &model);
+    }
     drop((a, b, c));
     let mut again = DataWal::open_with(td.path(), shared()).unwrap();
     assert_store(&mut again, &model);
@@ -207,4 +216,33 @@ fn a_damaged_block_is_reported_by_the_next_call_that_can_fail() {
     // Reported once; a fallible read of that key reports it itself.
     let err = db.get(k).unwrap_err();
     assert_eq!(datawal::Error::kind_of(&err), Some(datawal::ErrorKind::Corrupt), "{err}");
+}
+
+/// Compaction in place with index files: the output gets its table before
+/// it is installed, the inputs' tables go with them, and every answer
+/// stays; datawal 0.1.5 reads the result.
+#[test]
+fn compaction_in_place_writes_the_outputs_table_and_drops_the_inputs() {
+    let td = tempfile::tempdir().unwrap();
+    let model = store(td.path(), 6_000);
+    let mut db = DataWal::open_with(td.path(), options()).unwrap();
+    let before = names(td.path(), ".dwal");
+    let stats = db.compact().unwrap();
+    assert_eq!(stats.live_keys, model.len() as u64);
+    assert_store(&mut db, &model);
+    let segments = names(td.path(), ".dwal");
+    let tables = names(td.path(), ".index");
+    assert!(segments.len() < before.len(), "{before:?} -> {segments:?}");
+    // The output and nothing below it has a table; it is the oldest segment.
+    assert_eq!(tables, [segments[0].replace(".dwal", ".index")], "{segments:?}");
+    drop(db);
+    let mut again = DataWal::open_with(td.path(), options()).unwrap();
+    assert_store(&mut again, &model);
+    drop(again);
+    let mut theirs = reference::DataWal::open(td.path()).unwrap();
+    let mut keys = theirs.keys();
+    keys.sort();
+    assert!(keys == model.keys().cloned().collect::<Vec<_>>(), "datawal 0.1.5 sees other keys");
+    let (k, v) = model.iter().next().unwrap();
+    assert_eq!(theirs.get(k).unwrap().as_ref(), Some(v));
 }

@@ -24,10 +24,6 @@ fn index_options() -> Options {
     Options::new().index_files(true).segment_bytes_max(200)
 }
 
-fn options_index(options: Options) -> bool {
-    options == index_options()
-}
-
 fn kind(err: &anyhow::Error) -> Option<ErrorKind> {
     Error::kind_of(err)
 }
@@ -252,10 +248,6 @@ fn run_model(ops: &[Op], options: Options) -> Result<(), TestCaseError> {
                 drop(store);
                 dir = out;
                 store = DataWal::open_with(&dir, options).unwrap();
-            }
-            Op::CompactInPlace if options_index(options) => {
-                let err = store.compact().unwrap_err();
-                prop_assert_eq!(kind(&err), Some(ErrorKind::InvalidInput), "{}", err);
             }
             Op::CompactInPlace => {
                 let stats = store.compact().unwrap();

@@ -49,7 +49,6 @@ impl DataWal {
     }
 
     pub(super) fn compact_in_place(&mut self) -> Result<CompactionStats, Error> {
-        self.keys.memory()?;
         let begun = self.owned(|s| {
             // Checked owning the store, after catching up: every segment is an input.
             s.refuse_raw_records()?;
@@ -58,13 +57,7 @@ impl DataWal {
             let high_water = HighWater { txid: s.log.last_txid(), key: s.dead_key()? };
             let Some(plan) = s.log.begin_compaction()? else { return Ok(None) };
             // Inputs are every segment up to the sealed one: all that is live in them.
-            let live: Vec<(Vec<u8>, RecordRef)> = s
-                .keys
-                .memory()?
-                .iter()
-                .filter(|(_, r)| r.segment <= plan.last_input)
-                .map(|(k, r)| (k.to_vec(), *r))
-                .collect();
+            let live = s.keys.live_in(plan.last_input)?;
             Ok::<_, Error>(Some((plan, live, high_water)))
         })?;
         let Some((plan, mut live, high_water)) = begun else { return Ok(CompactionStats::default()) };
@@ -73,6 +66,8 @@ impl DataWal {
         let copied = self.copy_live(plan, &live, &high_water);
         let (output, moved) = match copied.and_then(|(mut output, moved)| {
             self.log.seal_compaction_output(&mut output)?;
+            // Before the install, as the hint: whoever reads the output finds its table.
+            self.keys.index_output(self.log.dir_handle(), &output, &live, &moved)?;
             Ok((output, moved))
         }) {
             Ok(done) => done,
@@ -91,13 +86,9 @@ impl DataWal {
         }
         // Keys this handle knows nobody wrote since now live in the output
         // (later writes it has not read yet come after it in the log).
-        let keydir = self.keys.memory()?;
-        for ((key, old), new) in live.iter().zip(&moved) {
-            if keydir.get(key) == Some(old) {
-                keydir.set(key, *new);
-            }
-        }
+        self.keys.moved(&live, &moved);
         self.log.finish_compaction(output)?;
+        self.keys.compacted(self.log.dir_handle(), self.log.active_segment())?;
         self.readers.retain(|(id, _)| *id > plan.last_input);
         Ok(stats)
     }
@@ -107,7 +98,7 @@ impl DataWal {
     /// is refused before anything is written. Known from replay and
     /// catch-up, which see every frame: no extra read.
     fn refuse_raw_records(&mut self) -> Result<(), Error> {
-        let Some(raw) = self.keys.memory()?.first_raw() else { return Ok(()) };
+        let Some(raw) = self.keys.first_raw() else { return Ok(()) };
         Err(Error::invalid(format!(
             "compact: store directory {} holds Raw records (appended through the log interface), \
              the first in segment {} ({}) at offset {}; in-place compaction keeps only the live keys \
@@ -123,9 +114,8 @@ impl DataWal {
     /// shortest run of zero bytes that is not live. Bounded: there are
     /// `MAX_KEY_LEN + 1` candidates.
     fn dead_key(&mut self) -> Result<Vec<u8>, Error> {
-        let keydir = self.keys.memory()?;
         let mut key = Vec::new();
-        while keydir.contains_key(&key) {
+        while self.keys.get(&key)?.is_some() {
             if key.len() == format::MAX_KEY_LEN as usize {
                 return Err(Error::invalid(format!(
                     "compact: every key of 0..={} zero bytes is live in {}; no key is free for the \

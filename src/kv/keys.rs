@@ -4,7 +4,7 @@
 //! memory, docs/index.md). The store asks it the same questions either way;
 //! on disk the answers can fail (they read table blocks).
 
-use crate::error::{Error, Result};
+use crate::error::Result;
 use crate::format::RecordType;
 use crate::fs;
 use crate::index::DiskIndex;
@@ -141,16 +141,71 @@ impl Keys {
         }
     }
 
-    /// The keydir, when the keys are in memory (what compaction in place
-    /// works from).
-    pub fn memory(&mut self) -> Result<&mut Keydir> {
+    /// The live keys whose records are in segments up to `last` (a
+    /// compaction's inputs), with their references. Memory: one entry per
+    /// such key, as compaction in place copies them in log order.
+    pub fn live_in(&self, last: u32) -> Result<Vec<(Vec<u8>, RecordRef)>> {
+        let live = match self {
+            Keys::Memory(keydir) => keydir.iter().map(|(k, r)| (k.to_vec(), *r)).collect(),
+            Keys::Disk(disk) => disk.index.live_after(None)?.collect::<Result<Vec<_>>>()?,
+        };
+        Ok(live.into_iter().filter(|(_, r)| r.segment <= last).collect())
+    }
+
+    /// The first Raw record seen (compaction in place refuses such stores).
+    pub fn first_raw(&self) -> Option<RecordRef> {
         match self {
-            Keys::Memory(keydir) => Ok(keydir),
-            Keys::Disk(_) => Err(Error::invalid(
-                "compaction in place of a store with index files (Options::index_files) is not built yet; \
-                 compact_to copies it",
-            )),
+            Keys::Memory(keydir) => keydir.first_raw(),
+            Keys::Disk(disk) => disk.index.first_raw(),
         }
+    }
+
+    /// Bytes of live frames, for the compaction policy: exact in memory; on
+    /// disk, the sealed segments' (from the newest table) plus every Put of
+    /// the tail (an overwritten value there counts as live: dead bytes are
+    /// underestimated, never over).
+    pub fn live_bytes(&self) -> u64 {
+        match self {
+            Keys::Memory(keydir) => keydir.live_bytes(),
+            Keys::Disk(disk) => disk.index.live_bytes_estimate(),
+        }
+    }
+
+    /// A compaction's output `output` was written, the copies of `live` at
+    /// `moved`: on disk, its table (before the install, so whoever reads the
+    /// output finds it).
+    pub fn index_output(
+        &self,
+        dir: &fs::Dir,
+        output: &crate::log::CompactionOutput,
+        live: &[(Vec<u8>, RecordRef)],
+        moved: &[RecordRef],
+    ) -> Result<()> {
+        let Keys::Disk(_) = self else { return Ok(()) };
+        let segment = (output.id(), output.len(), output.tail());
+        crate::index::write_output_table(dir, segment, output.max_txid(), live, moved)
+    }
+
+    /// The copies of `live` went to `moved`: in memory, keys this handle
+    /// knows nobody wrote since point there now (later writes it has not
+    /// read yet come after the output in the log).
+    pub fn moved(&mut self, live: &[(Vec<u8>, RecordRef)], moved: &[RecordRef]) {
+        if let Keys::Memory(keydir) = self {
+            for ((key, old), new) in live.iter().zip(moved) {
+                if keydir.get(key) == Some(old) {
+                    keydir.set(key, *new);
+                }
+            }
+        }
+    }
+
+    /// This handle's compaction is installed and its inputs removed: on
+    /// disk, read the chain again (the output's table, and the tables of
+    /// segments sealed since).
+    pub fn compacted(&mut self, dir: &fs::Dir, active: u32) -> Result<()> {
+        let Keys::Disk(disk) = self else { return Ok(()) };
+        let listed = segment::list_ids(dir)?;
+        disk.index.reopen_chain(dir, &listed, active)
     }
 
     /// After the log moved on (this handle's writes, or catch-up): index

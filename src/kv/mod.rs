@@ -292,9 +292,7 @@ impl DataWal {
         if total < policy.min_bytes.max(self.auto_next_at) {
             return;
         }
-        // In memory only: compaction in place is not built for the on-disk index yet.
-        let Keys::Memory(keydir) = &self.keys else { return };
-        let dead = total.saturating_sub(keydir.live_bytes());
+        let dead = total.saturating_sub(self.keys.live_bytes());
         if dead.saturating_mul(100) < total.saturating_mul(u64::from(policy.dead_percent)) {
             return;
         }

@@ -115,6 +115,7 @@ impl RecordLog {
             len: 0,
             records: 0,
             max_txid: 0,
+            tail: 0,
             hint: self.options.hints().then(hint::Builder::default),
             renewed_at: lease::now_ns(),
         })
@@ -218,6 +219,9 @@ pub(crate) struct Output {
     len: u64,
     records: u64,
     max_txid: u64,
+    /// The last frame's CRC (its last 4 bytes): what tables of the output
+    /// are checked against.
+    tail: u32,
     hint: Option<hint::Builder>,
     renewed_at: u64,
 }
@@ -241,6 +245,7 @@ impl Output {
         self.len += frame.len() as u64;
         self.records += 1;
         self.max_txid = txid;
+        self.tail = u32::from_le_bytes(frame[frame.len() - 4..].try_into().expect("a frame ends in its CRC"));
         super::push_hint(&mut self.hint, rref, record_type, key);
         Ok(rref)
     }
@@ -258,6 +263,16 @@ impl Output {
     /// The txid of the last frame pushed (0 before any).
     pub fn max_txid(&self) -> u64 {
         self.max_txid
+    }
+
+    /// The output's segment id.
+    pub fn id(&self) -> u32 {
+        self.plan.output
+    }
+
+    /// The last frame's CRC (0 before any frame).
+    pub fn tail(&self) -> u32 {
+        self.tail
     }
 
     fn flush(&mut self) -> Result<(), Error> {
