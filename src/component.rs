@@ -79,6 +79,7 @@ const DEFAULTS: OpenOptions = OpenOptions {
     shared: None,
     segment_bytes_max: None,
     hint_files: None,
+    index_files: None,
     salvage: None,
     lease_ms: None,
     lock_wait_ms: None,
@@ -103,6 +104,9 @@ fn options_from_wit(o: OpenOptions, store: bool) -> Result<crate::Options> {
     }
     if let Some(on) = o.hint_files {
         options = options.hint_files(on);
+    }
+    if let Some(on) = o.index_files {
+        options = options.index_files(on);
     }
     if let Some(on) = o.salvage {
         options = options.salvage(on);
