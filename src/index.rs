@@ -173,7 +173,9 @@ impl Chain {
             }
             Ok(())
         })?;
-        let table = Table::open(dir, id, last_len, last_tail)?.ok_or_else(|| unreadable(dir, id))?;
+        let table = Table::open(dir, id, last_len, last_tail)?
+            .filter(|t| t.meta().first == id)
+            .ok_or_else(|| unreadable(dir, id))?;
         self.tables.insert(0, table);
         self.merge_newest(dir)
     }
@@ -207,6 +209,7 @@ impl Chain {
                 })?;
             }
             let merged = Table::open(dir, newer.last, newer.last_len, newer.last_tail)?
+                .filter(|t| t.meta().first == older.first)
                 .ok_or_else(|| unreadable(dir, newer.last))?;
             // Best effort: a superseded table is never read (the chain skips
             // the merged run), only a name left behind.
@@ -217,12 +220,18 @@ impl Chain {
     }
 }
 
-/// A table just written that does not read back (the disk lost it).
+/// A table just written that is not there as written: another writer
+/// replaced it (a merge) or removed it (a merge, a compaction) meanwhile.
+/// `NotFound`, so that callers read the chain again over a fresh listing,
+/// as when a segment they listed is gone.
 fn unreadable(dir: &fs::Dir, id: u32) -> Error {
     Error::Io {
         op: "index",
         path: dir.path().join(segment::index_file_name(id)),
-        source: std::io::Error::other("the table just written does not read back"),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the table just written was replaced or removed by another writer",
+        ),
     }
 }
 

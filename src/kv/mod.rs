@@ -298,6 +298,13 @@ impl DataWal {
     fn owned<T, E: From<Error>>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
         self.take_deferred()?;
         self.log.own(&mut self.keys)?;
+        // What catch-up read (others' seals, a compaction) is indexed before
+        // `f` looks at the keys: a compaction must not copy from segments
+        // another one removed.
+        if let Err(e) = self.after_log() {
+            self.log.disown()?;
+            return Err(e.into());
+        }
         self.depth += 1;
         let result = f(self);
         self.depth -= 1;
