@@ -79,6 +79,7 @@ const DEFAULTS: OpenOptions = OpenOptions {
     shared: None,
     segment_bytes_max: None,
     hint_files: None,
+    index_files: None,
     salvage: None,
     lease_ms: None,
     lock_wait_ms: None,
@@ -103,6 +104,9 @@ fn options_from_wit(o: OpenOptions, store: bool) -> Result<crate::Options> {
     }
     if let Some(on) = o.hint_files {
         options = options.hint_files(on);
+    }
+    if let Some(on) = o.index_files {
+        options = options.index_files(on);
     }
     if let Some(on) = o.salvage {
         options = options.salvage(on);
@@ -267,15 +271,15 @@ impl kv::GuestStore for StoreHandle {
     }
 
     fn contains(&self, key: Vec<u8>) -> Result<bool> {
-        with(&self.0, |s| s.refresh().map(|()| s.contains_key(&key)))
+        with(&self.0, |s| s.refresh().and_then(|()| s.try_contains_key(&key)))
     }
 
     fn len(&self) -> Result<u64> {
-        with(&self.0, |s| s.refresh().map(|()| s.len() as u64))
+        with(&self.0, |s| s.refresh().and_then(|()| s.try_len().map(|n| n as u64)))
     }
 
     fn keys(&self, after: Option<Vec<u8>>, limit: u32) -> Result<KeyPage> {
-        let page = with(&self.0, |s| s.refresh().map(|()| s.keys_page(after.as_deref(), limit)))?;
+        let page = with(&self.0, |s| s.refresh().and_then(|()| s.try_keys_page(after.as_deref(), limit)))?;
         Ok(KeyPage { keys: page.keys, next: page.next })
     }
 

@@ -49,6 +49,12 @@ impl Chain {
                 }
             }
         }
+        // Every segment to index reads cleanly before any table is written:
+        // an open refused over a damaged segment changes no file.
+        for &id in &missing {
+            let mut scan = Scan::new(dir.try_clone()?, vec![id], DamagePolicy::Strict).sealed();
+            while scan.next_frame()?.is_some() {}
+        }
         // Oldest first, each new table over the chain below it.
         let mut below = Vec::new();
         let mut found = found.into_iter().rev().peekable();
@@ -167,7 +173,9 @@ impl Chain {
             }
             Ok(())
         })?;
-        let table = Table::open(dir, id, last_len, last_tail)?.ok_or_else(|| unreadable(dir, id))?;
+        let table = Table::open(dir, id, last_len, last_tail)?
+            .filter(|t| t.meta().first == id)
+            .ok_or_else(|| unreadable(dir, id))?;
         self.tables.insert(0, table);
         self.merge_newest(dir)
     }
@@ -201,6 +209,7 @@ impl Chain {
                 })?;
             }
             let merged = Table::open(dir, newer.last, newer.last_len, newer.last_tail)?
+                .filter(|t| t.meta().first == older.first)
                 .ok_or_else(|| unreadable(dir, newer.last))?;
             // Best effort: a superseded table is never read (the chain skips
             // the merged run), only a name left behind.
@@ -211,12 +220,18 @@ impl Chain {
     }
 }
 
-/// A table just written that does not read back (the disk lost it).
+/// A table just written that is not there as written: another writer
+/// replaced it (a merge) or removed it (a merge, a compaction) meanwhile.
+/// `NotFound`, so that callers read the chain again over a fresh listing,
+/// as when a segment they listed is gone.
 fn unreadable(dir: &fs::Dir, id: u32) -> Error {
     Error::Io {
         op: "index",
         path: dir.path().join(segment::index_file_name(id)),
-        source: std::io::Error::other("the table just written does not read back"),
+        source: std::io::Error::new(
+            std::io::ErrorKind::NotFound,
+            "the table just written was replaced or removed by another writer",
+        ),
     }
 }
 
@@ -368,6 +383,9 @@ pub(crate) fn write_output_table(
     })
 }
 
+/// Readings of the chain tried while compactions remove segments listed.
+const REREAD_TRIES: u32 = 8;
+
 /// A store's on-disk index: the chain over its sealed segments, and in
 /// memory the keys of the segments after it (the tail: the active segment,
 /// and sealed ones whose tables are not written yet).
@@ -381,8 +399,16 @@ pub(crate) struct DiskIndex {
 impl DiskIndex {
     /// The index over `sealed` (ascending, as listed), with an empty tail:
     /// the caller feeds it the active segment's frames ([`DiskIndex::record`]).
+    #[cfg(test)]
     pub fn open(dir: &fs::Dir, sealed: &[u32]) -> Result<DiskIndex> {
         Ok(DiskIndex { chain: Chain::open(dir, sealed)?, tail: Vec::new() })
+    }
+
+    /// Read the chain over `sealed` (open's replay, once the active
+    /// segment's frames are in the tail).
+    pub fn open_chain(&mut self, dir: &fs::Dir, sealed: &[u32]) -> Result<()> {
+        self.chain = Chain::open(dir, sealed)?;
+        Ok(())
     }
 
     /// The first Raw record of the store, as far as this index has seen.
@@ -456,23 +482,51 @@ impl DiskIndex {
         while self.tail.first().is_some_and(|(id, _)| *id < active) {
             let (id, mut keys) = self.tail.remove(0);
             keys.max_txid = keys.max_txid.max(max_txid);
-            let segment = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
-            let (len, tail) = segment::len_and_tail(&segment)?;
-            match Table::open(dir, id, len, tail)? {
-                Some(table) if table.meta().first == id => {
-                    self.chain.tables.insert(0, table);
-                    self.chain.merge_newest(dir)?;
+            match self.seal(dir, id, &keys) {
+                // Another writer's compaction removed it (its keys are in
+                // the output) or merged its table: read the chain again.
+                Ok(true) => {}
+                Ok(false) => self.reread_chain(dir, active)?,
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    self.reread_chain(dir, active)?
                 }
-                // Another writer sealed it and merged it with tables below:
-                // read the chain again over the directory.
-                Some(_) => {
-                    let listed = segment::list_ids(dir)?;
-                    self.reopen_chain(dir, &listed, active)?;
-                }
-                None => self.chain.push(dir, id, &keys)?,
+                Err(e) => return Err(e),
             }
         }
         Ok(())
+    }
+
+    /// Index sealed segment `id` from its `keys`, or take the table another
+    /// writer wrote for it; false when that table covers more (merged).
+    fn seal(&mut self, dir: &fs::Dir, id: u32, keys: &Keys) -> Result<bool> {
+        let segment = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
+        let (len, tail) = segment::len_and_tail(&segment)?;
+        match Table::open(dir, id, len, tail)? {
+            Some(table) if table.meta().first == id => {
+                self.chain.tables.insert(0, table);
+                self.chain.merge_newest(dir)?;
+            }
+            Some(_) => return Ok(false),
+            None => self.chain.push(dir, id, keys)?,
+        }
+        Ok(true)
+    }
+
+    /// [`DiskIndex::reopen_chain`] over a fresh listing, again while
+    /// compactions remove what it listed (up to [`REREAD_TRIES`] times).
+    pub fn reread_chain(&mut self, dir: &fs::Dir, active: u32) -> Result<()> {
+        let mut tries = 1;
+        loop {
+            let listed = segment::list_ids(dir)?;
+            match self.reopen_chain(dir, &listed, active) {
+                Err(Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && tries < REREAD_TRIES =>
+                {
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
     }
 
     /// Live keys and their frames' bytes: the chain's, plus what the tail

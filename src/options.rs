@@ -58,8 +58,10 @@ impl Options {
     /// ([`Options::shared`]). Bounded history: no embedder can tune a
     /// `wasi:keyvalue` store per call, and every request's instance opens
     /// it again, so the log is rotated by size
-    /// ([`Options::segment_bytes_max`]), sealed segments get hint files
-    /// (open reads keys, not values), and the store compacts itself once
+    /// ([`Options::segment_bytes_max`]), the keys of sealed segments live
+    /// in index files ([`Options::index_files`]: open reads no key of them;
+    /// hint files, also on, are what a store opened without them gets),
+    /// and the store compacts itself once
     /// enough of a large enough log is dead ([`Options::auto_compact`]):
     /// disk and open time follow the live data, not the history. Durable
     /// changes: every `wasi:keyvalue` change ends with a sync, so the active
@@ -73,6 +75,7 @@ impl Options {
             .shared(true)
             .segment_bytes_max(COMPONENT_SEGMENT_BYTES)
             .hint_files(true)
+            .index_files(true)
             .auto_compact(COMPONENT_COMPACT_MIN_BYTES, COMPONENT_COMPACT_DEAD_PERCENT)
             .preallocate(COMPONENT_PREALLOCATE_BYTES)
     }
@@ -384,6 +387,7 @@ mod tests {
             .shared(true)
             .segment_bytes_max(4 << 20)
             .hint_files(true)
+            .index_files(true)
             .auto_compact(4 << 20, 50)
             .preallocate(256 << 10);
         assert_eq!(Options::component_store(), expected);
@@ -412,6 +416,7 @@ mod tests {
                 ("shared", o.shared.to_string()),
                 ("segment-bytes-max", size(o.segment_bytes_max)),
                 ("hint-files", o.hint_files.to_string()),
+                ("index-files", o.index_files.to_string()),
                 ("salvage", (o.damage_policy == DamagePolicy::Salvage).to_string()),
                 ("lease-ms", o.timing.lease.as_millis().to_string()),
                 ("lock-wait-ms", o.timing.wait.as_millis().to_string()),

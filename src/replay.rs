@@ -24,12 +24,17 @@ pub(crate) trait Visitor {
     /// segment can hold (`hint::claimed_entries`), so this only sizes a map
     /// up front.
     fn expect_keys(&mut self, _keys: u64) {}
-    /// Called once, before any record: a visitor that keeps an on-disk
-    /// index takes the sealed segments from it (building what is missing)
-    /// and returns the highest txid they hold; replay then feeds it the
-    /// active segment only. `None`: feed it every segment.
-    fn index_sealed(&mut self, _dir: &fs::Dir, _sealed: &[u32]) -> Result<Option<u64>> {
-        Ok(None)
+    /// Whether the visitor keeps an on-disk index of the sealed segments:
+    /// then replay feeds it the active segment only, and hands it the
+    /// sealed ones afterwards ([`Visitor::index_sealed`]).
+    fn takes_sealed(&self) -> bool {
+        false
+    }
+    /// Called once the active segment was fed (so a refused open has
+    /// written nothing): take the sealed segments from the index (building
+    /// what is missing) and return the highest txid they hold.
+    fn index_sealed(&mut self, _dir: &fs::Dir, _sealed: &[u32]) -> Result<u64> {
+        Ok(0)
     }
     fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]);
     /// A Put in a compaction's output (segment `rref.segment`), read after
@@ -59,9 +64,9 @@ pub(crate) fn replay(
 ) -> Result<(RecoveryReport, Option<TornTail>)> {
     let mut report = RecoveryReport::default();
     let sealed = &ids[..ids.len().saturating_sub(1)];
-    if let Some(max_txid) = visit.index_sealed(dir, sealed)? {
-        report.last_txid_seen = max_txid;
+    if visit.takes_sealed() {
         let torn = stream(dir, &ids[sealed.len()..], policy, false, &mut report, visit)?;
+        report.last_txid_seen = report.last_txid_seen.max(visit.index_sealed(dir, sealed)?);
         return Ok((report, torn));
     }
     if hints {

@@ -209,6 +209,15 @@ fn a_damaged_block_is_reported_by_the_next_call_that_can_fail() {
     std::fs::write(&first, bytes).unwrap();
     // A key only the first segment holds: the lookup reaches its table.
     let (k, _) = model.iter().next().unwrap();
+    let corrupt = |r: anyhow::Result<()>| {
+        let err = r.unwrap_err();
+        assert_eq!(datawal::Error::kind_of(&err), Some(datawal::ErrorKind::Corrupt), "{err}");
+    };
+    corrupt(db.try_contains_key(k).map(drop));
+    corrupt(db.try_ref_of(k).map(drop));
+    corrupt(db.try_keys().map(drop));
+    corrupt(db.try_keys_page(None, 10).map(drop));
+    assert_eq!(db.try_len().unwrap(), model.len(), "counts come from the footers");
     assert!(!db.contains_key(k), "a failed read answers none");
     let err = db.get(b"anything").unwrap_err();
     assert_eq!(datawal::Error::kind_of(&err), Some(datawal::ErrorKind::Corrupt), "{err}");

@@ -36,6 +36,7 @@ pub use bindings::exports::datawal::store::types::{
 pub const LAYOUT_0_1: OpenOptions = OpenOptions {
     segment_bytes_max: Some(u64::MAX),
     hint_files: Some(false),
+    index_files: Some(false),
     auto_compact: Some(false),
     preallocate_bytes: Some(0),
     ..OPEN_DEFAULTS
@@ -46,6 +47,7 @@ pub const OPEN_DEFAULTS: OpenOptions = OpenOptions {
     shared: None,
     segment_bytes_max: None,
     hint_files: None,
+    index_files: None,
     salvage: None,
     lease_ms: None,
     lock_wait_ms: None,

@@ -124,7 +124,7 @@ impl store::GuestBucket for Bucket {
     /// An absent key is left alone (the interface: "it does nothing").
     fn delete(&self, key: String) -> Result<()> {
         self.write(|s| {
-            if !s.contains_key(key.as_bytes()) {
+            if !s.try_contains_key(key.as_bytes())? {
                 return Ok(());
             }
             s.delete(key.as_bytes())?;
@@ -133,7 +133,7 @@ impl store::GuestBucket for Bucket {
     }
 
     fn exists(&self, key: String) -> Result<bool> {
-        self.read(|s| Ok(s.contains_key(key.as_bytes())))
+        self.read(|s| s.try_contains_key(key.as_bytes()))
     }
 
     fn list_keys(&self, cursor: Option<String>) -> Result<KeyResponse> {
@@ -145,7 +145,7 @@ impl store::GuestBucket for Bucket {
             loop {
                 // Ask for no more than the page lacks: when it fills, the
                 // engine page ended at the last key kept.
-                let page = s.keys_page(after.as_deref(), (full - keys.len()) as u32);
+                let page = s.try_keys_page(after.as_deref(), (full - keys.len()) as u32)?;
                 for key in page.keys.into_iter().filter_map(|k| String::from_utf8(k).ok()) {
                     if !keys.is_empty() && bytes + key.len() > LIST_KEYS_PAGE_BYTES_MAX {
                         // The next page starts strictly after the last key kept.
@@ -206,7 +206,7 @@ impl Cas {
     fn unchanged(&self, s: &mut DataWal) -> anyhow::Result<bool> {
         Ok(match self.version {
             Some(version) => s.get_versioned(self.key.as_bytes())?.map(|(_, txid)| txid) == Some(version),
-            None => !s.contains_key(self.key.as_bytes()) && s.log().last_txid() == self.taken_at,
+            None => !s.try_contains_key(self.key.as_bytes())? && s.log().last_txid() == self.taken_at,
         })
     }
 }
@@ -308,7 +308,7 @@ impl batch::Guest for Component {
                 // it; what the read returns is counted again (another
                 // instance may have written the key since the last look).
                 let key_len = key.len() as u64;
-                let frame = s.ref_of(key.as_bytes()).map_or(0, |r| u64::from(r.len));
+                let frame = s.try_ref_of(key.as_bytes())?.map_or(0, |r| u64::from(r.len));
                 if total + key_len.max(frame.saturating_sub(FRAME_OVERHEAD_BYTES)) > GET_MANY_BYTES_MAX {
                     return Err(over(s, i));
                 }
@@ -332,11 +332,12 @@ impl batch::Guest for Component {
     /// Absent keys are skipped (the interface: "it skips the key").
     fn delete_many(bucket: BucketBorrow<'_>, keys: Vec<String>) -> Result<()> {
         bucket.get::<Bucket>().write(|s| {
-            let ops: Vec<BatchOp<'_>> = keys
-                .iter()
-                .filter(|k| s.contains_key(k.as_bytes()))
-                .map(|k| BatchOp::Delete { key: k.as_bytes() })
-                .collect();
+            let mut ops: Vec<BatchOp<'_>> = Vec::with_capacity(keys.len());
+            for k in &keys {
+                if s.try_contains_key(k.as_bytes())? {
+                    ops.push(BatchOp::Delete { key: k.as_bytes() });
+                }
+            }
             write_and_sync(s, &ops)
         })
     }

@@ -214,9 +214,9 @@ impl DataWal {
             stats.bytes_written += u64::from(written.len);
         }
         stats.live_keys = stats.records_written;
-        if options.hints() {
-            // Seal the copy so its one segment gets a hint: open then reads
-            // keys and refs only.
+        if options.hint_files || options.index_files {
+            // Seal the copy so its one segment gets a hint (or, at its first
+            // open, a table): open then reads keys and refs only.
             out.try_rotate()?;
         }
         out.try_fsync()?;

@@ -11,7 +11,6 @@ use crate::index::DiskIndex;
 use crate::keydir::{self, Keydir};
 use crate::record::RecordRef;
 use crate::replay;
-use crate::segment;
 
 #[derive(Debug)]
 pub(crate) enum Keys {
@@ -56,12 +55,16 @@ impl replay::Visitor for Load {
         }
     }
 
-    fn index_sealed(&mut self, dir: &fs::Dir, sealed: &[u32]) -> Result<Option<u64>> {
+    fn takes_sealed(&self) -> bool {
+        matches!(self, Load::Disk(_))
+    }
+
+    fn index_sealed(&mut self, dir: &fs::Dir, sealed: &[u32]) -> Result<u64> {
         match self {
-            Load::Memory(_) => Ok(None),
+            Load::Memory(_) => Ok(0),
             Load::Disk(disk) => {
-                disk.index = DiskIndex::open(dir, sealed)?;
-                Ok(Some(disk.index.max_txid()))
+                disk.index.open_chain(dir, sealed)?;
+                Ok(disk.index.max_txid())
             }
         }
     }
@@ -204,8 +207,7 @@ impl Keys {
     /// segments sealed since).
     pub fn compacted(&mut self, dir: &fs::Dir, active: u32) -> Result<()> {
         let Keys::Disk(disk) = self else { return Ok(()) };
-        let listed = segment::list_ids(dir)?;
-        disk.index.reopen_chain(dir, &listed, active)
+        disk.index.reread_chain(dir, active)
     }
 
     /// After the log moved on (this handle's writes, or catch-up): index
@@ -214,8 +216,7 @@ impl Keys {
     pub fn after_log(&mut self, dir: &fs::Dir, active: u32, last_txid: u64) -> Result<()> {
         let Keys::Disk(disk) = self else { return Ok(()) };
         if disk.stale {
-            let ids = segment::list_ids(dir)?;
-            disk.index.reopen_chain(dir, &ids, active)?;
+            disk.index.reread_chain(dir, active)?;
             disk.stale = false;
         }
         disk.index.seal_below(dir, active, last_txid)

@@ -105,8 +105,10 @@ impl DataWal {
 
     /// `result`'s value, or (it failed: only on disk) `T::default()`, the
     /// failure kept for the next call that can report it.
-    fn or_deferred<T: Default>(&self, result: Result<T, Error>) -> T {
+    fn or_deferred<T: Default>(&self, result: Result<T>) -> T {
         result.unwrap_or_else(|e| {
+            // Only this crate's errors come back from the reads it wraps.
+            let e = e.downcast::<Error>().unwrap_or_else(|e| Error::invalid(format!("{e:#}")));
             *self.deferred.lock().unwrap_or_else(|p| p.into_inner()) = Some(Box::new(e));
             T::default()
         })
@@ -128,9 +130,19 @@ impl DataWal {
         self.log.dir().to_path_buf()
     }
 
+    // The reads below cannot fail with the keys in memory. With index files
+    // (`Options::index_files`) they read table blocks: each has a `try_`
+    // twin that returns the failure, and the infallible one answers "none"
+    // and keeps the failure for the next call that can fail.
+
     /// Number of live keys.
     pub fn len(&self) -> usize {
-        self.or_deferred(self.keys.counts().map(|(live, _)| live as usize))
+        self.or_deferred(self.try_len())
+    }
+
+    /// [`DataWal::len`], failing on a failed index read.
+    pub fn try_len(&self) -> Result<usize> {
+        Ok(self.keys.counts().map(|(live, _)| live as usize)?)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -141,9 +153,19 @@ impl DataWal {
         self.ref_of(key).is_some()
     }
 
+    /// [`DataWal::contains_key`], failing on a failed index read.
+    pub fn try_contains_key(&self, key: &[u8]) -> Result<bool> {
+        Ok(self.try_ref_of(key)?.is_some())
+    }
+
     /// Where the live value of `key` is, without reading it.
     pub fn ref_of(&self, key: &[u8]) -> Option<RecordRef> {
-        self.or_deferred(self.keys.get(key))
+        self.or_deferred(self.try_ref_of(key))
+    }
+
+    /// [`DataWal::ref_of`], failing on a failed index read.
+    pub fn try_ref_of(&self, key: &[u8]) -> Result<Option<RecordRef>> {
+        Ok(self.keys.get(key)?)
     }
 
     /// The live value of `key`, read from disk and verified. In shared mode
@@ -168,27 +190,33 @@ impl DataWal {
 
     /// All live keys, ascending.
     pub fn keys(&self) -> Vec<Vec<u8>> {
-        self.sorted_after(None, usize::MAX).into_iter().map(|(k, _)| k).collect()
+        self.or_deferred(self.try_keys())
     }
 
-    /// The first `count` live keys strictly after `after` (from the first
-    /// when `None`) with their references, ascending. The keydir keeps the
-    /// sorted order between calls until the next write, so a paged walk
-    /// sorts once; each page is then a binary search plus what it returns.
-    fn sorted_after(&self, after: Option<&[u8]>, count: usize) -> Vec<(Vec<u8>, RecordRef)> {
-        self.or_deferred(self.keys.sorted_after(after, count))
+    /// [`DataWal::keys`], failing on a failed index read.
+    pub fn try_keys(&self) -> Result<Vec<Vec<u8>>> {
+        Ok(self.keys.sorted_after(None, usize::MAX)?.into_iter().map(|(k, _)| k).collect())
     }
 
     /// One page of a key walk: up to `limit` keys (clamped to
-    /// 1..=[`PAGE_ENTRIES_MAX`]) strictly after `after`, ascending.
+    /// 1..=[`PAGE_ENTRIES_MAX`]) strictly after `after`, ascending. In
+    /// memory, the keydir keeps the sorted order between calls until the
+    /// next write, so a paged walk sorts once; each page is then a binary
+    /// search plus what it returns. On disk, each page merges the tables
+    /// from `after`.
     pub fn keys_page(&self, after: Option<&[u8]>, limit: u32) -> KeyPage {
+        self.or_deferred(self.try_keys_page(after, limit))
+    }
+
+    /// [`DataWal::keys_page`], failing on a failed index read.
+    pub fn try_keys_page(&self, after: Option<&[u8]>, limit: u32) -> Result<KeyPage> {
         let limit = limit.clamp(1, PAGE_ENTRIES_MAX) as usize;
         let mut keys: Vec<Vec<u8>> =
-            self.sorted_after(after, limit + 1).into_iter().map(|(k, _)| k).collect();
+            self.keys.sorted_after(after, limit + 1)?.into_iter().map(|(k, _)| k).collect();
         let more = keys.len() > limit;
         keys.truncate(limit);
         let next = if more { keys.last().cloned() } else { None };
-        KeyPage { keys, next }
+        Ok(KeyPage { keys, next })
     }
 
     /// One page of a pair walk: up to `limit` pairs (clamped to
@@ -270,6 +298,13 @@ impl DataWal {
     fn owned<T, E: From<Error>>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
         self.take_deferred()?;
         self.log.own(&mut self.keys)?;
+        // What catch-up read (others' seals, a compaction) is indexed before
+        // `f` looks at the keys: a compaction must not copy from segments
+        // another one removed.
+        if let Err(e) = self.after_log() {
+            self.log.disown()?;
+            return Err(e.into());
+        }
         self.depth += 1;
         let result = f(self);
         self.depth -= 1;

@@ -147,7 +147,11 @@ impl replay::Visitor for Tee<'_> {
         self.inner.expect_keys(keys);
     }
 
-    fn index_sealed(&mut self, dir: &fs::Dir, sealed: &[u32]) -> crate::error::Result<Option<u64>> {
+    fn takes_sealed(&self) -> bool {
+        self.inner.takes_sealed()
+    }
+
+    fn index_sealed(&mut self, dir: &fs::Dir, sealed: &[u32]) -> crate::error::Result<u64> {
         self.inner.index_sealed(dir, sealed)
     }
 

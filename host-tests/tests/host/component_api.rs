@@ -785,8 +785,14 @@ fn open_with_applies_each_option_and_refuses_zero_sizes() {
     }
     assert!(!lay.host("z").exists(), "a refused open created its directory");
 
-    // Rotation by size, with hint files for the sealed segments.
-    let sized = OpenOptions { segment_bytes_max: Some(300), hint_files: Some(true), ..OPEN_DEFAULTS };
+    // Rotation by size, with hint files for the sealed segments (the index
+    // files, on by default for stores, would supersede them).
+    let sized = OpenOptions {
+        segment_bytes_max: Some(300),
+        hint_files: Some(true),
+        index_files: Some(false),
+        ..OPEN_DEFAULTS
+    };
     let kv = sb.kv_open_with("sized", sized).unwrap();
     for i in 0..6u64 {
         sb.kv_put(&kv, format!("k{i}").as_bytes(), &bytes(i, 100)).unwrap();
@@ -798,6 +804,26 @@ fn open_with_applies_each_option_and_refuses_zero_sizes() {
     let count = |ext: &str| names.iter().filter(|n| n.ends_with(ext)).count();
     assert!(count(".dwal") >= 3, "{names:?}");
     assert_eq!(count(".hint"), count(".dwal") - 1, "a hint per sealed segment: {names:?}");
+    sb.kv_close(&kv).unwrap();
+
+    // By default a store's sealed segments get index files, and it reopens
+    // from them with every value.
+    let indexed = OpenOptions { segment_bytes_max: Some(300), ..OPEN_DEFAULTS };
+    let kv = sb.kv_open_with("indexed", indexed).unwrap();
+    for i in 0..6u64 {
+        sb.kv_put(&kv, format!("k{i}").as_bytes(), &bytes(i, 100)).unwrap();
+    }
+    sb.kv_close(&kv).unwrap();
+    let names: Vec<String> = std::fs::read_dir(lay.host("indexed"))
+        .unwrap()
+        .map(|e| e.unwrap().file_name().to_string_lossy().into_owned())
+        .collect();
+    let count = |ext: &str| names.iter().filter(|n| n.ends_with(ext)).count();
+    assert!(count(".dwal") >= 3 && count(".index") >= 1 && count(".hint") == 0, "{names:?}");
+    let kv = sb.kv_open_with("indexed", indexed).unwrap();
+    for i in 0..6u64 {
+        assert_eq!(sb.kv_get(&kv, format!("k{i}").as_bytes()).unwrap(), Some(bytes(i, 100)));
+    }
     sb.kv_close(&kv).unwrap();
 
     // A single writer keeps others out for its life.
