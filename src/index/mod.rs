@@ -1,0 +1,234 @@
+//! The on-disk index (docs/index.md): the chain of tables over a store's
+//! sealed segments (`chain`), and in memory the keys of the segments after
+//! it, the tail ([`DiskIndex`]). A lookup asks the tail, then the tables
+//! newest first; the first entry found answers. An ordered walk merges
+//! them (`merge`).
+
+use crate::error::{Error, Result};
+use crate::format::RecordType;
+use crate::fs::{self, OpenMode};
+use crate::record::RecordRef;
+use crate::segment::{self, segment_file_name};
+use crate::table::{self, Meta, Table};
+
+mod chain;
+mod merge;
+mod segment_keys;
+
+use chain::Chain;
+pub(crate) use merge::{Merge, Source};
+use segment_keys::SegmentKeys;
+
+/// Write the table of a compaction's output, segment `id` of `len` bytes
+/// ending in `tail`, which holds the copies of `live` at `moved` (and
+/// perhaps, last, the tombstone that keeps `max_txid`: a Delete of a key
+/// live nowhere, left out of the table). The output is the whole store as
+/// of its inputs: its counts are its copies'.
+pub(crate) fn write_output_table(
+    dir: &fs::Dir,
+    (id, len, tail): (u32, u64, u32),
+    max_txid: u64,
+    live: &[(Vec<u8>, RecordRef)],
+    moved: &[RecordRef],
+) -> Result<()> {
+    let mut sorted: Vec<(&[u8], RecordRef)> =
+        live.iter().map(|(k, _)| k.as_slice()).zip(moved.iter().copied()).collect();
+    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
+    let meta = Meta {
+        first: id,
+        last: id,
+        segments: 1,
+        last_len: len,
+        last_tail: tail,
+        live_after: sorted.len() as u64,
+        live_bytes_after: sorted.iter().map(|(_, r)| u64::from(r.len)).sum(),
+        max_txid,
+        first_raw: None,
+    };
+    table::write(dir, meta, |b| {
+        for (key, rref) in &sorted {
+            b.push(key, RecordType::Put, *rref)?;
+        }
+        Ok(())
+    })
+}
+
+/// Readings of the chain tried while compactions remove segments listed.
+const REREAD_TRIES: u32 = 8;
+
+/// A store's on-disk index: the chain over its sealed segments, and in
+/// memory the keys of the segments after it (the tail: the active segment,
+/// and sealed ones whose tables are not written yet).
+#[derive(Debug, Default)]
+pub(crate) struct DiskIndex {
+    chain: Chain,
+    /// Ascending by segment id.
+    tail: Vec<(u32, SegmentKeys)>,
+}
+
+impl DiskIndex {
+    /// The index over `sealed` (ascending, as listed), with an empty tail:
+    /// the caller feeds it the active segment's frames ([`DiskIndex::record`]).
+    #[cfg(test)]
+    pub fn open(dir: &fs::Dir, sealed: &[u32]) -> Result<DiskIndex> {
+        Ok(DiskIndex { chain: Chain::open(dir, sealed)?, tail: Vec::new() })
+    }
+
+    /// Read the chain over `sealed` (open's replay, once the active
+    /// segment's frames are in the tail).
+    pub fn open_chain(&mut self, dir: &fs::Dir, sealed: &[u32]) -> Result<()> {
+        self.chain = Chain::open(dir, sealed)?;
+        Ok(())
+    }
+
+    /// The first Raw record of the store, as far as this index has seen.
+    pub fn first_raw(&self) -> Option<RecordRef> {
+        let sealed = self.chain.newest().and_then(|m| m.first_raw);
+        sealed.or_else(|| self.tail.iter().find_map(|(_, keys)| keys.first_raw))
+    }
+
+    /// Live bytes, estimated without a lookup: the sealed segments' (the
+    /// newest table's count) plus every Put of the tail.
+    pub fn live_bytes_estimate(&self) -> u64 {
+        let sealed = self.chain.newest().map_or(0, |m| m.live_bytes_after);
+        let tail: u64 = self
+            .tail
+            .iter()
+            .flat_map(|(_, keys)| keys.last.values())
+            .filter(|(t, _)| *t == RecordType::Put)
+            .map(|(_, r)| u64::from(r.len))
+            .sum();
+        sealed + tail
+    }
+
+    /// The highest txid of the sealed segments (0 for none).
+    pub fn max_txid(&self) -> u64 {
+        self.chain.newest().map_or(0, |m| m.max_txid)
+    }
+
+    /// Read the chain again over `listed` (the directory's segments now),
+    /// after another writer's compaction removed segments: tail segments
+    /// that are gone are dropped (their keys are in the output, which the
+    /// chain now covers), and the chain covers everything below the tail
+    /// (or below `active`).
+    pub fn reopen_chain(&mut self, dir: &fs::Dir, listed: &[u32], active: u32) -> Result<()> {
+        self.tail.retain(|(id, _)| listed.binary_search(id).is_ok());
+        let below = self.tail.first().map_or(active, |(id, _)| *id);
+        let sealed: Vec<u32> = listed.iter().copied().filter(|&id| id < below).collect();
+        self.chain = Chain::open(dir, &sealed)?;
+        Ok(())
+    }
+
+    /// A frame of a segment after the chain, in log order.
+    pub fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {
+        if self.tail.last().is_none_or(|(id, _)| *id < rref.segment) {
+            self.tail.push((rref.segment, SegmentKeys::default()));
+        }
+        let (id, keys) = self.tail.last_mut().expect("pushed above");
+        debug_assert_eq!(*id, rref.segment, "frames come in log order");
+        keys.record(rref, record_type, key);
+    }
+
+    /// Where `key`'s live value is, if it has one.
+    pub fn get(&self, key: &[u8]) -> Result<Option<RecordRef>> {
+        Ok(self.newest(key, self.tail.len())?.filter(|(t, _)| *t == RecordType::Put).map(|(_, r)| r))
+    }
+
+    /// `key`'s newest record in the chain and the first `tail` segments of
+    /// the tail.
+    fn newest(&self, key: &[u8], tail: usize) -> Result<Option<(RecordType, RecordRef)>> {
+        for (_, keys) in self.tail[..tail].iter().rev() {
+            if let Some(found) = keys.get(key) {
+                return Ok(Some(found));
+            }
+        }
+        Ok(self.chain.get(key)?.map(|e| (e.record_type, e.rref)))
+    }
+
+    /// Index the tail's segments below `active` (sealed now), oldest first:
+    /// each gets the table another writer wrote for it, if valid, else one
+    /// written from its keys, whose highest txid is at most `max_txid`.
+    pub fn seal_below(&mut self, dir: &fs::Dir, active: u32, max_txid: u64) -> Result<()> {
+        while self.tail.first().is_some_and(|(id, _)| *id < active) {
+            let (id, mut keys) = self.tail.remove(0);
+            keys.max_txid = keys.max_txid.max(max_txid);
+            match self.seal(dir, id, &keys) {
+                // Another writer's compaction removed it (its keys are in
+                // the output) or merged its table: read the chain again.
+                Ok(true) => {}
+                Ok(false) => self.reread_chain(dir, active)?,
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
+                    self.reread_chain(dir, active)?
+                }
+                Err(e) => return Err(e),
+            }
+        }
+        Ok(())
+    }
+
+    /// Index sealed segment `id` from its `keys`, or take the table another
+    /// writer wrote for it; false when that table covers more (merged).
+    fn seal(&mut self, dir: &fs::Dir, id: u32, keys: &SegmentKeys) -> Result<bool> {
+        let segment = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
+        let (len, tail) = segment::len_and_tail(&segment)?;
+        match Table::open(dir, id, len, tail)? {
+            Some(table) if table.meta().first == id => {
+                self.chain.adopt(dir, table)?;
+            }
+            Some(_) => return Ok(false),
+            None => self.chain.push(dir, id, keys)?,
+        }
+        Ok(true)
+    }
+
+    /// [`DiskIndex::reopen_chain`] over a fresh listing, again while
+    /// compactions remove what it listed (up to [`REREAD_TRIES`] times).
+    pub fn reread_chain(&mut self, dir: &fs::Dir, active: u32) -> Result<()> {
+        let mut tries = 1;
+        loop {
+            let listed = segment::list_ids(dir)?;
+            match self.reopen_chain(dir, &listed, active) {
+                Err(Error::Io { source, .. })
+                    if source.kind() == std::io::ErrorKind::NotFound && tries < REREAD_TRIES =>
+                {
+                    tries += 1;
+                }
+                other => return other,
+            }
+        }
+    }
+
+    /// Live keys and their frames' bytes: the chain's, plus what the tail
+    /// changed (one lookup per key of the tail).
+    pub fn counts(&self) -> Result<(u64, u64)> {
+        let (mut live, mut bytes) =
+            self.chain.newest().map_or((0, 0), |m| (m.live_after, m.live_bytes_after));
+        for (at, (_, keys)) in self.tail.iter().enumerate() {
+            for (key, (t, rref)) in &keys.last {
+                if let Some((RecordType::Put, old)) = self.newest(key, at)? {
+                    live = live.saturating_sub(1);
+                    bytes = bytes.saturating_sub(u64::from(old.len));
+                }
+                if *t == RecordType::Put {
+                    live += 1;
+                    bytes += u64::from(rref.len);
+                }
+            }
+        }
+        Ok((live, bytes))
+    }
+
+    /// The live keys after `after` (all for `None`), ascending, with their
+    /// Puts' references.
+    pub fn live_after(&self, after: Option<&[u8]>) -> Result<Merge<'_>> {
+        let mut sources: Vec<Source<'_>> = Vec::new();
+        for (_, keys) in self.tail.iter().rev() {
+            sources.push(Box::new(keys.entries_after(after)));
+        }
+        self.chain.sources_after(after, &mut sources)?;
+        Merge::new(sources)
+    }
+}
+
+#[cfg(test)]
+mod tests;
