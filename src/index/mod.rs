@@ -53,6 +53,13 @@ pub(crate) fn write_output_table(
     })
 }
 
+/// Whether `err` is damage in an index table (a block that fails its
+/// check): the table is a cache of its segments, so it is rebuilt rather
+/// than reported ([`DiskIndex::repair`]).
+pub(crate) fn is_table_damage(err: &Error) -> bool {
+    matches!(err, Error::Corrupt { file, .. } if file.extension().is_some_and(|e| e == segment::INDEX_EXT))
+}
+
 /// Readings of the chain tried while compactions remove segments listed.
 const REREAD_TRIES: u32 = 8;
 
@@ -79,6 +86,20 @@ impl DiskIndex {
     pub fn open_chain(&mut self, dir: &fs::Dir, sealed: &[u32]) -> Result<()> {
         self.chain = Chain::open(dir, sealed)?;
         Ok(())
+    }
+
+    /// If `err` is damage in a table ([`is_table_damage`]): remove that
+    /// table and read the chain again, which rebuilds it from its
+    /// segments; true when repaired so.
+    pub fn repair(&mut self, dir: &fs::Dir, err: &Error, active: u32) -> Result<bool> {
+        let Error::Corrupt { file, .. } = err else { return Ok(false) };
+        if !is_table_damage(err) {
+            return Ok(false);
+        }
+        let Some(name) = file.file_name().and_then(|n| n.to_str()) else { return Ok(false) };
+        dir.remove_file_if_exists(name)?;
+        self.reread_chain(dir, active)?;
+        Ok(true)
     }
 
     /// The first Raw record of the store, as far as this index has seen.

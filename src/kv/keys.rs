@@ -4,7 +4,7 @@
 //! memory, docs/index.md). The store asks it the same questions either way;
 //! on disk the answers can fail (they read table blocks).
 
-use crate::error::Result;
+use crate::error::{Error, Result};
 use crate::format::RecordType;
 use crate::fs;
 use crate::index::DiskIndex;
@@ -219,6 +219,20 @@ impl Keys {
             disk.index.reread_chain(dir, active)?;
             disk.stale = false;
         }
-        disk.index.seal_below(dir, active, last_txid)
+        match disk.index.seal_below(dir, active, last_txid) {
+            // A damaged table met while sealing or merging: rebuilt, never
+            // a reason for writes to fail.
+            Err(e) if disk.index.repair(dir, &e, active)? => disk.index.seal_below(dir, active, last_txid),
+            other => other,
+        }
+    }
+
+    /// If `err` is damage in an index table: rebuild it (see
+    /// `DiskIndex::repair`); true when repaired.
+    pub fn repair(&mut self, dir: &fs::Dir, err: &Error, active: u32) -> Result<bool> {
+        match self {
+            Keys::Memory(_) => Ok(false),
+            Keys::Disk(disk) => disk.index.repair(dir, err, active),
+        }
     }
 }

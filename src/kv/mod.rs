@@ -114,11 +114,29 @@ impl DataWal {
         })
     }
 
-    /// The failure an infallible read kept, if any.
-    fn take_deferred(&self) -> Result<(), Error> {
-        match self.deferred.lock().unwrap_or_else(|p| p.into_inner()).take() {
+    /// The failure an infallible read kept, if any: damage in an index
+    /// table is repaired (the table rebuilt from its segments) instead.
+    fn take_deferred(&mut self) -> Result<(), Error> {
+        let kept = self.deferred.lock().unwrap_or_else(|p| p.into_inner()).take();
+        match kept {
+            Some(e) if self.repair(&e)? => Ok(()),
             Some(e) => Err(*e),
             None => Ok(()),
+        }
+    }
+
+    /// Rebuild the index table `err` names as damaged; true when it did.
+    fn repair(&mut self, err: &Error) -> Result<bool, Error> {
+        let active = self.log.active_segment();
+        self.keys.repair(self.log.dir_handle(), err, active)
+    }
+
+    /// Where `key`'s live value is; a damaged index table met on the way is
+    /// rebuilt and the lookup made again.
+    fn live_ref(&mut self, key: &[u8]) -> Result<Option<RecordRef>, Error> {
+        match self.keys.get(key) {
+            Err(e) if self.repair(&e)? => self.keys.get(key),
+            other => other,
         }
     }
 
@@ -172,7 +190,7 @@ impl DataWal {
     /// other writers' appends are read first ([`DataWal::refresh`]).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
         self.refresh()?;
-        let Some(rref) = self.keys.get(key)? else { return Ok(None) };
+        let Some(rref) = self.live_ref(key)? else { return Ok(None) };
         Ok(self.read_live(key, rref)?)
     }
 
@@ -184,7 +202,7 @@ impl DataWal {
     /// What compare-and-swap compares.
     pub fn get_versioned(&mut self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
         self.refresh()?;
-        let Some(rref) = self.keys.get(key)? else { return Ok(None) };
+        let Some(rref) = self.live_ref(key)? else { return Ok(None) };
         Ok(self.read_live_frame(key, rref)?.map(|(frame, header)| (into_value(frame, &header), header.txid)))
     }
 

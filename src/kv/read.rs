@@ -45,7 +45,7 @@ impl DataWal {
                     tries += 1;
                     self.readers.retain(|(id, _)| *id != rref.segment);
                     self.refresh_keys()?;
-                    match self.keys.get(key)? {
+                    match self.live_ref(key)? {
                         Some(now) => rref = now,
                         None => return Ok(None),
                     }
