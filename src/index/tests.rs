@@ -75,12 +75,13 @@ fn missing_tables_are_built_oldest_first_and_reused() {
     drop(chain);
     let mut again = Chain::open(&dir, &ids).unwrap();
     check(&mut again, &live);
-    std::fs::remove_file(td.path().join(segment::index_file_name(*tables.last().unwrap()))).unwrap();
-    let path = td.path().join(segment::index_file_name(tables[0]));
-    let mut bytes = std::fs::read(&path).unwrap();
-    let at = bytes.len() - 10;
-    bytes[at] ^= 1;
-    std::fs::write(&path, bytes).unwrap();
+    dir.remove_file_if_exists(&segment::index_file_name(*tables.last().unwrap())).unwrap();
+    // One byte of the oldest table's footer flipped, through the seam.
+    let mut file = dir.open_file(&segment::index_file_name(tables[0]), OpenMode::ReadWrite).unwrap();
+    let at = file.len().unwrap() - 10;
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, at).unwrap();
+    file.write_all_at(&[byte[0] ^ 1], at).unwrap();
     let mut rebuilt = Chain::open(&dir, &ids).unwrap();
     assert_eq!(rebuilt.segments(), ids.len());
     check(&mut rebuilt, &live);
@@ -104,7 +105,7 @@ proptest! {
         for (id, gone) in ids.iter().zip(&drop_tables) {
             if *gone {
                 // Superseded tables (merged into a newer one) are gone already.
-                let _ = std::fs::remove_file(td.path().join(segment::index_file_name(*id)));
+                dir.remove_file_if_exists(&segment::index_file_name(*id)).unwrap();
             }
         }
         let mut chain = Chain::open(&dir, &ids).unwrap();
@@ -187,7 +188,7 @@ proptest! {
                     let ids = segment::list_ids(&dir).unwrap();
                     for (i, id) in ids.iter().enumerate() {
                         if drop_tables & (1 << (i % 8)) != 0 {
-                            let _ = std::fs::remove_file(td.path().join(segment::index_file_name(*id)));
+                            dir.remove_file_if_exists(&segment::index_file_name(*id)).unwrap();
                         }
                     }
                     index = reopen(&dir);
