@@ -80,6 +80,7 @@ const DEFAULTS: OpenOptions = OpenOptions {
     segment_bytes_max: None,
     hint_files: None,
     index_files: None,
+    index_cache_bytes: None,
     salvage: None,
     lease_ms: None,
     lock_wait_ms: None,
@@ -107,6 +108,9 @@ fn options_from_wit(o: OpenOptions, store: bool) -> Result<crate::Options> {
     }
     if let Some(on) = o.index_files {
         options = options.index_files(on);
+    }
+    if let Some(bytes) = o.index_cache_bytes {
+        options = options.index_cache_bytes(bytes);
     }
     if let Some(on) = o.salvage {
         options = options.salvage(on);

@@ -23,6 +23,11 @@ pub(crate) const COMPONENT_COMPACT_DEAD_PERCENT: u8 = 50;
 /// gain is the same from 16 KiB up (BENCHMARKS.md, P7).
 pub(crate) const COMPONENT_PREALLOCATE_BYTES: u64 = 256 << 10;
 
+/// The on-disk index's block cache, per handle, unless set
+/// ([`Options::index_cache_bytes`]): the block index of a table of about
+/// 1 M keys, or every block of one of about 200 k.
+pub(crate) const INDEX_CACHE_BYTES: u64 = 8 << 20;
+
 /// How to open a log or a store. Defaults match datawal 0.1.x, except where
 /// the behaviour contract is stricter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -31,6 +36,8 @@ pub struct Options {
     pub(crate) segment_bytes_max: Option<u64>,
     pub(crate) hint_files: bool,
     pub(crate) index_files: bool,
+    /// `None`: [`INDEX_CACHE_BYTES`].
+    pub(crate) index_cache_bytes: Option<u64>,
     pub(crate) shared: bool,
     pub(crate) timing: lease::Timing,
     pub(crate) auto_compact: Option<AutoCompact>,
@@ -145,6 +152,17 @@ impl Options {
     #[must_use]
     pub fn index_files(mut self, on: bool) -> Self {
         self.index_files = on;
+        self
+    }
+
+    /// The on-disk index's block cache (default 8 MiB): table blocks a
+    /// lookup read and checked stay in memory, up to `bytes` per handle
+    /// (0: none; every lookup reads its blocks). With the tail (bounded by
+    /// the rotation size) and each table's footer and root block, what a
+    /// handle holds of the index. Only used with [`Options::index_files`].
+    #[must_use]
+    pub fn index_cache_bytes(mut self, bytes: u64) -> Self {
+        self.index_cache_bytes = Some(bytes);
         self
     }
 
@@ -417,6 +435,7 @@ mod tests {
                 ("segment-bytes-max", size(o.segment_bytes_max)),
                 ("hint-files", o.hint_files.to_string()),
                 ("index-files", o.index_files.to_string()),
+                ("index-cache-bytes", bytes(o.index_cache_bytes.unwrap_or(INDEX_CACHE_BYTES))),
                 ("salvage", (o.damage_policy == DamagePolicy::Salvage).to_string()),
                 ("lease-ms", o.timing.lease.as_millis().to_string()),
                 ("lock-wait-ms", o.timing.wait.as_millis().to_string()),

@@ -94,6 +94,19 @@ fn every_sealed_segment_gets_a_table_and_open_reads_only_footers_and_the_tail() 
 }
 
 #[test]
+fn every_block_cache_size_gives_the_same_answers() {
+    let td = tempfile::tempdir().unwrap();
+    let model = store(td.path(), 7_000);
+    // None, smaller than one table (evictions), and the default.
+    for options in [options().index_cache_bytes(0), options().index_cache_bytes(16 << 10), options()] {
+        let mut db = DataWal::open_with(td.path(), options).unwrap();
+        for _ in 0..2 {
+            assert_store(&mut db, &model);
+        }
+    }
+}
+
+#[test]
 fn missing_or_damaged_tables_are_rebuilt_and_answers_stay_right() {
     let td = tempfile::tempdir().unwrap();
     let model = store(td.path(), 7_000);

@@ -48,6 +48,7 @@ pub const OPEN_DEFAULTS: OpenOptions = OpenOptions {
     segment_bytes_max: None,
     hint_files: None,
     index_files: None,
+    index_cache_bytes: None,
     salvage: None,
     lease_ms: None,
     lock_wait_ms: None,

@@ -5,20 +5,26 @@
 //! since a table's counts are those of the store after its run: each
 //! needs the chain below it. Tables merge as they come (`merge_newest`).
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 use crate::format::RecordType;
 use crate::fs::{self, OpenMode};
+use crate::record::RecordRef;
 use crate::recovery::{DamagePolicy, Scan};
 use crate::segment::{self, segment_file_name};
-use crate::table::{self, Entry, Meta, Table};
+use crate::table::{self, BlockCache, Meta, Table};
 
 use super::{Merge, SegmentKeys, Source};
 
 /// The chain of tables over a store's sealed segments.
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Chain {
     /// Newest first.
     tables: Vec<Table>,
+    /// Their blocks, read by lookups; the handle's, kept across readings
+    /// of the chain.
+    cache: Arc<BlockCache>,
 }
 
 impl Chain {
@@ -26,7 +32,7 @@ impl Chain {
     /// each valid table is used; each segment no valid table covers is
     /// indexed from its bytes and its table written. Reads the footers and
     /// root blocks of the tables, and the segments that had none.
-    pub fn open(dir: &fs::Dir, sealed: &[u32]) -> Result<Chain> {
+    pub fn open(dir: &fs::Dir, sealed: &[u32], cache: Arc<BlockCache>) -> Result<Chain> {
         // Newest first: which tables cover which runs, and what is left.
         let mut found = Vec::new();
         let mut missing = Vec::new();
@@ -63,13 +69,23 @@ impl Chain {
                 (Some(f), m) if m.is_none_or(|m| f < m) => below.insert(0, found.next().expect("peeked")),
                 _ => {
                     let id = missing.next().expect("peeked");
-                    let mut chain = Chain { tables: below };
+                    let mut chain = Chain { tables: below, cache: cache.clone() };
                     chain.index_segment(dir, id)?;
                     below = chain.tables;
                 }
             }
         }
-        Ok(Chain { tables: below })
+        Ok(Chain { tables: below, cache })
+    }
+
+    /// No tables yet, their blocks to be kept in `cache`.
+    pub fn empty(cache: Arc<BlockCache>) -> Chain {
+        Chain { tables: Vec::new(), cache }
+    }
+
+    /// The block cache, for the next reading of the chain.
+    pub fn cache(&self) -> Arc<BlockCache> {
+        self.cache.clone()
     }
 
     /// Tables in the chain, newest first.
@@ -90,10 +106,10 @@ impl Chain {
     }
 
     /// The newest entry the sealed segments hold for `key`.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
+    pub fn get(&self, key: &[u8]) -> Result<Option<(RecordType, RecordRef)>> {
         for table in &self.tables {
-            if let Some(entry) = table.get(key)? {
-                return Ok(Some(entry));
+            if let Some(found) = table.get(key, &self.cache)? {
+                return Ok(Some(found));
             }
         }
         Ok(None)
@@ -140,12 +156,12 @@ impl Chain {
         let (last_len, last_tail) = segment::len_and_tail(&segment)?;
         let (mut live, mut live_bytes) = self.newest().map_or((0, 0), |m| (m.live_after, m.live_bytes_after));
         for (key, (t, rref)) in last {
-            let before = self.get(key)?.filter(|e| e.record_type == RecordType::Put);
-            if let Some(old) = &before {
+            let before = self.get(key)?.filter(|(t, _)| *t == RecordType::Put);
+            if let Some((_, old)) = &before {
                 // Saturating: counts below come from tables, which a
                 // forger could make up; never a panic over them.
                 live = live.saturating_sub(1);
-                live_bytes = live_bytes.saturating_sub(u64::from(old.rref.len));
+                live_bytes = live_bytes.saturating_sub(u64::from(old.len));
             }
             if *t == RecordType::Put {
                 live += 1;

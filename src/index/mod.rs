@@ -4,12 +4,14 @@
 //! newest first; the first entry found answers. An ordered walk merges
 //! them (`merge`).
 
+use std::sync::Arc;
+
 use crate::error::{Error, Result};
 use crate::format::RecordType;
 use crate::fs::{self, OpenMode};
 use crate::record::RecordRef;
 use crate::segment::{self, segment_file_name};
-use crate::table::{self, Meta, Table};
+use crate::table::{self, BlockCache, Meta, Table};
 
 mod chain;
 mod merge;
@@ -66,7 +68,7 @@ const REREAD_TRIES: u32 = 8;
 /// A store's on-disk index: the chain over its sealed segments, and in
 /// memory the keys of the segments after it (the tail: the active segment,
 /// and sealed ones whose tables are not written yet).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct DiskIndex {
     chain: Chain,
     /// Ascending by segment id.
@@ -74,17 +76,25 @@ pub(crate) struct DiskIndex {
 }
 
 impl DiskIndex {
+    /// An empty index whose lookups keep up to `cache_bytes` of table
+    /// blocks ([`BlockCache`]).
+    pub fn new(cache_bytes: u64) -> DiskIndex {
+        DiskIndex { chain: Chain::empty(Arc::new(BlockCache::new(cache_bytes))), tail: Vec::new() }
+    }
+
     /// The index over `sealed` (ascending, as listed), with an empty tail:
     /// the caller feeds it the active segment's frames ([`DiskIndex::record`]).
     #[cfg(test)]
     pub fn open(dir: &fs::Dir, sealed: &[u32]) -> Result<DiskIndex> {
-        Ok(DiskIndex { chain: Chain::open(dir, sealed)?, tail: Vec::new() })
+        let mut index = DiskIndex::new(1 << 20);
+        index.open_chain(dir, sealed)?;
+        Ok(index)
     }
 
     /// Read the chain over `sealed` (open's replay, once the active
     /// segment's frames are in the tail).
     pub fn open_chain(&mut self, dir: &fs::Dir, sealed: &[u32]) -> Result<()> {
-        self.chain = Chain::open(dir, sealed)?;
+        self.chain = Chain::open(dir, sealed, self.chain.cache())?;
         Ok(())
     }
 
@@ -136,7 +146,7 @@ impl DiskIndex {
         self.tail.retain(|(id, _)| listed.binary_search(id).is_ok());
         let below = self.tail.first().map_or(active, |(id, _)| *id);
         let sealed: Vec<u32> = listed.iter().copied().filter(|&id| id < below).collect();
-        self.chain = Chain::open(dir, &sealed)?;
+        self.chain = Chain::open(dir, &sealed, self.chain.cache())?;
         Ok(())
     }
 
@@ -163,7 +173,7 @@ impl DiskIndex {
                 return Ok(Some(found));
             }
         }
-        Ok(self.chain.get(key)?.map(|e| (e.record_type, e.rref)))
+        self.chain.get(key)
     }
 
     /// Index the tail's segments below `active` (sealed now), oldest first:

@@ -43,7 +43,7 @@ fn check(chain: &mut Chain, live: &BTreeMap<Vec<u8>, RecordRef>) {
     assert_eq!(m.live_after, live.len() as u64, "live keys");
     assert_eq!(m.live_bytes_after, live.values().map(|r| u64::from(r.len)).sum::<u64>(), "live bytes");
     for k in 0..=255u8 {
-        let got = chain.get(&[k]).unwrap().filter(|e| e.record_type == RecordType::Put).map(|e| e.rref);
+        let got = chain.get(&[k]).unwrap().filter(|(t, _)| *t == RecordType::Put).map(|(_, r)| r);
         assert_eq!(got, live.get(&vec![k]).copied(), "key {k}");
     }
     let walked: Vec<(Vec<u8>, RecordRef)> = chain.live_after(None).unwrap().map(Result::unwrap).collect();
@@ -60,7 +60,7 @@ fn missing_tables_are_built_oldest_first_and_reused() {
     let (td, live) = store(&ops, 50);
     let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
     let ids = sealed(&dir);
-    let mut chain = Chain::open(&dir, &ids).unwrap();
+    let mut chain = Chain::open(&dir, &ids, cache()).unwrap();
     assert_eq!(ids.len(), 7);
     assert!(chain.len() >= 2, "{} tables", chain.len());
     assert_eq!(chain.segments(), ids.len(), "the chain covers every sealed segment");
@@ -73,7 +73,7 @@ fn missing_tables_are_built_oldest_first_and_reused() {
         ids.iter().copied().filter(|id| td.path().join(segment::index_file_name(*id)).exists()).collect();
     assert_eq!(tables.len(), chain.len(), "superseded tables are removed");
     drop(chain);
-    let mut again = Chain::open(&dir, &ids).unwrap();
+    let mut again = Chain::open(&dir, &ids, cache()).unwrap();
     check(&mut again, &live);
     dir.remove_file_if_exists(&segment::index_file_name(*tables.last().unwrap())).unwrap();
     // One byte of the oldest table's footer flipped, through the seam.
@@ -82,7 +82,7 @@ fn missing_tables_are_built_oldest_first_and_reused() {
     let mut byte = [0u8];
     file.read_exact_at(&mut byte, at).unwrap();
     file.write_all_at(&[byte[0] ^ 1], at).unwrap();
-    let mut rebuilt = Chain::open(&dir, &ids).unwrap();
+    let mut rebuilt = Chain::open(&dir, &ids, cache()).unwrap();
     assert_eq!(rebuilt.segments(), ids.len());
     check(&mut rebuilt, &live);
 }
@@ -101,14 +101,14 @@ proptest! {
         let (td, live) = store(&ops, per_segment);
         let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
         let ids = sealed(&dir);
-        drop(Chain::open(&dir, &ids).unwrap());
+        drop(Chain::open(&dir, &ids, cache()).unwrap());
         for (id, gone) in ids.iter().zip(&drop_tables) {
             if *gone {
                 // Superseded tables (merged into a newer one) are gone already.
                 dir.remove_file_if_exists(&segment::index_file_name(*id)).unwrap();
             }
         }
-        let mut chain = Chain::open(&dir, &ids).unwrap();
+        let mut chain = Chain::open(&dir, &ids, cache()).unwrap();
         prop_assert_eq!(chain.segments(), ids.len());
         check(&mut chain, &live);
     }
@@ -163,7 +163,7 @@ proptest! {
         let td = tempfile::tempdir().unwrap();
         let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
         let mut log = RecordLog::open_with(td.path(), Options::new()).unwrap();
-        let mut index = DiskIndex::default();
+        let mut index = DiskIndex::new(1 << 20);
         let mut model: BTreeMap<Vec<u8>, RecordRef> = BTreeMap::new();
         for op in ops {
             match op {
@@ -205,4 +205,10 @@ proptest! {
         let after: Vec<Vec<u8>> = index.live_after(Some(&[30])).unwrap().map(|e| e.unwrap().0).collect();
         prop_assert_eq!(after, model.keys().filter(|k| k.as_slice() > [30].as_slice()).cloned().collect::<Vec<_>>());
     }
+}
+
+/// A block cache smaller than the tables the tests write: lookups both hit
+/// and miss it.
+fn cache() -> Arc<BlockCache> {
+    Arc::new(BlockCache::new(4 * crate::table::BLOCK_BYTES as u64))
 }

@@ -9,6 +9,7 @@ use crate::format::RecordType;
 use crate::fs;
 use crate::index::DiskIndex;
 use crate::keydir::{self, Keydir};
+use crate::options::Options;
 use crate::record::RecordRef;
 use crate::replay;
 
@@ -20,7 +21,7 @@ pub(crate) enum Keys {
 
 /// The on-disk form, and whether another writer's compaction removed
 /// segments since the chain was read (it is read again after catch-up).
-#[derive(Debug, Default)]
+#[derive(Debug)]
 pub(crate) struct Disk {
     index: DiskIndex,
     stale: bool,
@@ -33,9 +34,13 @@ pub(crate) enum Load {
 }
 
 impl Load {
-    pub fn new(on_disk: bool) -> Load {
-        match on_disk {
-            true => Load::Disk(Disk::default()),
+    /// On disk when `options` say so, with their block cache.
+    pub fn new(options: &Options) -> Load {
+        match options.index_files {
+            true => {
+                let cache = options.index_cache_bytes.unwrap_or(crate::options::INDEX_CACHE_BYTES);
+                Load::Disk(Disk { index: DiskIndex::new(cache), stale: false })
+            }
             false => Load::Memory(keydir::Load::default()),
         }
     }

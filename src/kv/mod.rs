@@ -91,8 +91,7 @@ impl DataWal {
                 dir.path().display()
             )));
         }
-        let on_disk = options.index_files;
-        let (log, load) = RecordLog::open_in_retrying(dir, options, &mut || keys::Load::new(on_disk))?;
+        let (log, load) = RecordLog::open_in_retrying(dir, options, &mut || keys::Load::new(&options))?;
         Ok(DataWal {
             log,
             keys: load.finish(),

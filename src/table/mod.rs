@@ -24,11 +24,16 @@
 //! user answers by rebuilding it from the segment (`index`).
 
 use std::path::Path;
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::Arc;
 
 use crate::error::{Error, Result};
 use crate::format::RecordType;
 use crate::fs::{self, OpenMode};
 use crate::record::RecordRef;
+
+mod cache;
+pub(crate) use cache::BlockCache;
 
 /// A block's payload is closed once it reaches this size (a single entry
 /// larger than it gets a block of its own).
@@ -297,12 +302,30 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
-/// A block read back and checked: its payload and where each item starts.
+/// A block read back and checked: its payload and, per item, where it
+/// starts and its key's first bytes.
 #[derive(Debug, Clone)]
 struct Block {
     payload: Vec<u8>,
-    starts: Vec<u32>,
+    items: Vec<Item>,
     data: bool,
+}
+
+/// An item of a block as a search sees it first: without a read of the
+/// payload, unless two keys share their first 8 bytes.
+#[derive(Debug, Clone, Copy)]
+struct Item {
+    /// The key's first 8 bytes, zero-padded, big-endian: keys whose
+    /// prefixes differ compare as their prefixes do.
+    prefix: u64,
+    at: u32,
+}
+
+fn prefix_of(key: &[u8]) -> u64 {
+    let mut b = [0u8; 8];
+    let n = key.len().min(8);
+    b[..n].copy_from_slice(&key[..n]);
+    u64::from_be_bytes(b)
 }
 
 impl Block {
@@ -315,11 +338,11 @@ impl Block {
     }
 
     fn len(&self) -> usize {
-        self.starts.len()
+        self.items.len()
     }
 
     fn key(&self, i: usize) -> &[u8] {
-        let at = self.starts[i] as usize;
+        let at = self.items[i].at as usize;
         let key_len = u32_at(&self.payload, at) as usize;
         let from = at + self.fixed();
         &self.payload[from..from + key_len]
@@ -327,7 +350,13 @@ impl Block {
 
     /// Data block: entry `i`.
     fn entry(&self, i: usize) -> Entry {
-        let at = self.starts[i] as usize;
+        let (record_type, rref) = self.found(i);
+        Entry { key: self.key(i).to_vec(), record_type, rref }
+    }
+
+    /// Data block: entry `i` without its key (a lookup knows it).
+    fn found(&self, i: usize) -> (RecordType, RecordRef) {
+        let at = self.items[i].at as usize;
         let record_type = if self.payload[at + 4] == RecordType::Put.as_byte() {
             RecordType::Put
         } else {
@@ -338,31 +367,27 @@ impl Block {
             offset: u64_at(&self.payload, at + 9),
             len: u32_at(&self.payload, at + 17),
         };
-        Entry { key: self.key(i).to_vec(), record_type, rref }
+        (record_type, rref)
     }
 
     /// Index block: child `i`'s (offset, length).
     fn child(&self, i: usize) -> (u64, u32) {
-        let at = self.starts[i] as usize;
+        let at = self.items[i].at as usize;
         (u64_at(&self.payload, at + 4), u32_at(&self.payload, at + 12))
     }
 
     /// The first item whose key is at least `key` (above it, when `strict`).
     fn seek(&self, key: &[u8], strict: bool) -> usize {
-        let (mut lo, mut hi) = (0, self.len());
-        while lo < hi {
-            let mid = lo + (hi - lo) / 2;
-            let below = match strict {
-                false => self.key(mid) < key,
-                true => self.key(mid) <= key,
-            };
-            if below {
-                lo = mid + 1;
-            } else {
-                hi = mid;
-            }
-        }
-        lo
+        let prefix = prefix_of(key);
+        self.items.partition_point(|item| {
+            let order = item.prefix.cmp(&prefix).then_with(|| {
+                let at = item.at as usize;
+                let key_len = u32_at(&self.payload, at) as usize;
+                let from = at + self.fixed();
+                self.payload[from..from + key_len].cmp(key)
+            });
+            order.is_lt() || (strict && order.is_eq())
+        })
     }
 }
 
@@ -371,8 +396,14 @@ impl Block {
 pub(crate) struct Table {
     file: fs::File,
     footer: Footer,
-    root: Option<Block>,
+    /// Held while the table is open: every lookup starts there.
+    root: Option<Arc<Block>>,
+    /// This table's blocks in a [`BlockCache`]: unique per opened table.
+    serial: u64,
 }
+
+/// The next [`Table::serial`].
+static SERIALS: AtomicU64 = AtomicU64::new(0);
 
 /// Index damage: a corrupt error naming the table file and the block.
 fn damaged(file: &fs::File, segment: u32, offset: u64, what: &str) -> Error {
@@ -414,10 +445,11 @@ impl Table {
         if m.last != id || m.last_len != last_len || m.last_tail != last_tail {
             return Ok(None);
         }
-        let mut table = Table { file, footer, root: None };
+        let serial = SERIALS.fetch_add(1, Ordering::Relaxed);
+        let mut table = Table { file, footer, root: None, serial };
         if footer.root_len > 0 {
             let data = footer.depth == 0;
-            table.root = Some(table.read_block(footer.root_offset, footer.root_len, data)?);
+            table.root = Some(Arc::new(table.read_block(footer.root_offset, footer.root_len, data)?));
         }
         Ok(Some(table))
     }
@@ -430,8 +462,9 @@ impl Table {
         self.footer.entries
     }
 
-    /// The entry for `key`, if the segment wrote it.
-    pub fn get(&self, key: &[u8]) -> Result<Option<Entry>> {
+    /// The entry for `key`, if the run wrote it; the blocks on the way
+    /// are read through `cache`.
+    pub fn get(&self, key: &[u8], cache: &BlockCache) -> Result<Option<(RecordType, RecordRef)>> {
         let Some(mut node) = self.root.clone() else { return Ok(None) };
         for level in (1..=self.footer.depth).rev() {
             let i = node.seek(key, false);
@@ -439,16 +472,16 @@ impl Table {
                 return Ok(None);
             }
             let (offset, len) = node.child(i);
-            node = self.read_block(offset, len, level == 1)?;
+            node = cache.get_or_read(self.serial, offset, || self.read_block(offset, len, level == 1))?;
         }
         let i = node.seek(key, false);
-        Ok((i < node.len() && node.key(i) == key).then(|| node.entry(i)))
+        Ok((i < node.len() && node.key(i) == key).then(|| node.found(i)))
     }
 
     /// The entries with keys above `after` (all of them for `None`), ascending.
     pub fn iter_after(&self, after: Option<&[u8]>) -> Result<TableIter<'_>> {
         let mut path = Vec::new();
-        if let Some(mut node) = self.root.clone() {
+        if let Some(mut node) = self.root.as_deref().cloned() {
             for level in (1..=self.footer.depth).rev() {
                 let i = after.map_or(0, |k| node.seek(k, true));
                 if i == node.len() {
@@ -492,7 +525,7 @@ impl Table {
         }
         let count = u32_at(&payload, 0) as usize;
         let fixed = if data { DATA_FIXED } else { CHILD_FIXED };
-        let mut starts = Vec::with_capacity(count);
+        let mut items = Vec::with_capacity(count);
         let mut at = 4;
         for _ in 0..count {
             let Some(key_len) = payload.get(at..at + 4).map(|b| u32_at(b, 0) as usize) else {
@@ -505,13 +538,14 @@ impl Table {
             if data && !keyed.contains(&payload[at + 4]) {
                 return fail(&self.file, "an entry of neither a Put nor a Delete");
             }
-            starts.push(at as u32);
+            let key = &payload[at + fixed..at + fixed + key_len];
+            items.push(Item { prefix: prefix_of(key), at: at as u32 });
             at += fixed + key_len;
         }
         if at != payload.len() || count == 0 {
             return fail(&self.file, "its items do not fill it");
         }
-        let block = Block { payload, starts, data };
+        let block = Block { payload, items, data };
         if (1..block.len()).any(|i| block.key(i - 1) >= block.key(i)) {
             return fail(&self.file, "keys out of order");
         }
@@ -592,157 +626,4 @@ pub(crate) fn write(
 }
 
 #[cfg(test)]
-mod tests {
-    use std::collections::BTreeMap;
-
-    use proptest::prelude::*;
-
-    use super::*;
-
-    type Model = BTreeMap<Vec<u8>, (RecordType, u64, u32)>;
-
-    fn meta(last: u32) -> Meta {
-        Meta {
-            first: 1,
-            last,
-            segments: 2,
-            last_len: 1000,
-            last_tail: 7,
-            live_after: 42,
-            live_bytes_after: 4200,
-            max_txid: 9,
-            first_raw: Some(RecordRef { segment: 1, offset: 24, len: 30 }),
-        }
-    }
-
-    fn write_model(dir: &fs::Dir, m: &Model) {
-        write(dir, meta(3), |b| {
-            for (key, &(t, offset, len)) in m {
-                b.push(key, t, RecordRef { segment: 1 + (offset as u32 % 3), offset, len })?;
-            }
-            Ok(())
-        })
-        .unwrap();
-    }
-
-    fn check(dir: &fs::Dir, m: &Model, probes: &[Vec<u8>]) {
-        let table = Table::open(dir, 3, 1000, 7).unwrap().expect("the table");
-        assert_eq!(table.meta(), meta(3));
-        assert_eq!(table.entries(), m.len() as u64);
-        for (key, &(t, offset, len)) in m {
-            let e = table.get(key).unwrap().expect("present");
-            assert_eq!(
-                (e.key.as_slice(), e.record_type, e.rref),
-                (key.as_slice(), t, RecordRef { segment: 1 + (offset as u32 % 3), offset, len })
-            );
-        }
-        for probe in probes {
-            let got = table.get(probe).unwrap().map(|e| e.rref.offset);
-            assert_eq!(got, m.get(probe).map(|v| v.1), "{probe:?}");
-            let from: Vec<Vec<u8>> = table.iter_after(Some(probe)).unwrap().map(|e| e.unwrap().key).collect();
-            let want: Vec<Vec<u8>> = m
-                .range::<Vec<u8>, _>((std::ops::Bound::Excluded(probe.clone()), std::ops::Bound::Unbounded))
-                .map(|(k, _)| k.clone())
-                .collect();
-            assert_eq!(from, want, "after {probe:?}");
-        }
-        let all: Vec<Vec<u8>> = table.iter_after(None).unwrap().map(|e| e.unwrap().key).collect();
-        assert_eq!(all, m.keys().cloned().collect::<Vec<_>>());
-    }
-
-    fn model(keys: impl IntoIterator<Item = Vec<u8>>) -> Model {
-        keys.into_iter()
-            .enumerate()
-            .map(|(i, k)| {
-                let t = if i % 7 == 3 { RecordType::Delete } else { RecordType::Put };
-                (k, (t, i as u64 * 100, 24 + i as u32))
-            })
-            .collect()
-    }
-
-    #[test]
-    fn tables_of_every_depth_answer_gets_and_ordered_walks() {
-        // 0 entries, one block, two levels, three levels (small keys, many
-        // entries), and keys larger than a block.
-        let big = |i: u32| {
-            let mut k = vec![b'k'; BLOCK_BYTES + 100];
-            k.extend_from_slice(&i.to_be_bytes());
-            k
-        };
-        let cases: Vec<Model> = vec![
-            Model::new(),
-            model((0u32..10).map(|i| i.to_be_bytes().to_vec())),
-            model((0u32..2_000).map(|i| (i * 2).to_be_bytes().to_vec())),
-            model((0u32..60_000).map(|i| (i * 2).to_be_bytes().to_vec())),
-            model((0u32..5).map(big)),
-        ];
-        let mut depths = Vec::new();
-        for m in cases {
-            let td = tempfile::tempdir().unwrap();
-            let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
-            write_model(&dir, &m);
-            let mut probes: Vec<Vec<u8>> = vec![vec![], vec![0xff; 9]];
-            probes.extend((0u32..50).map(|i| (i * 37).to_be_bytes().to_vec()));
-            probes.extend(m.keys().step_by(997).cloned());
-            check(&dir, &m, &probes);
-            depths.push(Table::open(&dir, 3, 1000, 7).unwrap().unwrap().footer.depth);
-        }
-        assert_eq!(depths, [0, 0, 1, 2, 3], "the cases cover these depths");
-    }
-
-    #[test]
-    fn a_table_for_other_bytes_or_torn_is_not_used() {
-        let td = tempfile::tempdir().unwrap();
-        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
-        assert!(Table::open(&dir, 3, 1000, 7).unwrap().is_none(), "no table");
-        let m = model((0u32..3_000).map(|i| i.to_be_bytes().to_vec()));
-        write_model(&dir, &m);
-        assert!(Table::open(&dir, 3, 1001, 7).unwrap().is_none(), "the segment grew");
-        assert!(Table::open(&dir, 3, 1000, 8).unwrap().is_none(), "another last frame");
-        let name = crate::segment::index_file_name(3);
-        let path = td.path().join(&name);
-        let bytes = std::fs::read(&path).unwrap();
-        for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
-            std::fs::write(&path, &bytes[..cut]).unwrap();
-            assert!(Table::open(&dir, 3, 1000, 7).unwrap().is_none(), "cut at {cut}");
-        }
-        std::fs::rename(&path, td.path().join(crate::segment::index_file_name(4))).ok();
-    }
-
-    #[test]
-    fn a_damaged_block_is_a_corrupt_error_naming_the_table() {
-        let td = tempfile::tempdir().unwrap();
-        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
-        let m = model((0u32..3_000).map(|i| i.to_be_bytes().to_vec()));
-        write_model(&dir, &m);
-        let path = td.path().join(crate::segment::index_file_name(3));
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes[100] ^= 0x10; // inside the first data block
-        std::fs::write(&path, &bytes).unwrap();
-        let table = Table::open(&dir, 3, 1000, 7).unwrap().expect("footer and root intact");
-        let first = m.keys().next().unwrap();
-        let err = table.get(first).unwrap_err();
-        assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
-        let message = err.to_string();
-        assert!(message.starts_with("datawal: ") && message.contains("CRC mismatch"), "{message}");
-        assert!(message.contains(&path.display().to_string()), "{message}");
-        let walk = table.iter_after(None).and_then(|entries| entries.collect::<Result<Vec<Entry>>>());
-        assert_eq!(walk.unwrap_err().kind(), crate::ErrorKind::Corrupt);
-    }
-
-    proptest! {
-        #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
-
-        #[test]
-        fn any_key_set_reads_back(
-            keys in proptest::collection::btree_set(proptest::collection::vec(any::<u8>(), 0..40), 0..600),
-            probes in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..20),
-        ) {
-            let td = tempfile::tempdir().unwrap();
-            let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
-            let m = model(keys);
-            write_model(&dir, &m);
-            check(&dir, &m, &probes);
-        }
-    }
-}
+mod tests;

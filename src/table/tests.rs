@@ -1,0 +1,162 @@
+use std::collections::BTreeMap;
+
+use proptest::prelude::*;
+
+use super::*;
+
+type Model = BTreeMap<Vec<u8>, (RecordType, u64, u32)>;
+
+fn meta(last: u32) -> Meta {
+    Meta {
+        first: 1,
+        last,
+        segments: 2,
+        last_len: 1000,
+        last_tail: 7,
+        live_after: 42,
+        live_bytes_after: 4200,
+        max_txid: 9,
+        first_raw: Some(RecordRef { segment: 1, offset: 24, len: 30 }),
+    }
+}
+
+fn write_model(dir: &fs::Dir, m: &Model) {
+    write(dir, meta(3), |b| {
+        for (key, &(t, offset, len)) in m {
+            b.push(key, t, RecordRef { segment: 1 + (offset as u32 % 3), offset, len })?;
+        }
+        Ok(())
+    })
+    .unwrap();
+}
+
+fn check(dir: &fs::Dir, m: &Model, probes: &[Vec<u8>]) {
+    let table = Table::open(dir, 3, 1000, 7).unwrap().expect("the table");
+    assert_eq!(table.meta(), meta(3));
+    assert_eq!(table.entries(), m.len() as u64);
+    // Uncached, then through a cache smaller than the table (evictions)
+    // twice (hits): the same answers.
+    let small = BlockCache::new(3 * BLOCK_BYTES as u64);
+    for cache in [&BlockCache::new(0), &small, &small] {
+        for (key, &(t, offset, len)) in m {
+            let found = table.get(key, cache).unwrap().expect("present");
+            assert_eq!(found, (t, RecordRef { segment: 1 + (offset as u32 % 3), offset, len }), "{key:?}");
+        }
+    }
+    assert!(small.held() <= 3 * BLOCK_BYTES as u64, "the cache keeps to its bound");
+    let cache = small;
+    for probe in probes {
+        let got = table.get(probe, &cache).unwrap().map(|(_, r)| r.offset);
+        assert_eq!(got, m.get(probe).map(|v| v.1), "{probe:?}");
+        let from: Vec<Vec<u8>> = table.iter_after(Some(probe)).unwrap().map(|e| e.unwrap().key).collect();
+        let want: Vec<Vec<u8>> = m
+            .range::<Vec<u8>, _>((std::ops::Bound::Excluded(probe.clone()), std::ops::Bound::Unbounded))
+            .map(|(k, _)| k.clone())
+            .collect();
+        assert_eq!(from, want, "after {probe:?}");
+    }
+    let all: Vec<Vec<u8>> = table.iter_after(None).unwrap().map(|e| e.unwrap().key).collect();
+    assert_eq!(all, m.keys().cloned().collect::<Vec<_>>());
+}
+
+fn model(keys: impl IntoIterator<Item = Vec<u8>>) -> Model {
+    keys.into_iter()
+        .enumerate()
+        .map(|(i, k)| {
+            let t = if i % 7 == 3 { RecordType::Delete } else { RecordType::Put };
+            (k, (t, i as u64 * 100, 24 + i as u32))
+        })
+        .collect()
+}
+
+#[test]
+fn tables_of_every_depth_answer_gets_and_ordered_walks() {
+    // 0 entries, one block, two levels, three levels (small keys, many
+    // entries), and keys larger than a block.
+    let big = |i: u32| {
+        let mut k = vec![b'k'; BLOCK_BYTES + 100];
+        k.extend_from_slice(&i.to_be_bytes());
+        k
+    };
+    let cases: Vec<Model> = vec![
+        Model::new(),
+        model((0u32..10).map(|i| i.to_be_bytes().to_vec())),
+        model((0u32..2_000).map(|i| (i * 2).to_be_bytes().to_vec())),
+        model((0u32..60_000).map(|i| (i * 2).to_be_bytes().to_vec())),
+        model((0u32..5).map(big)),
+    ];
+    let mut depths = Vec::new();
+    for m in cases {
+        let td = tempfile::tempdir().unwrap();
+        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+        write_model(&dir, &m);
+        let mut probes: Vec<Vec<u8>> = vec![vec![], vec![0xff; 9]];
+        probes.extend((0u32..50).map(|i| (i * 37).to_be_bytes().to_vec()));
+        probes.extend(m.keys().step_by(997).cloned());
+        check(&dir, &m, &probes);
+        depths.push(Table::open(&dir, 3, 1000, 7).unwrap().unwrap().footer.depth);
+    }
+    assert_eq!(depths, [0, 0, 1, 2, 3], "the cases cover these depths");
+}
+
+#[test]
+fn a_table_for_other_bytes_or_torn_is_not_used() {
+    let td = tempfile::tempdir().unwrap();
+    let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+    assert!(Table::open(&dir, 3, 1000, 7).unwrap().is_none(), "no table");
+    let m = model((0u32..3_000).map(|i| i.to_be_bytes().to_vec()));
+    write_model(&dir, &m);
+    assert!(Table::open(&dir, 3, 1001, 7).unwrap().is_none(), "the segment grew");
+    assert!(Table::open(&dir, 3, 1000, 8).unwrap().is_none(), "another last frame");
+    let name = crate::segment::index_file_name(3);
+    let path = td.path().join(&name);
+    let bytes = std::fs::read(&path).unwrap();
+    for cut in [0, 1, bytes.len() / 2, bytes.len() - 1] {
+        std::fs::write(&path, &bytes[..cut]).unwrap();
+        assert!(Table::open(&dir, 3, 1000, 7).unwrap().is_none(), "cut at {cut}");
+    }
+    std::fs::rename(&path, td.path().join(crate::segment::index_file_name(4))).ok();
+}
+
+#[test]
+fn a_damaged_block_is_a_corrupt_error_naming_the_table() {
+    let td = tempfile::tempdir().unwrap();
+    let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+    let m = model((0u32..3_000).map(|i| i.to_be_bytes().to_vec()));
+    write_model(&dir, &m);
+    let path = td.path().join(crate::segment::index_file_name(3));
+    let mut bytes = std::fs::read(&path).unwrap();
+    bytes[100] ^= 0x10; // inside the first data block
+    std::fs::write(&path, &bytes).unwrap();
+    let table = Table::open(&dir, 3, 1000, 7).unwrap().expect("footer and root intact");
+    let first = m.keys().next().unwrap();
+    let err = table.get(first, &BlockCache::new(0)).unwrap_err();
+    assert_eq!(err.kind(), crate::ErrorKind::Corrupt, "{err}");
+    // Through a cache too: a block that fails its check is never kept.
+    let cache = BlockCache::new(1 << 20);
+    for _ in 0..2 {
+        assert_eq!(table.get(first, &cache).unwrap_err().kind(), crate::ErrorKind::Corrupt);
+    }
+    assert_eq!(cache.held(), 0);
+    let message = err.to_string();
+    assert!(message.starts_with("datawal: ") && message.contains("CRC mismatch"), "{message}");
+    assert!(message.contains(&path.display().to_string()), "{message}");
+    let walk = table.iter_after(None).and_then(|entries| entries.collect::<Result<Vec<Entry>>>());
+    assert_eq!(walk.unwrap_err().kind(), crate::ErrorKind::Corrupt);
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 64, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_key_set_reads_back(
+        keys in proptest::collection::btree_set(proptest::collection::vec(any::<u8>(), 0..40), 0..600),
+        probes in proptest::collection::vec(proptest::collection::vec(any::<u8>(), 0..40), 0..20),
+    ) {
+        let td = tempfile::tempdir().unwrap();
+        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+        let m = model(keys);
+        write_model(&dir, &m);
+        check(&dir, &m, &probes);
+    }
+}
