@@ -254,6 +254,64 @@ fn a_damaged_block_is_rebuilt_by_the_next_call_that_can_fail() {
     assert_store(&mut db, &model);
 }
 
+/// A damaged block met by a walk (`items`, `items_page`, `export_jsonl`,
+/// `compact_to`, compaction in place) is rebuilt as by `get`: the walk
+/// goes on with every pair.
+#[test]
+fn walks_rebuild_a_damaged_table_and_go_on() {
+    let td = tempfile::tempdir().unwrap();
+    let model = store(td.path(), 3_000);
+    let pairs: Vec<(Vec<u8>, Vec<u8>)> = model.clone().into_iter().collect();
+    // Damage the first table; what it holds then, to tell it was rebuilt.
+    let damage = || {
+        let first = td.path().join(&names(td.path(), ".index")[0]);
+        let mut bytes = std::fs::read(&first).unwrap();
+        bytes[50] ^= 0x20; // in the first data block
+        std::fs::write(&first, &bytes).unwrap();
+        (first, bytes)
+    };
+    let out = tempfile::tempdir().unwrap();
+    type Walk<'a> = Box<dyn Fn(&mut DataWal) + 'a>;
+    let walks: Vec<(&str, Walk<'_>)> = vec![
+        ("items", Box::new(|db| assert_eq!(db.items().unwrap(), pairs))),
+        (
+            "items_page",
+            Box::new(|db| {
+                let page = db.items_page(None, 50, u64::MAX).unwrap();
+                assert_eq!(page.items, pairs[..50]);
+            }),
+        ),
+        (
+            "export_jsonl",
+            Box::new(|db| {
+                let path = out.path().join("export.jsonl");
+                db.export_jsonl(&path).unwrap();
+                assert_eq!(std::fs::read_to_string(&path).unwrap().lines().count(), pairs.len());
+            }),
+        ),
+        (
+            "compact_to",
+            Box::new(|db| {
+                let copy = out.path().join("copy");
+                db.compact_to(&copy).unwrap();
+                assert_eq!(DataWal::open(&copy).unwrap().items().unwrap(), pairs);
+            }),
+        ),
+        ("compact", Box::new(|db| assert!(db.compact().unwrap().live_keys > 0))),
+    ];
+    for (name, walk) in &walks {
+        let (first, damaged) = damage();
+        let mut db = DataWal::open_with(td.path(), options()).unwrap();
+        walk(&mut db);
+        assert_ne!(std::fs::read(&first).ok(), Some(damaged), "{name} met the damage and rebuilt it");
+        assert_store(&mut db, &model);
+        drop(db);
+        // The rebuilt table is whole: a fresh handle reads it as it is.
+        let mut db = DataWal::open_with(td.path(), options()).unwrap();
+        assert_eq!(db.items().unwrap(), pairs, "after {name}");
+    }
+}
+
 /// Compaction in place with index files: the output gets its table before
 /// it is installed, the inputs' tables go with them, and every answer
 /// stays; datawal 0.1.5 reads the result.

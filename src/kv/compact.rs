@@ -57,7 +57,11 @@ impl DataWal {
             let high_water = HighWater { txid: s.log.last_txid(), key: s.dead_key()? };
             let Some(plan) = s.log.begin_compaction()? else { return Ok(None) };
             // Inputs are every segment up to the sealed one: all that is live in them.
-            let live = s.keys.live_in(plan.last_input)?;
+            // A damaged table met on the way is rebuilt, as by a walk.
+            let live = match s.keys.live_in(plan.last_input) {
+                Err(e) if s.repair(&e)? => s.keys.live_in(plan.last_input),
+                other => other,
+            }?;
             Ok::<_, Error>(Some((plan, live, high_water)))
         })?;
         let Some((plan, mut live, high_water)) = begun else { return Ok(CompactionStats::default()) };
@@ -115,7 +119,7 @@ impl DataWal {
     /// `MAX_KEY_LEN + 1` candidates.
     fn dead_key(&mut self) -> Result<Vec<u8>, Error> {
         let mut key = Vec::new();
-        while self.keys.get(&key)?.is_some() {
+        while self.live_ref(&key)?.is_some() {
             if key.len() == format::MAX_KEY_LEN as usize {
                 return Err(Error::invalid(format!(
                     "compact: every key of 0..={} zero bytes is live in {}; no key is free for the \
@@ -206,7 +210,7 @@ impl DataWal {
         let options = self.log.options();
         let mut out = RecordLog::open_in(parent.open_subdir(tmp, true)?, options, &mut ())?;
         let mut stats = CompactionStats::default();
-        let refs = self.keys.sorted_after(None, usize::MAX)?;
+        let refs = self.live_refs(None, usize::MAX)?;
         for (key, rref) in refs {
             let Some(value) = self.read_live(&key, rref)? else { continue };
             let written = out.try_append_record(RecordType::Put, &key, &value)?;

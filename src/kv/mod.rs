@@ -139,6 +139,16 @@ impl DataWal {
         }
     }
 
+    /// Up to `count` live keys after `after`, ascending, with their
+    /// references (`Keys::sorted_after`); a damaged index table met on
+    /// the way is rebuilt and the walk made again.
+    fn live_refs(&mut self, after: Option<&[u8]>, count: usize) -> Result<Vec<(Vec<u8>, RecordRef)>, Error> {
+        match self.keys.sorted_after(after, count) {
+            Err(e) if self.repair(&e)? => self.keys.sorted_after(after, count),
+            other => other,
+        }
+    }
+
     pub fn dir(&self) -> &Path {
         self.log.dir()
     }
@@ -243,7 +253,7 @@ impl DataWal {
     pub fn items_page(&mut self, after: Option<&[u8]>, limit: u32, max_bytes: u64) -> Result<ItemPage> {
         self.refresh()?;
         let limit = limit.clamp(1, PAGE_ENTRIES_MAX) as usize;
-        let refs = self.keys.sorted_after(after, limit + 1)?;
+        let refs = self.live_refs(after, limit + 1)?;
         let mut page = ItemPage { items: Vec::new(), next: None };
         let mut bytes = 0u64;
         for (key, rref) in refs {
@@ -268,7 +278,7 @@ impl DataWal {
     /// All live pairs, ascending by key, each value verified.
     pub fn items(&mut self) -> Result<Vec<(Vec<u8>, Vec<u8>)>> {
         self.refresh()?;
-        let refs = self.keys.sorted_after(None, usize::MAX)?;
+        let refs = self.live_refs(None, usize::MAX)?;
         let mut out = Vec::with_capacity(refs.len());
         for (key, rref) in refs {
             if let Some(value) = self.read_live(&key, rref)? {
