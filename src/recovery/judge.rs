@@ -9,6 +9,7 @@ use crate::fs;
 use crate::segment::Damage;
 
 /// A judgement of damage: a torn tail, a hard error, or a frame in flight.
+#[derive(Debug)]
 pub(crate) enum Verdict {
     Tail(TornTail),
     Hard(String),
@@ -43,6 +44,14 @@ pub(crate) fn judge(
     let describe = describe(what);
     if !is_active {
         return Ok(Verdict::Hard(format!("{describe} in a sealed segment")));
+    }
+    // A header the read found malformed that is sound now was being
+    // written as it was read: in flight, however long its writer takes to
+    // copy the rest (a writer paused mid-frame would outlast any wait for
+    // the frame to turn valid). After a crash no byte changes, so this
+    // never turns real damage into a retry.
+    if matches!(what, Damage::Structural(_)) && header_is_sound(file, offset, limit)? {
+        return Ok(Verdict::Retry);
     }
     match judge_active(file, limit, offset, what, &describe, policy)? {
         // Damage in the active segment that would fail the read or drop
@@ -241,6 +250,16 @@ fn header_is_torn(file: &mut fs::File, offset: u64, limit: u64) -> Result<bool> 
     Ok(written <= 8 && head[..written].iter().enumerate().all(fits))
 }
 
+/// Whether a whole header, before `limit`, parses at `offset` now.
+fn header_is_sound(file: &mut fs::File, offset: u64, limit: u64) -> Result<bool> {
+    if limit.saturating_sub(offset) < HEADER_LEN as u64 {
+        return Ok(false);
+    }
+    let mut head = [0u8; HEADER_LEN];
+    file.read_at_or_zeros(&mut head, offset)?;
+    Ok(format::parse_header(&head).is_ok())
+}
+
 /// Whether the `HEADER_LEN` bytes at `offset` (those before `limit`) are
 /// all zero: no frame starts there.
 pub(super) fn header_is_zero(file: &mut fs::File, offset: u64, limit: u64) -> Result<bool> {
@@ -418,6 +437,47 @@ mod tests {
             Verdict::Hard(message) => panic!("false damage: {message}"),
             Verdict::Retry => panic!("the frame is still half-written"),
         }
+    }
+
+    /// A reader that found no header where the writer was about to put
+    /// one, and frames after it by the time it looked past: the header is
+    /// there now, its frame still half-copied (a writer paused mid-frame).
+    /// That is a frame in flight, to read again, not damage; the same
+    /// bytes found after a crash (nothing changes) are judged as such.
+    #[test]
+    fn a_header_written_since_it_was_read_is_in_flight() {
+        let td = tempfile::tempdir().unwrap();
+        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+        let a = encode_record(RecordType::Put, 1, b"a", &[1; 10]).unwrap();
+        let b = encode_record(RecordType::Put, 2, b"b", &[2; 10_000]).unwrap();
+        // Room: the writer preallocated; the reader's limit covers it.
+        let room = vec![0u8; 64 << 10];
+        let mut file = dir.open_file(&segment_file_name(1), OpenMode::CreateNew).unwrap();
+        file.write_all_at(&[&a[..], &room[..]].concat(), 0).unwrap();
+        let mut reader = SegmentReader::open(&dir, 1, 0).unwrap();
+        assert!(matches!(reader.next_step().unwrap(), Step::Frame { offset: 0, .. }));
+        // The writer's header and part of its payload land...
+        let half = b.len() / 2;
+        file.write_all_at(&b[..half], a.len() as u64).unwrap();
+        // ...after the reader read the zeros: a structural error there.
+        let mut zeros = [0u8; HEADER_LEN];
+        zeros.copy_from_slice(&room[..HEADER_LEN]);
+        let what = Damage::Structural(format::parse_header(&zeros).unwrap_err());
+        let offset = a.len() as u64;
+        let limit = reader.limit();
+        let verdict = judge(reader.file_mut(), limit, offset, what, true, DamagePolicy::Strict).unwrap();
+        assert!(matches!(verdict, Verdict::Retry), "{verdict:?}");
+        // Read again (as the scan does on a retry), the frame is found
+        // half-copied: damage of another kind, which the header rule
+        // leaves to the others.
+        reader.skip_to(offset);
+        let Step::Damage { offset: again, what } = reader.next_step().unwrap() else { panic!("damage") };
+        assert_eq!(again, offset);
+        assert!(!matches!(what, Damage::Structural(_)), "{what:?}");
+        // Garbage where a header must start stays damage in a sealed segment.
+        file.write_all_at(&[0xAB; HEADER_LEN], offset).unwrap();
+        let verdict = judge(reader.file_mut(), limit, offset, what, false, DamagePolicy::Strict).unwrap();
+        assert!(matches!(verdict, Verdict::Hard(_)), "{verdict:?}");
     }
 
     /// What a scan of one segment ends in, as docs/recovery.md names it.
