@@ -179,7 +179,7 @@ impl Chain {
             max_txid,
             first_raw,
         };
-        table::write(dir, meta, |b| {
+        table::write(dir, meta, last.len() as u64, |b| {
             for (key, (t, rref)) in last {
                 b.push(key, *t, *rref)?;
             }
@@ -218,7 +218,9 @@ impl Chain {
                     Box::new(self.tables[1].iter_after(None)?),
                 ];
                 let mut merge = Merge::new(sources)?;
-                table::write(dir, meta, |b| {
+                // At most both tables' entries (fewer where keys meet).
+                let entries = self.tables[0].entries() + self.tables[1].entries();
+                table::write(dir, meta, entries, |b| {
                     while let Some(e) = merge.newest()? {
                         if !(oldest && e.record_type == RecordType::Delete) {
                             b.push(&e.key, e.record_type, e.rref)?;

@@ -47,7 +47,7 @@ pub(crate) fn write_output_table(
         max_txid,
         first_raw: None,
     };
-    table::write(dir, meta, |b| {
+    table::write(dir, meta, sorted.len() as u64, |b| {
         for (key, rref) in &sorted {
             b.push(key, RecordType::Put, *rref)?;
         }

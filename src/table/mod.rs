@@ -1,16 +1,18 @@
 //! Index tables: immutable, sorted files beside the segments, each
 //! covering a run of sealed segments `first..=last` and named after the
 //! last (`<last>.index`), mapping each key the run wrote to its newest
-//! record there (a Put's reference, or a Delete). A lookup reads a few blocks with
-//! positioned reads (no mmap: the same code under WASI); nothing is loaded
-//! per key at open. The bytes are specified in docs/format.md ("Index
-//! files"); LevelDB's table format is the model, without compression or
-//! filters.
+//! record there (a Put's reference, or a Delete). A lookup reads a few
+//! blocks with positioned reads (no mmap: the same code under WASI),
+//! through the handle's block cache (`cache`), after the table's filter
+//! (`filter`) said the key may be there; nothing is loaded per key at
+//! open. The bytes are specified in docs/format.md ("Index files");
+//! LevelDB's table format is the model, without compression.
 //!
 //! ```text
-//! data block* | index block* | footer (64 B)
+//! data block* | filter block* | index block* | footer (108 B)
 //! block  = payload | crc32c(payload) u32
 //! data   = count u32 | (key_len u32, type u8, segment u32, offset u64, len u32, key)*
+//! filter = 4096 bytes of blocked Bloom filter
 //! index  = count u32 | (key_len u32, offset u64, len u32, last key)*
 //! ```
 //!
@@ -19,9 +21,9 @@
 //! blocks one level down) by their last key. The footer names the root
 //! block and ties the table to its run (how many segments, and the last
 //! one's length and last frame CRC), so a table left over from other bytes
-//! is never used. Every block is
-//! CRC-checked when read; a table that fails a check is damage that its
-//! user answers by rebuilding it from the segment (`index`).
+//! is never used. Every block is CRC-checked when read; a table that fails
+//! a check is damage that its user answers by rebuilding it from the
+//! segment (`index`).
 
 use std::path::Path;
 use std::sync::atomic::{AtomicU64, Ordering};
@@ -33,16 +35,21 @@ use crate::fs::{self, OpenMode};
 use crate::record::RecordRef;
 
 mod cache;
+mod filter;
 pub(crate) use cache::BlockCache;
+use filter::{Probe, FILTER_BYTES};
 
 /// A block's payload is closed once it reaches this size (a single entry
 /// larger than it gets a block of its own).
 pub(crate) const BLOCK_BYTES: usize = 4096;
 
 pub(crate) const MAGIC: [u8; 4] = *b"DWIX";
-const VERSION: u16 = 1;
-pub(crate) const FOOTER_LEN: usize = 104;
+/// 2: filter blocks (version 1 tables are rebuilt like any the code cannot use).
+const VERSION: u16 = 2;
+pub(crate) const FOOTER_LEN: usize = 108;
 const CRC_LEN: usize = 4;
+/// A filter block in the file: its bits and its CRC.
+const FILTER_BLOCK_LEN: u64 = (FILTER_BYTES + CRC_LEN) as u64;
 const DATA_FIXED: usize = 4 + 1 + 4 + 8 + 4;
 const CHILD_FIXED: usize = 4 + 8 + 4;
 /// Index levels above the data blocks at most: with at least two children
@@ -94,10 +101,16 @@ pub(crate) struct Builder<'f> {
     entries: u64,
     /// (last key, offset, length) of each block of the level being built.
     children: Vec<(Vec<u8>, u64, u32)>,
+    /// The filter's blocks, back to back, set as keys come.
+    filter: Vec<u8>,
+    filter_blocks: u32,
 }
 
 impl<'f> Builder<'f> {
-    pub fn new(file: &'f mut fs::File) -> Self {
+    /// A builder whose filter is sized for about `entries` keys (more
+    /// only raise its false positive rate).
+    pub fn new(file: &'f mut fs::File, entries: u64) -> Self {
+        let filter_blocks = filter::blocks_for(entries);
         Builder {
             file,
             written: 0,
@@ -106,6 +119,8 @@ impl<'f> Builder<'f> {
             last_key: Vec::new(),
             entries: 0,
             children: Vec::new(),
+            filter: vec![0; filter_blocks as usize * FILTER_BYTES],
+            filter_blocks,
         }
     }
 
@@ -121,6 +136,11 @@ impl<'f> Builder<'f> {
         self.block.extend_from_slice(&rref.offset.to_le_bytes());
         self.block.extend_from_slice(&rref.len.to_le_bytes());
         self.block.extend_from_slice(key);
+        if self.filter_blocks > 0 {
+            let probe = Probe::of(key, self.filter_blocks);
+            let at = probe.block as usize * FILTER_BYTES;
+            probe.set(&mut self.filter[at..at + FILTER_BYTES]);
+        }
         self.count += 1;
         self.entries += 1;
         self.last_key.clear();
@@ -155,11 +175,16 @@ impl<'f> Builder<'f> {
         Ok((at, len))
     }
 
-    /// Write the index levels and the footer. An empty table is a footer
-    /// whose root has no length.
+    /// Write the filter, the index levels and the footer. An empty table
+    /// is a footer whose root has no length.
     pub fn finish(mut self, meta: Meta) -> Result<()> {
         self.close_block()?;
         let data_end = self.written;
+        let filter = std::mem::take(&mut self.filter);
+        for block in filter.chunks(FILTER_BYTES) {
+            self.block.extend_from_slice(block);
+            self.write_block()?;
+        }
         let mut level = std::mem::take(&mut self.children);
         let mut depth = 0u8;
         while level.len() > 1 {
@@ -193,8 +218,15 @@ impl<'f> Builder<'f> {
             level = next;
         }
         let (root_offset, root_len) = level.first().map_or((0, 0), |(_, at, n)| (*at, *n));
-        let footer =
-            encode_footer(&Footer { meta, entries: self.entries, data_end, root_offset, root_len, depth });
+        let footer = encode_footer(&Footer {
+            meta,
+            entries: self.entries,
+            data_end,
+            filters: self.filter_blocks,
+            root_offset,
+            root_len,
+            depth,
+        });
         self.file.write_all_at(&footer, self.written)
     }
 
@@ -216,8 +248,10 @@ impl<'f> Builder<'f> {
 struct Footer {
     meta: Meta,
     entries: u64,
-    /// Where the data blocks end (the first index block, or the footer).
+    /// Where the data blocks end and the filter's blocks start.
     data_end: u64,
+    /// Filter blocks (each [`FILTER_BYTES`] and a CRC); 0: no filter.
+    filters: u32,
     root_offset: u64,
     root_len: u32,
     /// Index levels above the data blocks (0: the root is the only data block).
@@ -247,6 +281,7 @@ fn encode_footer(f: &Footer) -> [u8; FOOTER_LEN] {
     b[84..88].copy_from_slice(&raw.segment.to_le_bytes());
     b[88..96].copy_from_slice(&raw.offset.to_le_bytes());
     b[96..100].copy_from_slice(&raw.len.to_le_bytes());
+    b[100..104].copy_from_slice(&f.filters.to_le_bytes());
     let crc = crc32c::crc32c(&b[..FOOTER_LEN - CRC_LEN]);
     b[FOOTER_LEN - CRC_LEN..].copy_from_slice(&crc.to_le_bytes());
     b
@@ -276,21 +311,26 @@ fn decode_footer(b: &[u8; FOOTER_LEN], file_len: u64) -> Option<Footer> {
         },
         entries: u64_at(b, 56),
         data_end: u64_at(b, 64),
+        filters: u32_at(b, 100),
         root_offset: u64_at(b, 72),
         root_len: u32_at(b, 80),
         depth: b[6],
     };
     let body = file_len.checked_sub(FOOTER_LEN as u64)?;
     let root_end = f.root_offset.checked_add(u64::from(f.root_len))?;
+    let filter_end = f.data_end.checked_add(u64::from(f.filters) * FILTER_BLOCK_LEN)?;
     let m = &f.meta;
     let sane = f.depth <= DEPTH_MAX
         && m.first <= m.last
         && m.segments >= 1
         && u64::from(m.segments) <= u64::from(m.last - m.first) + 1
-        && f.data_end <= body
-        && root_end == body
+        && filter_end <= body
         && (f.entries == 0) == (f.root_len == 0)
-        && (f.depth > 0 || root_end == f.data_end);
+        // data | filter | index levels, the root last; or data (the root) | filter.
+        && match f.depth {
+            0 => root_end == f.data_end && filter_end == body,
+            _ => root_end == body && filter_end <= f.root_offset,
+        };
     sane.then_some(f)
 }
 
@@ -400,6 +440,8 @@ pub(crate) struct Table {
     root: Option<Arc<Block>>,
     /// This table's blocks in a [`BlockCache`]: unique per opened table.
     serial: u64,
+    /// Where the footer starts: every block ends by there.
+    body_len: u64,
 }
 
 /// The next [`Table::serial`].
@@ -446,7 +488,8 @@ impl Table {
             return Ok(None);
         }
         let serial = SERIALS.fetch_add(1, Ordering::Relaxed);
-        let mut table = Table { file, footer, root: None, serial };
+        let body_len = len - FOOTER_LEN as u64;
+        let mut table = Table { file, footer, root: None, serial, body_len };
         if footer.root_len > 0 {
             let data = footer.depth == 0;
             table.root = Some(Arc::new(table.read_block(footer.root_offset, footer.root_len, data)?));
@@ -466,6 +509,14 @@ impl Table {
     /// are read through `cache`.
     pub fn get(&self, key: &[u8], cache: &BlockCache) -> Result<Option<(RecordType, RecordRef)>> {
         let Some(mut node) = self.root.clone() else { return Ok(None) };
+        if self.footer.filters > 0 {
+            let probe = Probe::of(key, self.footer.filters);
+            let at = self.footer.data_end + u64::from(probe.block) * FILTER_BLOCK_LEN;
+            let filter = cache.get_or_read(self.serial, at, || self.read_filter(at))?;
+            if !probe.may_hold(&filter.payload) {
+                return Ok(None);
+            }
+        }
         for level in (1..=self.footer.depth).rev() {
             let i = node.seek(key, false);
             if i == node.len() {
@@ -501,28 +552,43 @@ impl Table {
         Ok(TableIter { table: self, path })
     }
 
-    /// Read and check the block at `offset`: CRC, then every item in bounds
-    /// and (data) of a keyed type.
-    fn read_block(&self, offset: u64, len: u32, data: bool) -> Result<Block> {
-        let segment = self.footer.meta.last;
-        let fail = |file: &fs::File, what: &str| Err(damaged(file, segment, offset, what));
-        // The root is the last block written: every block ends by its end.
-        let body_end = self.footer.root_offset + u64::from(self.footer.root_len);
-        if (len as usize) < 4 + CRC_LEN || offset.checked_add(u64::from(len)).is_none_or(|e| e > body_end) {
-            return fail(&self.file, "out of the table's bounds");
+    /// The payload of the `len` bytes at `offset` (payload and CRC),
+    /// checked: inside the table's body, read whole, CRC matching.
+    fn read_checked(&self, offset: u64, len: u32) -> Result<Vec<u8>> {
+        let fail = |what: &str| Err(damaged(&self.file, self.footer.meta.last, offset, what));
+        if (len as usize) < CRC_LEN || offset.checked_add(u64::from(len)).is_none_or(|e| e > self.body_len) {
+            return fail("out of the table's bounds");
         }
         let mut payload = vec![0u8; len as usize];
         match self.file.read_exact_at(&mut payload, offset) {
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::UnexpectedEof => {
-                return fail(&self.file, "cut short")
+                return fail("cut short")
             }
             other => other?,
         }
         let crc = u32_at(&payload, payload.len() - CRC_LEN);
         payload.truncate(payload.len() - CRC_LEN);
         if crc32c::crc32c(&payload) != crc {
-            return fail(&self.file, "CRC mismatch");
+            return fail("CRC mismatch");
         }
+        Ok(payload)
+    }
+
+    /// The filter block at `offset`, checked; a block of no items.
+    fn read_filter(&self, offset: u64) -> Result<Block> {
+        let payload = self.read_checked(offset, FILTER_BLOCK_LEN as u32)?;
+        Ok(Block { payload, items: Vec::new(), data: false })
+    }
+
+    /// Read and check the block at `offset`: CRC, then every item in bounds
+    /// and (data) of a keyed type.
+    fn read_block(&self, offset: u64, len: u32, data: bool) -> Result<Block> {
+        let segment = self.footer.meta.last;
+        let fail = |file: &fs::File, what: &str| Err(damaged(file, segment, offset, what));
+        if (len as usize) < 4 + CRC_LEN {
+            return fail(&self.file, "out of the table's bounds");
+        }
+        let payload = self.read_checked(offset, len)?;
         let count = u32_at(&payload, 0) as usize;
         let fixed = if data { DATA_FIXED } else { CHILD_FIXED };
         let mut items = Vec::with_capacity(count);
@@ -597,13 +663,15 @@ impl Iterator for TableIter<'_> {
 }
 
 /// Write the table of `meta`'s run: `fill` pushes the entries, keys
-/// ascending. Whole or not at all (`fs::Dir::replace_file`), under a
-/// temporary name of its own, so writers racing to index one segment (shared
-/// mode) each rename a whole table; the directory sync that makes the name
+/// ascending, about `entries` of them (what the filter is sized for).
+/// Whole or not at all (`fs::Dir::replace_file`), under a temporary name
+/// of its own, so writers racing to index one segment (shared mode) each
+/// rename a whole table; the directory sync that makes the name
 /// durable is the caller's.
 pub(crate) fn write(
     dir: &fs::Dir,
     meta: Meta,
+    entries: u64,
     fill: impl FnOnce(&mut Builder<'_>) -> Result<()>,
 ) -> Result<()> {
     let name = crate::segment::index_file_name(meta.last);
@@ -614,7 +682,7 @@ pub(crate) fn write(
         format!("{name}.tmp-{:016x}", h.finish())
     };
     let result = dir.replace_file(&name, &tmp, |file| {
-        let mut builder = Builder::new(file);
+        let mut builder = Builder::new(file, entries);
         fill(&mut builder)?;
         builder.finish(meta)
     });
