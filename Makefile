@@ -242,8 +242,12 @@ serve-demo: serve-compose $(PY_STAMP)
 
 # Benchmarks (issue 6): criterion (engine), whole-store measurements in
 # child processes (stores), the component in wasmtime (host-tests), the
-# served plugin under `wasmtime serve` (the serve demo's run), then
-# the summary, which prints the tables and writes BENCHMARKS.md. Data lives
+# on-disk index's requests as stores grow (issue 28: scale natively,
+# scale_component through the component), the served plugin under
+# `wasmtime serve` (the serve demo's run, on an empty store and then on one
+# preloaded with $(SERVE_PRELOAD_KEYS) keys by host-tests' `preload`, as the
+# bench build leaves it: optimized, in release/), then the summary, which
+# prints the tables and writes BENCHMARKS.md. Data lives
 # under $(CARGO_TARGET_DIR)/bench-data (on disk). The first run also
 # compiles wasmtime and the benches at opt-level 3 (most of its time).
 # Every bench build is one unit graph: the whole workspace (features unify
@@ -252,6 +256,9 @@ serve-demo: serve-compose $(PY_STAMP)
 # name for host-tests' bins and benches, cargo #6313); cargo warns that
 # `panic` is ignored for benches, which is expected.
 BENCH_CARGO = CARGO_PROFILE_BENCH_PANIC=unwind $(CARGO) bench --workspace
+# Issue 28: the served demo runs a second time on a store preloaded with
+# this many keys (host-tests' `preload`), beside its run on an empty store.
+SERVE_PRELOAD_KEYS ?= 1000000
 .PHONY: bench io-floor
 # P5's floor: a guest that does one WIT call and one WASI pread or pwrite
 # per operation and nothing else (host-tests/io-floor, its own workspace).
@@ -263,12 +270,20 @@ bench: component io-floor serve-compose $(PY_STAMP)
 	rm -rf $(CARGO_TARGET_DIR)/bench-results $(CARGO_TARGET_DIR)/bench-data
 	mkdir -p $(CARGO_TARGET_DIR)/bench-results
 	echo "{\"started_unix\": $$(date +%s)}" > $(CARGO_TARGET_DIR)/bench-results/run.json
-	$(BENCH_CARGO) --bench engine --bench stores --bench summary --bench component --bench history --no-run
+	$(BENCH_CARGO) --bench engine --bench stores --bench summary --bench component --bench history \
+		--bench scale --bench scale_component --no-run
 	$(CARGO) build -p host-tests --bin load
 	$(BENCH_CARGO) --bench engine
 	$(BENCH_CARGO) --bench stores
 	$(BENCH_CARGO) --bench component
 	$(BENCH_CARGO) --bench history
+	$(BENCH_CARGO) --bench scale
+	$(BENCH_CARGO) --bench scale_component
 	SERVE_DEMO_RESULTS=$(CARGO_TARGET_DIR)/bench-results/serve.txt bash scripts/serve-demo.sh \
 		$(WASMTIME) $(SERVED) $(CARGO_TARGET_DIR)/debug/load $(CARGO_TARGET_DIR)/bench-data/serve
+	SERVE_DEMO_RESULTS=$(CARGO_TARGET_DIR)/bench-results/serve_preloaded.txt SERVE_DEMO_PORT=8372 \
+		SERVE_DEMO_PRELOAD=$(CARGO_TARGET_DIR)/release/preload SERVE_DEMO_PRELOAD_KEYS=$(SERVE_PRELOAD_KEYS) \
+		bash scripts/serve-demo.sh $(WASMTIME) $(SERVED) $(CARGO_TARGET_DIR)/debug/load \
+		$(CARGO_TARGET_DIR)/bench-data/serve-preloaded
+	rm -rf $(CARGO_TARGET_DIR)/bench-data/serve-preloaded
 	$(BENCH_CARGO) --bench summary

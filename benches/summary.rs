@@ -55,14 +55,17 @@ mod recovery;
 mod reference;
 #[path = "summary/run.rs"]
 mod run;
+#[path = "summary/scale.rs"]
+mod scale;
 #[path = "summary/shared.rs"]
 mod shared;
 
 use common::results::{
-    Dd, History, Kv, List, P2Interleaved, P4Interleaved, P7Interleaved, Run, ServeRun, P3, P5, P6, R1,
+    Dd, History, Kv, List, P2Interleaved, P4Interleaved, P7Interleaved, Run, Scale, ScaleComponent, ServeRun,
+    P3, P5, P6, R1,
 };
 use format::fmt_val;
-use load::{Crit, Inputs};
+use load::{Crit, Inputs, ServePreloaded};
 
 fn main() {
     let inputs = Inputs::from_env();
@@ -83,6 +86,9 @@ fn main() {
         serve: inputs.load_serve(),
         history: inputs.load(),
         r1: inputs.load(),
+        scale: inputs.load(),
+        scale_component: inputs.load(),
+        serve_preloaded: inputs.load_serve_preloaded(),
         started,
     };
     let md = s.markdown();
@@ -112,6 +118,12 @@ struct Summary {
     history: Option<History>,
     /// R1: opens of stores with a crafted torn tail (`r1_torn_open.json`).
     r1: Option<R1>,
+    /// Issue 28: the request as stores grow, natively (`scale.json`) and
+    /// through the component (`scale_component.json`), and the served
+    /// demo on a preloaded store (`serve_preloaded.txt`).
+    scale: Option<Scale>,
+    scale_component: Option<ScaleComponent>,
+    serve_preloaded: Option<ServePreloaded>,
     started: Option<u64>,
 }
 
@@ -123,6 +135,7 @@ impl Summary {
             self.targets_section(),
             self.shared_section(),
             self.history_section(),
+            self.scale_section(),
             self.durable_section(),
             self.recovery_section(),
             self.kv_section(),
@@ -146,6 +159,12 @@ impl Summary {
             "Durable writes (issue 17):\n{}\nP7, every side:\n{}",
             self.durable_table(),
             self.p7_table()
+        );
+        let _ = writeln!(
+            o,
+            "On-disk index (issue 28):\n{}\nThe request (ms, median):\n{}",
+            self.scale_targets_table(),
+            self.scale_request_table()
         );
         let _ = writeln!(o, "Key/value stores, {}:\n{}", self.kv_label(), self.kv_table());
         let _ = writeln!(o, "ratio = how many times better ours is (>1: ours better)\n{}", self.main_table());

@@ -3,7 +3,7 @@
 //! component's store options, keys in memory (hint files) or on disk
 //! (index files). Each request runs in a process of its own, so its peak
 //! RSS is the request's. A measuring aid for docs/index.md (the benchmark
-//! rows of issue 28 are to come in `make bench`).
+//! rows of issue 28 are in `make bench`: `benches/scale.rs`).
 //!
 //! ```text
 //! cargo run --release --example request_cost -- build DIR KEYS hints|index
@@ -15,10 +15,11 @@ use std::time::Instant;
 use datawal::{BatchOp, DataWal, Options};
 
 fn options(mode: &str) -> anyhow::Result<Options> {
+    // The component's store options include index files.
     let base = Options::component_store();
     match mode {
-        "hints" => Ok(base),
-        "index" => Ok(base.index_files(true).no_auto_compact()),
+        "hints" => Ok(base.index_files(false)),
+        "index" => Ok(base.no_auto_compact()),
         other => anyhow::bail!("mode {other:?}: hints or index"),
     }
 }

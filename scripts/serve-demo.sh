@@ -7,16 +7,22 @@
 # p50 and p99, and checks the plugin's counters equal the acknowledged
 # requests exactly. Usage: serve-demo.sh WASMTIME COMPOSED LOAD DATA_DIR [REQUESTS]
 # With SERVE_DEMO_RESULTS=FILE the load lines also go to FILE (make bench).
+# With SERVE_DEMO_PRELOAD=PRELOAD (host-tests' `preload` binary), the store
+# is first filled natively with SERVE_DEMO_PRELOAD_KEYS keys (default 1 M;
+# `make bench`'s second run, issue 28); its line goes to FILE first.
 set -euo pipefail
 wasmtime="$1" composed="$2" load="$3" data="$4" requests="${5:-1600}"
 addr="127.0.0.1:${SERVE_DEMO_PORT:-8371}"
 rm -rf "$data" && mkdir -p "$data"
+results="${SERVE_DEMO_RESULTS:-/dev/null}"
+: >"$results"
+if [ -n "${SERVE_DEMO_PRELOAD:-}" ]; then
+  "$SERVE_DEMO_PRELOAD" "$data/served" "${SERVE_DEMO_PRELOAD_KEYS:-1000000}" | tee -a "$results"
+fi
 "$wasmtime" serve -S cli --dir "$data::." --addr "$addr" "$composed" >"$data.log" 2>&1 &
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 echo "serve-demo: wasmtime serve on $addr, store in $data/served (server log: $data.log)"
-results="${SERVE_DEMO_RESULTS:-/dev/null}"
-: >"$results"
 for c in 1 4 16; do
   "$load" "$addr" "$c" $((requests / c)) | tee -a "$results"
 done

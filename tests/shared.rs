@@ -313,3 +313,36 @@ fn a_single_writers_lease_never_turns_into_an_expiring_one() {
         assert_eq!(current_lease_state(td.path()), 2, "after write {round}");
     }
 }
+
+/// Segment ids never repeat: a writer about to continue in a segment id
+/// below one already in the directory (its view of the log is behind) is
+/// stopped before it writes there, the file it created is gone, the handle
+/// is poisoned, and a fresh open reads the log as it is.
+#[test]
+fn a_writer_never_continues_below_a_segment_that_exists() {
+    let td = tempfile::tempdir().unwrap();
+    for shared in [false, true] {
+        let dir = td.path().join(format!("shared-{shared}"));
+        let mut log = RecordLog::open_with(&dir, Options::new().shared(shared)).unwrap();
+        log.append(b"first").unwrap();
+        // Segment 3 appears behind this handle's back.
+        let mut other = RecordLog::open_with(&dir.join("../scratch"), Options::new()).unwrap();
+        other.append(b"later").unwrap();
+        other.rotate().unwrap();
+        other.rotate().unwrap();
+        drop(other);
+        std::fs::copy(dir.join("../scratch/00000003.dwal"), dir.join("00000003.dwal")).unwrap();
+        std::fs::remove_dir_all(dir.join("../scratch")).unwrap();
+        // Shared too: nobody owned the store since this handle (it takes
+        // its own lease back), so its catch-up has no reason to look.
+        let err = log.rotate().unwrap_err();
+        assert_eq!(Error::kind_of(&err), Some(ErrorKind::Poisoned), "{err}");
+        let message = err.to_string();
+        assert!(message.starts_with("datawal:") && message.contains("segment 3 exists"), "{message}");
+        assert!(!dir.join("00000002.dwal").exists(), "the segment it created is removed");
+        assert!(log.append(b"more").is_err(), "poisoned");
+        drop(log);
+        let reopened = RecordLog::open_with(&dir, Options::new()).unwrap();
+        assert_eq!(reopened.active_segment(), 3);
+    }
+}

@@ -557,11 +557,189 @@ pub struct B4Compaction {
 }
 
 // ---------------------------------------------------------------------------
+// `benches/scale.rs` and host-tests' `scale_component`: issue 28, the
+// on-disk index.
+
+/// The live keys of issue 28's stores, smallest first: 10 k, 100 k and
+/// 1 M (1 k and 10 k in quick mode), or the comma-separated list in
+/// `DATAWAL_SCALE_KEYS` (e.g. `10000,10000000` by hand; not in `make
+/// bench`). Both `scale` benches measure these; the summary judges the
+/// largest against the smallest.
+pub fn scale_sizes(quick: bool) -> Vec<u64> {
+    let mut sizes: Vec<u64> = match std::env::var("DATAWAL_SCALE_KEYS") {
+        Ok(list) if !list.trim().is_empty() => list
+            .split(',')
+            .map(|n| n.trim().parse().unwrap_or_else(|_| panic!("DATAWAL_SCALE_KEYS: {n:?} is not a count")))
+            .collect(),
+        _ if quick => vec![1_000, 10_000],
+        _ => vec![10_000, 100_000, 1_000_000],
+    };
+    sizes.sort_unstable();
+    sizes.dedup();
+    sizes
+}
+
+/// `scale.json` (`scale`): one request (open + get + durable put + drop,
+/// each in a child process of its own) at every size, for ours with index
+/// files, ours with the keydir and hint files, redb and fjall; warm random
+/// gets at the largest size.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Scale {
+    /// `DATAWAL_BENCH_QUICK`: scaled down.
+    pub quick: bool,
+    pub key_bytes: usize,
+    pub value_bytes: usize,
+    /// Requests per store and size (in rounds, the order rotating).
+    pub requests: usize,
+    /// The datawal stores' segment size (the component's).
+    pub segment_bytes_max: u64,
+    pub page_cache: String,
+    /// Peak RSS of a child that does nothing.
+    pub idle_child_hwm_kib: f64,
+    /// One entry per size, smallest first.
+    pub sizes: Vec<ScaleSize>,
+    pub warm_get: ScaleWarmGet,
+}
+
+impl ResultFile for Scale {
+    const FILE: &'static str = "scale.json";
+    const SECTION: &'static str = "scale";
+}
+
+/// The stores of one size.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScaleSize {
+    /// Live keys when the requests start.
+    pub keys: u64,
+    pub stores: ScaleStores,
+}
+
+/// Issue 28's stores: ours with index files (`Options::component_store()`),
+/// ours with the keydir and hint files
+/// (`Options::component_store().index_files(false)`), redb, fjall.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScaleStores {
+    pub ours_index: ScaleStore,
+    pub ours_keydir: ScaleStore,
+    pub redb: ScaleStore,
+    pub fjall: ScaleStore,
+}
+
+/// One store of one size: its load, then the requests.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScaleStore {
+    /// The bulk load, sealed (ours: `write_batch` of 1,000, `fsync`,
+    /// `rotate`; redb: one write transaction; fjall: `insert`s, `persist`,
+    /// the memtable flushed).
+    pub load_secs: f64,
+    /// The store's files after the load.
+    pub disk_bytes: u64,
+    pub requests: Requests,
+}
+
+/// Requests in child processes: the whole request and its steps, and the
+/// child's peak RSS (`hwm`) and its peak RSS before the open (`base`).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct Requests {
+    pub ms: Vec<f64>,
+    pub ms_median: f64,
+    pub open_ms_median: f64,
+    pub get_ms_median: f64,
+    /// The put made durable (put + fsync, or a committed write transaction).
+    pub put_ms_median: f64,
+    pub drop_ms_median: f64,
+    pub hwm_kib: Vec<f64>,
+    pub hwm_kib_median: f64,
+    pub base_kib_median: f64,
+}
+
+/// Random gets of present keys at the largest size, the store open and its
+/// files in the page cache: nanoseconds per get, per round.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScaleWarmGet {
+    pub keys: u64,
+    pub gets_per_round: u64,
+    pub ours_index: WarmGets,
+    pub ours_keydir: WarmGets,
+    pub redb: WarmGets,
+    pub fjall: WarmGets,
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct WarmGets {
+    pub ns: Vec<f64>,
+    pub ns_median: f64,
+}
+
+/// `scale_component.json` (host-tests' `scale_component`): the request of
+/// `scale.json` through the component, a fresh instance per request, on
+/// stores of the same shape.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScaleComponent {
+    pub quick: bool,
+    pub key_bytes: usize,
+    pub value_bytes: usize,
+    /// Timed requests per store and size (in one process, the order rotating).
+    pub requests: usize,
+    /// Requests per store and size run in child processes for their peak RSS.
+    pub rss_requests: usize,
+    /// Peak RSS of a child that instantiates the component and does nothing.
+    pub idle_child_hwm_kib: f64,
+    pub sizes: Vec<ScaleComponentSize>,
+}
+
+impl ResultFile for ScaleComponent {
+    const FILE: &'static str = "scale_component.json";
+    const SECTION: &'static str = "scale_component";
+}
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ScaleComponentSize {
+    pub keys: u64,
+    /// `kv.store.open`: the component's defaults (index files).
+    pub index: ComponentRequests,
+    /// `kv.store.open-with` `index-files: false`: the keydir, hint files.
+    pub keydir: ComponentRequests,
+}
+
+/// Requests through the component, each in a fresh instance.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ComponentRequests {
+    /// Instantiation, open, get, put + fsync, close.
+    pub ms: Vec<f64>,
+    pub ms_median: f64,
+    pub instantiate_ms_median: f64,
+    pub open_ms_median: f64,
+    pub get_ms_median: f64,
+    pub put_ms_median: f64,
+    pub close_ms_median: f64,
+    /// Peak RSS of the child processes.
+    pub hwm_kib: Vec<f64>,
+    pub hwm_kib_median: f64,
+}
+
+// ---------------------------------------------------------------------------
 // `serve.txt`: `scripts/serve-demo.sh`'s run of host-tests' `load`.
 
 /// The file and section of `serve.txt`.
 pub const SERVE_FILE: &str = "serve.txt";
 pub const SERVE_SECTION: &str = "serve";
+
+/// The same run on a store preloaded with host-tests' `preload` (issue 28),
+/// made by `make bench` beside `serve.txt`: the file begins with
+/// `preload`'s line ([`ServePreload`]).
+pub const SERVE_PRELOADED_FILE: &str = "serve_preloaded.txt";
+pub const SERVE_PRELOADED_SECTION: &str = "serve_preloaded";
+
+/// `preload`'s line: `preload keys=1000000 key_bytes=16 value_bytes=100
+/// secs=4.2`, read like [`ServeRun`]'s (see [`ServeRun::pairs`]).
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ServePreload {
+    pub keys: u64,
+    pub key_bytes: usize,
+    pub value_bytes: usize,
+    pub secs: f64,
+}
 
 /// One line of `load`: `C=1 R=1600 ok=1600 errors=0 req/s=349 p50_ms=2.81
 /// p99_ms=4.66 counts=exact`.

@@ -9,7 +9,9 @@ use serde::de::DeserializeOwned;
 use serde::Deserialize;
 
 use crate::common;
-use crate::common::results::{Interleaved, ResultFile, ServeRun, Turns};
+use crate::common::results::{
+    Interleaved, ResultFile, ServePreload, ServeRun, Turns, SERVE_PRELOADED_FILE, SERVE_PRELOADED_SECTION,
+};
 
 /// Stops the summary: a result it cannot read is an error, not `n/a`.
 pub(crate) fn fail(message: String) -> ! {
@@ -89,9 +91,30 @@ impl Inputs {
     pub(crate) fn load_serve(&self) -> Option<Vec<ServeRun>> {
         let file = common::results::SERVE_FILE;
         let text = self.read(file, common::results::SERVE_SECTION)?;
-        let path = self.dir.join(file);
-        let runs = text
+        Some(self.serve_runs(file, &text))
+    }
+
+    /// `serve_preloaded.txt`: `preload`'s line, then the same runs as
+    /// `serve.txt`'s on the preloaded store. Without the `preload` line
+    /// the file is malformed.
+    pub(crate) fn load_serve_preloaded(&self) -> Option<ServePreloaded> {
+        let text = self.read(SERVE_PRELOADED_FILE, SERVE_PRELOADED_SECTION)?;
+        let path = self.dir.join(SERVE_PRELOADED_FILE);
+        let (i, line) = text
             .lines()
+            .enumerate()
+            .find(|(_, l)| l.starts_with("preload "))
+            .unwrap_or_else(|| fail(format!("{}: no `preload keys=..` line", path.display())));
+        let preload = serde_path_to_error::deserialize(ServeRun::pairs(line)).unwrap_or_else(|e| {
+            fail(format!("{} line {}: at `{}`: {}", path.display(), i + 1, e.path(), e.inner()))
+        });
+        Some(ServePreloaded { preload, runs: self.serve_runs(SERVE_PRELOADED_FILE, &text) })
+    }
+
+    /// The `C=..` lines of `file` (its `text`) as runs.
+    fn serve_runs(&self, file: &str, text: &str) -> Vec<ServeRun> {
+        let path = self.dir.join(file);
+        text.lines()
             .enumerate()
             .filter(|(_, l)| l.starts_with("C="))
             .map(|(i, l)| {
@@ -99,9 +122,14 @@ impl Inputs {
                     fail(format!("{} line {}: at `{}`: {}", path.display(), i + 1, e.path(), e.inner()))
                 })
             })
-            .collect();
-        Some(runs)
+            .collect()
     }
+}
+
+/// The served demo's run on a preloaded store (`serve_preloaded.txt`).
+pub(crate) struct ServePreloaded {
+    pub(crate) preload: ServePreload,
+    pub(crate) runs: Vec<ServeRun>,
 }
 
 /// Criterion results: median time per iteration (ns), per round.

@@ -1,10 +1,10 @@
-//! The targets a run is judged by (issues 6, 14, 15 and 17): one row of
+//! The targets a run is judged by (issues 6, 14, 15, 17 and 28): one row of
 //! [`TARGETS`] per goal, with its bar, and the status column that says
 //! whether a measured number meets it.
 
 use crate::format::{fmt_ratio, table};
 
-/// The goals the summary judges a run by (issues 6, 14, 15 and 17): one
+/// The goals the summary judges a run by (issues 6, 14, 15, 17 and 28): one
 /// row of [`TARGETS`] each.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 pub(crate) enum Goal {
@@ -28,6 +28,14 @@ pub(crate) enum Goal {
     B2,
     B3,
     B4,
+    /// Issue 28: the request at the largest size against the smallest,
+    /// and against redb's; a handle's RSS; warm gets against the keydir;
+    /// the served demo on a preloaded store against an empty one.
+    ScaleRequest,
+    ScaleRedb,
+    ScaleRss,
+    ScaleGet,
+    ScaleServe,
     /// Rows that report a number without judging it.
     Reported,
 }
@@ -56,7 +64,7 @@ struct Target {
 
 /// Every target the summary checks, with its bar: a bar changes here
 /// and nowhere else (the notes under the tables read theirs from here).
-const TARGETS: [Target; 21] = [
+const TARGETS: [Target; 26] = [
     // Issue 6: ratios of ours to the reference (P2: to dd).
     Target { goal: Goal::P1, wanted: ">= 1.5x reference", bar: Bar::AtLeast(1.5) },
     Target { goal: Goal::P2, wanted: ">= 80 % of dd fdatasync", bar: Bar::AtLeast(0.8) },
@@ -100,6 +108,19 @@ const TARGETS: [Target; 21] = [
     },
     Target { goal: Goal::B3, wanted: "p99 during <= 10x p50 without", bar: Bar::AtMost(10.0) },
     Target { goal: Goal::B4, wanted: "reported, as a share of the P2 floor", bar: Bar::Rule },
+    // Issue 28. The request's time against the same request at the
+    // smallest size (10 k keys) or redb's (the base); RSS in MiB (peak of
+    // the request's process over an idle one's); warm get ns against the
+    // keydir's; the served demo's requests/s against an empty store's.
+    Target { goal: Goal::ScaleRequest, wanted: "<= 1.5x the request at 10 k keys", bar: Bar::AtMost(1.5) },
+    Target { goal: Goal::ScaleRedb, wanted: "<= 2x redb's request", bar: Bar::AtMost(2.0) },
+    Target { goal: Goal::ScaleRss, wanted: "<= 16 MiB over an idle process", bar: Bar::AtMost(16.0) },
+    Target { goal: Goal::ScaleGet, wanted: "<= 1.3x the keydir's time", bar: Bar::AtMost(1.3) },
+    Target {
+        goal: Goal::ScaleServe,
+        wanted: ">= 0.8x the empty store's, at every C",
+        bar: Bar::AtLeast(0.8),
+    },
     Target { goal: Goal::Reported, wanted: "reported", bar: Bar::Reported },
 ];
 

@@ -142,13 +142,26 @@ impl Chain {
             keys.record(rref, frame.header.record_type, frame.key);
         }
         keys.max_txid = scan.report().last_txid_seen;
-        self.push(dir, id, &keys)
+        self.write_table(dir, id, &keys)
     }
 
     /// Write sealed segment `id`'s table from `keys` (all it holds), with
     /// the store's counts after it over this chain (which ends just below
     /// `id`: counting looks each key up in it); then put it first.
     pub fn push(&mut self, dir: &fs::Dir, id: u32, keys: &SegmentKeys) -> Result<()> {
+        // A table says what every frame of its segment holds: keys read
+        // from part of it (a handle that came to the segment part way, or
+        // missed frames) would hide the rest from every later reader, and
+        // from a compaction's live set. Read the segment itself then.
+        let len = dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?;
+        match keys.cover(len) {
+            true => self.write_table(dir, id, keys),
+            false => self.index_segment(dir, id),
+        }
+    }
+
+    /// [`Chain::push`] of keys known to cover the segment.
+    fn write_table(&mut self, dir: &fs::Dir, id: u32, keys: &SegmentKeys) -> Result<()> {
         let last = &keys.last;
         let first_raw = self.newest().and_then(|m| m.first_raw).or(keys.first_raw);
         let max_txid = keys.max_txid.max(self.newest().map_or(0, |m| m.max_txid));

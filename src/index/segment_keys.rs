@@ -16,16 +16,36 @@ pub(crate) struct SegmentKeys {
     pub(super) last: BTreeMap<Vec<u8>, (RecordType, RecordRef)>,
     pub(super) first_raw: Option<RecordRef>,
     pub max_txid: u64,
+    /// The bytes of the segment these keys were read from: `from` is the
+    /// first frame's offset (`u64::MAX` after a gap between two frames),
+    /// `to` the last one's end (`None`: no frame).
+    pub(super) read: Option<(u64, u64)>,
 }
 
 impl SegmentKeys {
     pub fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {
+        let end = rref.offset + u64::from(rref.len);
+        self.read = Some(match self.read {
+            // A frame not right after the last one: a gap, never covered.
+            Some((_, to)) if to != rref.offset => (u64::MAX, end),
+            Some((from, _)) => (from, end),
+            None => (rref.offset, end),
+        });
         match record_type {
             RecordType::Raw => self.first_raw = self.first_raw.or(Some(rref)),
             t => match self.last.get_mut(key) {
                 Some(entry) => *entry = (t, rref),
                 None => drop(self.last.insert(key.to_vec(), (t, rref))),
             },
+        }
+    }
+
+    /// Whether these keys were read from every byte of a segment of `len`
+    /// bytes: only then may its table be written from them.
+    pub fn cover(&self, len: u64) -> bool {
+        match self.read {
+            Some((from, to)) => from == 0 && to == len,
+            None => len == 0,
         }
     }
 

@@ -391,7 +391,7 @@ impl RecordLog {
         if self.synced_len != Some(self.active_len) {
             self.active.sync_data()?;
         }
-        self.active = self.dir.open_file(&segment_file_name(next), OpenMode::CreateNew)?;
+        self.active = self.create_segment(next)?;
         self.active_sealed = false;
         self.sealed_bytes += self.active_len;
         self.active_id = next;
@@ -401,6 +401,31 @@ impl RecordLog {
         self.dir_dirty = true;
         self.hint_builder = self.options.hints().then(hint::Builder::default);
         Ok(())
+    }
+
+    /// Create segment `next`, the new active one. Ids only grow, so a
+    /// segment above `next` already there means this handle's view of the
+    /// log is behind (`next` was used, and removed by a compaction): records
+    /// written on would replay before older ones, and a sealed segment could
+    /// be left holding nothing but room. The file is removed again and the
+    /// handle poisoned (only a fresh open reads the log as it is). The SIGKILL
+    /// soak with three writers and compactions found such views (a pending
+    /// bug in shared-mode catch-up; this keeps it from losing data).
+    fn create_segment(&mut self, next: u32) -> Result<fs::File, Error> {
+        let file = self.dir.open_file(&segment_file_name(next), OpenMode::CreateNew)?;
+        let listed = segment::list_ids(&self.dir)?;
+        if let Some(&above) = listed.iter().rev().find(|&&id| id > next) {
+            let _ = self.dir.remove_file_if_exists(&segment_file_name(next));
+            let reason = format!(
+                "{}: this handle's view of the log is behind: it was about to continue in segment \
+                 {next} after segment {} while segment {above} exists (ids never repeat); reopen the store",
+                self.dir.path().display(),
+                self.active_id,
+            );
+            self.poisoned = Some(reason.clone());
+            return Err(Error::Poisoned { reason });
+        }
+        Ok(file)
     }
 
     /// Bytes of the log's segments, as this handle last counted them.
@@ -438,7 +463,7 @@ impl RecordLog {
         self.repair_torn_tail()?;
         self.cut_room()?;
         self.sync_inner()?;
-        let file = self.dir.open_file(&segment_file_name(next), OpenMode::CreateNew)?;
+        let file = self.create_segment(next)?;
         self.dir.sync()?;
         let sealed = std::mem::replace(&mut self.active_id, next);
         let sealed_len = std::mem::replace(&mut self.active_len, 0);

@@ -36,6 +36,10 @@
 //! active segment ends in zeros, and reopening must tell them from a torn
 //! tail and cut them off.
 //!
+//! With `SOAK_STOP_ON_LOSS` set, each round's store is copied to
+//! `<dir>/before-verify` before it is checked, and the first round that
+//! loses a write stops the run there (each lost key is named on stderr).
+//!
 //! Usage: `soak [--kills N] [--writers W] [--component-every K]
 //! [--compact-every C] [--preallocate B] [--seed S] [--dir D]`.
 //! The line before the last reads `compactions: S started, R returned (C
@@ -290,13 +294,24 @@ impl Model {
             match op_at(seed, in_flight) {
                 Op::Put(f) if f == k && got.as_deref() == Some(&value(seed, in_flight)[..]) => landed = true,
                 Op::Delete(f) if f == k && got.is_none() => landed = true,
-                _ if got.is_none() => lost += 1,
+                _ if got.is_none() => {
+                    eprintln!(
+                        "soak: writer {w} key {k}: absent, expected op {:?} (in flight {in_flight})",
+                        self.keys.get(&k)
+                    );
+                    lost += 1
+                }
                 // An older value of this key: the newer acknowledged put was lost.
                 _ if got
                     .as_deref()
                     .and_then(|v| op_of_value(seed, v))
                     .is_some_and(|j| op_at(seed, j) == Op::Put(k)) =>
                 {
+                    eprintln!(
+                        "soak: writer {w} key {k}: op {:?}'s value, expected op {:?} (in flight {in_flight})",
+                        got.as_deref().and_then(|v| op_of_value(seed, v)),
+                        self.keys.get(&k)
+                    );
                     lost += 1
                 }
                 _ => panic!("key {k} holds bytes that were never its value: {:?}", got.map(|v| v.len())),
@@ -464,8 +479,23 @@ fn main() {
             datawal::testing::clear_leases(store).unwrap();
         }
         compactions.note_leftovers(&store_dir.join("kv"));
+        let keep = std::env::var_os("SOAK_STOP_ON_LOSS").is_some();
+        if keep {
+            let copy = args.dir.join("before-verify");
+            let _ = std::fs::remove_dir_all(&copy);
+            std::fs::create_dir_all(&copy).unwrap();
+            let status = Command::new("cp").arg("-a").arg(store_dir.join("kv")).arg(&copy).status().unwrap();
+            assert!(status.success());
+        }
         for m in &mut models {
             lost += m.verify(&store_dir);
+        }
+        if keep && lost > 0 {
+            eprintln!(
+                "soak: lost after kill {kill}; the store as found is in {}/before-verify",
+                args.dir.display()
+            );
+            std::process::exit(1);
         }
         check_log_holds_only_writers(&store_dir, &models);
         kill += args.writers;
