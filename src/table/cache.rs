@@ -13,7 +13,7 @@ use std::sync::Arc;
 use quick_cache::sync::Cache;
 use quick_cache::Weighter;
 
-use super::Block;
+use super::block::{Block, Item};
 use crate::error::Result;
 
 /// Bytes a block holds in the cache: its payload, where its items start,
@@ -23,7 +23,7 @@ struct BlockWeight;
 
 impl Weighter<(u64, u64), Arc<Block>> for BlockWeight {
     fn weight(&self, _: &(u64, u64), block: &Arc<Block>) -> u64 {
-        (block.payload.len() + std::mem::size_of::<super::Item>() * block.items.len() + 64) as u64
+        (block.payload.len() + std::mem::size_of::<Item>() * block.items.len() + 64) as u64
     }
 }
 

@@ -34,8 +34,10 @@ use crate::format::RecordType;
 use crate::fs::{self, OpenMode};
 use crate::record::RecordRef;
 
+mod block;
 mod cache;
 mod filter;
+use block::Block;
 pub(crate) use cache::BlockCache;
 use filter::{Probe, FILTER_BYTES};
 
@@ -342,95 +344,6 @@ fn u64_at(b: &[u8], at: usize) -> u64 {
     u64::from_le_bytes(b[at..at + 8].try_into().expect("8 bytes"))
 }
 
-/// A block read back and checked: its payload and, per item, where it
-/// starts and its key's first bytes.
-#[derive(Debug, Clone)]
-struct Block {
-    payload: Vec<u8>,
-    items: Vec<Item>,
-    data: bool,
-}
-
-/// An item of a block as a search sees it first: without a read of the
-/// payload, unless two keys share their first 8 bytes.
-#[derive(Debug, Clone, Copy)]
-struct Item {
-    /// The key's first 8 bytes, zero-padded, big-endian: keys whose
-    /// prefixes differ compare as their prefixes do.
-    prefix: u64,
-    at: u32,
-}
-
-fn prefix_of(key: &[u8]) -> u64 {
-    let mut b = [0u8; 8];
-    let n = key.len().min(8);
-    b[..n].copy_from_slice(&key[..n]);
-    u64::from_be_bytes(b)
-}
-
-impl Block {
-    fn fixed(&self) -> usize {
-        if self.data {
-            DATA_FIXED
-        } else {
-            CHILD_FIXED
-        }
-    }
-
-    fn len(&self) -> usize {
-        self.items.len()
-    }
-
-    fn key(&self, i: usize) -> &[u8] {
-        let at = self.items[i].at as usize;
-        let key_len = u32_at(&self.payload, at) as usize;
-        let from = at + self.fixed();
-        &self.payload[from..from + key_len]
-    }
-
-    /// Data block: entry `i`.
-    fn entry(&self, i: usize) -> Entry {
-        let (record_type, rref) = self.found(i);
-        Entry { key: self.key(i).to_vec(), record_type, rref }
-    }
-
-    /// Data block: entry `i` without its key (a lookup knows it).
-    fn found(&self, i: usize) -> (RecordType, RecordRef) {
-        let at = self.items[i].at as usize;
-        let record_type = if self.payload[at + 4] == RecordType::Put.as_byte() {
-            RecordType::Put
-        } else {
-            RecordType::Delete
-        };
-        let rref = RecordRef {
-            segment: u32_at(&self.payload, at + 5),
-            offset: u64_at(&self.payload, at + 9),
-            len: u32_at(&self.payload, at + 17),
-        };
-        (record_type, rref)
-    }
-
-    /// Index block: child `i`'s (offset, length).
-    fn child(&self, i: usize) -> (u64, u32) {
-        let at = self.items[i].at as usize;
-        (u64_at(&self.payload, at + 4), u32_at(&self.payload, at + 12))
-    }
-
-    /// The first item whose key is at least `key` (above it, when `strict`).
-    fn seek(&self, key: &[u8], strict: bool) -> usize {
-        let prefix = prefix_of(key);
-        self.items.partition_point(|item| {
-            let order = item.prefix.cmp(&prefix).then_with(|| {
-                let at = item.at as usize;
-                let key_len = u32_at(&self.payload, at) as usize;
-                let from = at + self.fixed();
-                self.payload[from..from + key_len].cmp(key)
-            });
-            order.is_lt() || (strict && order.is_eq())
-        })
-    }
-}
-
 /// An open table that matches its segment as it is now.
 #[derive(Debug)]
 pub(crate) struct Table {
@@ -583,39 +496,11 @@ impl Table {
     /// Read and check the block at `offset`: CRC, then every item in bounds
     /// and (data) of a keyed type.
     fn read_block(&self, offset: u64, len: u32, data: bool) -> Result<Block> {
-        let segment = self.footer.meta.last;
-        let fail = |file: &fs::File, what: &str| Err(damaged(file, segment, offset, what));
+        let damaged = |what| damaged(&self.file, self.footer.meta.last, offset, what);
         if (len as usize) < 4 + CRC_LEN {
-            return fail(&self.file, "out of the table's bounds");
+            return Err(damaged("out of the table's bounds"));
         }
-        let payload = self.read_checked(offset, len)?;
-        let count = u32_at(&payload, 0) as usize;
-        let fixed = if data { DATA_FIXED } else { CHILD_FIXED };
-        let mut items = Vec::with_capacity(count);
-        let mut at = 4;
-        for _ in 0..count {
-            let Some(key_len) = payload.get(at..at + 4).map(|b| u32_at(b, 0) as usize) else {
-                return fail(&self.file, "an item runs past the block");
-            };
-            if at + fixed + key_len > payload.len() {
-                return fail(&self.file, "an item runs past the block");
-            }
-            let keyed = [RecordType::Put.as_byte(), RecordType::Delete.as_byte()];
-            if data && !keyed.contains(&payload[at + 4]) {
-                return fail(&self.file, "an entry of neither a Put nor a Delete");
-            }
-            let key = &payload[at + fixed..at + fixed + key_len];
-            items.push(Item { prefix: prefix_of(key), at: at as u32 });
-            at += fixed + key_len;
-        }
-        if at != payload.len() || count == 0 {
-            return fail(&self.file, "its items do not fill it");
-        }
-        let block = Block { payload, items, data };
-        if (1..block.len()).any(|i| block.key(i - 1) >= block.key(i)) {
-            return fail(&self.file, "keys out of order");
-        }
-        Ok(block)
+        Block::parse(self.read_checked(offset, len)?, data).map_err(damaged)
     }
 }
 
