@@ -6,6 +6,13 @@
 //! processes and a second handle in the same process alike, and interoperates
 //! with datawal 0.1.x (which locks the same file the same way).
 //!
+//! A flock belongs to the open file description, and a child process being
+//! spawned by any thread holds a copy of every descriptor from fork until
+//! exec. Closing our descriptor alone would leave the lock held by that copy
+//! for as long as the child takes to exec, so a "drop, then reopen at once"
+//! could fail as Locked; dropping a [`DirLock`] therefore unlocks explicitly,
+//! which releases the description whoever else holds a copy of it.
+//!
 //! WASI has no file locks. Inside a component the host owns the directory;
 //! the engine can only exclude itself: the seam's lock there is a registry
 //! of locked files, so a second open in the same instance fails as locked.
@@ -24,8 +31,8 @@ pub const LOCK_FILENAME: &str = ".lock";
 #[derive(Debug)]
 pub struct DirLock {
     path: PathBuf,
-    /// Locked while open; dropping it releases the lock.
-    _file: fs::File,
+    /// Locked while open; unlocked on drop.
+    file: fs::File,
 }
 
 impl DirLock {
@@ -57,7 +64,15 @@ impl DirLock {
                 detail: format!("its lock file {LOCK_FILENAME} is held by {holder}"),
             });
         }
-        Ok(DirLock { path, _file: file })
+        Ok(DirLock { path, file })
+    }
+}
+
+impl Drop for DirLock {
+    fn drop(&mut self) {
+        // Best effort: closing the descriptor releases the lock too, unless
+        // a forked child still holds a copy (see the module header).
+        let _ = self.file.unlock();
     }
 }
 

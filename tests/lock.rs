@@ -11,12 +11,12 @@
 //! matched at line start. A holding child lets go by itself after
 //! `HOLD_SECONDS_MAX`, so a failing parent can never hang the run.
 //!
-//! The tests of this file run one at a time (`serial`). A flock belongs to
+//! The tests of this file run one at a time (`serial`), so one test's
+//! holding child never meets another test's directory. A flock belongs to
 //! the open file description, and a child being spawned holds a copy of
-//! every descriptor from fork until exec; so while one test spawns a child,
-//! another test's "drop, then reopen at once" can see the lock still held
-//! and fail as Locked. That is flock's semantics (datawal 0.1.5 locks the
-//! same way), not a defect this file tests for.
+//! every descriptor from fork until exec; dropping a handle therefore
+//! unlocks explicitly, so "drop, then reopen at once" works even while some
+//! thread is spawning a child (`a_child_between_fork_and_exec_...`).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -298,4 +298,56 @@ fn reader_needs_no_lock_and_does_not_block_a_writer() {
     log.append(b"raw").unwrap();
     let records = reader.scan_iter().unwrap().collect::<anyhow::Result<Vec<_>>>().unwrap();
     assert_eq!(records.len(), 4, "reader sees appends to its snapshot segments");
+}
+
+/// Another thread forks a child that sits between fork and exec, holding a
+/// copy of every descriptor of this process. A lock file closed without an
+/// unlock stays locked by that copy (the hazard, shown on a plain `File`);
+/// a dropped [`DirLock`] unlocks, so the directory can be locked again at
+/// once. This is what made `dwal`'s "drop, then open" tests fail now and
+/// then: their harness spawns `dwal` children from other threads.
+#[cfg(unix)]
+#[test]
+fn a_child_between_fork_and_exec_does_not_keep_a_dropped_lock() {
+    use std::os::unix::process::CommandExt;
+    let _serial = serial();
+    let td = tempfile::tempdir().unwrap();
+    let (plain, ours) = (td.path().join("plain"), td.path().join("ours"));
+    std::fs::create_dir(&plain).unwrap();
+    let file = std::fs::File::create(plain.join(LOCK_FILENAME)).unwrap();
+    file.try_lock().unwrap();
+    let lock = DirLock::acquire(&ours).unwrap();
+
+    let (mut ready_r, mut ready_w) = std::io::pipe().unwrap();
+    let (go_r, go_w) = std::io::pipe().unwrap();
+    /// Lets the child exec however the test ends.
+    struct Go(std::io::PipeWriter);
+    impl Drop for Go {
+        fn drop(&mut self) {
+            let _ = self.0.write_all(b"g");
+        }
+    }
+    let go = Go(go_w);
+    let mut cmd = Command::new("true");
+    // SAFETY: between fork and exec the closure only writes to and reads
+    // from pipes it owns (async-signal-safe syscalls, no allocation).
+    unsafe {
+        cmd.pre_exec(move || {
+            ready_w.write_all(b"r")?;
+            (&go_r).read_exact(&mut [0u8])
+        });
+    }
+    let spawner = std::thread::spawn(move || cmd.status());
+    ready_r.read_exact(&mut [0u8]).unwrap();
+
+    // The child holds copies of `file`'s and `lock`'s descriptors now.
+    drop(file);
+    assert_locked(&DirLock::acquire(&plain).unwrap_err(), &plain);
+    drop(lock);
+    let again =
+        DirLock::acquire(&ours).expect("a dropped DirLock is unlocked though a child holds its descriptor");
+    drop(go);
+    assert!(spawner.join().unwrap().unwrap().success());
+    drop(again);
+    DirLock::acquire(&plain).expect("the child has exec'd: its copy is closed");
 }

@@ -221,6 +221,7 @@ fn a_store_written_by_datawal_0_1_5_reads_the_same() {
     let (ours_out, ref_out) = (out.path().join("dwal.jsonl"), out.path().join("ref.jsonl"));
     exits(&mut dwal_in("export", theirs.path(), &[ours_out.to_str().unwrap()]), 0);
     reference::DataWal::open(theirs.path()).unwrap().export_jsonl(&ref_out).unwrap();
+    released(theirs.path());
     assert_eq!(std::fs::read(&ours_out).unwrap(), std::fs::read(&ref_out).unwrap());
     // And the reference crate opens what dwal writes into its store.
     exits(&mut dwal_in("put", theirs.path(), &["e", "elderberry"]), 0);
@@ -412,6 +413,7 @@ fn compact_in_place_keeps_every_value_and_shrinks_the_directory() {
         );
     }
     drop(theirs);
+    released(&dir);
 
     // The store stays writable; a second compaction (text output) reclaims the overwrite.
     exits(&mut dwal_in("put", &dir, &["key-01", "new"]), 0);

@@ -111,4 +111,18 @@ pub fn reference_store(dir: &Path) {
     wal.put(b"d", b"date").unwrap();
     wal.put(b"a", b"apricot").unwrap();
     wal.fsync().unwrap();
+    drop(wal);
+    released(dir);
+}
+
+/// Wait until `dir`'s writer lock is free after a datawal 0.1.5 handle was
+/// dropped. That crate unlocks only by closing its descriptor, so a `dwal`
+/// child that another test thread is spawning (between fork and exec) can
+/// hold the lock for a moment; our own handles unlock explicitly on drop.
+pub fn released(dir: &Path) {
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while let Err(err) = datawal::lock::DirLock::acquire(dir) {
+        assert!(std::time::Instant::now() < deadline, "{err:#}");
+        std::thread::sleep(std::time::Duration::from_millis(1));
+    }
 }
