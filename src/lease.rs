@@ -511,6 +511,16 @@ impl Ownership {
         fs::unplanned(|| self.unlock_flock())
     }
 
+    /// Give ownership up without having written: [`Ownership::forget`] a
+    /// lease taken from a holder that did not release it (the next owner
+    /// must fence in this one's place), else [`Ownership::release`].
+    pub fn give_up(&mut self) -> Result<()> {
+        match self.abandoned() {
+            true => self.forget(),
+            false => self.release(),
+        }
+    }
+
     /// Give ownership up: rewrite this handle's record as released.
     pub fn release(&mut self) -> Result<()> {
         fs::unplanned(|| self.release_unplanned())
@@ -573,7 +583,7 @@ impl Drop for Ownership {
     fn drop(&mut self) {
         // Best effort: an unreleased lease expires anyway (a native one is
         // cleared by the next native writer).
-        let _ = self.release();
+        let _ = self.give_up();
     }
 }
 

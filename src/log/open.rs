@@ -81,20 +81,35 @@ impl RecordLog {
     }
 
     /// The segment ids, ascending; a new store gets segment 1 (durably).
-    fn list_or_create(dir: &fs::Dir, shared: bool) -> Result<Vec<u32>, Error> {
-        let ids = segment::list_ids(dir)?;
-        if !ids.is_empty() {
-            return Ok(ids);
+    ///
+    /// In shared mode the listing is taken owning the store: entries added
+    /// or removed while a directory is read may or may not be returned, so
+    /// a listing that ran across another writer's compaction (its switch to
+    /// a new segment, the install of its output, the removal of its inputs)
+    /// could miss the output, or every segment. The SIGKILL soak found both:
+    /// handles that replayed a log without the keys of an output, and an
+    /// empty listing after which segment 1 was made again below the
+    /// store's segments. Owning, nobody creates or installs a segment, and
+    /// the ones that stay are all returned. Ownership is given up before
+    /// replay, unless it was taken from a holder that did not release it:
+    /// then it is kept for the fence that must follow (`open_in`).
+    fn list_or_create(dir: &fs::Dir, options: Options, owner: &mut Ownership) -> Result<Vec<u32>, Error> {
+        if options.shared {
+            owner.acquire(dir, options.timing, false)?;
         }
-        // Shared writers may race to create a new store: whoever loses the
-        // exclusive create opens what the winner made.
-        match dir.open_file(&segment_file_name(1), OpenMode::CreateNew) {
-            Err(Error::Io { source, .. }) if shared && source.kind() == std::io::ErrorKind::AlreadyExists => {
+        let listed = (|| {
+            let ids = segment::list_ids(dir)?;
+            if !ids.is_empty() {
+                return Ok(ids);
             }
-            other => drop(other?),
+            drop(dir.open_file(&segment_file_name(1), OpenMode::CreateNew)?);
+            dir.sync()?;
+            Ok(vec![1])
+        })();
+        if options.shared && (listed.is_err() || !owner.abandoned()) {
+            owner.give_up()?;
         }
-        dir.sync()?;
-        Ok(vec![1])
+        listed
     }
 
     /// Bytes of the segments `ids` (the last is the active one): all of
@@ -119,7 +134,7 @@ impl RecordLog {
     ) -> Result<Self, Error> {
         let mut owner = Ownership::new();
         let lock = Self::take_directory(&dir, options, &mut owner)?;
-        let ids = Self::list_or_create(&dir, options.shared)?;
+        let ids = Self::list_or_create(&dir, options, &mut owner)?;
         let active_id = *ids.last().expect("at least segment 1");
         let mut tee = Tee {
             inner: visit,
@@ -135,7 +150,7 @@ impl RecordLog {
         tee.boundaries.reserve(log_bytes / CHECKPOINT_BYTES + ids.len() as u64);
         let (report, pending_repair) =
             replay::replay(&dir, &ids, options.damage_policy(), options.hints(), &mut tee)?;
-        let mut active = dir.open_file(&segment_file_name(active_id), OpenMode::ReadWrite)?;
+        let mut active = dir.open_file(&segment_file_name(active_id), OpenMode::Existing)?;
         // Where the valid frames end; in shared mode other writers may have
         // appended since the replay looked, and catch-up reads from here.
         let active_len = pending_repair.map_or(tee.active_end, |tail| tail.offset);
@@ -160,7 +175,7 @@ impl RecordLog {
         let tail_to_judge = options.shared && pending_repair.is_some();
         let active_sealed = crate::seal::end(&dir, active_id)?.is_some();
         let pending_repair = if options.shared { None } else { pending_repair };
-        Ok(RecordLog {
+        let mut log = RecordLog {
             dir,
             _lock: lock,
             owner,
@@ -185,6 +200,13 @@ impl RecordLog {
             first_listed: ids[0],
             tail_to_judge,
             active_sealed,
-        })
+        };
+        if options.shared && log.owner.generation().is_some() {
+            // Listed owning a lease its holder did not release: fence it
+            // now, as the first mutation would have to.
+            log.take_over(visit)?;
+            log.owner.release()?;
+        }
+        Ok(log)
     }
 }
