@@ -239,7 +239,9 @@ impl Keys {
             // A damaged table met while sealing or merging: rebuilt, never
             // a reason for writes to fail (by the next owner, if not owned).
             Err(e) if !owned && crate::index::is_table_damage(&e) => Ok(false),
-            Err(e) if disk.index.repair(dir, &e, active)? => disk.index.seal_below(dir, active, last_txid, owned),
+            Err(e) if disk.index.repair(dir, &e, active)? => {
+                disk.index.seal_below(dir, active, last_txid, owned)
+            }
             other => other,
         }?;
         disk.stale = !sealed;

@@ -194,10 +194,11 @@ impl RecordLog {
     /// added or removed during a `readdir` may or may not be returned. A
     /// listing that ran across another writer's compaction could miss its
     /// output as well as its removed inputs, and a handle that took it for
-    /// the log would forget every key the output holds (the SIGKILL soak
-    /// lost acknowledged writes so, through a later compaction of that
-    /// handle). An owner's listing is reliable: segments are created and
-    /// installed only by owners, and the ones that stay are all returned.
+    /// the log would forget every key the output holds (and a compaction
+    /// of that handle's would then drop them). An owner's listing is
+    /// reliable: segments are created and installed only by owners, and
+    /// the ones that stay are all returned (docs/shared-stores.md,
+    /// "Listings").
     fn moved_on(&mut self) -> Result<bool, Error> {
         let (_, linked) = self.active.len_and_linked()?;
         Ok(!linked || self.rotated()?)
