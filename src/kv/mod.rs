@@ -307,12 +307,17 @@ impl DataWal {
     /// [`DataWal::refresh`], and what the keys need after the log moved.
     fn refresh_keys(&mut self) -> Result<(), Error> {
         self.take_deferred()?;
-        if self.log.refresh(&mut self.keys)? && !self.keys.stale() {
+        let followed = self.log.refresh(&mut self.keys)?;
+        if (followed && !self.keys.stale()) || !self.log.options().shared {
             return self.after_log(false);
         }
         // The log moved to other segments, or the index must be read
-        // again: both list the directory, which an owner does reliably.
-        self.log.own(&mut self.keys)?;
+        // again: both list the directory, which an owner does reliably
+        // (beside a single writer, which holds the store for its life, as
+        // well as a reader can).
+        if !self.log.own_to_follow(&mut self.keys)? {
+            return self.after_log(true);
+        }
         let indexed = self.after_log(true);
         let released = self.log.disown();
         indexed?;

@@ -105,8 +105,19 @@ impl RecordLog {
     /// the ones that stay are all returned. Ownership is given up before
     /// replay, unless it was taken from a holder that did not release it:
     /// then it is kept for the fence that must follow (`open_in`).
+    ///
+    /// Beside a single writer, which holds the store for its life, the
+    /// listing is taken without owning it, and checked as a snapshot's is
+    /// (`segment::list_ids_unowned`).
     fn list_or_create(dir: &fs::Dir, options: Options, owner: &mut Ownership) -> Result<Vec<u32>, Error> {
-        if options.shared {
+        if options.shared && !owner.acquire_unless_held_for_life(dir, options.timing)? {
+            let ids = segment::list_ids_unowned(dir)?;
+            if !ids.is_empty() {
+                return Ok(ids);
+            }
+            // No segment yet: a writer creating the store (between its
+            // flock and its lease it looks like a single writer), whose
+            // ownership ends soon.
             owner.acquire(dir, options.timing, false)?;
         }
         let listed = (|| {

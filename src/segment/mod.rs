@@ -162,6 +162,24 @@ pub(crate) fn open_all(dir: &fs::Dir) -> Result<(Vec<u32>, Vec<fs::File>), Error
     })
 }
 
+/// The segment ids, listed without owning the store (beside a single
+/// writer, which no wait would end), checked as [`open_all`] checks its
+/// listing: again while a second listing shows a segment below the highest
+/// of the first that the first did not (an output installed meanwhile).
+/// After [`SNAPSHOT_TRIES`] the last listing is taken as it is.
+pub(crate) fn list_ids_unowned(dir: &fs::Dir) -> Result<Vec<u32>, Error> {
+    let mut listed = list_ids(dir)?;
+    for _ in 1..SNAPSHOT_TRIES {
+        let highest = listed.last().copied().unwrap_or(0);
+        let again = list_ids(dir)?;
+        if !again.iter().any(|id| *id < highest && listed.binary_search(id).is_err()) {
+            break;
+        }
+        listed = again;
+    }
+    Ok(listed)
+}
+
 /// Open the segments `listed`, leaving out those removed since the listing
 /// (catch-up lists again itself; a snapshot must not, see [`open_all`]).
 pub(crate) fn open_listed(dir: &fs::Dir, listed: Vec<u32>) -> Result<(Vec<u32>, Vec<fs::File>), Error> {
