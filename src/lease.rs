@@ -190,6 +190,8 @@ pub(crate) struct Ownership {
     /// No flock: inside a component (its locks exclude no other instance),
     /// and in tests of the lease alone.
     no_flock: bool,
+    /// The last attempt found the flock held by another handle.
+    flock_refused: bool,
     /// Tests: run just before (`.0`) and just after (`.1`) the exclusive
     /// create of the next generation, to interleave another handle there.
     #[cfg(test)]
@@ -252,6 +254,7 @@ impl Ownership {
             taken_back: false,
             abandoned: false,
             unreadable_since: None,
+            flock_refused: false,
             flock: None,
             no_flock: !fs::LOCKS_ACROSS_PROCESSES || no_flock_in_tests(),
             #[cfg(test)]
@@ -263,27 +266,53 @@ impl Ownership {
     /// expiry, for a single writer ([`State::Native`] natively, where it
     /// holds the flock for its life; [`State::Pinned`] in a component).
     pub fn acquire(&mut self, store: &fs::Dir, timing: Timing, for_life: bool) -> Result<()> {
-        fs::unplanned(|| self.acquire_unplanned(store, timing, for_life))
+        let taken = fs::unplanned(|| self.acquire_unplanned(store, timing, for_life, false))?;
+        debug_assert!(taken, "only a caller that gives way is refused without an error");
+        Ok(())
     }
 
-    fn acquire_unplanned(&mut self, store: &fs::Dir, timing: Timing, for_life: bool) -> Result<()> {
+    /// [`Ownership::acquire`] (not for life), but false at once, owning
+    /// nothing, when a single writer holds the store for its life (a
+    /// native or pinned lease, or natively a flock held with no live
+    /// lease: datawal 0.1.5), which no wait would end.
+    pub fn acquire_unless_held_for_life(&mut self, store: &fs::Dir, timing: Timing) -> Result<bool> {
+        fs::unplanned(|| self.acquire_unplanned(store, timing, false, true))
+    }
+
+    fn acquire_unplanned(
+        &mut self,
+        store: &fs::Dir,
+        timing: Timing,
+        for_life: bool,
+        give_way: bool,
+    ) -> Result<bool> {
         debug_assert!(self.held.is_none(), "acquire while holding");
         if self.leases.is_none() {
             self.leases = Some(store.open_subdir(LEASE_DIR, true)?);
         }
         let dir = self.leases.take().expect("opened above");
-        let result = self.acquire_in(store, &dir, timing, for_life);
+        let result = self.acquire_in(store, &dir, timing, for_life, give_way);
         self.leases = Some(dir);
         result
     }
 
-    fn acquire_in(&mut self, store: &fs::Dir, dir: &fs::Dir, timing: Timing, for_life: bool) -> Result<()> {
+    fn acquire_in(
+        &mut self,
+        store: &fs::Dir,
+        dir: &fs::Dir,
+        timing: Timing,
+        for_life: bool,
+        give_way: bool,
+    ) -> Result<bool> {
         let started = std::time::Instant::now();
         let mut looks = 0u32;
         loop {
             crate::sched::point("acquire");
             if self.try_take(store, dir, timing, for_life)? {
-                return Ok(());
+                return Ok(true);
+            }
+            if give_way && self.held_for_life(dir) {
+                return Ok(false);
             }
             if started.elapsed() >= timing.wait {
                 self.unlock_flock()?;
@@ -306,11 +335,27 @@ impl Ownership {
         }
     }
 
+    /// After a refused [`Ownership::try_take`]: whether the store is held
+    /// by a single writer for its life. Natively a flock held beside no
+    /// live lease is taken for one (datawal 0.1.5 holds the flock alone);
+    /// a shared writer between its flock and its lease looks the same for
+    /// a moment, and giving way to it is safe (the caller only loses the
+    /// reliable listing, not correctness of what it writes).
+    fn held_for_life(&self, dir: &fs::Dir) -> bool {
+        let current = generations(dir).ok().and_then(|g| g.last().copied());
+        match current.and_then(|g| read(dir, g)) {
+            Some(State::Native | State::Pinned) => true,
+            Some(State::Held { expiry_ns }) if now_ns() <= expiry_ns => false,
+            _ => self.flock_refused,
+        }
+    }
+
     /// One attempt: take the flock (native), then the next generation if
     /// the current lease is free. False when someone else holds either.
     fn try_take(&mut self, store: &fs::Dir, dir: &fs::Dir, timing: Timing, for_life: bool) -> Result<bool> {
         // A native single writer already holds the flock (through `lock`).
         let flocked = for_life || self.try_flock(store)?;
+        self.flock_refused = !flocked;
         if !flocked {
             return Ok(false);
         }
@@ -511,6 +556,16 @@ impl Ownership {
         fs::unplanned(|| self.unlock_flock())
     }
 
+    /// Give ownership up without having written: [`Ownership::forget`] a
+    /// lease taken from a holder that did not release it (the next owner
+    /// must fence in this one's place), else [`Ownership::release`].
+    pub fn give_up(&mut self) -> Result<()> {
+        match self.abandoned() {
+            true => self.forget(),
+            false => self.release(),
+        }
+    }
+
     /// Give ownership up: rewrite this handle's record as released.
     pub fn release(&mut self) -> Result<()> {
         fs::unplanned(|| self.release_unplanned())
@@ -573,7 +628,7 @@ impl Drop for Ownership {
     fn drop(&mut self) {
         // Best effort: an unreleased lease expires anyway (a native one is
         // cleared by the next native writer).
-        let _ = self.release();
+        let _ = self.give_up();
     }
 }
 

@@ -255,7 +255,7 @@ mod planned {
         fn open(&self, name: &str, mode: OpenMode) -> io::Result<Self::File> {
             let path = self.path.join(name);
             let file = match mode {
-                OpenMode::Read => self.inner.open(name, mode)?,
+                OpenMode::Read | OpenMode::Existing => self.inner.open(name, mode)?,
                 _ => run(
                     || Op::Create { path: path.clone(), truncate: mode == OpenMode::Truncate },
                     || self.inner.open(name, mode),

@@ -118,6 +118,10 @@ pub(crate) enum OpenMode {
     Read,
     /// Read and write, created if missing, never truncated.
     ReadWrite,
+    /// Read and write; the file must exist. How a segment is reopened: a
+    /// name another writer's compaction removed must fail (`NotFound`),
+    /// never come back as an empty file below the segments that replaced it.
+    Existing,
     /// Write, created if missing, truncated to zero.
     Truncate,
     /// Read and write a new file; an existing one is an error.

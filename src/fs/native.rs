@@ -49,6 +49,7 @@ impl DirBackend for Native {
         match mode {
             OpenMode::Read => o.read(true),
             OpenMode::ReadWrite => o.read(true).write(true).create(true),
+            OpenMode::Existing => o.read(true).write(true),
             OpenMode::Truncate => o.write(true).create(true).truncate(true),
             OpenMode::CreateNew => o.read(true).write(true).create_new(true),
         };

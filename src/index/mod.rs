@@ -179,22 +179,28 @@ impl DiskIndex {
     /// Index the tail's segments below `active` (sealed now), oldest first:
     /// each gets the table another writer wrote for it, if valid, else one
     /// written from its keys, whose highest txid is at most `max_txid`.
-    pub fn seal_below(&mut self, dir: &fs::Dir, active: u32, max_txid: u64) -> Result<()> {
+    /// When another writer's compaction removed one or merged its table,
+    /// the chain is read again, which lists the directory: unless
+    /// `may_list` (owning the store, see `RecordLog::moved_on`), that
+    /// segment stays in the tail and this returns false.
+    pub fn seal_below(&mut self, dir: &fs::Dir, active: u32, max_txid: u64, may_list: bool) -> Result<bool> {
         while self.tail.first().is_some_and(|(id, _)| *id < active) {
             let (id, mut keys) = self.tail.remove(0);
             keys.max_txid = keys.max_txid.max(max_txid);
-            match self.seal(dir, id, &keys) {
-                // Another writer's compaction removed it (its keys are in
-                // the output) or merged its table: read the chain again.
-                Ok(true) => {}
-                Ok(false) => self.reread_chain(dir, active)?,
-                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
-                    self.reread_chain(dir, active)?
-                }
+            let moved = match self.seal(dir, id, &keys) {
+                Ok(sealed) => !sealed,
+                Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => true,
                 Err(e) => return Err(e),
+            };
+            if moved && !may_list {
+                self.tail.insert(0, (id, keys));
+                return Ok(false);
+            }
+            if moved {
+                self.reread_chain(dir, active)?;
             }
         }
-        Ok(())
+        Ok(true)
     }
 
     /// Index sealed segment `id` from its `keys`, or take the table another

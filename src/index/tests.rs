@@ -180,7 +180,7 @@ proptest! {
                 Op::Rotate { seal } => {
                     log.rotate().unwrap();
                     if seal {
-                        index.seal_below(&dir, log.active_segment(), log.last_txid()).unwrap();
+                        index.seal_below(&dir, log.active_segment(), log.last_txid(), true).unwrap();
                     }
                 }
                 Op::Reopen { drop_tables } => {

@@ -92,7 +92,7 @@ impl DataWal {
         // (later writes it has not read yet come after it in the log).
         self.keys.moved(&live, &moved);
         self.log.finish_compaction(output)?;
-        self.keys.compacted(self.log.dir_handle(), self.log.active_segment())?;
+        self.keys.compacted();
         self.readers.retain(|(id, _)| *id > plan.last_input);
         Ok(stats)
     }

@@ -208,28 +208,44 @@ impl Keys {
     }
 
     /// This handle's compaction is installed and its inputs removed: on
-    /// disk, read the chain again (the output's table, and the tables of
-    /// segments sealed since).
-    pub fn compacted(&mut self, dir: &fs::Dir, active: u32) -> Result<()> {
-        let Keys::Disk(disk) = self else { return Ok(()) };
-        disk.index.reread_chain(dir, active)
+    /// disk, the chain is read again (the output's table, and the tables of
+    /// segments sealed since) by the next owner of the store.
+    pub fn compacted(&mut self) {
+        if let Keys::Disk(disk) = self {
+            disk.stale = true;
+        }
+    }
+
+    /// Whether the chain must be read again, which lists the directory:
+    /// only an owner's listing is reliable (`RecordLog::moved_on`).
+    pub fn stale(&self) -> bool {
+        matches!(self, Keys::Disk(Disk { stale: true, .. }))
     }
 
     /// After the log moved on (this handle's writes, or catch-up): index
     /// the segments sealed meanwhile, and read the chain again if another
-    /// writer's compaction removed segments.
-    pub fn after_log(&mut self, dir: &fs::Dir, active: u32, last_txid: u64) -> Result<()> {
+    /// writer's compaction removed segments. Not `owned`, what needs a
+    /// listing is left for the next owner ([`Keys::stale`]).
+    pub fn after_log(&mut self, dir: &fs::Dir, active: u32, last_txid: u64, owned: bool) -> Result<()> {
         let Keys::Disk(disk) = self else { return Ok(()) };
         if disk.stale {
+            if !owned {
+                return Ok(());
+            }
             disk.index.reread_chain(dir, active)?;
             disk.stale = false;
         }
-        match disk.index.seal_below(dir, active, last_txid) {
+        let sealed = match disk.index.seal_below(dir, active, last_txid, owned) {
             // A damaged table met while sealing or merging: rebuilt, never
-            // a reason for writes to fail.
-            Err(e) if disk.index.repair(dir, &e, active)? => disk.index.seal_below(dir, active, last_txid),
+            // a reason for writes to fail (by the next owner, if not owned).
+            Err(e) if !owned && crate::index::is_table_damage(&e) => Ok(false),
+            Err(e) if disk.index.repair(dir, &e, active)? => {
+                disk.index.seal_below(dir, active, last_txid, owned)
+            }
             other => other,
-        }
+        }?;
+        disk.stale = !sealed;
+        Ok(())
     }
 
     /// If `err` is damage in an index table: rebuild it (see

@@ -125,9 +125,16 @@ impl DataWal {
     }
 
     /// Rebuild the index table `err` names as damaged; true when it did.
+    /// Rebuilding reads the chain again, which lists the directory: done
+    /// owning the store (see `RecordLog::moved_on`).
     fn repair(&mut self, err: &Error) -> Result<bool, Error> {
+        self.log.own(&mut self.keys)?;
         let active = self.log.active_segment();
-        self.keys.repair(self.log.dir_handle(), err, active)
+        let repaired = self.keys.repair(self.log.dir_handle(), err, active);
+        let released = self.log.disown();
+        let repaired = repaired?;
+        released?;
+        Ok(repaired)
     }
 
     /// Where `key`'s live value is; a damaged index table met on the way is
@@ -300,14 +307,28 @@ impl DataWal {
     /// [`DataWal::refresh`], and what the keys need after the log moved.
     fn refresh_keys(&mut self) -> Result<(), Error> {
         self.take_deferred()?;
-        self.log.refresh(&mut self.keys)?;
-        self.after_log()
+        let followed = self.log.refresh(&mut self.keys)?;
+        if (followed && !self.keys.stale()) || !self.log.options().shared {
+            return self.after_log(false);
+        }
+        // The log moved to other segments, or the index must be read
+        // again: both list the directory, which an owner does reliably
+        // (beside a single writer, which holds the store for its life, as
+        // well as a reader can).
+        if !self.log.own_to_follow(&mut self.keys)? {
+            return self.after_log(true);
+        }
+        let indexed = self.after_log(true);
+        let released = self.log.disown();
+        indexed?;
+        released
     }
 
-    /// Index segments this handle's or others' writes sealed (on disk).
-    fn after_log(&mut self) -> Result<(), Error> {
+    /// Index segments this handle's or others' writes sealed (on disk);
+    /// what needs a listing waits for an `owned` call.
+    fn after_log(&mut self, owned: bool) -> Result<(), Error> {
         let (active, last_txid) = (self.log.active_segment(), self.log.last_txid());
-        self.keys.after_log(self.log.dir_handle(), active, last_txid)
+        self.keys.after_log(self.log.dir_handle(), active, last_txid, owned || !self.log.options().shared)
     }
 
     /// Run `f` owning the store: in shared mode no other writer writes
@@ -328,7 +349,7 @@ impl DataWal {
         // What catch-up read (others' seals, a compaction) is indexed before
         // `f` looks at the keys: a compaction must not copy from segments
         // another one removed.
-        if let Err(e) = self.after_log() {
+        if let Err(e) = self.after_log(true) {
             self.log.disown()?;
             return Err(e.into());
         }
@@ -338,7 +359,7 @@ impl DataWal {
         let released = self.log.disown();
         let out = result?;
         released?;
-        self.after_log()?;
+        self.after_log(false)?;
         if self.depth == 0 {
             self.auto_compact();
         }

@@ -19,8 +19,9 @@ use crate::segment::{self, segment_file_name};
 use super::pages::{Boundaries, CHECKPOINT_BYTES};
 use super::{compact, RecordLog, Tee};
 
-/// Opens of a shared store tried while compactions remove what they listed.
-const OPEN_TRIES: u32 = 8;
+/// Longest pause between two opens of a shared store whose compactions
+/// keep removing what the open listed (see `open_in_retrying`).
+const OPEN_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(32);
 
 impl RecordLog {
     /// Open (creating if needed) the log in directory `path`.
@@ -38,21 +39,32 @@ impl RecordLog {
     /// before it read it (shared mode: another writer's compaction removing
     /// its inputs; the listing then shows the output). Each try replays
     /// into a fresh visitor from `fresh`, which the caller keeps.
+    ///
+    /// A writer that compacts again and again can finish a compaction
+    /// during every replay that takes longer than its cycle (the SIGKILL
+    /// soak's compacting writers, against a component's replay, did so
+    /// eight times in a row). So tries are paused, 1 ms doubling up to
+    /// [`OPEN_PAUSE_MAX`] with a random part that moves the next replay
+    /// against that cycle, for as long as a writer waits for ownership
+    /// (`Options::lock_wait`); then the last `NotFound` is the error.
     pub(crate) fn open_in_retrying<V: replay::Visitor>(
         dir: fs::Dir,
         options: Options,
         fresh: &mut dyn FnMut() -> V,
     ) -> Result<(Self, V), Error> {
-        let mut tries = 1;
+        let started = std::time::Instant::now();
+        let mut pause = std::time::Duration::from_millis(1);
         loop {
             let mut visit = fresh();
             match Self::open_in(dir.try_clone()?, options, &mut visit) {
                 Err(Error::Io { source, .. })
                     if options.shared
                         && source.kind() == std::io::ErrorKind::NotFound
-                        && tries < OPEN_TRIES =>
+                        && started.elapsed() < options.timing.wait =>
                 {
-                    tries += 1;
+                    let jitter = crate::lease::now_ns() % (pause.as_nanos() as u64).max(1);
+                    std::thread::sleep(pause / 2 + std::time::Duration::from_nanos(jitter / 2));
+                    pause = (pause * 2).min(OPEN_PAUSE_MAX);
                 }
                 other => return other.map(|log| (log, visit)),
             }
@@ -81,20 +93,46 @@ impl RecordLog {
     }
 
     /// The segment ids, ascending; a new store gets segment 1 (durably).
-    fn list_or_create(dir: &fs::Dir, shared: bool) -> Result<Vec<u32>, Error> {
-        let ids = segment::list_ids(dir)?;
-        if !ids.is_empty() {
-            return Ok(ids);
-        }
-        // Shared writers may race to create a new store: whoever loses the
-        // exclusive create opens what the winner made.
-        match dir.open_file(&segment_file_name(1), OpenMode::CreateNew) {
-            Err(Error::Io { source, .. }) if shared && source.kind() == std::io::ErrorKind::AlreadyExists => {
+    ///
+    /// In shared mode the listing is taken owning the store: entries added
+    /// or removed while a directory is read may or may not be returned, so
+    /// a listing that ran across another writer's compaction (its switch to
+    /// a new segment, the install of its output, the removal of its inputs)
+    /// could miss the output, or every segment. The SIGKILL soak found both:
+    /// handles that replayed a log without the keys of an output, and an
+    /// empty listing after which segment 1 was made again below the
+    /// store's segments. Owning, nobody creates or installs a segment, and
+    /// the ones that stay are all returned. Ownership is given up before
+    /// replay, unless it was taken from a holder that did not release it:
+    /// then it is kept for the fence that must follow (`open_in`).
+    ///
+    /// Beside a single writer, which holds the store for its life, the
+    /// listing is taken without owning it, and checked as a snapshot's is
+    /// (`segment::list_ids_unowned`).
+    fn list_or_create(dir: &fs::Dir, options: Options, owner: &mut Ownership) -> Result<Vec<u32>, Error> {
+        if options.shared && !owner.acquire_unless_held_for_life(dir, options.timing)? {
+            let ids = segment::list_ids_unowned(dir)?;
+            if !ids.is_empty() {
+                return Ok(ids);
             }
-            other => drop(other?),
+            // No segment yet: a writer creating the store (between its
+            // flock and its lease it looks like a single writer), whose
+            // ownership ends soon.
+            owner.acquire(dir, options.timing, false)?;
         }
-        dir.sync()?;
-        Ok(vec![1])
+        let listed = (|| {
+            let ids = segment::list_ids(dir)?;
+            if !ids.is_empty() {
+                return Ok(ids);
+            }
+            drop(dir.open_file(&segment_file_name(1), OpenMode::CreateNew)?);
+            dir.sync()?;
+            Ok(vec![1])
+        })();
+        if options.shared && (listed.is_err() || !owner.abandoned()) {
+            owner.give_up()?;
+        }
+        listed
     }
 
     /// Bytes of the segments `ids` (the last is the active one): all of
@@ -119,7 +157,7 @@ impl RecordLog {
     ) -> Result<Self, Error> {
         let mut owner = Ownership::new();
         let lock = Self::take_directory(&dir, options, &mut owner)?;
-        let ids = Self::list_or_create(&dir, options.shared)?;
+        let ids = Self::list_or_create(&dir, options, &mut owner)?;
         let active_id = *ids.last().expect("at least segment 1");
         let mut tee = Tee {
             inner: visit,
@@ -135,7 +173,10 @@ impl RecordLog {
         tee.boundaries.reserve(log_bytes / CHECKPOINT_BYTES + ids.len() as u64);
         let (report, pending_repair) =
             replay::replay(&dir, &ids, options.damage_policy(), options.hints(), &mut tee)?;
-        let mut active = dir.open_file(&segment_file_name(active_id), OpenMode::ReadWrite)?;
+        crate::sched::point("open: replayed");
+        // Removed since the listing (a compaction): `NotFound`, and the
+        // open lists again (`open_in_retrying`).
+        let mut active = dir.open_file(&segment_file_name(active_id), OpenMode::Existing)?;
         // Where the valid frames end; in shared mode other writers may have
         // appended since the replay looked, and catch-up reads from here.
         let active_len = pending_repair.map_or(tee.active_end, |tail| tail.offset);
@@ -160,7 +201,7 @@ impl RecordLog {
         let tail_to_judge = options.shared && pending_repair.is_some();
         let active_sealed = crate::seal::end(&dir, active_id)?.is_some();
         let pending_repair = if options.shared { None } else { pending_repair };
-        Ok(RecordLog {
+        let mut log = RecordLog {
             dir,
             _lock: lock,
             owner,
@@ -185,6 +226,65 @@ impl RecordLog {
             first_listed: ids[0],
             tail_to_judge,
             active_sealed,
-        })
+        };
+        if options.shared && log.owner.generation().is_some() {
+            // Listed owning a lease its holder did not release: fence it
+            // now, as the first mutation would have to.
+            log.take_over(visit)?;
+            log.owner.release()?;
+        }
+        Ok(log)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::sync::atomic::AtomicU64;
+    use std::sync::Arc;
+
+    use crate::{segment, DataWal, Options};
+
+    /// A compaction that removes the active segment an open replayed,
+    /// before the open reopens it to write: the open lists again and ends
+    /// in the compaction's new active segment. Reopening by name with a
+    /// create (as it did) made the removed segment again, empty, below the
+    /// output: a later writer's frames there follow zeros, in a segment
+    /// read as sealed, and the store no longer opens.
+    #[test]
+    fn an_open_racing_a_compaction_never_makes_a_removed_segment_again() {
+        let td = tempfile::tempdir().unwrap();
+        let dir = td.path().to_owned();
+        let shared = Options::new().shared(true);
+        let mut first = DataWal::open_with(&dir, shared).unwrap();
+        first.put(b"a", b"1").unwrap();
+        first.rotate().unwrap();
+        first.put(b"b", b"2").unwrap();
+        drop(first);
+        assert_eq!(segment::list_ids(&crate::fs::Dir::open_ambient(&dir, false).unwrap()).unwrap(), [1, 2]);
+
+        let compacted = Rc::new(Cell::new(false));
+        let (flag, at) = (compacted.clone(), dir.clone());
+        crate::sched::install(
+            move |point| {
+                if point == "open: replayed" && !flag.replace(true) {
+                    let mut other = DataWal::open_with(&at, shared).unwrap();
+                    assert_eq!(other.compact().unwrap().live_keys, 2);
+                }
+            },
+            Arc::new(AtomicU64::new(crate::lease::now_ns())),
+        );
+        let opened = DataWal::open_with(&dir, shared);
+        crate::sched::install(|_| {}, Arc::new(AtomicU64::new(crate::lease::now_ns())));
+        assert!(compacted.get(), "the hook ran");
+        let mut store = opened.unwrap();
+        let listed = segment::list_ids(&crate::fs::Dir::open_ambient(&dir, false).unwrap()).unwrap();
+        assert_eq!(listed, [3, 4], "the output and the new active segment, nothing below");
+        assert_eq!(store.log().active_segment(), 4);
+        store.put(b"c", b"3").unwrap();
+        drop(store);
+        let reopened = DataWal::open_with(&dir, Options::new()).unwrap();
+        assert_eq!(reopened.keys(), [b"a".to_vec(), b"b".to_vec(), b"c".to_vec()]);
     }
 }

@@ -39,21 +39,25 @@ impl RecordLog {
         if self.owned_depth == 0 {
             self.owner.acquire(&self.dir, self.options.timing, false)?;
             crate::sched::point("own: acquired");
-            // Taken back: nobody wrote since this handle's last ownership.
-            let caught_up = if self.owner.untouched() { Ok(()) } else { self.catch_up(visit, true) };
-            if let Err(e) = caught_up {
-                let _ = self.owner.release();
-                return Err(e);
-            }
-            if let Err(e) = self.fence_if_abandoned(visit) {
-                // Not released: the active segment may be sealed and not yet
-                // rotated, so the next owner must take the lease as
-                // abandoned and fence again, once it runs out.
-                let _ = self.owner.forget();
-                return Err(e);
-            }
+            self.take_over(visit)?;
         }
         self.owned_depth += 1;
+        Ok(())
+    }
+
+    /// Just acquired: catch up, and fence a lease taken from a holder that
+    /// did not release it. On failure ownership is given up (a lease taken
+    /// so is left to run out: the next owner must fence in its place).
+    pub(super) fn take_over(&mut self, visit: &mut dyn replay::Visitor) -> Result<(), Error> {
+        // Taken back: nobody wrote since this handle's last ownership. Its
+        // first after open still judges the torn tail open found (open
+        // owned the store only to list it).
+        let untouched = self.owner.untouched() && !self.tail_to_judge;
+        let caught_up = if untouched { Ok(()) } else { self.catch_up(visit, Look::Owner) };
+        if let Err(e) = caught_up.and_then(|()| self.fence_if_abandoned(visit)) {
+            let _ = self.owner.give_up();
+            return Err(e);
+        }
         Ok(())
     }
 
@@ -83,7 +87,7 @@ impl RecordLog {
             crate::seal::write(&self.dir, self.active_id, self.active_len, generation)?;
             match self.rotate_inner() {
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::AlreadyExists => {
-                    self.catch_up(visit, true)?;
+                    self.catch_up(visit, Look::Owner)?;
                 }
                 done => return done,
             }
@@ -165,14 +169,56 @@ impl RecordLog {
         owned
     }
 
-    /// Shared mode, not owning: read what other writers appended since the
-    /// last look (a frame still being written ends the look, and is read
-    /// next time). Owning, or in single-writer mode, there is nothing to read.
-    pub(crate) fn refresh(&mut self, visit: &mut dyn replay::Visitor) -> Result<(), Error> {
+    /// Shared mode, not owning: read what other writers appended to the
+    /// active segment since the last look (a frame still being written ends
+    /// the look, and is read next time). Owning, or in single-writer mode,
+    /// there is nothing to read. False, and nothing read, when the log has
+    /// moved to other segments since: following it means listing the
+    /// directory, which only an owner does reliably (see
+    /// [`RecordLog::moved_on`]), so the caller catches up owning the store.
+    pub(crate) fn refresh(&mut self, visit: &mut dyn replay::Visitor) -> Result<bool, Error> {
         if !self.options.shared || self.owned_depth > 0 {
-            return Ok(());
+            return Ok(true);
         }
-        self.catch_up(visit, false)
+        if self.moved_on()? {
+            return Ok(false);
+        }
+        self.catch_up(visit, Look::Reader)?;
+        Ok(true)
+    }
+
+    /// [`RecordLog::own`] for a reader that must follow the log to other
+    /// segments ([`RecordLog::refresh`] said false). False, owning nothing,
+    /// when a single writer holds the store for its life (no wait would
+    /// end): then it follows the log without owning it, its listings
+    /// checked as a snapshot's are (`segment::list_ids_unowned`).
+    pub(crate) fn own_to_follow(&mut self, visit: &mut dyn replay::Visitor) -> Result<bool, Error> {
+        debug_assert!(self.options.shared && self.owned_depth == 0, "a shared reader");
+        if self.owner.acquire_unless_held_for_life(&self.dir, self.options.timing)? {
+            crate::sched::point("own: acquired");
+            self.take_over(visit)?;
+            self.owned_depth = 1;
+            return Ok(true);
+        }
+        self.catch_up(visit, Look::BesideSingleWriter)?;
+        Ok(false)
+    }
+
+    /// Whether others sealed or removed this handle's active segment.
+    ///
+    /// Then catch-up lists the directory, and a listing is one state of the
+    /// store only if nobody adds or removes segments while it runs: entries
+    /// added or removed during a `readdir` may or may not be returned. A
+    /// listing that ran across another writer's compaction could miss its
+    /// output as well as its removed inputs, and a handle that took it for
+    /// the log would forget every key the output holds (and a compaction
+    /// of that handle's would then drop them). An owner's listing is
+    /// reliable: segments are created and installed only by owners, and
+    /// the ones that stay are all returned (docs/shared-stores.md,
+    /// "Listings").
+    fn moved_on(&mut self) -> Result<bool, Error> {
+        let (_, linked) = self.active.len_and_linked()?;
+        Ok(!linked || self.rotated()?)
     }
 
     /// Whether the active segment was sealed: the next id exists, or the
@@ -258,12 +304,16 @@ impl RecordLog {
     /// new bytes are read. An owner treats a bad frame at the very end as
     /// the torn tail of a writer that died (repaired before its write);
     /// others stop before it.
-    fn catch_up(&mut self, visit: &mut dyn replay::Visitor, owned: bool) -> Result<(), Error> {
+    fn catch_up(&mut self, visit: &mut dyn replay::Visitor, look: Look) -> Result<(), Error> {
+        let owned = look == Look::Owner;
         self.read_pending_output(visit)?;
         // A removed active segment: a compaction sealed it (or a later one)
         // and installed its output since this handle's last look.
         let (len, linked) = self.active.len_and_linked()?;
-        let rotated = !linked || self.rotated()?;
+        // Not owning, only the active segment is read (through this
+        // handle's descriptor): the log moving on since `refresh` looked
+        // (`moved_on`) happened after the read began.
+        let rotated = look != Look::Reader && (!linked || self.rotated()?);
         // The torn tail open found: judged with the full look once owned.
         let full_look = owned && self.tail_to_judge;
         if !rotated && !full_look && (len == self.active_len || self.room_at_end(len)?) {
@@ -272,7 +322,7 @@ impl RecordLog {
             return Ok(());
         }
         let mut view = match rotated {
-            true => self.rotated_view()?,
+            true => self.rotated_view(owned)?,
             // Read through this handle's own descriptor: the name may go.
             false => NewFrames {
                 ids: vec![self.active_id],
@@ -298,7 +348,7 @@ impl RecordLog {
     /// Catch-up after a rotation: what to read, from a fresh listing. Fails
     /// (poisoning the handle) when this handle read frames that a
     /// takeover's seal has since cut off.
-    fn rotated_view(&mut self) -> Result<NewFrames, Error> {
+    fn rotated_view(&mut self, owned: bool) -> Result<NewFrames, Error> {
         let seals = crate::seal::load(&self.dir)?;
         // This handle read frames a takeover's fence then dropped (a
         // late holder's, written after the takeover): its view holds
@@ -318,10 +368,16 @@ impl RecordLog {
             // Opened at once: a compaction finishing meanwhile removes
             // its inputs. One removed between the listing and its open
             // means the output is installed: list again to read it.
-            let all = segment::list_ids(&self.dir)?;
+            let all = match owned {
+                true => segment::list_ids(&self.dir)?,
+                false => segment::list_ids_unowned(&self.dir)?,
+            };
             let wanted: Vec<u32> = all.iter().copied().filter(|&id| id >= self.active_id).collect();
             let (kept, opened) = segment::open_listed(&self.dir, wanted.clone())?;
-            if kept.len() == wanted.len() || tries == RELIST_TRIES {
+            // None at all (not even this handle's active segment): the
+            // listing ran across a compaction's removals and installs, and
+            // missed its output (see `open::list_or_create`).
+            if (kept.len() == wanted.len() && !kept.is_empty()) || tries == RELIST_TRIES {
                 break (all, kept, opened);
             }
             tries += 1;
@@ -392,7 +448,7 @@ impl RecordLog {
     /// handle's active segment.
     fn move_to(&mut self, last: u32, sealed: bool) -> Result<(), Error> {
         // Whoever sealed the segment this handle leaves synced it.
-        self.active = self.dir.open_file(&segment_file_name(last), OpenMode::ReadWrite)?;
+        self.active = self.dir.open_file(&segment_file_name(last), OpenMode::Existing)?;
         self.active_sealed = sealed;
         self.active_id = last;
         self.dir_dirty = true;
@@ -428,4 +484,17 @@ struct NewFrames {
     resume: u64,
     gone: Option<Vec<u32>>,
     seals: Option<crate::seal::Seals>,
+}
+
+/// Who catches up, which says what it may read.
+#[derive(Clone, Copy, PartialEq, Eq, Debug)]
+enum Look {
+    /// Owning the store: follows the log anywhere, judges and repairs a
+    /// torn tail.
+    Owner,
+    /// Not owning it: only the rest of the active segment.
+    Reader,
+    /// Not owning it, beside a single writer that holds it for its life:
+    /// follows the log, listing as a snapshot does; never repairs.
+    BesideSingleWriter,
 }

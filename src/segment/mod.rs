@@ -115,21 +115,36 @@ pub(crate) const SNAPSHOT_TRIES: u32 = 8;
 /// The segments in `dir` now, opened: a snapshot that keeps reading them
 /// after a compaction removes them (on hosts that keep removed open files).
 ///
-/// Every listing is one state of the store (`docs/compaction.md`: inputs
-/// go only after the output is installed, ascending), and once opened the
-/// files stay that state. A listed segment removed before its open breaks
-/// that: a compaction installed its output (not listed) and removed its
-/// inputs, some of which were opened already, so the files would mix two
-/// states (a put without its later tombstone, keys without the output
-/// that now holds them). Then list and open again, up to
-/// [`SNAPSHOT_TRIES`] times.
+/// A listing taken while no compaction installs or removes a segment is
+/// one state of the store (`docs/compaction.md`: inputs go only after the
+/// output is installed, ascending), and once opened the files stay that
+/// state. Two things show a listing that was not:
+/// - a listed segment removed before its open: a compaction installed its
+///   output (not listed) and removed its inputs, some of which were opened
+///   already, so the files would mix two states (a put without its later
+///   tombstone, keys without the output that now holds them);
+/// - a segment below the highest listed that a second listing, after the
+///   opens, shows and the first did not: an output installed while the
+///   first ran (`readdir` may or may not return entries added or removed
+///   meanwhile), whose inputs it may have missed as well.
+///
+/// Either way list and open again, up to [`SNAPSHOT_TRIES`] times. This
+/// takes no lease, so it is not proof against a reader paused across two
+/// whole compactions (`docs/shared-stores.md`, "Listings"); writers list
+/// owning the store instead.
 pub(crate) fn open_all(dir: &fs::Dir) -> Result<(Vec<u32>, Vec<fs::File>), Error> {
     let mut missing = 0;
     for _ in 0..SNAPSHOT_TRIES {
         let listed = list_ids(dir)?;
         let (ids, files) = open_listed(dir, listed.clone())?;
         if ids.len() == listed.len() {
-            return Ok((ids, files));
+            let highest = ids.last().copied().unwrap_or(0);
+            let again = list_ids(dir)?;
+            match again.into_iter().find(|id| *id < highest && ids.binary_search(id).is_err()) {
+                None => return Ok((ids, files)),
+                Some(installed) => missing = installed,
+            }
+            continue;
         }
         missing = listed.into_iter().find(|id| ids.binary_search(id).is_err()).unwrap_or(0);
     }
@@ -139,12 +154,30 @@ pub(crate) fn open_all(dir: &fs::Dir) -> Result<(Vec<u32>, Vec<fs::File>), Error
         source: std::io::Error::new(
             std::io::ErrorKind::NotFound,
             format!(
-                "a listed segment was removed before it was opened in each of {SNAPSHOT_TRIES} \
-                 listings of {} (compactions finishing one after another); try again",
+                "the segments changed while they were listed and opened, in each of \
+                 {SNAPSHOT_TRIES} listings of {} (compactions finishing one after another); try again",
                 dir.path().display()
             ),
         ),
     })
+}
+
+/// The segment ids, listed without owning the store (beside a single
+/// writer, which no wait would end), checked as [`open_all`] checks its
+/// listing: again while a second listing shows a segment below the highest
+/// of the first that the first did not (an output installed meanwhile).
+/// After [`SNAPSHOT_TRIES`] the last listing is taken as it is.
+pub(crate) fn list_ids_unowned(dir: &fs::Dir) -> Result<Vec<u32>, Error> {
+    let mut listed = list_ids(dir)?;
+    for _ in 1..SNAPSHOT_TRIES {
+        let highest = listed.last().copied().unwrap_or(0);
+        let again = list_ids(dir)?;
+        if !again.iter().any(|id| *id < highest && listed.binary_search(id).is_err()) {
+            break;
+        }
+        listed = again;
+    }
+    Ok(listed)
 }
 
 /// Open the segments `listed`, leaving out those removed since the listing
@@ -290,6 +323,33 @@ mod tests {
         assert!(message.starts_with("datawal: snapshot "), "{message}");
         assert!(message.contains(&td.path().display().to_string()), "{message}");
         assert_eq!(list_ids(&dir).unwrap(), [SNAPSHOT_TRIES + 1], "one removed per listing");
+    }
+
+    /// An output installed while the first listing ran, which that listing
+    /// missed (here: made between its opens): the listing after the opens
+    /// shows a segment below the highest that the first did not, so the
+    /// snapshot lists again and holds it.
+    #[test]
+    fn a_snapshot_lists_again_when_a_segment_below_its_highest_appears() {
+        let td = tempfile::tempdir().unwrap();
+        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+        for id in [3, 5] {
+            dir.open_file(&segment_file_name(id), OpenMode::CreateNew).unwrap();
+        }
+        let path = td.path().to_owned();
+        let mut installed = false;
+        BEFORE_OPEN.with(|h| {
+            *h.borrow_mut() = Some(Box::new(move |id| {
+                if id == 5 && !installed {
+                    std::fs::write(segment_path(&path, 4), b"").unwrap();
+                    installed = true;
+                }
+            }))
+        });
+        let result = open_all(&dir);
+        BEFORE_OPEN.with(|h| h.borrow_mut().take());
+        let (ids, files) = result.unwrap();
+        assert_eq!((ids, files.len()), (vec![3, 4, 5], 3));
     }
 
     #[test]
