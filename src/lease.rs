@@ -7,11 +7,11 @@
 //! ("Ownership"; what a late holder's writes become is "Fencing" there, and
 //! `seal`); the record's bytes are in `docs/format.md` ("Side files").
 //!
-//! This file implements one handle's side of it, [`Ownership`]: the record
-//! ([`State`]: [`State::Held`] until a wall-clock expiry,
+//! This file implements one handle's side of it, [`Ownership`], over the
+//! record (`record.rs`: [`State::Held`] until a wall-clock expiry,
 //! [`State::Native`] for a native single writer, which also holds the flock
 //! on `.lock` for its life, [`State::Pinned`] for a single writer in a
-//! component, [`State::Released`]); acquisition, which waits (yield, then
+//! component, [`State::Released`]): acquisition, which waits (yield, then
 //! sleeps up to [`POLL_MAX`]) until its wait runs out and fails with
 //! `Locked`; the take-back handshake ([`Ownership::untouched`] says when it
 //! leaves nothing to catch up on); renewal before each write; and the
@@ -26,6 +26,13 @@ use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 use crate::error::{Error, Result};
 use crate::fs::{self, OpenMode};
+
+mod record;
+
+use record::{encode, file_name, generations, read, State};
+pub(crate) use record::{read_marker, write_marker, LEASE_DIR};
+#[cfg(test)]
+pub(crate) use record::{MAGIC, RECORD_LEN};
 
 /// How long a lease lasts unless renewed.
 pub const LEASE_DEFAULT: Duration = Duration::from_secs(5);
@@ -42,43 +49,6 @@ pub const WAIT_DEFAULT: Duration = Duration::from_secs(10);
 const POLL_MAX: Duration = Duration::from_millis(2);
 /// Looks that only yield the thread before sleeping starts.
 const SPINS: u32 = 20;
-
-/// The lease directory, inside the store directory: a subdirectory of its
-/// own, so the store directory never sees the leases' churn (why:
-/// `docs/shared-stores.md`, "Ownership").
-pub(crate) const LEASE_DIR: &str = ".owner";
-pub(crate) const MAGIC: [u8; 4] = *b"DWLS";
-pub(crate) const RECORD_LEN: usize = 32;
-
-/// What a lease record says.
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
-pub(crate) enum State {
-    Released,
-    /// Held until `expiry_ns`.
-    Held {
-        expiry_ns: u64,
-    },
-    /// Held by a native single writer for its life (it holds the flock).
-    Native,
-    /// Held by a single writer in a component for its life (no flock).
-    Pinned,
-}
-
-fn file_name(generation: u64) -> String {
-    format!("{generation:020}")
-}
-
-fn parse_name(name: &str) -> Option<u64> {
-    (name.len() == 20 && name.bytes().all(|b| b.is_ascii_digit())).then(|| name.parse().ok())?
-}
-
-/// The generations in the lease directory, ascending. Entries vanish
-/// while it is listed (releases, clean-ups): `fs::Dir::list` retries.
-fn generations(dir: &fs::Dir) -> Result<Vec<u64>> {
-    let mut gens: Vec<u64> = dir.list()?.iter().filter_map(|(name, _)| parse_name(name)).collect();
-    gens.sort_unstable();
-    Ok(gens)
-}
 
 pub(crate) fn now_ns() -> u64 {
     #[cfg(test)]
@@ -98,59 +68,6 @@ enum Free {
     /// Its holder is gone or late (its lease ran out, or its record never
     /// became readable): it may still wake up and write (see `seal`).
     Abandoned,
-}
-
-fn encode(state: State, nonce: u64) -> [u8; RECORD_LEN] {
-    let (tag, expiry) = match state {
-        State::Released => (0u8, 0),
-        State::Held { expiry_ns } => (1, expiry_ns),
-        State::Native => (2, u64::MAX),
-        State::Pinned => (3, u64::MAX),
-    };
-    let mut out = [0u8; RECORD_LEN];
-    out[..4].copy_from_slice(&MAGIC);
-    out[4] = tag;
-    out[8..16].copy_from_slice(&expiry.to_le_bytes());
-    out[16..24].copy_from_slice(&nonce.to_le_bytes());
-    let crc = crc32c::crc32c(&out[..24]);
-    out[24..28].copy_from_slice(&crc.to_le_bytes());
-    out
-}
-
-/// Write a marker file: a lease record at `name` in `dir`, held until
-/// `expiry_ns` by `nonce` (compaction's: one at a time, see `log::compact`).
-pub(crate) fn write_marker(dir: &fs::Dir, name: &str, expiry_ns: u64, nonce: u64) -> Result<()> {
-    // Rewritten in place, never truncated: a reader never finds it empty.
-    let mut file = dir.open_file(name, OpenMode::ReadWrite)?;
-    file.write_all_at(&encode(State::Held { expiry_ns }, nonce), 0)
-}
-
-/// A marker's expiry and nonce; `None` when missing or unreadable.
-pub(crate) fn read_marker(dir: &fs::Dir, name: &str) -> Option<(u64, u64)> {
-    let file = dir.open_file(name, OpenMode::Read).ok()?;
-    let mut bytes = [0u8; RECORD_LEN];
-    file.read_exact_at(&mut bytes, 0).ok()?;
-    match decode(&bytes)? {
-        State::Held { expiry_ns } => {
-            Some((expiry_ns, u64::from_le_bytes(bytes[16..24].try_into().expect("8 bytes"))))
-        }
-        _ => None,
-    }
-}
-
-fn decode(bytes: &[u8; RECORD_LEN]) -> Option<State> {
-    let crc = u32::from_le_bytes(bytes[24..28].try_into().expect("4 bytes"));
-    if bytes[..4] != MAGIC || crc32c::crc32c(&bytes[..24]) != crc {
-        return None;
-    }
-    let expiry_ns = u64::from_le_bytes(bytes[8..16].try_into().expect("8 bytes"));
-    match bytes[4] {
-        0 => Some(State::Released),
-        1 => Some(State::Held { expiry_ns }),
-        2 => Some(State::Native),
-        3 => Some(State::Pinned),
-        _ => None,
-    }
 }
 
 /// How long to hold and to wait.
@@ -222,14 +139,6 @@ impl std::fmt::Debug for Ownership {
             .field("released", &generation(self.released.as_ref().map(|r| r.0)))
             .finish_non_exhaustive()
     }
-}
-
-/// A lease file's state, or `None` when it is unreadable or missing.
-fn read(dir: &fs::Dir, generation: u64) -> Option<State> {
-    let file = dir.open_file(&file_name(generation), OpenMode::Read).ok()?;
-    let mut bytes = [0u8; RECORD_LEN];
-    file.read_exact_at(&mut bytes, 0).ok()?;
-    decode(&bytes)
 }
 
 impl Ownership {

@@ -424,3 +424,44 @@ fn compaction_refuses_a_store_holding_raw_records_and_drops_nothing() {
     assert_eq!(raw_count(&dir), 5);
     assert_eq!(raw_count(&td.path().join("copy")), 0, "the copy holds the keys only");
 }
+
+/// Side files that nothing reads any more (a table or hint of a segment a
+/// compaction removed, written by another writer meanwhile; one a killed
+/// writer left half written) go at the next compaction's start. Those of
+/// segments that exist stay: another writer may be writing them.
+#[test]
+fn a_compaction_removes_the_side_files_of_segments_that_are_gone() {
+    let td = tempfile::tempdir().unwrap();
+    let dir = td.path();
+    let options = Options::new().shared(true).index_files(true).segment_bytes_max(1 << 20);
+    let mut store = DataWal::open_with(dir, options).unwrap();
+    for round in 0..3u8 {
+        store.put(&[b'k', round], b"value").unwrap();
+        store.rotate().unwrap();
+    }
+    store.compact().unwrap();
+    let first = datawal::segment::list_segment_ids(dir).unwrap()[0];
+    assert!(first > 2, "segments 1 and 2 are gone");
+    let orphans =
+        ["00000001.index", "00000002.index.tmp-00000000deadbeef", "00000001.hint", "00000002.hint.tmp"];
+    let live = [format!("{first:08}.index.tmp-0123456789abcdef"), format!("{first:08}.hint.tmp")];
+    for name in orphans.iter().map(|s| s.to_string()).chain(live.iter().cloned()) {
+        std::fs::write(dir.join(name), b"left behind").unwrap();
+    }
+    store.put(b"more", b"value").unwrap();
+    store.compact().unwrap();
+    for name in orphans {
+        assert!(!dir.join(name).exists(), "{name} stays");
+    }
+    for name in &live {
+        // Their segment was there when this compaction started (as one of
+        // its inputs): they go at the next start.
+        assert!(dir.join(name).exists(), "{name}");
+    }
+    store.put(b"again", b"value").unwrap();
+    store.compact().unwrap();
+    for name in &live {
+        assert!(!dir.join(name).exists(), "{name} outlives its segment");
+    }
+    assert_eq!(store.get(b"more").unwrap().as_deref(), Some(&b"value"[..]));
+}

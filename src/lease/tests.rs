@@ -1,5 +1,6 @@
 //! Unit tests of the lease alone (no flock, as inside a component).
 
+use super::record::{decode, parse_name};
 use super::*;
 
 #[test]

@@ -60,6 +60,21 @@ pub(super) fn in_flight(dir: &fs::Dir) -> Result<bool, Error> {
     Ok(fs::unplanned(|| dir.entry_kind(MARKER))?.is_some())
 }
 
+/// Whether `name` is a hint or index file of a segment below `first` (the
+/// lowest one there is), or one being written when its writer died: a
+/// writer that wrote the table of a segment a compaction removed
+/// meanwhile, or was killed writing it, leaves one that nothing reads.
+/// Owning the store, a compaction's start removes them; the files of
+/// segments that exist are never touched (another writer may be writing
+/// them now).
+fn orphan_side_file(name: &str, first: u32) -> bool {
+    let id = |ext: &str| {
+        let (stem, _) = name.split_once(&format!(".{ext}"))?;
+        segment::parse_segment_filename(&format!("{stem}.{}", segment::SEGMENT_EXT))
+    };
+    [segment::INDEX_EXT, segment::HINT_EXT].iter().filter_map(|ext| id(ext)).any(|id| id < first)
+}
+
 fn temp_name(output: u32) -> String {
     format!("{}{TEMP_SUFFIX}", segment_file_name(output))
 }
@@ -84,9 +99,12 @@ impl RecordLog {
         if self.active_id == 1 && self.active_len == 0 {
             return Ok(None);
         }
-        // A compaction that died: its output never got installed.
-        for (name, _) in self.dir.list()? {
-            if name.ends_with(TEMP_SUFFIX) && name != MARKER {
+        let listed = self.dir.list()?;
+        let first = listed.iter().filter_map(|(name, _)| segment::parse_segment_filename(name)).min();
+        for (name, _) in listed {
+            // A compaction that died: its output never got installed.
+            let dead_output = name.ends_with(TEMP_SUFFIX) && name != MARKER;
+            if dead_output || first.is_some_and(|first| orphan_side_file(&name, first)) {
                 self.dir.remove_file_if_exists(&name)?;
             }
         }
