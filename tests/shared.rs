@@ -346,3 +346,28 @@ fn a_writer_never_continues_below_a_segment_that_exists() {
         assert_eq!(reopened.active_segment(), 3);
     }
 }
+
+/// Every segment removed by hand under a shared handle: its next read
+/// finds its active segment gone and no segment to follow, and says so
+/// with an error naming the directory (it never panics, nothing is made).
+#[test]
+fn a_handle_whose_segments_were_all_removed_gets_an_error() {
+    let td = tempfile::tempdir().unwrap();
+    let mut reader = DataWal::open_with(td.path(), shared()).unwrap();
+    let mut writer = DataWal::open_with(td.path(), shared()).unwrap();
+    writer.put(b"k", b"v").unwrap();
+    writer.rotate().unwrap();
+    writer.put(b"k", b"w").unwrap();
+    for id in datawal::segment::list_segment_ids(td.path()).unwrap() {
+        std::fs::remove_file(datawal::segment::segment_path(td.path(), id)).unwrap();
+    }
+    let err = reader.get(b"k").unwrap_err();
+    assert_eq!(Error::kind_of(&err), Some(ErrorKind::Io), "{err:#}");
+    let message = err.to_string();
+    assert!(
+        message.starts_with("datawal: list ") && message.contains("no segment at or above 1"),
+        "{message}"
+    );
+    assert!(message.contains(&td.path().display().to_string()), "{message}");
+    assert!(datawal::segment::list_segment_ids(td.path()).unwrap().is_empty());
+}

@@ -382,6 +382,20 @@ impl RecordLog {
             }
             tries += 1;
         };
+        if ids.is_empty() {
+            return Err(Error::Io {
+                op: "list",
+                path: self.dir.path().into(),
+                source: std::io::Error::new(
+                    std::io::ErrorKind::NotFound,
+                    format!(
+                        "no segment at or above {} in {RELIST_TRIES} listings (compactions ran across \
+                         each); try again",
+                        self.active_id
+                    ),
+                ),
+            });
+        }
         // A compaction removed this handle's active segment: its output is
         // among `ids` (inputs are removed only after it is in place).
         let resume = if ids.first() == Some(&self.active_id) { self.active_len } else { 0 };
