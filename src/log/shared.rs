@@ -180,11 +180,10 @@ impl RecordLog {
         if !self.options.shared || self.owned_depth > 0 {
             return Ok(true);
         }
-        if self.moved_on()? {
-            return Ok(false);
+        match self.moved_on()? {
+            None => Ok(false),
+            Some(len) => self.catch_up(visit, Look::Reader { len }).map(|()| true),
         }
-        self.catch_up(visit, Look::Reader)?;
-        Ok(true)
     }
 
     /// [`RecordLog::own`] for a reader that must follow the log to other
@@ -204,7 +203,8 @@ impl RecordLog {
         Ok(false)
     }
 
-    /// Whether others sealed or removed this handle's active segment.
+    /// `None` when others sealed or removed this handle's active segment,
+    /// else its length (one `fstat`, which catch-up then reuses).
     ///
     /// Then catch-up lists the directory, and a listing is one state of the
     /// store only if nobody adds or removes segments while it runs: entries
@@ -216,9 +216,9 @@ impl RecordLog {
     /// reliable: segments are created and installed only by owners, and
     /// the ones that stay are all returned (docs/shared-stores.md,
     /// "Listings").
-    fn moved_on(&mut self) -> Result<bool, Error> {
-        let (_, linked) = self.active.len_and_linked()?;
-        Ok(!linked || self.rotated()?)
+    fn moved_on(&mut self) -> Result<Option<u64>, Error> {
+        let (len, linked) = self.active.len_and_linked()?;
+        Ok((linked && !self.rotated()?).then_some(len))
     }
 
     /// Whether the active segment was sealed: the next id exists, or the
@@ -307,13 +307,18 @@ impl RecordLog {
     fn catch_up(&mut self, visit: &mut dyn replay::Visitor, look: Look) -> Result<(), Error> {
         let owned = look == Look::Owner;
         self.read_pending_output(visit)?;
-        // A removed active segment: a compaction sealed it (or a later one)
-        // and installed its output since this handle's last look.
-        let (len, linked) = self.active.len_and_linked()?;
-        // Not owning, only the active segment is read (through this
-        // handle's descriptor): the log moving on since `refresh` looked
-        // (`moved_on`) happened after the read began.
-        let rotated = look != Look::Reader && (!linked || self.rotated()?);
+        // Rotated: the next segment exists, or the active one was removed
+        // (a compaction sealed it, or a later one, and installed its
+        // output). Not owning, only the active segment is read (through
+        // this handle's descriptor), from the length `refresh` saw: the
+        // log moving on since (`moved_on`) happened after the read began.
+        let (len, rotated) = match look {
+            Look::Reader { len } => (len, false),
+            _ => {
+                let (len, linked) = self.active.len_and_linked()?;
+                (len, !linked || self.rotated()?)
+            }
+        };
         // The torn tail open found: judged with the full look once owned.
         let full_look = owned && self.tail_to_judge;
         if !rotated && !full_look && (len == self.active_len || self.room_at_end(len)?) {
@@ -506,8 +511,9 @@ enum Look {
     /// Owning the store: follows the log anywhere, judges and repairs a
     /// torn tail.
     Owner,
-    /// Not owning it: only the rest of the active segment.
-    Reader,
+    /// Not owning it: only the rest of the active segment, `len` bytes
+    /// long when `refresh` looked.
+    Reader { len: u64 },
     /// Not owning it, beside a single writer that holds it for its life:
     /// follows the log, listing as a snapshot does; never repairs.
     BesideSingleWriter,
