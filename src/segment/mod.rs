@@ -138,9 +138,7 @@ pub(crate) fn open_all(dir: &fs::Dir) -> Result<(Vec<u32>, Vec<fs::File>), Error
         let listed = list_ids(dir)?;
         let (ids, files) = open_listed(dir, listed.clone())?;
         if ids.len() == listed.len() {
-            let highest = ids.last().copied().unwrap_or(0);
-            let again = list_ids(dir)?;
-            match again.into_iter().find(|id| *id < highest && ids.binary_search(id).is_err()) {
+            match installed_meanwhile(&ids, &list_ids(dir)?) {
                 None => return Ok((ids, files)),
                 Some(installed) => missing = installed,
             }
@@ -170,14 +168,21 @@ pub(crate) fn open_all(dir: &fs::Dir) -> Result<(Vec<u32>, Vec<fs::File>), Error
 pub(crate) fn list_ids_unowned(dir: &fs::Dir) -> Result<Vec<u32>, Error> {
     let mut listed = list_ids(dir)?;
     for _ in 1..SNAPSHOT_TRIES {
-        let highest = listed.last().copied().unwrap_or(0);
         let again = list_ids(dir)?;
-        if !again.iter().any(|id| *id < highest && listed.binary_search(id).is_err()) {
+        if installed_meanwhile(&listed, &again).is_none() {
             break;
         }
         listed = again;
     }
     Ok(listed)
+}
+
+/// A segment of `again` (a later listing) below the highest of `first`
+/// that `first` did not show: only a compaction's install adds one there,
+/// so `first` ran across it (and may have missed its inputs too).
+fn installed_meanwhile(first: &[u32], again: &[u32]) -> Option<u32> {
+    let highest = first.last().copied().unwrap_or(0);
+    again.iter().copied().find(|id| *id < highest && first.binary_search(id).is_err())
 }
 
 /// Open the segments `listed`, leaving out those removed since the listing
