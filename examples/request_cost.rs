@@ -8,7 +8,11 @@
 //! ```text
 //! cargo run --release --example request_cost -- build DIR KEYS hints|index
 //! cargo run --release --example request_cost -- request DIR hints|index
+//! cargo run --release --example request_cost -- warm DIR KEYS GETS hints|index
 //! ```
+//!
+//! `warm` opens the store single-writer and times `GETS` random gets of
+//! present keys, as the bench's warm-get row does (a target for perf).
 
 use std::time::Instant;
 
@@ -86,8 +90,35 @@ fn main() -> anyhow::Result<()> {
                 peak_rss_kib()
             );
         }
+        ["warm", dir, keys, gets, mode] => {
+            let (keys, gets): (u64, u64) = (keys.parse()?, gets.parse()?);
+            let mut options = options(mode)?.shared(false);
+            if let Ok(bytes) = std::env::var("INDEX_CACHE_BYTES") {
+                options = options.index_cache_bytes(bytes.parse()?);
+            }
+            let mut db = DataWal::open_with(dir.as_ref(), options)?;
+            // A fixed xorshift draw: the same keys in every run.
+            let mut x = 0x2545_F491_4F6C_DD1Du64;
+            let drawn: Vec<[u8; 16]> = (0..gets)
+                .map(|_| {
+                    x ^= x << 13;
+                    x ^= x >> 7;
+                    x ^= x << 17;
+                    key(x % keys)
+                })
+                .collect();
+            for k in drawn.iter().take(1000) {
+                db.get(k)?;
+            }
+            let started = Instant::now();
+            for k in &drawn {
+                anyhow::ensure!(db.get(k)?.is_some(), "a present key is missing");
+            }
+            let ns = started.elapsed().as_secs_f64() * 1e9 / gets as f64;
+            println!("warm get {ns:.0} ns ({gets} gets over {keys} keys)");
+        }
         _ => anyhow::bail!(
-            "usage: request_cost build DIR KEYS hints|index | request_cost request DIR hints|index"
+            "usage: request_cost build DIR KEYS hints|index | request DIR hints|index | warm DIR KEYS GETS hints|index"
         ),
     }
     Ok(())

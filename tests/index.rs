@@ -340,3 +340,75 @@ fn compaction_in_place_writes_the_outputs_table_and_drops_the_inputs() {
     let (k, v) = model.iter().next().unwrap();
     assert_eq!(theirs.get(k).unwrap().as_ref(), Some(v));
 }
+
+/// With index files a compaction walks the live keys in key order and
+/// writes them so (nothing held per key), so txids do not ascend through
+/// the output; the high-water tombstone then goes last and keeps the
+/// inputs' highest txid on the last frame. Every reader resumes above it:
+/// this crate (index files or keydir) and datawal 0.1.5 give the next
+/// write a txid above every one the store gave before.
+#[test]
+fn a_compaction_in_key_order_never_lets_a_txid_repeat() {
+    // The newest write: a delete (the inputs' highest txid is no copy's),
+    // or a put of the lowest key (the first copy's, not the last's).
+    for newest_deletes in [true, false] {
+        let td = tempfile::tempdir().unwrap();
+        let dir = td.path();
+        let mut model = store(dir, 3_000);
+        let mut db = DataWal::open_with(dir, options()).unwrap();
+        db.put(b"a-first", b"x").unwrap();
+        match newest_deletes {
+            true => db.delete(b"a-first").unwrap(),
+            false => drop(model.insert(b"a-first".to_vec(), b"x".to_vec())),
+        }
+        db.fsync().unwrap();
+        let before = records(dir).iter().map(|r| r.txid).max().unwrap();
+        db.compact().unwrap();
+        drop(db);
+
+        // The output: every Put in ascending key order, the last frame the highest txid.
+        let output: u32 = names(dir, ".dwal")[0].trim_end_matches(".dwal").parse().unwrap();
+        let frames: Vec<datawal::Record> = records(dir).into_iter().filter(|r| r.segment == output).collect();
+        let puts: Vec<&[u8]> =
+            frames.iter().filter(|r| r.record_type == datawal::RecordType::Put).map(|r| &r.key[..]).collect();
+        assert_eq!(puts, model.keys().map(Vec::as_slice).collect::<Vec<_>>(), "the live keys ascending");
+        let txids: Vec<u64> = frames.iter().map(|r| r.txid).collect();
+        assert!(txids.windows(2).any(|w| w[0] > w[1]), "key order is not log order here");
+        assert_eq!(frames.last().unwrap().txid, before, "the last frame keeps the highest txid");
+        assert_eq!(
+            frames.last().unwrap().record_type,
+            datawal::RecordType::Delete,
+            "the high-water tombstone"
+        );
+
+        for keydir in [false, true] {
+            let copy = tempfile::tempdir().unwrap();
+            copy_files(dir, copy.path());
+            let options = if keydir { Options::new() } else { options() };
+            let mut db = DataWal::open_with(copy.path(), options).unwrap();
+            assert_store(&mut db, &model);
+            db.put(b"next", b"v").unwrap();
+            let (_, version) = db.get_versioned(b"next").unwrap().unwrap();
+            assert_eq!(version, before + 1, "keydir {keydir}: the next txid follows the highest");
+        }
+        let copy = tempfile::tempdir().unwrap();
+        copy_files(dir, copy.path());
+        let mut theirs = reference::RecordLog::open(copy.path()).unwrap();
+        theirs.append(b"next").unwrap();
+        let last = theirs.scan().unwrap().pop().unwrap();
+        assert_eq!(last.txid, before + 1, "datawal 0.1.5: the next txid follows the highest");
+    }
+}
+
+fn records(dir: &Path) -> Vec<datawal::Record> {
+    datawal::RecordLogReader::open(dir).unwrap().scan_iter().unwrap().map(Result::unwrap).collect()
+}
+
+fn copy_files(from: &Path, to: &Path) {
+    for entry in std::fs::read_dir(from).unwrap() {
+        let entry = entry.unwrap();
+        if entry.file_type().unwrap().is_file() {
+            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
+        }
+    }
+}

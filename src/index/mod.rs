@@ -11,7 +11,7 @@ use crate::format::RecordType;
 use crate::fs::{self, OpenMode};
 use crate::record::RecordRef;
 use crate::segment::{self, segment_file_name};
-use crate::table::{self, BlockCache, Meta, Table};
+use crate::table::{BlockCache, Table};
 
 mod chain;
 mod merge;
@@ -20,40 +20,6 @@ mod segment_keys;
 use chain::Chain;
 pub(crate) use merge::{Merge, Source};
 use segment_keys::SegmentKeys;
-
-/// Write the table of a compaction's output, segment `id` of `len` bytes
-/// ending in `tail`, which holds the copies of `live` at `moved` (and
-/// perhaps, last, the tombstone that keeps `max_txid`: a Delete of a key
-/// live nowhere, left out of the table). The output is the whole store as
-/// of its inputs: its counts are its copies'.
-pub(crate) fn write_output_table(
-    dir: &fs::Dir,
-    (id, len, tail): (u32, u64, u32),
-    max_txid: u64,
-    live: &[(Vec<u8>, RecordRef)],
-    moved: &[RecordRef],
-) -> Result<()> {
-    let mut sorted: Vec<(&[u8], RecordRef)> =
-        live.iter().map(|(k, _)| k.as_slice()).zip(moved.iter().copied()).collect();
-    sorted.sort_unstable_by(|a, b| a.0.cmp(b.0));
-    let meta = Meta {
-        first: id,
-        last: id,
-        segments: 1,
-        last_len: len,
-        last_tail: tail,
-        live_after: sorted.len() as u64,
-        live_bytes_after: sorted.iter().map(|(_, r)| u64::from(r.len)).sum(),
-        max_txid,
-        first_raw: None,
-    };
-    table::write(dir, meta, sorted.len() as u64, |b| {
-        for (key, rref) in &sorted {
-            b.push(key, RecordType::Put, *rref)?;
-        }
-        Ok(())
-    })
-}
 
 /// Whether `err` is damage in an index table (a block that fails its
 /// check): the table is a cache of its segments, so it is rebuilt rather

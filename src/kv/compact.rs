@@ -49,6 +49,15 @@ impl DataWal {
     }
 
     pub(super) fn compact_in_place(&mut self) -> Result<CompactionStats, Error> {
+        match self.compact_once() {
+            // A damaged index table met by the walk: the compaction was
+            // given up; rebuilt, and the compaction begun again.
+            Err(e) if crate::index::is_table_damage(&e) && self.repair(&e)? => self.compact_once(),
+            other => other,
+        }
+    }
+
+    fn compact_once(&mut self) -> Result<CompactionStats, Error> {
         let begun = self.owned(|s| {
             // Checked owning the store, after catching up: every segment is an input.
             s.refuse_raw_records()?;
@@ -56,24 +65,25 @@ impl DataWal {
             // key dead at the seal for the marker that keeps it.
             let high_water = HighWater { txid: s.log.last_txid(), key: s.dead_key()? };
             let Some(plan) = s.log.begin_compaction()? else { return Ok(None) };
-            // Inputs are every segment up to the sealed one: all that is live in them.
-            // A damaged table met on the way is rebuilt, as by a walk.
-            let live = match s.keys.live_in(plan.last_input) {
-                Err(e) if s.repair(&e)? => s.keys.live_in(plan.last_input),
-                other => other,
-            }?;
+            // Inputs are every segment up to the sealed one: all that is
+            // live in them. In memory the keydir has it at hand; on disk it
+            // is walked while copying.
+            let live = match s.keys.on_disk() {
+                true => None,
+                false => Some(s.keys.live_in(plan.last_input)?),
+            };
             Ok::<_, Error>(Some((plan, live, high_water)))
         })?;
-        let Some((plan, mut live, high_water)) = begun else { return Ok(CompactionStats::default()) };
-        // Log order: txids ascend through the output, as through any segment.
-        live.sort_unstable_by_key(|(_, r)| (r.segment, r.offset));
-        let copied = self.copy_live(plan, &live, &high_water);
-        let (output, moved) = match copied.and_then(|(mut output, moved)| {
-            self.log.seal_compaction_output(&mut output)?;
-            // Before the install, as the hint: whoever reads the output finds its table.
-            self.keys.index_output(self.log.dir_handle(), &output, &live, &moved)?;
-            Ok((output, moved))
-        }) {
+        let Some((plan, live, high_water)) = begun else { return Ok(CompactionStats::default()) };
+        let copied = match live {
+            Some(mut live) => {
+                // Log order: txids ascend through the output, as through any segment.
+                live.sort_unstable_by_key(|(_, r)| (r.segment, r.offset));
+                self.copy_live(plan, &live, &high_water).map(|(output, moved)| (output, Some((live, moved))))
+            }
+            None => self.copy_in_key_order(plan, &high_water).map(|output| (output, None)),
+        };
+        let (output, moved) = match copied {
             Ok(done) => done,
             Err(e) => {
                 self.log.abandon_compaction(plan);
@@ -81,16 +91,18 @@ impl DataWal {
             }
         };
         let stats = CompactionStats {
-            live_keys: live.len() as u64,
+            live_keys: output.keys(),
             records_written: output.records(),
             bytes_written: output.len(),
         };
         if !self.owned(|s| s.log.install_compaction(&output))? {
             return Ok(CompactionStats::default());
         }
-        // Keys this handle knows nobody wrote since now live in the output
-        // (later writes it has not read yet come after it in the log).
-        self.keys.moved(&live, &moved);
+        if let Some((live, moved)) = moved {
+            // Keys this handle knows nobody wrote since now live in the
+            // output (later writes it has not read yet come after it in the log).
+            self.keys.moved(&live, &moved);
+        }
         self.log.finish_compaction(output)?;
         self.keys.compacted();
         self.readers.retain(|(id, _)| *id > plan.last_input);
@@ -134,9 +146,8 @@ impl DataWal {
     }
 
     /// Write the output of `plan`: each of `live` (in log order) verified
-    /// and copied, then, if the last copy's txid is below the inputs'
-    /// highest, the high-water marker (see [`HighWater`]). Where each copy
-    /// went, in the same order.
+    /// and copied, then the high-water marker if needed ([`HighWater`]),
+    /// and make it durable. Where each copy went, in the same order.
     fn copy_live(
         &mut self,
         plan: crate::log::CompactionPlan,
@@ -150,12 +161,59 @@ impl DataWal {
             moved.push(output.push(&frame, RecordType::Put, key, header.txid)?);
             self.log.renew_compaction(&mut output)?;
         }
-        if output.max_txid() < high_water.txid {
-            let mut frame = Vec::new();
-            format::encode_into(&mut frame, RecordType::Delete, high_water.txid, &high_water.key, b"")?;
-            output.push(&frame, RecordType::Delete, &high_water.key, high_water.txid)?;
-        }
+        high_water.end(&mut output)?;
+        self.log.seal_compaction_output(&mut output)?;
         Ok((output, moved))
+    }
+
+    /// Write the output of `plan` on disk's way: the live keys of the
+    /// inputs walked in key order from the index (the tail's segments
+    /// merged with the chain's tables), each frame verified and copied,
+    /// and the output's table written in the same pass, before the
+    /// install (whoever reads the output finds it). Nothing is held per
+    /// key: memory is the walk's blocks, one table entry per data block
+    /// and the table's filter. txids do not ascend through this output;
+    /// the high-water marker, last whenever the last copy's txid is below
+    /// the inputs' highest, keeps the last frame's txid the highest.
+    fn copy_in_key_order(
+        &mut self,
+        plan: crate::log::CompactionPlan,
+        high_water: &HighWater,
+    ) -> Result<crate::log::CompactionOutput, Error> {
+        // Sizes the table's filter; more entries only raise its false
+        // positive rate.
+        let (estimate, _) = self.keys.counts()?;
+        let DataWal { keys, log, readers, .. } = self;
+        let log = &*log;
+        let mut output = log.compaction_output(plan)?;
+        let id = output.id();
+        let mut live_bytes = 0;
+        crate::table::write_then_meta(log.dir_handle(), id, estimate, |table| {
+            for entry in keys.live_walk(plan.last_input)? {
+                let (key, rref) = entry?;
+                let (frame, header) = super::read::read_frame_in(readers, log, &key, rref)?;
+                let copy = output.push(&frame, RecordType::Put, &key, header.txid)?;
+                table.push(&key, RecordType::Put, copy)?;
+                live_bytes += u64::from(copy.len);
+                log.renew_compaction(&mut output)?;
+            }
+            // A Delete of a key live nowhere: left out of the table.
+            high_water.end(&mut output)?;
+            log.seal_compaction_output(&mut output)?;
+            // The output is the whole store as of its inputs: its counts are its copies'.
+            Ok(crate::table::Meta {
+                first: id,
+                last: id,
+                segments: 1,
+                last_len: output.len(),
+                last_tail: output.tail(),
+                live_after: output.keys(),
+                live_bytes_after: live_bytes,
+                max_txid: output.max_txid(),
+                first_raw: None,
+            })
+        })?;
+        Ok(output)
     }
 
     /// Write a compacted copy (one Put per live key, ascending) into
@@ -243,10 +301,25 @@ impl DataWal {
 /// lands after the output and wins. A crash that leaves a suffix of the
 /// inputs beside the output leaves those tombstones too. Writers catching
 /// up on an output read its puts only. Its txid is above every copy's, so
-/// txids still ascend through the output.
+/// the output's last frame carries its highest txid (what a hint file's
+/// check and datawal 0.1.5's resumption read), in log order and in key
+/// order alike.
 struct HighWater {
     txid: u64,
     key: Vec<u8>,
+}
+
+impl HighWater {
+    /// End `output` with the marker, unless its last frame already
+    /// carries the inputs' highest txid.
+    fn end(&self, output: &mut crate::log::CompactionOutput) -> Result<(), Error> {
+        if output.last_txid() < self.txid {
+            let mut frame = Vec::new();
+            format::encode_into(&mut frame, RecordType::Delete, self.txid, &self.key, b"")?;
+            output.push(&frame, RecordType::Delete, &self.key, self.txid)?;
+        }
+        Ok(())
+    }
 }
 
 /// Refuse a target whose parent is a store directory (this store's or any

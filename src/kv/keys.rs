@@ -150,14 +150,36 @@ impl Keys {
     }
 
     /// The live keys whose records are in segments up to `last` (a
-    /// compaction's inputs), with their references. Memory: one entry per
-    /// such key, as compaction in place copies them in log order.
+    /// compaction's inputs), with their references, collected: one entry
+    /// per such key. In-place compaction takes them so with the keydir,
+    /// which holds every key anyway; on disk it walks them ([`Keys::live_walk`]).
     pub fn live_in(&self, last: u32) -> Result<Vec<(Vec<u8>, RecordRef)>> {
-        let live = match self {
-            Keys::Memory(keydir) => keydir.iter().map(|(k, r)| (k.to_vec(), *r)).collect(),
-            Keys::Disk(disk) => disk.index.live_after(None)?.collect::<Result<Vec<_>>>()?,
+        match self {
+            Keys::Memory(keydir) => {
+                Ok(keydir.iter().filter(|(_, r)| r.segment <= last).map(|(k, r)| (k.to_vec(), *r)).collect())
+            }
+            Keys::Disk(_) => self.live_walk(last)?.collect(),
+        }
+    }
+
+    /// On disk: the live keys of segments up to `last` with their
+    /// references, ascending, read as the walk goes (the tail merged with
+    /// the chain). In memory: the keydir's, sorted first.
+    pub fn live_walk(&self, last: u32) -> Result<impl Iterator<Item = Result<(Vec<u8>, RecordRef)>> + '_> {
+        let walk: Box<dyn Iterator<Item = Result<(Vec<u8>, RecordRef)>> + '_> = match self {
+            Keys::Memory(_) => {
+                let mut live = self.live_in(last)?;
+                live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
+                Box::new(live.into_iter().map(Ok))
+            }
+            Keys::Disk(disk) => Box::new(disk.index.live_after(None)?),
         };
-        Ok(live.into_iter().filter(|(_, r)| r.segment <= last).collect())
+        Ok(walk.filter(move |entry| entry.as_ref().map_or(true, |(_, r)| r.segment <= last)))
+    }
+
+    /// Whether the keys are on disk (index files).
+    pub fn on_disk(&self) -> bool {
+        matches!(self, Keys::Disk(_))
     }
 
     /// The first Raw record seen (compaction in place refuses such stores).
@@ -177,21 +199,6 @@ impl Keys {
             Keys::Memory(keydir) => keydir.live_bytes(),
             Keys::Disk(disk) => disk.index.live_bytes_estimate(),
         }
-    }
-
-    /// A compaction's output `output` was written, the copies of `live` at
-    /// `moved`: on disk, its table (before the install, so whoever reads the
-    /// output finds it).
-    pub fn index_output(
-        &self,
-        dir: &fs::Dir,
-        output: &crate::log::CompactionOutput,
-        live: &[(Vec<u8>, RecordRef)],
-        moved: &[RecordRef],
-    ) -> Result<()> {
-        let Keys::Disk(_) = self else { return Ok(()) };
-        let segment = (output.id(), output.len(), output.tail());
-        crate::index::write_output_table(dir, segment, output.max_txid(), live, moved)
     }
 
     /// The copies of `live` went to `moved`: in memory, keys this handle

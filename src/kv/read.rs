@@ -6,6 +6,7 @@
 use crate::error::Error;
 use crate::format;
 use crate::fs::OpenMode;
+use crate::log::RecordLog;
 use crate::record::RecordRef;
 use crate::segment::{into_value, read_put_frame};
 
@@ -61,17 +62,28 @@ impl DataWal {
         key: &[u8],
         rref: RecordRef,
     ) -> Result<(Vec<u8>, format::Header), Error> {
-        let at = match self.readers.iter().position(|(segment, _)| *segment == rref.segment) {
-            Some(at) => at,
-            None => {
-                if self.readers.len() >= READ_HANDLES_MAX {
-                    self.readers.clear();
-                }
-                let name = crate::segment::segment_file_name(rref.segment);
-                self.readers.push((rref.segment, self.log.dir_handle().open_file(&name, OpenMode::Read)?));
-                self.readers.len() - 1
-            }
-        };
-        read_put_frame(&mut self.readers[at].1, self.log.dir(), key, rref)
+        read_frame_in(&mut self.readers, &self.log, key, rref)
     }
+}
+
+/// [`DataWal::read_frame`] with the handle's parts apart: its read handles
+/// (`readers`, kept up to [`READ_HANDLES_MAX`]) and its log.
+pub(super) fn read_frame_in(
+    readers: &mut Vec<(u32, crate::fs::File)>,
+    log: &RecordLog,
+    key: &[u8],
+    rref: RecordRef,
+) -> Result<(Vec<u8>, format::Header), Error> {
+    let at = match readers.iter().position(|(segment, _)| *segment == rref.segment) {
+        Some(at) => at,
+        None => {
+            if readers.len() >= READ_HANDLES_MAX {
+                readers.clear();
+            }
+            let name = crate::segment::segment_file_name(rref.segment);
+            readers.push((rref.segment, log.dir_handle().open_file(&name, OpenMode::Read)?));
+            readers.len() - 1
+        }
+    };
+    read_put_frame(&mut readers[at].1, log.dir(), key, rref)
 }

@@ -132,7 +132,9 @@ impl RecordLog {
             buf: Vec::with_capacity(OUTPUT_BUFFER_BYTES),
             len: 0,
             records: 0,
+            keys: 0,
             max_txid: 0,
+            last_txid: 0,
             tail: 0,
             hint: self.options.hints().then(hint::Builder::default),
             renewed_at: lease::now_ns(),
@@ -142,6 +144,8 @@ impl RecordLog {
     /// Make a written output durable under its temporary name (not owning
     /// the store: others keep writing meanwhile).
     pub(crate) fn seal_compaction_output(&self, output: &mut Output) -> Result<(), Error> {
+        // What a hint's check and datawal 0.1.5's resumption read (`HighWater`).
+        assert_eq!(output.last_txid, output.max_txid, "an output's last frame carries its highest txid");
         output.flush()?;
         output.file.sync_data()?;
         if let Some(builder) = &output.hint {
@@ -227,7 +231,9 @@ impl RecordLog {
     }
 }
 
-/// A compaction's output being written: frames appended in log order.
+/// A compaction's output being written: frames appended in log order (the
+/// keydir's way) or in key order (the on-disk index's way), then perhaps
+/// the high-water tombstone, which leaves the last frame's txid the highest.
 #[derive(Debug)]
 pub(crate) struct Output {
     pub plan: Plan,
@@ -236,7 +242,10 @@ pub(crate) struct Output {
     /// Bytes written and buffered: the next frame's offset.
     len: u64,
     records: u64,
+    /// Puts among the records: the live keys copied.
+    keys: u64,
     max_txid: u64,
+    last_txid: u64,
     /// The last frame's CRC (its last 4 bytes): what tables of the output
     /// are checked against.
     tail: u32,
@@ -254,7 +263,6 @@ impl Output {
         key: &[u8],
         txid: u64,
     ) -> Result<RecordRef, Error> {
-        debug_assert!(txid > self.max_txid, "frames are copied in log order");
         let rref = RecordRef { segment: self.plan.output, offset: self.len, len: frame.len() as u32 };
         if self.buf.len() + frame.len() > OUTPUT_BUFFER_BYTES {
             self.flush()?;
@@ -262,7 +270,9 @@ impl Output {
         self.buf.extend_from_slice(frame);
         self.len += frame.len() as u64;
         self.records += 1;
-        self.max_txid = txid;
+        self.keys += u64::from(record_type == crate::format::RecordType::Put);
+        self.max_txid = self.max_txid.max(txid);
+        self.last_txid = txid;
         self.tail = u32::from_le_bytes(frame[frame.len() - 4..].try_into().expect("a frame ends in its CRC"));
         super::push_hint(&mut self.hint, rref, record_type, key);
         Ok(rref)
@@ -278,9 +288,19 @@ impl Output {
         self.records
     }
 
-    /// The txid of the last frame pushed (0 before any).
+    /// Live keys copied so far.
+    pub fn keys(&self) -> u64 {
+        self.keys
+    }
+
+    /// The highest txid pushed (0 before any).
     pub fn max_txid(&self) -> u64 {
         self.max_txid
+    }
+
+    /// The txid of the last frame pushed (0 before any).
+    pub fn last_txid(&self) -> u64 {
+        self.last_txid
     }
 
     /// The output's segment id.

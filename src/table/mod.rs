@@ -559,16 +559,29 @@ pub(crate) fn write(
     entries: u64,
     fill: impl FnOnce(&mut Builder<'_>) -> Result<()>,
 ) -> Result<()> {
-    let name = crate::segment::index_file_name(meta.last);
+    write_then_meta(dir, meta.last, entries, |b| fill(b).map(|()| meta))
+}
+
+/// [`write`] for a table whose run is known only once its entries are
+/// pushed (a compaction's output, written in the same pass): `fill`
+/// returns the run, which must end at `last`.
+pub(crate) fn write_then_meta(
+    dir: &fs::Dir,
+    last: u32,
+    entries: u64,
+    fill: impl FnOnce(&mut Builder<'_>) -> Result<Meta>,
+) -> Result<()> {
+    let name = crate::segment::index_file_name(last);
     let tmp = {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
-        h.write_u32(meta.last);
+        h.write_u32(last);
         format!("{name}.tmp-{:016x}", h.finish())
     };
     let result = dir.replace_file(&name, &tmp, |file| {
         let mut builder = Builder::new(file, entries);
-        fill(&mut builder)?;
+        let meta = fill(&mut builder)?;
+        assert_eq!(meta.last, last, "a table is named after its run's last segment");
         builder.finish(meta)
     });
     if result.is_err() {
