@@ -70,7 +70,7 @@ impl Chain {
                 _ => {
                     let id = missing.next().expect("peeked");
                     let mut chain = Chain { tables: below, cache: cache.clone() };
-                    chain.index_segment(dir, id)?;
+                    chain.index_segment(dir, id, table::Existing::Replace)?;
                     below = chain.tables;
                 }
             }
@@ -134,15 +134,16 @@ impl Chain {
     }
 
     /// Read sealed segment `id` (strict: a sealed segment has no torn
-    /// tail) and index it ([`Chain::push`]).
-    fn index_segment(&mut self, dir: &fs::Dir, id: u32) -> Result<()> {
+    /// tail) and index it ([`Chain::push`]). A rebuild replaces the table
+    /// there, which is missing, stale, damaged or of a broken run.
+    fn index_segment(&mut self, dir: &fs::Dir, id: u32, existing: table::Existing) -> Result<()> {
         let mut keys = SegmentKeys::default();
         let mut scan = Scan::new(dir.try_clone()?, vec![id], DamagePolicy::Strict).sealed();
         while let Some((rref, frame)) = scan.next_frame()? {
             keys.record(rref, frame.header.record_type, frame.key);
         }
         keys.max_txid = scan.report().last_txid_seen;
-        self.write_table(dir, id, &keys)
+        self.write_table(dir, id, &keys, existing)
     }
 
     /// Write sealed segment `id`'s table from `keys` (all it holds), with
@@ -154,14 +155,23 @@ impl Chain {
         // missed frames) would hide the rest from every later reader, and
         // from a compaction's live set. Read the segment itself then.
         let len = dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?;
+        // A seal: a table of the segment that another writer wrote
+        // meanwhile (perhaps merged with the ones below) is kept.
+        let existing = table::Existing::Keep;
         match keys.cover(len) {
-            true => self.write_table(dir, id, keys),
-            false => self.index_segment(dir, id),
+            true => self.write_table(dir, id, keys, existing),
+            false => self.index_segment(dir, id, existing),
         }
     }
 
     /// [`Chain::push`] of keys known to cover the segment.
-    fn write_table(&mut self, dir: &fs::Dir, id: u32, keys: &SegmentKeys) -> Result<()> {
+    fn write_table(
+        &mut self,
+        dir: &fs::Dir,
+        id: u32,
+        keys: &SegmentKeys,
+        existing: table::Existing,
+    ) -> Result<()> {
         let last = &keys.last;
         let first_raw = self.newest().and_then(|m| m.first_raw).or(keys.first_raw);
         let max_txid = keys.max_txid.max(self.newest().map_or(0, |m| m.max_txid));
@@ -192,7 +202,7 @@ impl Chain {
             max_txid,
             first_raw,
         };
-        table::write(dir, meta, last.len() as u64, |b| {
+        table::write(dir, meta, last.len() as u64, existing, |b| {
             for (key, (t, rref)) in last {
                 b.push(key, *t, *rref)?;
             }
@@ -233,7 +243,7 @@ impl Chain {
                 let mut merge = Merge::new(sources)?;
                 // At most both tables' entries (fewer where keys meet).
                 let entries = self.tables[0].entries() + self.tables[1].entries();
-                table::write(dir, meta, entries, |b| {
+                table::write(dir, meta, entries, table::Existing::Replace, |b| {
                     while let Some(e) = merge.newest()? {
                         if !(oldest && e.record_type == RecordType::Delete) {
                             b.push(&e.key, e.record_type, e.rref)?;

@@ -188,31 +188,38 @@ impl DataWal {
         let mut output = log.compaction_output(plan)?;
         let id = output.id();
         let mut live_bytes = 0;
-        crate::table::write_then_meta(log.dir_handle(), id, estimate, |table| {
-            for entry in keys.live_walk(plan.last_input)? {
-                let (key, rref) = entry?;
-                let (frame, header) = super::read::read_frame_in(readers, log, &key, rref)?;
-                let copy = output.push(&frame, RecordType::Put, &key, header.txid)?;
-                table.push(&key, RecordType::Put, copy)?;
-                live_bytes += u64::from(copy.len);
-                log.renew_compaction(&mut output)?;
-            }
-            // A Delete of a key live nowhere: left out of the table.
-            high_water.end(&mut output)?;
-            log.seal_compaction_output(&mut output)?;
-            // The output is the whole store as of its inputs: its counts are its copies'.
-            Ok(crate::table::Meta {
-                first: id,
-                last: id,
-                segments: 1,
-                last_len: output.len(),
-                last_tail: output.tail(),
-                live_after: output.keys(),
-                live_bytes_after: live_bytes,
-                max_txid: output.max_txid(),
-                first_raw: None,
-            })
-        })?;
+        // Nobody else writes a table of an output not yet installed.
+        crate::table::write_then_meta(
+            log.dir_handle(),
+            id,
+            estimate,
+            crate::table::Existing::Replace,
+            |table| {
+                for entry in keys.live_walk(plan.last_input)? {
+                    let (key, rref) = entry?;
+                    let (frame, header) = super::read::read_frame_in(readers, log, &key, rref)?;
+                    let copy = output.push(&frame, RecordType::Put, &key, header.txid)?;
+                    table.push(&key, RecordType::Put, copy)?;
+                    live_bytes += u64::from(copy.len);
+                    log.renew_compaction(&mut output)?;
+                }
+                // A Delete of a key live nowhere: left out of the table.
+                high_water.end(&mut output)?;
+                log.seal_compaction_output(&mut output)?;
+                // The output is the whole store as of its inputs: its counts are its copies'.
+                Ok(crate::table::Meta {
+                    first: id,
+                    last: id,
+                    segments: 1,
+                    last_len: output.len(),
+                    last_tail: output.tail(),
+                    live_after: output.keys(),
+                    live_bytes_after: live_bytes,
+                    max_txid: output.max_txid(),
+                    first_raw: None,
+                })
+            },
+        )?;
         Ok(output)
     }
 

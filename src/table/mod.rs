@@ -553,13 +553,32 @@ impl Iterator for TableIter<'_> {
 /// of its own, so writers racing to index one segment (shared mode) each
 /// rename a whole table; the directory sync that makes the name
 /// durable is the caller's.
+/// What a table write does when, as it is about to name its table, a
+/// valid table of the same segment (same length and last frame) is there.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Existing {
+    /// Replace it: a merge, whose table covers more than the one it
+    /// replaces; a rebuild, of a table there that is damaged or whose run
+    /// lost segments.
+    Replace,
+    /// Keep it and drop this one: a seal, whose table covers one segment,
+    /// while the one there, another writer's, covers it too and perhaps
+    /// more (a merge that writer made meanwhile, which a single table must
+    /// not overwrite: the merged run's older tables are gone).
+    Keep,
+}
+
+/// Write the table of run `meta` as `<meta.last>.index`, whole or not at
+/// all: `fill` pushes its entries (about `entries`, which sizes the
+/// filter) into a temporary file, which is synced and renamed into place.
 pub(crate) fn write(
     dir: &fs::Dir,
     meta: Meta,
     entries: u64,
+    existing: Existing,
     fill: impl FnOnce(&mut Builder<'_>) -> Result<()>,
 ) -> Result<()> {
-    write_then_meta(dir, meta.last, entries, |b| fill(b).map(|()| meta))
+    write_then_meta(dir, meta.last, entries, existing, |b| fill(b).map(|()| meta))
 }
 
 /// [`write`] for a table whose run is known only once its entries are
@@ -569,6 +588,7 @@ pub(crate) fn write_then_meta(
     dir: &fs::Dir,
     last: u32,
     entries: u64,
+    existing: Existing,
     fill: impl FnOnce(&mut Builder<'_>) -> Result<Meta>,
 ) -> Result<()> {
     let name = crate::segment::index_file_name(last);
@@ -578,12 +598,20 @@ pub(crate) fn write_then_meta(
         h.write_u32(last);
         format!("{name}.tmp-{:016x}", h.finish())
     };
-    let result = dir.replace_file(&name, &tmp, |file| {
-        let mut builder = Builder::new(file, entries);
+    let result = (|| {
+        let mut file = dir.open_file(&tmp, OpenMode::Truncate)?;
+        let mut builder = Builder::new(&mut file, entries);
         let meta = fill(&mut builder)?;
         assert_eq!(meta.last, last, "a table is named after its run's last segment");
-        builder.finish(meta)
-    });
+        builder.finish(meta)?;
+        file.sync_data()?;
+        // Checked just before the rename: what is left is the instant
+        // between the two (docs/index.md, "Merge").
+        if existing == Existing::Keep && Table::open(dir, last, meta.last_len, meta.last_tail)?.is_some() {
+            return dir.remove_file_if_exists(&tmp);
+        }
+        dir.rename(&tmp, dir, &name)
+    })();
     if result.is_err() {
         // Best effort: a leftover temporary file is only a name nothing reads.
         let _ = dir.remove_file_if_exists(&tmp);

@@ -21,7 +21,7 @@ fn meta(last: u32) -> Meta {
 }
 
 fn write_model(dir: &fs::Dir, m: &Model) {
-    write(dir, meta(3), m.len() as u64, |b| {
+    write(dir, meta(3), m.len() as u64, Existing::Replace, |b| {
         for (key, &(t, offset, len)) in m {
             b.push(key, t, RecordRef { segment: 1 + (offset as u32 % 3), offset, len })?;
         }
@@ -111,6 +111,37 @@ fn tables_of_every_depth_answer_gets_and_ordered_walks() {
         depths.push(Table::open(&dir, 3, 1000, 7).unwrap().unwrap().footer.depth);
     }
     assert_eq!(depths, [0, 0, 1, 2, 3], "the cases cover these depths");
+}
+
+/// A seal writes its segment's table unless a valid one is there by then:
+/// another writer's, perhaps merged over a longer run, which a single
+/// table must not replace (the merged run's older tables are gone). A
+/// merge replaces; a table for other bytes is replaced either way.
+#[test]
+fn a_single_table_keeps_a_valid_one_of_its_segment_and_a_merge_replaces_it() {
+    let td = tempfile::tempdir().unwrap();
+    let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+    let merged = model((0u32..100).map(|i| i.to_be_bytes().to_vec()));
+    write_model(&dir, &merged); // the run 1..=3
+    let single = Meta { first: 3, segments: 1, ..meta(3) };
+    let one =
+        |b: &mut Builder<'_>| b.push(b"only", RecordType::Put, RecordRef { segment: 3, offset: 0, len: 30 });
+    write(&dir, single, 1, Existing::Keep, one).unwrap();
+    let table = Table::open(&dir, 3, 1000, 7).unwrap().unwrap();
+    assert_eq!((table.meta(), table.entries()), (meta(3), 100), "the merged table stays");
+    let names: Vec<String> = dir.list().unwrap().into_iter().map(|(n, _)| n).collect();
+    assert_eq!(names, [crate::segment::index_file_name(3)], "no temporary file is left");
+
+    let grown = Meta { last_len: 1001, ..single };
+    write(&dir, grown, 1, Existing::Keep, one).unwrap();
+    assert_eq!(
+        Table::open(&dir, 3, 1001, 7).unwrap().unwrap().meta(),
+        grown,
+        "a table for other bytes is replaced"
+    );
+    write(&dir, meta(3), 1, Existing::Keep, one).unwrap();
+    write(&dir, single, 1, Existing::Replace, one).unwrap();
+    assert_eq!(Table::open(&dir, 3, 1000, 7).unwrap().unwrap().meta(), single, "a merge's write replaces");
 }
 
 #[test]
