@@ -172,13 +172,12 @@ impl Chain {
         keys: &SegmentKeys,
         existing: table::Existing,
     ) -> Result<()> {
-        let last = &keys.last;
         let first_raw = self.newest().and_then(|m| m.first_raw).or(keys.first_raw);
         let max_txid = keys.max_txid.max(self.newest().map_or(0, |m| m.max_txid));
         let segment = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
         let (last_len, last_tail) = segment::len_and_tail(&segment)?;
         let (mut live, mut live_bytes) = self.newest().map_or((0, 0), |m| (m.live_after, m.live_bytes_after));
-        for (key, (t, rref)) in last {
+        for (key, t, rref) in keys.iter() {
             let before = self.get(key)?.filter(|(t, _)| *t == RecordType::Put);
             if let Some((_, old)) = &before {
                 // Saturating: counts below come from tables, which a
@@ -186,7 +185,7 @@ impl Chain {
                 live = live.saturating_sub(1);
                 live_bytes = live_bytes.saturating_sub(u64::from(old.len));
             }
-            if *t == RecordType::Put {
+            if t == RecordType::Put {
                 live += 1;
                 live_bytes += u64::from(rref.len);
             }
@@ -202,9 +201,9 @@ impl Chain {
             max_txid,
             first_raw,
         };
-        table::write(dir, meta, last.len() as u64, existing, |b| {
-            for (key, (t, rref)) in last {
-                b.push(key, *t, *rref)?;
+        table::write(dir, meta, keys.len() as u64, existing, |b| {
+            for (key, t, rref) in keys.ascending() {
+                b.push(key, t, rref)?;
             }
             Ok(())
         })?;

@@ -91,9 +91,9 @@ impl DiskIndex {
         let tail: u64 = self
             .tail
             .iter()
-            .flat_map(|(_, keys)| keys.last.values())
-            .filter(|(t, _)| *t == RecordType::Put)
-            .map(|(_, r)| u64::from(r.len))
+            .flat_map(|(_, keys)| keys.iter())
+            .filter(|(_, t, _)| *t == RecordType::Put)
+            .map(|(_, _, r)| u64::from(r.len))
             .sum();
         sealed + tail
     }
@@ -207,12 +207,12 @@ impl DiskIndex {
         let (mut live, mut bytes) =
             self.chain.newest().map_or((0, 0), |m| (m.live_after, m.live_bytes_after));
         for (at, (_, keys)) in self.tail.iter().enumerate() {
-            for (key, (t, rref)) in &keys.last {
+            for (key, t, rref) in keys.iter() {
                 if let Some((RecordType::Put, old)) = self.newest(key, at)? {
                     live = live.saturating_sub(1);
                     bytes = bytes.saturating_sub(u64::from(old.len));
                 }
-                if *t == RecordType::Put {
+                if t == RecordType::Put {
                     live += 1;
                     bytes += u64::from(rref.len);
                 }

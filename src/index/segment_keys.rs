@@ -1,7 +1,9 @@
 //! One segment's keys, as its frames go by: what a sealed segment's table
 //! is written from, and what the tail holds of each segment after the chain.
 
-use std::collections::BTreeMap;
+use std::sync::OnceLock;
+
+use hashbrown::HashTable;
 
 use crate::error::Result;
 use crate::format::RecordType;
@@ -11,9 +13,21 @@ use crate::table::Entry;
 /// One segment's keys as its frames go by: each key's newest record there
 /// (a Put or a Delete), its first Raw record, its highest txid. Memory:
 /// one entry per distinct key of the segment.
+///
+/// Hashed, not sorted, as they come: open replays the active segment into
+/// them on every open, which a fresh instance per request pays each time
+/// (a `BTreeMap` of owned keys made that twice the keydir's replay). Key
+/// order is made when first asked for (a seal's table, an ordered walk)
+/// and kept until a new key comes.
 #[derive(Debug, Default)]
 pub(crate) struct SegmentKeys {
-    pub(super) last: BTreeMap<Vec<u8>, (RecordType, RecordRef)>,
+    /// Each distinct key once, in the order first seen, with its newest record.
+    entries: Vec<(Box<[u8]>, RecordType, RecordRef)>,
+    /// Positions in `entries`, by the key's hash.
+    index: HashTable<u32>,
+    hasher: foldhash::fast::RandomState,
+    /// Positions in `entries` in ascending key order, once asked for.
+    sorted: OnceLock<Vec<u32>>,
     pub(super) first_raw: Option<RecordRef>,
     pub max_txid: u64,
     /// The bytes of the segment these keys were read from: `from` is the
@@ -33,10 +47,26 @@ impl SegmentKeys {
         });
         match record_type {
             RecordType::Raw => self.first_raw = self.first_raw.or(Some(rref)),
-            t => match self.last.get_mut(key) {
-                Some(entry) => *entry = (t, rref),
-                None => drop(self.last.insert(key.to_vec(), (t, rref))),
-            },
+            t => {
+                let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
+                let entries = &mut self.entries;
+                match self.index.find(hash, |&at| &*entries[at as usize].0 == key) {
+                    Some(&at) => {
+                        let entry = &mut entries[at as usize];
+                        (entry.1, entry.2) = (t, rref);
+                    }
+                    None => {
+                        let at =
+                            u32::try_from(entries.len()).expect("a segment holds fewer than 2^32 frames");
+                        entries.push((key.into(), t, rref));
+                        let hasher = &self.hasher;
+                        self.index.insert_unique(hash, at, |&at| {
+                            std::hash::BuildHasher::hash_one(hasher, &*entries[at as usize].0)
+                        });
+                        self.sorted.take();
+                    }
+                }
+            }
         }
     }
 
@@ -51,17 +81,45 @@ impl SegmentKeys {
 
     /// The segment's newest record of `key`.
     pub fn get(&self, key: &[u8]) -> Option<(RecordType, RecordRef)> {
-        self.last.get(key).copied()
+        let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);
+        let at = *self.index.find(hash, |&at| &*self.entries[at as usize].0 == key)?;
+        let (_, t, rref) = &self.entries[at as usize];
+        Some((*t, *rref))
+    }
+
+    /// Distinct keys.
+    pub fn len(&self) -> usize {
+        self.entries.len()
+    }
+
+    /// Each key's newest record, in no order.
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], RecordType, RecordRef)> + '_ {
+        self.entries.iter().map(|(key, t, rref)| (&**key, *t, *rref))
+    }
+
+    /// Each key's newest record, ascending by key.
+    pub fn ascending(&self) -> impl Iterator<Item = (&[u8], RecordType, RecordRef)> + '_ {
+        self.order().iter().map(|&at| {
+            let (key, t, rref) = &self.entries[at as usize];
+            (&**key, *t, *rref)
+        })
     }
 
     /// The entries after `after`, ascending.
     pub fn entries_after<'k>(&'k self, after: Option<&[u8]>) -> impl Iterator<Item = Result<Entry>> + 'k {
-        let from = match after {
-            Some(a) => std::ops::Bound::Excluded(a.to_vec()),
-            None => std::ops::Bound::Unbounded,
-        };
-        self.last
-            .range::<Vec<u8>, _>((from, std::ops::Bound::Unbounded))
-            .map(|(key, &(record_type, rref))| Ok(Entry { key: key.clone(), record_type, rref }))
+        let order = self.order();
+        let from = after.map_or(0, |a| order.partition_point(|&at| &*self.entries[at as usize].0 <= a));
+        order[from..].iter().map(|&at| {
+            let (key, record_type, rref) = &self.entries[at as usize];
+            Ok(Entry { key: key.to_vec(), record_type: *record_type, rref: *rref })
+        })
+    }
+
+    fn order(&self) -> &[u32] {
+        self.sorted.get_or_init(|| {
+            let mut order: Vec<u32> = (0..self.entries.len() as u32).collect();
+            order.sort_unstable_by(|&a, &b| self.entries[a as usize].0.cmp(&self.entries[b as usize].0));
+            order
+        })
     }
 }

@@ -212,3 +212,45 @@ proptest! {
 fn cache() -> Arc<BlockCache> {
     Arc::new(BlockCache::new(4 * crate::table::BLOCK_BYTES as u64))
 }
+
+proptest! {
+    /// A segment's keys, hashed as frames come, against a `BTreeMap` of
+    /// each key's newest record: lookups, ascending order and walks after
+    /// any key, with walks between the frames (the order made for a walk
+    /// must be made again when a new key comes, not when a key is updated).
+    #[test]
+    fn segment_keys_answer_as_a_sorted_map(
+        frames in prop::collection::vec((0u8..40, prop::bool::ANY, prop::bool::ANY), 0..120),
+    ) {
+        let mut keys = segment_keys::SegmentKeys::default();
+        let mut model: BTreeMap<Vec<u8>, (RecordType, RecordRef)> = BTreeMap::new();
+        let mut offset = 0;
+        for (i, &(k, put, walk)) in frames.iter().enumerate() {
+            let key = vec![b'k', k % 7, k];
+            let t = if put { RecordType::Put } else { RecordType::Delete };
+            let rref = RecordRef { segment: 1, offset, len: 30 + i as u32 };
+            offset += u64::from(rref.len);
+            keys.record(rref, t, &key);
+            model.insert(key, (t, rref));
+            if walk {
+                let after = vec![b'k', k % 7];
+                let got: Vec<Vec<u8>> = keys.entries_after(Some(&after)).map(|e| e.unwrap().key).collect();
+                let want: Vec<Vec<u8>> = model.keys().filter(|key| **key > after).cloned().collect();
+                prop_assert_eq!(got, want);
+            }
+        }
+        prop_assert_eq!(keys.len(), model.len());
+        let ascending: Vec<(Vec<u8>, RecordType, RecordRef)> =
+            keys.ascending().map(|(k, t, r)| (k.to_vec(), t, r)).collect();
+        let want: Vec<(Vec<u8>, RecordType, RecordRef)> = model.iter().map(|(k, &(t, r))| (k.clone(), t, r)).collect();
+        prop_assert_eq!(ascending, want);
+        for k in 0..40u8 {
+            let key = vec![b'k', k % 7, k];
+            prop_assert_eq!(keys.get(&key), model.get(&key).copied());
+            let got: Vec<Vec<u8>> = keys.entries_after(Some(&key)).map(|e| e.unwrap().key).collect();
+            let want: Vec<Vec<u8>> = model.keys().filter(|other| **other > key).cloned().collect();
+            prop_assert_eq!(got, want);
+        }
+        prop_assert_eq!(keys.cover(offset), !frames.is_empty() || offset == 0);
+    }
+}
