@@ -412,3 +412,48 @@ fn copy_files(from: &Path, to: &Path) {
         }
     }
 }
+
+/// `len()` is exact, and costs nothing once counted: the tail's keys are
+/// looked up in the chain once each, when the count is first asked for
+/// after they came (with no block cache, every lookup reads the tables),
+/// and kept as later writes change them.
+#[test]
+fn len_looks_each_key_of_the_tail_up_once() {
+    let td = tempfile::tempdir().unwrap();
+    let mut model = store(td.path(), 6_000);
+    let options = options().index_cache_bytes(0);
+    let mut db = DataWal::open_with(td.path(), options).unwrap();
+    // Overwrites of keys in the tables, deletes, new keys: all in the tail.
+    for i in 0..300u32 {
+        match i % 3 {
+            0 => drop((db.put(&key(i), b"again").unwrap(), model.insert(key(i), b"again".to_vec()))),
+            1 => drop((db.delete(&key(i * 7)).unwrap(), model.remove(&key(i * 7)))),
+            _ => drop((
+                db.put(&key(100_000 + i), b"new").unwrap(),
+                model.insert(key(100_000 + i), b"new".to_vec()),
+            )),
+        }
+    }
+    faults::reset();
+    assert_eq!(db.try_len().unwrap(), model.len());
+    assert!(faults::bytes_read() > 0, "the first count looks the tail's keys up in the tables");
+    faults::reset();
+    assert_eq!(db.try_len().unwrap(), model.len());
+    assert_eq!(faults::bytes_read(), 0, "counted already");
+    // Later writes of counted keys change the count without a lookup.
+    for i in 0..30u32 {
+        db.delete(&key(i * 3)).unwrap();
+        model.remove(&key(i * 3));
+        db.put(&key(100_000 + 3 * i + 2), b"newer").unwrap();
+        model.insert(key(100_000 + 3 * i + 2), b"newer".to_vec());
+    }
+    assert_eq!(db.try_len().unwrap(), model.len());
+    assert_eq!(faults::bytes_read(), 0, "keys counted before need no lookup");
+    db.put(b"brand new", b"v").unwrap();
+    model.insert(b"brand new".to_vec(), b"v".to_vec());
+    assert_eq!(db.try_len().unwrap(), model.len());
+    drop(db);
+    let mut again = DataWal::open_with(td.path(), options).unwrap();
+    assert_eq!(again.try_len().unwrap(), model.len());
+    assert_store(&mut again, &model);
+}

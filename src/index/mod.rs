@@ -207,16 +207,16 @@ impl DiskIndex {
         let (mut live, mut bytes) =
             self.chain.newest().map_or((0, 0), |m| (m.live_after, m.live_bytes_after));
         for (at, (_, keys)) in self.tail.iter().enumerate() {
-            for (key, t, rref) in keys.iter() {
-                if let Some((RecordType::Put, old)) = self.newest(key, at)? {
-                    live = live.saturating_sub(1);
-                    bytes = bytes.saturating_sub(u64::from(old.len));
-                }
-                if t == RecordType::Put {
-                    live += 1;
-                    bytes += u64::from(rref.len);
-                }
-            }
+            let (dl, db) = keys.delta(|key| {
+                Ok(match self.newest(key, at)? {
+                    Some((RecordType::Put, old)) => Some(old.len),
+                    _ => None,
+                })
+            })?;
+            // Saturating: the chain's counts come from tables, which a
+            // forger could make up; never a panic over them.
+            live = live.saturating_add_signed(dl);
+            bytes = bytes.saturating_add_signed(db);
         }
         Ok((live, bytes))
     }

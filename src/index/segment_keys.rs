@@ -1,7 +1,7 @@
 //! One segment's keys, as its frames go by: what a sealed segment's table
 //! is written from, and what the tail holds of each segment after the chain.
 
-use std::sync::OnceLock;
+use std::sync::{Mutex, OnceLock};
 
 use hashbrown::HashTable;
 
@@ -28,12 +28,40 @@ pub(crate) struct SegmentKeys {
     hasher: foldhash::fast::RandomState,
     /// Positions in `entries` in ascending key order, once asked for.
     sorted: OnceLock<Vec<u32>>,
+    /// What the keys change of the store's counts (`DiskIndex::counts`).
+    counted: Mutex<Counted>,
     pub(super) first_raw: Option<RecordRef>,
     pub max_txid: u64,
     /// The bytes of the segment these keys were read from: `from` is the
     /// first frame's offset (`u64::MAX` after a gap between two frames),
     /// `to` the last one's end (`None`: no frame).
     pub(super) read: Option<(u64, u64)>,
+}
+
+/// The change a segment's keys make to the store's live keys and bytes,
+/// over the keys whose state before the segment is known: `before[i]` for
+/// `entries[i]`, resolved (one lookup each) when the counts are first asked
+/// for after the key came, then kept as later frames of it change the key.
+/// A key's state before the segment never changes: older segments of the
+/// tail are sealed, and the chain below says the same across merges and
+/// compactions. So the counts cost one lookup per distinct key of the tail
+/// over its life, and nothing when no new key came.
+#[derive(Debug, Default)]
+struct Counted {
+    /// The live value's length before this segment (`None`: absent), per
+    /// entry resolved: `entries[..before.len()]`.
+    before: Vec<Option<u32>>,
+    live: i64,
+    bytes: i64,
+}
+
+/// What one key changes: its newest record here against its state before.
+fn delta(t: RecordType, rref: RecordRef, before: Option<u32>) -> (i64, i64) {
+    let (live, bytes) = match t {
+        RecordType::Put => (1, i64::from(rref.len)),
+        _ => (0, 0),
+    };
+    (live - i64::from(before.is_some()), bytes - i64::from(before.unwrap_or(0)))
 }
 
 impl SegmentKeys {
@@ -53,6 +81,12 @@ impl SegmentKeys {
                 match self.index.find(hash, |&at| &*entries[at as usize].0 == key) {
                     Some(&at) => {
                         let entry = &mut entries[at as usize];
+                        let counted = self.counted.get_mut().unwrap_or_else(|e| e.into_inner());
+                        if let Some(&before) = counted.before.get(at as usize) {
+                            let (old, new) = (delta(entry.1, entry.2, before), delta(t, rref, before));
+                            counted.live += new.0 - old.0;
+                            counted.bytes += new.1 - old.1;
+                        }
                         (entry.1, entry.2) = (t, rref);
                     }
                     None => {
@@ -85,6 +119,21 @@ impl SegmentKeys {
         let at = *self.index.find(hash, |&at| &*self.entries[at as usize].0 == key)?;
         let (_, t, rref) = &self.entries[at as usize];
         Some((*t, *rref))
+    }
+
+    /// The change these keys make to the store's live keys and bytes;
+    /// `before` says what a key was before this segment (a lookup), asked
+    /// once per key over its life here ([`Counted`]).
+    pub fn delta(&self, mut before: impl FnMut(&[u8]) -> Result<Option<u32>>) -> Result<(i64, i64)> {
+        let mut counted = self.counted.lock().unwrap_or_else(|e| e.into_inner());
+        while let Some((key, t, rref)) = self.entries.get(counted.before.len()) {
+            let was = before(key)?;
+            let (live, bytes) = delta(*t, *rref, was);
+            counted.before.push(was);
+            counted.live += live;
+            counted.bytes += bytes;
+        }
+        Ok((counted.live, counted.bytes))
     }
 
     /// Distinct keys.
