@@ -11,10 +11,11 @@
 //!   with the component's store defaults (`Options::component_store`, so
 //!   in shared mode); buckets opened with one identifier in one instance
 //!   share one open engine store;
-//! - every changing call runs inside one `DataWal::exclusive` and ends
-//!   with the engine's `fsync`, since the interface has no sync of its own
-//!   (`set-many` and `delete-many`: one `DataWal::write_batch`, one
-//!   `fsync`); reads first catch up with `DataWal::refresh`;
+//! - every changing call runs inside one `DataWal::exclusive_durable`,
+//!   which makes it durable before the call returns, since the interface
+//!   has no sync of its own (`set-many` and `delete-many`: one
+//!   `DataWal::write_batch`, one sync); reads first catch up with
+//!   `DataWal::refresh`;
 //! - `increment` decodes and encodes the counter with `i64::from_le_bytes`
 //!   / `to_le_bytes`, as Spin stores counters;
 //! - [`Cas`] holds the rule that makes `swap` fail after any write of its
@@ -80,9 +81,9 @@ impl Bucket {
         s.refresh().and_then(|()| f(&mut s)).map_err(other)
     }
 
-    /// A change, owning the store throughout.
+    /// A change: written owning the store, durable when it returns.
     fn write<R>(&self, f: impl FnOnce(&mut DataWal) -> anyhow::Result<R>) -> Result<R> {
-        self.0.borrow_mut().exclusive(f).map_err(other)
+        self.0.borrow_mut().exclusive_durable(f).map_err(other)
     }
 }
 
@@ -115,10 +116,7 @@ impl store::GuestBucket for Bucket {
     }
 
     fn set(&self, key: String, value: Vec<u8>) -> Result<()> {
-        self.write(|s| {
-            s.put(key.as_bytes(), &value)?;
-            s.fsync()
-        })
+        self.write(|s| s.put(key.as_bytes(), &value))
     }
 
     /// An absent key is left alone (the interface: "it does nothing").
@@ -127,8 +125,7 @@ impl store::GuestBucket for Bucket {
             if !s.try_contains_key(key.as_bytes())? {
                 return Ok(());
             }
-            s.delete(key.as_bytes())?;
-            s.fsync()
+            s.delete(key.as_bytes())
         })
     }
 
@@ -242,7 +239,6 @@ impl atomics::Guest for Component {
                 anyhow::anyhow!("datawal: increment of key {key:?} by {delta} overflows {current}")
             })?;
             s.put(key.as_bytes(), &new.to_le_bytes())?;
-            s.fsync()?;
             Ok(new)
         })
     }
@@ -251,12 +247,11 @@ impl atomics::Guest for Component {
     /// handle's rule ([`Cas`]) holds, or it fails.
     fn swap(cas: atomics::Cas, value: Vec<u8>) -> Result<(), CasError> {
         let cas = cas.into_inner::<Cas>();
-        let swapped = cas.store.borrow_mut().exclusive(|s| {
+        let swapped = cas.store.borrow_mut().exclusive_durable(|s| {
             if !cas.unchanged(s)? {
                 return Ok(false);
             }
             s.put(cas.key.as_bytes(), &value)?;
-            s.fsync()?;
             Ok(true)
         });
         match swapped {
@@ -326,7 +321,7 @@ impl batch::Guest for Component {
     fn set_many(bucket: BucketBorrow<'_>, key_values: Vec<(String, Vec<u8>)>) -> Result<()> {
         let ops: Vec<BatchOp<'_>> =
             key_values.iter().map(|(k, v)| BatchOp::Put { key: k.as_bytes(), value: v }).collect();
-        bucket.get::<Bucket>().write(|s| write_and_sync(s, &ops))
+        bucket.get::<Bucket>().write(|s| write(s, &ops))
     }
 
     /// Absent keys are skipped (the interface: "it skips the key").
@@ -338,7 +333,7 @@ impl batch::Guest for Component {
                     ops.push(BatchOp::Delete { key: k.as_bytes() });
                 }
             }
-            write_and_sync(s, &ops)
+            write(s, &ops)
         })
     }
 }
@@ -346,11 +341,11 @@ impl batch::Guest for Component {
 /// A frame's bytes besides its key and value: header and CRC.
 const FRAME_OVERHEAD_BYTES: u64 = (crate::format::HEADER_LEN + crate::format::CRC_LEN) as u64;
 
-/// One write and one sync; nothing at all for an empty batch.
-fn write_and_sync(s: &mut DataWal, ops: &[BatchOp<'_>]) -> anyhow::Result<()> {
+/// One write (and, by [`Bucket::write`], one sync); nothing at all for
+/// an empty batch.
+fn write(s: &mut DataWal, ops: &[BatchOp<'_>]) -> anyhow::Result<()> {
     if ops.is_empty() {
         return Ok(());
     }
-    s.write_batch(ops)?;
-    s.fsync()
+    s.write_batch(ops)
 }

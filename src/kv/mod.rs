@@ -341,9 +341,43 @@ impl DataWal {
         self.owned(f)
     }
 
+    /// [`DataWal::exclusive`], then, if `f` wrote, [`DataWal::fsync`]
+    /// once the store is given up: what a durable change of a shared store
+    /// calls (the `wasi:keyvalue` provider's changes do). Other writers own
+    /// the store and write while this one syncs, and syncs of one file
+    /// overlap, so concurrent durable changes do not queue one whole write
+    /// and sync each behind the ownership. The sync covers `f`'s frames
+    /// and every frame before them (a rotation syncs the segment it seals),
+    /// so when this returns `Ok` they are durable. The compaction policy
+    /// runs after the sync.
+    pub fn exclusive_durable<R>(&mut self, f: impl FnOnce(&mut DataWal) -> Result<R>) -> Result<R> {
+        let (out, wrote) = self.owned_only(|s| {
+            // Owned: only `f` moves the txid on from here.
+            let before = s.log.last_txid();
+            let out = f(s)?;
+            anyhow::Ok((out, s.log.last_txid() != before))
+        })?;
+        if wrote {
+            self.fsync()?;
+        }
+        if self.depth == 0 {
+            self.auto_compact();
+        }
+        Ok(out)
+    }
+
     /// `f` under the log's ownership, with other writers' frames applied to
-    /// the keydir first (shared mode).
+    /// the keydir first (shared mode); then the compaction policy.
     fn owned<T, E: From<Error>>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
+        let out = self.owned_only(f)?;
+        if self.depth == 0 {
+            self.auto_compact();
+        }
+        Ok(out)
+    }
+
+    /// [`DataWal::owned`] without the compaction policy.
+    fn owned_only<T, E: From<Error>>(&mut self, f: impl FnOnce(&mut Self) -> Result<T, E>) -> Result<T, E> {
         self.take_deferred()?;
         self.log.own(&mut self.keys)?;
         // What catch-up read (others' seals, a compaction) is indexed before
@@ -360,9 +394,6 @@ impl DataWal {
         let out = result?;
         released?;
         self.after_log(false)?;
-        if self.depth == 0 {
-            self.auto_compact();
-        }
         Ok(out)
     }
 
@@ -478,6 +509,40 @@ impl<'a> BatchOp<'a> {
 #[cfg(test)]
 mod tests {
     use super::*;
+
+    /// `exclusive_durable` syncs a change's frames after it gave the store
+    /// up (so that others write meanwhile), and only if it wrote.
+    #[test]
+    fn exclusive_durable_syncs_after_the_release_and_only_a_change() {
+        use std::sync::atomic::AtomicU64;
+        use std::sync::{Arc, Mutex};
+        let td = tempfile::tempdir().unwrap();
+        let mut store = DataWal::open_with(td.path(), Options::component_store()).unwrap();
+        store.put(b"seen", b"before").unwrap();
+        let points: Arc<Mutex<Vec<&'static str>>> = Arc::default();
+        let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap();
+        let seen = points.clone();
+        crate::sched::install(
+            move |p| seen.lock().unwrap().push(p),
+            Arc::new(AtomicU64::new(now.as_nanos() as u64)),
+        );
+        let taken = || std::mem::take(&mut *points.lock().unwrap());
+        taken();
+        store.exclusive_durable(|s| s.put(b"k", b"v")).unwrap();
+        let order = taken();
+        let at =
+            |name| order.iter().position(|p| *p == name).unwrap_or_else(|| panic!("{name} in {order:?}"));
+        assert!(at("write") < at("release") && at("release") < at("sync"), "{order:?}");
+        assert_eq!(order.iter().filter(|p| **p == "sync").count(), 1, "{order:?}");
+        let value = store.exclusive_durable(|s| s.get(b"seen")).unwrap();
+        assert_eq!(value.as_deref(), Some(&b"before"[..]));
+        let order = taken();
+        assert!(
+            order.contains(&"release") && !order.contains(&"sync"),
+            "nothing written, no sync: {order:?}"
+        );
+        crate::sched::install(|_| {}, Arc::new(AtomicU64::new(now.as_nanos() as u64)));
+    }
 
     /// A walk of `n` keys in pages of 10 costs about one sort of the keys
     /// (n log n comparisons), not a pass over every key per page (n²/10).
