@@ -124,8 +124,9 @@ fn a_single_table_keeps_a_valid_one_of_its_segment_and_a_merge_replaces_it() {
     let merged = model((0u32..100).map(|i| i.to_be_bytes().to_vec()));
     write_model(&dir, &merged); // the run 1..=3
     let single = Meta { first: 3, segments: 1, ..meta(3) };
-    let one =
-        |b: &mut Builder<'_>| b.push(b"only", RecordType::Put, RecordRef { segment: 3, offset: 0, len: 30 });
+    let one = |b: &mut build::Builder<'_>| {
+        b.push(b"only", RecordType::Put, RecordRef { segment: 3, offset: 0, len: 30 })
+    };
     write(&dir, single, 1, Existing::Keep, one).unwrap();
     let table = Table::open(&dir, 3, 1000, 7).unwrap().unwrap();
     assert_eq!((table.meta(), table.entries()), (meta(3), 100), "the merged table stays");
