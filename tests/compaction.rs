@@ -9,7 +9,7 @@ use std::path::Path;
 use datawal::{DataWal, Options, RecordLogReader};
 
 mod common;
-use common::Rng;
+use common::{copy_dir, Rng};
 
 type State = BTreeMap<Vec<u8>, Vec<u8>>;
 
@@ -108,16 +108,6 @@ fn churned(dir: &Path) -> State {
     let mut store = DataWal::open_with(dir, Options::new().hint_files(true)).unwrap();
     churn(&mut store, &mut model, &mut rng, 30, 4);
     model
-}
-
-fn copy_dir(from: &Path, to: &Path) {
-    std::fs::create_dir_all(to).unwrap();
-    for e in std::fs::read_dir(from).unwrap() {
-        let e = e.unwrap();
-        if e.file_type().unwrap().is_file() {
-            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
-        }
-    }
 }
 
 /// The process dies at every mutating operation of a compaction in turn

@@ -8,6 +8,8 @@ use std::path::Path;
 use datawal::faults;
 use datawal::{DataWal, Options};
 
+mod common;
+
 fn options() -> Options {
     Options::new().index_files(true).segment_bytes_max(64 << 10)
 }
@@ -383,7 +385,7 @@ fn a_compaction_in_key_order_never_lets_a_txid_repeat() {
 
         for keydir in [false, true] {
             let copy = tempfile::tempdir().unwrap();
-            copy_files(dir, copy.path());
+            common::copy_dir(dir, copy.path());
             let options = if keydir { Options::new() } else { options() };
             let mut db = DataWal::open_with(copy.path(), options).unwrap();
             assert_store(&mut db, &model);
@@ -392,7 +394,7 @@ fn a_compaction_in_key_order_never_lets_a_txid_repeat() {
             assert_eq!(version, before + 1, "keydir {keydir}: the next txid follows the highest");
         }
         let copy = tempfile::tempdir().unwrap();
-        copy_files(dir, copy.path());
+        common::copy_dir(dir, copy.path());
         let mut theirs = reference::RecordLog::open(copy.path()).unwrap();
         theirs.append(b"next").unwrap();
         let last = theirs.scan().unwrap().pop().unwrap();
@@ -402,15 +404,6 @@ fn a_compaction_in_key_order_never_lets_a_txid_repeat() {
 
 fn records(dir: &Path) -> Vec<datawal::Record> {
     datawal::RecordLogReader::open(dir).unwrap().scan_iter().unwrap().map(Result::unwrap).collect()
-}
-
-fn copy_files(from: &Path, to: &Path) {
-    for entry in std::fs::read_dir(from).unwrap() {
-        let entry = entry.unwrap();
-        if entry.file_type().unwrap().is_file() {
-            std::fs::copy(entry.path(), to.join(entry.file_name())).unwrap();
-        }
-    }
 }
 
 /// `len()` is exact, and costs nothing once counted: the tail's keys are

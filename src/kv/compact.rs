@@ -68,10 +68,7 @@ impl DataWal {
             // Inputs are every segment up to the sealed one: all that is
             // live in them. In memory the keydir has it at hand; on disk it
             // is walked while copying.
-            let live = match s.keys.on_disk() {
-                true => None,
-                false => Some(s.keys.live_in(plan.last_input)?),
-            };
+            let live = s.keys.live_in(plan.last_input);
             Ok::<_, Error>(Some((plan, live, high_water)))
         })?;
         let Some((plan, live, high_water)) = begun else { return Ok(CompactionStats::default()) };

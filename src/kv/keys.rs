@@ -150,16 +150,12 @@ impl Keys {
     }
 
     /// The live keys whose records are in segments up to `last` (a
-    /// compaction's inputs), with their references, collected: one entry
-    /// per such key. In-place compaction takes them so with the keydir,
-    /// which holds every key anyway; on disk it walks them ([`Keys::live_walk`]).
-    pub fn live_in(&self, last: u32) -> Result<Vec<(Vec<u8>, RecordRef)>> {
-        match self {
-            Keys::Memory(keydir) => {
-                Ok(keydir.iter().filter(|(_, r)| r.segment <= last).map(|(k, r)| (k.to_vec(), *r)).collect())
-            }
-            Keys::Disk(_) => self.live_walk(last)?.collect(),
-        }
+    /// compaction's inputs), with their references, collected from the
+    /// keydir, which holds every key anyway; `None` on disk, where a
+    /// compaction walks them instead ([`Keys::live_walk`]).
+    pub fn live_in(&self, last: u32) -> Option<Vec<(Vec<u8>, RecordRef)>> {
+        let Keys::Memory(keydir) = self else { return None };
+        Some(keydir.iter().filter(|(_, r)| r.segment <= last).map(|(k, r)| (k.to_vec(), *r)).collect())
     }
 
     /// On disk: the live keys of segments up to `last` with their
@@ -168,18 +164,13 @@ impl Keys {
     pub fn live_walk(&self, last: u32) -> Result<impl Iterator<Item = Result<(Vec<u8>, RecordRef)>> + '_> {
         let walk: Box<dyn Iterator<Item = Result<(Vec<u8>, RecordRef)>> + '_> = match self {
             Keys::Memory(_) => {
-                let mut live = self.live_in(last)?;
+                let mut live = self.live_in(last).unwrap_or_default();
                 live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
                 Box::new(live.into_iter().map(Ok))
             }
             Keys::Disk(disk) => Box::new(disk.index.live_after(None)?),
         };
         Ok(walk.filter(move |entry| entry.as_ref().map_or(true, |(_, r)| r.segment <= last)))
-    }
-
-    /// Whether the keys are on disk (index files).
-    pub fn on_disk(&self) -> bool {
-        matches!(self, Keys::Disk(_))
     }
 
     /// The first Raw record seen (compaction in place refuses such stores).

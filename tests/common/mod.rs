@@ -39,3 +39,14 @@ pub fn child_command(role_test: &str, role_env: &str, role: &str, dir_env: &str,
         .stderr(Stdio::inherit());
     cmd
 }
+
+/// Copy the files of `from` (not its subdirectories) into `to`, made if missing.
+pub fn copy_dir(from: &Path, to: &Path) {
+    std::fs::create_dir_all(to).unwrap();
+    for e in std::fs::read_dir(from).unwrap() {
+        let e = e.unwrap();
+        if e.file_type().unwrap().is_file() {
+            std::fs::copy(e.path(), to.join(e.file_name())).unwrap();
+        }
+    }
+}
