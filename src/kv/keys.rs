@@ -158,18 +158,15 @@ impl Keys {
         Some(keydir.iter().filter(|(_, r)| r.segment <= last).map(|(k, r)| (k.to_vec(), *r)).collect())
     }
 
-    /// On disk: the live keys of segments up to `last` with their
-    /// references, ascending, read as the walk goes (the tail merged with
-    /// the chain). In memory: the keydir's, sorted first.
+    /// On disk: the live keys of segments up to `last` (a compaction's
+    /// inputs) with their references, ascending, read as the walk goes
+    /// (the tail merged with the chain). The keydir's compaction collects
+    /// them instead ([`Keys::live_in`]) and never asks.
     pub fn live_walk(&self, last: u32) -> Result<impl Iterator<Item = Result<(Vec<u8>, RecordRef)>> + '_> {
-        let walk: Box<dyn Iterator<Item = Result<(Vec<u8>, RecordRef)>> + '_> = match self {
-            Keys::Memory(_) => {
-                let mut live = self.live_in(last).unwrap_or_default();
-                live.sort_unstable_by(|a, b| a.0.cmp(&b.0));
-                Box::new(live.into_iter().map(Ok))
-            }
-            Keys::Disk(disk) => Box::new(disk.index.live_after(None)?),
+        let Keys::Disk(disk) = self else {
+            unreachable!("with the keydir a compaction collects its live set")
         };
+        let walk = disk.index.live_after(None)?;
         Ok(walk.filter(move |entry| entry.as_ref().map_or(true, |(_, r)| r.segment <= last)))
     }
 
