@@ -275,6 +275,8 @@ impl replay::Visitor for Keydir {
         match record_type {
             RecordType::Put => self.set(key, rref),
             RecordType::Delete => drop(self.remove(key)),
+            // A batch header is framing, not a record compaction would lose.
+            RecordType::Raw if crate::batch::is_header(record_type, key) => {}
             RecordType::Raw => self.raw = Some((self.raw.map_or(rref, |(first, _)| first), rref)),
         }
     }

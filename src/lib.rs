@@ -23,6 +23,7 @@
 #![deny(unsafe_code)]
 #![deny(rust_2018_idioms)]
 
+pub mod batch;
 mod error;
 pub mod format;
 mod fs;
@@ -54,7 +55,7 @@ pub use format::{RecordType, MAX_KEY_LEN, MAX_PAYLOAD_LEN, WIRE_VERSION};
 pub use kv::{BatchOp, CompactionStats, DataWal, ItemPage, KeyPage};
 pub use lease::LEASE_MIN;
 pub use log::{Cursor, RecordIter, RecordLog, ScanPage, PAGE_ENTRIES_MAX};
-pub use options::Options;
+pub use options::{Options, BATCH_BYTES_MAX};
 pub use reader::RecordLogReader;
 pub use record::{BatchRecord, Record, RecordRef};
 pub use recovery::{DamagePolicy, RecoveryReport, TornTail};

@@ -28,6 +28,11 @@ pub(crate) const COMPONENT_PREALLOCATE_BYTES: u64 = 256 << 10;
 /// 1 M keys, or every block of one of about 200 k.
 pub(crate) const INDEX_CACHE_BYTES: u64 = 8 << 20;
 
+/// The largest batch, unless set ([`Options::batch_bytes_max`]): a batch
+/// is encoded whole in memory and written with one write, so its size is
+/// what a write costs in memory. One largest frame fits.
+pub const BATCH_BYTES_MAX: u64 = 128 << 20;
+
 /// How to open a log or a store. Defaults match datawal 0.1.x, except where
 /// the behaviour contract is stricter.
 #[derive(Debug, Clone, Copy, Default, PartialEq, Eq)]
@@ -42,6 +47,8 @@ pub struct Options {
     pub(crate) timing: lease::Timing,
     pub(crate) auto_compact: Option<AutoCompact>,
     pub(crate) preallocate: Option<u64>,
+    /// `None`: [`BATCH_BYTES_MAX`].
+    pub(crate) batch_bytes_max: Option<u64>,
 }
 
 /// When a store compacts itself ([`Options::auto_compact`]).
@@ -164,6 +171,22 @@ impl Options {
     pub fn index_cache_bytes(mut self, bytes: u64) -> Self {
         self.index_cache_bytes = Some(bytes);
         self
+    }
+
+    /// The largest batch ([`crate::RecordLog::append_batch`],
+    /// [`crate::DataWal::write_batch`]) in frame bytes, its header included
+    /// (default [`BATCH_BYTES_MAX`]); a larger one is refused as invalid
+    /// input before any I/O, as is one larger than a segment
+    /// ([`Options::segment_bytes_max`]): a batch is written whole into
+    /// one segment, with one write (`docs/format.md`, "Batches").
+    #[must_use]
+    pub fn batch_bytes_max(mut self, bytes: u64) -> Self {
+        self.batch_bytes_max = Some(bytes);
+        self
+    }
+
+    pub(crate) fn batch_limit(&self) -> u64 {
+        self.batch_bytes_max.unwrap_or(BATCH_BYTES_MAX)
     }
 
     /// Shared mode (default off natively; on in the component): any number

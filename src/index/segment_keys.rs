@@ -74,6 +74,8 @@ impl SegmentKeys {
             None => (rref.offset, end),
         });
         match record_type {
+            // A batch header is framing, not a record compaction would lose.
+            RecordType::Raw if crate::batch::is_header(record_type, key) => {}
             RecordType::Raw => self.first_raw = self.first_raw.or(Some(rref)),
             t => {
                 let hash = std::hash::BuildHasher::hash_one(&self.hasher, key);

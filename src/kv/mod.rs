@@ -436,12 +436,13 @@ impl DataWal {
         })
     }
 
-    /// Apply many puts and deletes with one write (and no sync: call
-    /// [`DataWal::fsync`] once after). Later operations on the same key win,
-    /// as if applied one by one. Crash guarantees are those of
-    /// [`RecordLog::append_batch`]: whole once synced; before, a prefix of
-    /// the batch, never part of a record. Over-limit input rejects the whole
-    /// batch before any I/O.
+    /// Apply many puts and deletes at once, all or nothing: one write (and
+    /// no sync: call [`DataWal::fsync`] once after). Later operations on
+    /// the same key win, as if applied one by one. Crash guarantees are
+    /// those of [`RecordLog::append_batch`]: after a crash the batch is
+    /// there whole or not at all, and whole once synced; no reader sees
+    /// part of it. Input over a limit rejects the whole batch before any
+    /// I/O; an empty batch writes nothing.
     pub fn write_batch(&mut self, ops: &[BatchOp<'_>]) -> Result<()> {
         let records: Vec<BatchRecord<'_>> = ops.iter().map(BatchOp::record).collect();
         for r in &records {
@@ -449,11 +450,8 @@ impl DataWal {
         }
         self.owned(|s| {
             let keys = &mut s.keys;
-            let mut ops_iter = ops.iter();
-            s.log.try_append_batch(&records, &mut |rref| match ops_iter.next() {
-                Some(BatchOp::Put { key, .. }) => keys.put(key, rref),
-                Some(BatchOp::Delete { key }) => keys.delete(key, rref),
-                None => unreachable!("one ref per record"),
+            s.log.try_append_batch(&records, &mut |rref, t, key| {
+                crate::replay::Visitor::record(keys, rref, t, key)
             })?;
             Ok(())
         })

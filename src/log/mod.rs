@@ -25,6 +25,7 @@ use std::sync::Mutex;
 
 use anyhow::Result;
 
+use crate::batch;
 use crate::error::Error;
 use crate::format::{self, Header, RecordType};
 use crate::fs::{self, OpenMode};
@@ -240,50 +241,89 @@ impl RecordLog {
         payload: &[u8],
     ) -> Result<RecordRef, Error> {
         let mut written = None;
-        self.try_append_batch(&[BatchRecord { record_type, key, payload }], &mut |r| written = Some(r))?;
+        self.try_append_batch(&[BatchRecord { record_type, key, payload }], &mut |r, _, _| {
+            written = Some(r)
+        })?;
         Ok(written.expect("one record written"))
     }
 
-    /// Append many records with one write (and no sync: call
-    /// [`RecordLog::fsync`] once after). They get consecutive txids and land
-    /// in one segment, in order.
+    /// Append many records, all or nothing, with one write (and no sync:
+    /// call [`RecordLog::fsync`] once after). They get consecutive txids
+    /// and land in one segment, in order; two or more go behind a batch
+    /// header (a Raw frame under [`crate::batch::KEY`] that takes the txid
+    /// before theirs; scans do not return it).
     ///
-    /// After a crash: once the following `fsync` has returned, the whole
-    /// batch is there. Before that, each record is its own CRC-checked
-    /// frame, so a torn batch keeps a prefix of its records and loses only
-    /// the suffix that did not reach the disk; recovery never returns part
-    /// of a record. Every length is checked before any I/O: one over-limit
-    /// record rejects the whole batch and nothing is written.
+    /// After a crash the batch is there whole or not at all, and whole once
+    /// the following `fsync` has returned; a batch cut short is a torn
+    /// tail from its header on. No reader (scan, lock-free reader, another
+    /// handle catching up) sees part of one. Every limit is checked before
+    /// any I/O: a record over a length cap, a Raw record under the reserved
+    /// key, or a batch over [`Options::batch_bytes_max`] or the segment
+    /// size rejects the whole batch and nothing is written.
     pub fn append_batch(&mut self, records: &[BatchRecord<'_>]) -> Result<Vec<RecordRef>> {
         let mut refs = Vec::with_capacity(records.len());
-        self.try_append_batch(records, &mut |r| refs.push(r))?;
+        self.try_append_batch(records, &mut |r, t, key| {
+            if !batch::is_header(t, key) {
+                refs.push(r)
+            }
+        })?;
         Ok(refs)
     }
 
-    /// Check, then write `records` as one contiguous run of frames; `each`
-    /// gets their refs in order once the write has returned.
+    /// Check, then write `records` as one contiguous run of frames (behind
+    /// a batch header when there are two or more); `each` gets every frame
+    /// written, the header first, in order once the write has returned.
     pub(crate) fn try_append_batch(
         &mut self,
         records: &[BatchRecord<'_>],
-        each: &mut dyn FnMut(RecordRef),
+        each: &mut dyn FnMut(RecordRef, RecordType, &[u8]),
     ) -> Result<(), Error> {
         self.check_writable()?;
         let mut bytes = 0u64;
         for r in records {
             format::check_lengths(r.key.len(), r.payload.len())?;
+            batch::check_key(r.record_type, r.key)?;
             bytes += format::record_wire_size(r.key.len() as u32, r.payload.len() as u32);
         }
-        let result = self.owned(&mut (), |log| log.write_frames(records, bytes, each));
+        let header = self.batch_header(records.len(), bytes)?;
+        let result = self.owned(&mut (), |log| log.write_frames(header, records, bytes, each));
         self.latch("append", result)
+    }
+
+    /// The header a batch of `count` records in `bytes` is written under
+    /// (none for one record, whose frame is atomic by its CRC), once its
+    /// limits hold: it fits [`Options::batch_bytes_max`] and one segment.
+    fn batch_header(&self, count: usize, bytes: u64) -> Result<Option<batch::Header>, Error> {
+        if count < 2 {
+            return Ok(None);
+        }
+        let total = bytes + batch::HEADER_FRAME_LEN;
+        let too_big = |what: &str, max: u64| {
+            Error::invalid(format!(
+                "a batch of {count} records takes {total} bytes, over {what} {max}; split it"
+            ))
+        };
+        if total > self.options.batch_limit() {
+            return Err(too_big("the batch limit (Options::batch_bytes_max)", self.options.batch_limit()));
+        }
+        if let Some(max) = self.options.segment_bytes_max.filter(|&max| total > max) {
+            return Err(too_big("the segment size (Options::segment_bytes_max)", max));
+        }
+        let count =
+            u32::try_from(count).map_err(|_| too_big("the record count limit", u64::from(u32::MAX)))?;
+        Ok(Some(batch::Header { count, bytes }))
     }
 
     fn write_frames(
         &mut self,
+        header: Option<batch::Header>,
         records: &[BatchRecord<'_>],
         bytes: u64,
-        each: &mut dyn FnMut(RecordRef),
+        each: &mut dyn FnMut(RecordRef, RecordType, &[u8]),
     ) -> Result<(), Error> {
         self.repair_torn_tail()?;
+        let header_bytes = if header.is_some() { batch::HEADER_FRAME_LEN } else { 0 };
+        let bytes = bytes + header_bytes;
         let full = self
             .options
             .segment_bytes_max
@@ -302,13 +342,17 @@ impl RecordLog {
         }
         let start = self.active_len;
         let end = start.checked_add(bytes).ok_or_else(|| Error::invalid("segment offset overflow"))?;
-        let last_txid = self
-            .last_txid
-            .checked_add(records.len() as u64)
-            .ok_or_else(|| Error::invalid("txid space exhausted"))?;
+        let frames = records.len() as u64 + u64::from(header.is_some());
+        let last_txid =
+            self.last_txid.checked_add(frames).ok_or_else(|| Error::invalid("txid space exhausted"))?;
         self.encode_buf.clear();
-        for (n, r) in records.iter().enumerate() {
-            let txid = self.last_txid + 1 + n as u64;
+        let mut txid = self.last_txid;
+        if let Some(h) = header {
+            txid += 1;
+            format::encode_into(&mut self.encode_buf, RecordType::Raw, txid, batch::KEY, &h.encode())?;
+        }
+        for r in records {
+            txid += 1;
             format::encode_into(&mut self.encode_buf, r.record_type, txid, r.key, r.payload)?;
         }
         debug_assert_eq!(self.encode_buf.len() as u64, bytes);
@@ -331,12 +375,19 @@ impl RecordLog {
         self.last_txid = last_txid;
         let boundaries = self.boundaries.get_mut().unwrap_or_else(|p| p.into_inner());
         let mut offset = start;
+        if header.is_some() {
+            let rref = RecordRef { segment: self.active_id, offset, len: header_bytes as u32 };
+            push_hint(&mut self.hint_builder, rref, RecordType::Raw, batch::KEY);
+            boundaries.saw(rref);
+            each(rref, RecordType::Raw, batch::KEY);
+            offset += header_bytes;
+        }
         for r in records {
             let len = format::record_wire_size(r.key.len() as u32, r.payload.len() as u32) as u32;
             let rref = RecordRef { segment: self.active_id, offset, len };
             push_hint(&mut self.hint_builder, rref, r.record_type, r.key);
             boundaries.saw(rref);
-            each(rref);
+            each(rref, r.record_type, r.key);
             offset += u64::from(len);
         }
         Ok(())
@@ -558,7 +609,7 @@ impl Iterator for RecordIter<'_> {
     type Item = Result<Record>;
 
     fn next(&mut self) -> Option<Self::Item> {
-        match self.scan.next_frame() {
+        match self.scan.next_record() {
             Ok(Some((rref, frame))) => {
                 let header = frame.header;
                 Some(Ok(Record::take(&mut self.scan, rref, header)))

@@ -126,7 +126,7 @@ impl RecordLog {
         let mut page = ScanPage { records: Vec::new(), next: None };
         let mut bytes = 0u64;
         loop {
-            let (rref, header) = match scan.next_frame() {
+            let (rref, header) = match scan.next_record() {
                 Ok(Some((rref, frame))) => (rref, frame.header),
                 Ok(None) => return Ok(page),
                 // Damage exactly where a caller-supplied cursor points means

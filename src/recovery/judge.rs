@@ -208,6 +208,25 @@ fn read_frame(
     Ok(crc == u32::from_le_bytes(stored))
 }
 
+/// The torn tail from `offset` to `limit`, where a batch that never
+/// committed starts (its header, at least, is not zero).
+pub(super) fn tail_at(
+    file: &mut fs::File,
+    offset: u64,
+    limit: u64,
+    valid_frames_dropped: u64,
+) -> Result<Verdict> {
+    let data_len = last_nonzero(file, offset, limit)?.map_or(0, |end| end - offset);
+    Ok(Verdict::Tail(TornTail {
+        segment: 0,
+        offset,
+        len: limit - offset,
+        data_len,
+        all_zero: data_len == 0,
+        valid_frames_dropped,
+    }))
+}
+
 /// The end of the last non-zero byte in `[from, limit)`, read backwards
 /// from the limit (room, the zeros at the end, is usually short).
 fn last_nonzero(file: &mut fs::File, from: u64, limit: u64) -> Result<Option<u64>> {

@@ -8,11 +8,12 @@
 //! `judge::SEARCH_BUDGET_FACTOR` bounds the search for valid frames past
 //! damage that is no crash, so judging stays linear in the bytes it reads.
 
+use crate::batch;
 use crate::error::Result;
 use crate::format::Frame;
 use crate::fs;
 use crate::record::RecordRef;
-use crate::segment::{SegmentReader, Step};
+use crate::segment::{Damage, SegmentReader, Step};
 
 /// What the last scan (or open) of a log found. Field names are shared with
 /// datawal 0.1.x.
@@ -93,6 +94,9 @@ pub(crate) struct Scan {
     retries: u32,
     /// Where sealed segments end (`seal`), loaded at the first segment.
     seals: Option<crate::seal::Seals>,
+    /// The batch header (segment, offset) whose batch was found committed:
+    /// its frames are being yielded.
+    batch_checked: Option<(u32, u64)>,
 }
 
 /// Most frames one scan reads again as in flight: a writer finishes a
@@ -120,6 +124,7 @@ impl Scan {
             zero_header_ends: false,
             retries: 0,
             seals: None,
+            batch_checked: None,
         }
     }
 
@@ -171,15 +176,31 @@ impl Scan {
 
     /// The next CRC-valid frame, `None` at the end of the log (after a torn
     /// tail, too), or the error that ends the scan (yielded once).
+    /// Batch headers included: they are frames (hint files list them).
     pub fn next_frame(&mut self) -> Result<Option<(RecordRef, Frame<'_>)>> {
-        match self.advance() {
-            Ok(Some(rref)) => Ok(Some((rref, self.reader.as_ref().expect("frame read").frame()))),
-            Ok(None) => Ok(None),
-            Err(e) => {
-                self.done = true;
-                Err(e)
+        let Some(rref) = self.step()? else { return Ok(None) };
+        Ok(Some((rref, self.frame())))
+    }
+
+    /// [`Scan::next_frame`] without batch headers: the records written.
+    pub fn next_record(&mut self) -> Result<Option<(RecordRef, Frame<'_>)>> {
+        loop {
+            let Some(rref) = self.step()? else { return Ok(None) };
+            let frame = self.frame();
+            if !batch::is_header(frame.header.record_type, frame.key) {
+                return Ok(Some((rref, self.frame())));
             }
         }
+    }
+
+    fn frame(&self) -> Frame<'_> {
+        self.reader.as_ref().expect("frame read").frame()
+    }
+
+    fn step(&mut self) -> Result<Option<RecordRef>> {
+        let step = self.advance();
+        self.done |= step.is_err();
+        step
     }
 
     /// The key and payload of the frame [`Scan::next_frame`] returned last,
@@ -215,56 +236,146 @@ impl Scan {
             }
             let id = self.ids[self.idx];
             let is_active = self.active == Some(id);
+            let judging = (self.zero_header_ends, self.policy);
             let reader = self.reader.as_mut().expect("opened above");
-            match reader.next_step()? {
+            let step = reader.next_step()?;
+            let (at, verdict) = match step {
                 Step::Frame { offset, header } => {
-                    self.report.records_replayed += 1;
-                    self.report.last_txid_seen = self.report.last_txid_seen.max(header.txid);
-                    return Ok(Some(RecordRef { segment: id, offset, len: header.frame_len() }));
+                    let rref = RecordRef { segment: id, offset, len: header.frame_len() };
+                    let frame = reader.frame();
+                    if !batch::is_header(header.record_type, frame.key)
+                        || self.batch_checked == Some((id, offset))
+                    {
+                        self.report.records_replayed += 1;
+                        self.report.last_txid_seen = self.report.last_txid_seen.max(header.txid);
+                        return Ok(Some(rref));
+                    }
+                    let announced = match batch::Header::parse(frame.payload) {
+                        Ok(announced) => announced,
+                        Err(why) => return self.end_with(Verdict::Hard(why), id, offset),
+                    };
+                    let limit = reader.limit();
+                    match walk_batch(reader, rref, announced)? {
+                        // Committed: read it again, yielding its frames.
+                        BatchWalk::Whole => {
+                            reader.rewind_to(offset);
+                            self.batch_checked = Some((id, offset));
+                            continue;
+                        }
+                        BatchWalk::Short if is_active => (offset, judge::tail_at(reader.file_mut(), offset, limit, 0)?),
+                        BatchWalk::Short => (offset, Verdict::Hard(format!("a batch of {} records cut short by the end of a sealed segment", announced.count))),
+                        BatchWalk::Mismatch => (offset, Verdict::Hard(format!(
+                            "the batch header announces {} frames in {} bytes; the frames after it do not fill them",
+                            announced.count, announced.bytes
+                        ))),
+                        BatchWalk::Damage { offset: damage, what } => {
+                            match judge_damage(judging, reader, damage, what, is_active)? {
+                                // A batch that never committed: everything
+                                // from its header on is the torn tail.
+                                Verdict::Tail(tail) => (
+                                    offset,
+                                    judge::tail_at(reader.file_mut(), offset, limit, tail.valid_frames_dropped)?,
+                                ),
+                                Verdict::Retry => (offset, Verdict::Retry),
+                                hard => (damage, hard),
+                            }
+                        }
+                    }
                 }
                 Step::End => {
                     self.reader = None;
                     self.idx += 1;
+                    continue;
                 }
                 Step::Damage { offset, what } => {
-                    self.done = true;
-                    let limit = reader.limit();
-                    let verdict = if is_active
-                        && self.zero_header_ends
-                        && header_is_zero(reader.file_mut(), offset, limit)?
-                    {
-                        Verdict::Tail(TornTail::room(offset, limit - offset))
-                    } else {
-                        judge(reader.file_mut(), limit, offset, what, is_active, self.policy)?
-                    };
-                    return match verdict {
-                        Verdict::Retry if self.retries < RETRIES_MAX => {
-                            // A frame in flight beside this reader: read it again.
-                            self.retries += 1;
-                            reader.skip_to(offset);
-                            self.done = false;
-                            continue;
-                        }
-                        Verdict::Retry => Err(crate::segment::corrupt(
-                            self.dir.path(),
-                            id,
-                            offset,
-                            format!("{} still changing after {RETRIES_MAX} reads", describe(what)),
-                        )),
-                        Verdict::Tail(mut tail) => {
-                            tail.segment = id;
-                            self.report.tail_truncated = u32::from(!tail.all_zero);
-                            self.report.tail_bytes_discarded = tail.data_len;
-                            self.report.mid_stream_errors = u32::from(tail.valid_frames_dropped > 0);
-                            self.torn = Some(tail);
-                            Ok(None)
-                        }
-                        Verdict::Hard(message) => {
-                            Err(crate::segment::corrupt(self.dir.path(), id, offset, message))
-                        }
-                    };
+                    (offset, judge_damage(judging, reader, offset, what, is_active)?)
+                }
+            };
+            if matches!(verdict, Verdict::Retry) && self.retries < RETRIES_MAX {
+                // A frame in flight beside this reader: read it again.
+                self.retries += 1;
+                self.reader.as_mut().expect("opened above").skip_to(at);
+                continue;
+            }
+            return self.end_with(verdict, id, at);
+        }
+    }
+
+    /// End the scan at `offset` of segment `id` with `verdict`.
+    fn end_with(&mut self, verdict: Verdict, id: u32, offset: u64) -> Result<Option<RecordRef>> {
+        self.done = true;
+        match verdict {
+            Verdict::Retry => Err(crate::segment::corrupt(
+                self.dir.path(),
+                id,
+                offset,
+                format!("a frame still changing after {RETRIES_MAX} reads"),
+            )),
+            Verdict::Tail(mut tail) => {
+                tail.segment = id;
+                self.report.tail_truncated = u32::from(!tail.all_zero);
+                self.report.tail_bytes_discarded = tail.data_len;
+                self.report.mid_stream_errors = u32::from(tail.valid_frames_dropped > 0);
+                self.torn = Some(tail);
+                Ok(None)
+            }
+            Verdict::Hard(message) => Err(crate::segment::corrupt(self.dir.path(), id, offset, message)),
+        }
+    }
+}
+
+/// What damage at `offset` means: [`judge`], or for a live scan a zero
+/// header in the active segment ends the log ([`Scan::live`]).
+fn judge_damage(
+    scan: (bool, DamagePolicy),
+    reader: &mut SegmentReader,
+    offset: u64,
+    what: Damage,
+    is_active: bool,
+) -> Result<Verdict> {
+    let (zero_header_ends, policy) = scan;
+    let limit = reader.limit();
+    if is_active && zero_header_ends && header_is_zero(reader.file_mut(), offset, limit)? {
+        return Ok(Verdict::Tail(TornTail::room(offset, limit - offset)));
+    }
+    judge(reader.file_mut(), limit, offset, what, is_active, policy)
+}
+
+/// How a batch's frames read, from the header ([`batch`]).
+enum BatchWalk {
+    /// `count` CRC-valid frames fill its bytes exactly: committed.
+    Whole,
+    /// The segment (as far as this reader reads it) ends first.
+    Short,
+    /// Valid frames that do not fill them: too many, or one runs past.
+    Mismatch,
+    /// Bytes that do not decode, at `offset`.
+    Damage { offset: u64, what: Damage },
+}
+
+/// Walk the frames of the batch whose header is `header_ref`, up to the
+/// end it announces. Leaves the reader somewhere inside the batch.
+fn walk_batch(
+    reader: &mut SegmentReader,
+    header_ref: RecordRef,
+    announced: batch::Header,
+) -> Result<BatchWalk> {
+    let end = header_ref.offset + u64::from(header_ref.len) + announced.bytes;
+    let mut frames = 0u32;
+    loop {
+        match reader.next_step()? {
+            Step::Frame { offset, header } => {
+                frames += 1;
+                let next = offset + u64::from(header.frame_len());
+                if next == end && frames == announced.count {
+                    return Ok(BatchWalk::Whole);
+                }
+                if next >= end || frames == announced.count {
+                    return Ok(BatchWalk::Mismatch);
                 }
             }
+            Step::End => return Ok(BatchWalk::Short),
+            Step::Damage { offset, what } => return Ok(BatchWalk::Damage { offset, what }),
         }
     }
 }

@@ -115,6 +115,21 @@ impl SegmentReader {
         self.last_frame = None;
     }
 
+    /// Step back to byte `offset` (a frame boundary already read past):
+    /// from the read-ahead buffer when it still holds it, else from the
+    /// file. A batch is walked once to check it and again to yield it
+    /// (`recovery`), so a small one costs no second read.
+    pub fn rewind_to(&mut self, offset: u64) {
+        let base = self.offset - self.start as u64;
+        if (base..=self.offset).contains(&offset) {
+            self.start = (offset - base) as usize;
+            self.offset = offset;
+            self.last_frame = None;
+        } else {
+            self.skip_to(offset);
+        }
+    }
+
     /// Read into `buf` from `read_pos`, never past `limit`; 0 at the limit.
     fn read_capped(
         file: &mut fs::File,

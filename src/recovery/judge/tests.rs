@@ -186,7 +186,32 @@ fn cases() -> Vec<(&'static str, bool, Vec<u8>, Option<Outcome>)> {
             [&f1[..], &other_version[..], &f3[..]].concat(),
             None,
         ),
+        (
+            "a batch whose frames run into the end of the segment, or into damage a row above calls a torn tail",
+            true,
+            [&f1[..], &batch_header(3, &[&f2, &f3, &f2]), &f2[..], &f3[..], &f2[..f2.len() / 2]].concat(),
+            None,
+        ),
+        (
+            "a batch cut short by the segment's end",
+            false,
+            [&f1[..], &batch_header(3, &[&f2, &f3, &f2]), &f2[..], &f3[..]].concat(),
+            None,
+        ),
+        (
+            "a batch header whose frames do not fill exactly the bytes it announces (the same in a sealed segment)",
+            true,
+            [&f1[..], &batch_header(3, &[&f2, &f3]), &f2[..], &f3[..], &f2[..]].concat(),
+            None,
+        ),
     ]
+}
+
+/// The header of a batch of `count` frames the size of `frames`.
+fn batch_header(count: u32, frames: &[&Vec<u8>]) -> Vec<u8> {
+    let bytes: u64 = frames.iter().map(|f| f.len() as u64).sum();
+    let payload = crate::batch::Header { count, bytes }.encode();
+    encode_record(RecordType::Raw, 50, crate::batch::KEY, &payload).unwrap()
 }
 
 /// docs/recovery.md's table, row by row: every row has its case here
