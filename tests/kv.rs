@@ -9,6 +9,7 @@ use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
 
 use base64::Engine as _;
+use datawal::batch;
 use datawal::format::{encode_record, record_wire_size, HEADER_LEN};
 use datawal::segment::{segment_path, segment_size};
 use datawal::{
@@ -148,6 +149,15 @@ enum Op {
     Reopen,
     Compact,
     CompactInPlace,
+    /// `write_batch` of puts (`Some`) and deletes.
+    Batch(Vec<(Vec<u8>, Option<Vec<u8>>)>),
+    /// The same inside `exclusive`, one call each, checked against the
+    /// model inside; the closure then returns `Ok` (true) or `Err`.
+    Transaction(Vec<(Vec<u8>, Option<Vec<u8>>)>, bool),
+}
+
+fn writes_strategy() -> impl Strategy<Value = Vec<(Vec<u8>, Option<Vec<u8>>)>> {
+    prop::collection::vec((key_strategy(), prop::option::of(prop::collection::vec(any::<u8>(), 0..24))), 0..6)
 }
 
 /// Key bytes from a tiny alphabet (including 0x00 and 0xff), 0..=2 bytes:
@@ -180,10 +190,28 @@ fn op_strategy() -> impl Strategy<Value = Op> {
         1 => Just(Op::Reopen),
         1 => Just(Op::Compact),
         1 => Just(Op::CompactInPlace),
+        2 => writes_strategy().prop_map(Op::Batch),
+        3 => (writes_strategy(), prop::bool::weighted(0.7)).prop_map(|(w, commit)| Op::Transaction(w, commit)),
     ]
 }
 
 fn check_against_model(
+    store: &mut DataWal,
+    model: &BTreeMap<Vec<u8>, Vec<u8>>,
+    universe: &[Vec<u8>],
+) -> Result<(), TestCaseError> {
+    check_reads(store, model, universe)?;
+    let reader = RecordLogReader::open(store.log().dir()).unwrap();
+    for k in universe {
+        prop_assert_eq!(reader.get(k).unwrap(), model.get(k).cloned(), "RecordLogReader::get({:?})", k);
+        prop_assert_eq!(store.ref_of(k).is_some(), model.contains_key(k), "ref_of({:?})", k);
+    }
+    Ok(())
+}
+
+/// What a handle reads, inside a transaction too (where `ref_of` and the
+/// log see committed records only).
+fn check_reads(
     store: &mut DataWal,
     model: &BTreeMap<Vec<u8>, Vec<u8>>,
     universe: &[Vec<u8>],
@@ -201,11 +229,8 @@ fn check_against_model(
         prop_assert_eq!(&page.keys[..], &rest[..rest.len().min(3)], "keys_page({:?}, 3)", after);
         prop_assert_eq!(page.next, if rest.len() > 3 { rest.get(2).cloned() } else { None });
     }
-    let reader = RecordLogReader::open(store.log().dir()).unwrap();
     for k in universe {
-        prop_assert_eq!(reader.get(k).unwrap(), model.get(k).cloned(), "RecordLogReader::get({:?})", k);
         prop_assert_eq!(store.contains_key(k), model.contains_key(k), "contains_key({:?})", k);
-        prop_assert_eq!(store.ref_of(k).is_some(), model.contains_key(k), "ref_of({:?})", k);
         prop_assert_eq!(store.get(k).unwrap(), model.get(k).cloned(), "get({:?})", k);
     }
     Ok(())
@@ -253,11 +278,93 @@ fn run_model(ops: &[Op], options: Options) -> Result<(), TestCaseError> {
                 let stats = store.compact().unwrap();
                 prop_assert_eq!(stats.live_keys, model.len() as u64);
             }
+            Op::Batch(writes) => {
+                let ops: Vec<BatchOp<'_>> = writes
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Some(v) => BatchOp::Put { key: k, value: v },
+                        None => BatchOp::Delete { key: k },
+                    })
+                    .collect();
+                match store.write_batch(&ops) {
+                    Ok(()) => apply(&mut model, writes),
+                    Err(e) => {
+                        let bytes: u64 = writes.iter().map(|(k, v)| frame_bytes(k, v)).sum();
+                        prop_assert!(
+                            kind(&e) == Some(ErrorKind::InvalidInput)
+                                && bytes + batch::HEADER_FRAME_LEN > batch_max(options),
+                            "{e:#}"
+                        );
+                    }
+                }
+            }
+            Op::Transaction(writes, commit) => {
+                let mut inside = model.clone();
+                // Each key's last write: what the transaction commits.
+                let mut held: BTreeMap<Vec<u8>, Option<Vec<u8>>> = BTreeMap::new();
+                let checked = store.exclusive(|s| {
+                    for (i, (k, v)) in writes.iter().enumerate() {
+                        let written = match v {
+                            Some(v) => s.put(k, v),
+                            None => s.delete(k),
+                        };
+                        let mut after = held.clone();
+                        after.insert(k.clone(), v.clone());
+                        let bytes: u64 = after.iter().map(|(k, v)| frame_bytes(k, v)).sum();
+                        if bytes + batch::HEADER_FRAME_LEN > batch_max(options) {
+                            assert_eq!(kind(&written.unwrap_err()), Some(ErrorKind::InvalidInput));
+                            return Err(anyhow::anyhow!("abort"));
+                        }
+                        written?;
+                        held = after;
+                        apply(&mut inside, &writes[i..=i]);
+                        if let Err(e) = check_reads(s, &inside, &universe) {
+                            return Ok(Err(e));
+                        }
+                    }
+                    if *commit {
+                        Ok(Ok(()))
+                    } else {
+                        Err(anyhow::anyhow!("abort"))
+                    }
+                });
+                match checked {
+                    Ok(inside_checks) => {
+                        inside_checks?;
+                        model = inside;
+                    }
+                    Err(e) => prop_assert_eq!(e.to_string(), "abort"),
+                }
+            }
         }
         check_against_model(&mut store, &model, &universe)
             .map_err(|e| TestCaseError::fail(format!("after step {step} ({op:?}): {e}")))?;
     }
     Ok(())
+}
+
+/// The frame bytes of a put (`Some`) or delete.
+fn frame_bytes(key: &[u8], value: &Option<Vec<u8>>) -> u64 {
+    record_wire_size(key.len() as u32, value.as_ref().map_or(0, |v| v.len() as u32))
+}
+
+/// The most bytes a batch takes with these options.
+fn batch_max(options: Options) -> u64 {
+    if options == index_options() {
+        200
+    } else {
+        datawal::BATCH_BYTES_MAX
+    }
+}
+
+/// Apply puts (`Some`) and deletes to the model, in order.
+fn apply(model: &mut BTreeMap<Vec<u8>, Vec<u8>>, writes: &[(Vec<u8>, Option<Vec<u8>>)]) {
+    for (k, v) in writes {
+        match v {
+            Some(v) => model.insert(k.clone(), v.clone()),
+            None => model.remove(k),
+        };
+    }
 }
 
 proptest! {

@@ -85,13 +85,15 @@ fn child_role() {
                 println!("\nKEY {} {}", String::from_utf8(k).unwrap(), String::from_utf8(v).unwrap());
             }
         }
-        // Own the store (mid-`exclusive`) and hang there until killed.
+        // Own the store (mid-`exclusive`, a transaction that wrote) and
+        // hang there until killed.
         "hold" => {
             let mut store = DataWal::open_with(&dir, shared().lease(Duration::from_millis(400))).unwrap();
+            store.put(b"held-by-the-dead", b"acknowledged").unwrap();
+            store.fsync().unwrap();
             store
                 .exclusive(|s| {
-                    s.put(b"held-by-the-dead", b"acknowledged")?;
-                    s.fsync()?;
+                    s.put(b"in-the-dead-transaction", b"never committed")?;
                     println!("HOLDING");
                     std::io::stdout().flush()?;
                     std::thread::sleep(Duration::from_secs(120));
@@ -226,8 +228,8 @@ fn racing_creators_make_one_store() {
 }
 
 /// A writer SIGKILLed while it owns the store: the next writer takes over
-/// once the lease has expired, and the dead writer's acknowledged write is
-/// there.
+/// once the lease has expired, the dead writer's acknowledged write is
+/// there, and the transaction it died in wrote nothing.
 #[test]
 fn a_writer_killed_while_owning_only_delays_the_others_until_its_lease_expires() {
     let td = tempfile::tempdir().unwrap();
@@ -244,6 +246,7 @@ fn a_writer_killed_while_owning_only_delays_the_others_until_its_lease_expires()
     increment(&mut store, b"counter", 7).unwrap();
     eprintln!("took over after {:?}", started.elapsed());
     assert_eq!(store.get(b"held-by-the-dead").unwrap().as_deref(), Some(&b"acknowledged"[..]));
+    assert_eq!(store.get(b"in-the-dead-transaction").unwrap(), None);
     assert_eq!(counter(&mut store), 7);
 }
 

@@ -272,7 +272,7 @@ impl DataWal {
         let options = self.log.options();
         let mut out = RecordLog::open_in(parent.open_subdir(tmp, true)?, options, &mut ())?;
         let mut stats = CompactionStats::default();
-        let refs = self.live_refs(None, usize::MAX)?;
+        let refs = self.stored_refs(None, usize::MAX)?;
         for (key, rref) in refs {
             let Some(value) = self.read_live(&key, rref)? else { continue };
             let written = out.try_append_record(RecordType::Put, &key, &value)?;

@@ -45,7 +45,7 @@ impl DataWal {
         let mut line = String::new();
         let mut pending = Vec::with_capacity(EXPORT_BUFFER_BYTES);
         let mut written = 0u64;
-        let refs = self.live_refs(None, usize::MAX)?;
+        let refs = self.stored_refs(None, usize::MAX)?;
         for (key, rref) in refs {
             let Some(value) = self.read_live(&key, rref)? else { continue };
             line.clear();

@@ -33,8 +33,10 @@ mod compact;
 mod export;
 mod keys;
 mod read;
+mod txn;
 
 use keys::Keys;
+use txn::Live;
 
 pub use compact::CompactionStats;
 
@@ -70,6 +72,8 @@ pub struct DataWal {
     depth: u32,
     /// Log size before which the compaction policy does not look again.
     auto_next_at: u64,
+    /// The writes of the transaction in progress ([`DataWal::exclusive`]).
+    txn: Option<Box<txn::Txn>>,
 }
 
 impl DataWal {
@@ -99,6 +103,7 @@ impl DataWal {
             readers: Vec::new(),
             depth: 0,
             auto_next_at: 0,
+            txn: None,
         })
     }
 
@@ -149,10 +154,31 @@ impl DataWal {
     /// Up to `count` live keys after `after`, ascending, with their
     /// references (`Keys::sorted_after`); a damaged index table met on
     /// the way is rebuilt and the walk made again.
-    fn live_refs(&mut self, after: Option<&[u8]>, count: usize) -> Result<Vec<(Vec<u8>, RecordRef)>, Error> {
+    fn stored_refs(
+        &mut self,
+        after: Option<&[u8]>,
+        count: usize,
+    ) -> Result<Vec<(Vec<u8>, RecordRef)>, Error> {
         match self.keys.sorted_after(after, count) {
             Err(e) if self.repair(&e)? => self.keys.sorted_after(after, count),
             other => other,
+        }
+    }
+
+    /// [`DataWal::stored_refs`] with the transaction's writes over them.
+    fn live_refs(&mut self, after: Option<&[u8]>, count: usize) -> Result<Vec<(Vec<u8>, Live)>, Error> {
+        match self.live_after(after, count) {
+            Err(e) if self.repair(&e)? => self.live_after(after, count),
+            other => other,
+        }
+    }
+
+    /// The value of a live entry `live_refs` returned (`None`: the key is
+    /// no longer live).
+    fn value_of(&mut self, key: &[u8], live: Live) -> Result<Option<Vec<u8>>, Error> {
+        match live {
+            Live::Stored(rref) => self.read_live(key, rref),
+            Live::Written(value) => Ok(Some(value)),
         }
     }
 
@@ -176,7 +202,7 @@ impl DataWal {
 
     /// [`DataWal::len`], failing on a failed index read.
     pub fn try_len(&self) -> Result<usize> {
-        Ok(self.keys.counts().map(|(live, _)| live as usize)?)
+        Ok(self.live_len()? as usize)
     }
 
     pub fn is_empty(&self) -> bool {
@@ -184,15 +210,19 @@ impl DataWal {
     }
 
     pub fn contains_key(&self, key: &[u8]) -> bool {
-        self.ref_of(key).is_some()
+        self.or_deferred(self.try_contains_key(key))
     }
 
     /// [`DataWal::contains_key`], failing on a failed index read.
     pub fn try_contains_key(&self, key: &[u8]) -> Result<bool> {
-        Ok(self.try_ref_of(key)?.is_some())
+        match self.held(key) {
+            Some(value) => Ok(value.is_some()),
+            None => Ok(self.try_ref_of(key)?.is_some()),
+        }
     }
 
-    /// Where the live value of `key` is, without reading it.
+    /// Where the live value of `key` is, without reading it. Inside a
+    /// transaction, the committed value's (a write held back has none yet).
     pub fn ref_of(&self, key: &[u8]) -> Option<RecordRef> {
         self.or_deferred(self.try_ref_of(key))
     }
@@ -205,6 +235,9 @@ impl DataWal {
     /// The live value of `key`, read from disk and verified. In shared mode
     /// other writers' appends are read first ([`DataWal::refresh`]).
     pub fn get(&mut self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if let Some(value) = self.held(key) {
+            return Ok(value.map(<[u8]>::to_vec));
+        }
         self.refresh()?;
         let Some(rref) = self.live_ref(key)? else { return Ok(None) };
         Ok(self.read_live(key, rref)?)
@@ -217,6 +250,7 @@ impl DataWal {
     /// between (a [`RecordRef`] changes when compaction moves the record).
     /// What compare-and-swap compares.
     pub fn get_versioned(&mut self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
+        self.check_versioned(key)?;
         self.refresh()?;
         let Some(rref) = self.live_ref(key)? else { return Ok(None) };
         Ok(self.read_live_frame(key, rref)?.map(|(frame, header)| (into_value(frame, &header), header.txid)))
@@ -229,7 +263,7 @@ impl DataWal {
 
     /// [`DataWal::keys`], failing on a failed index read.
     pub fn try_keys(&self) -> Result<Vec<Vec<u8>>> {
-        Ok(self.keys.sorted_after(None, usize::MAX)?.into_iter().map(|(k, _)| k).collect())
+        Ok(self.live_after(None, usize::MAX)?.into_iter().map(|(k, _)| k).collect())
     }
 
     /// One page of a key walk: up to `limit` keys (clamped to
@@ -245,8 +279,7 @@ impl DataWal {
     /// [`DataWal::keys_page`], failing on a failed index read.
     pub fn try_keys_page(&self, after: Option<&[u8]>, limit: u32) -> Result<KeyPage> {
         let limit = limit.clamp(1, PAGE_ENTRIES_MAX) as usize;
-        let mut keys: Vec<Vec<u8>> =
-            self.keys.sorted_after(after, limit + 1)?.into_iter().map(|(k, _)| k).collect();
+        let mut keys: Vec<Vec<u8>> = self.live_after(after, limit + 1)?.into_iter().map(|(k, _)| k).collect();
         let more = keys.len() > limit;
         keys.truncate(limit);
         let next = if more { keys.last().cloned() } else { None };
@@ -263,19 +296,24 @@ impl DataWal {
         let refs = self.live_refs(after, limit + 1)?;
         let mut page = ItemPage { items: Vec::new(), next: None };
         let mut bytes = 0u64;
-        for (key, rref) in refs {
+        for (key, live) in refs {
             // Key + value, known from the frame size before reading it. Every
             // ref holds at least a header and a CRC (replayed frames are
             // decoded, hint entries checked); saturating all the same, as
             // `read_value` below verifies the frame anyway.
-            let size = u64::from(rref.len).saturating_sub((format::HEADER_LEN + format::CRC_LEN) as u64);
+            let size = match &live {
+                Live::Stored(rref) => {
+                    u64::from(rref.len).saturating_sub((format::HEADER_LEN + format::CRC_LEN) as u64)
+                }
+                Live::Written(value) => (key.len() + value.len()) as u64,
+            };
             let full = page.items.len() == limit || bytes.saturating_add(size) > max_bytes;
             if full && !page.items.is_empty() {
                 page.next = page.items.last().map(|(k, _)| k.clone());
                 break;
             }
             bytes = bytes.saturating_add(size);
-            if let Some(value) = self.read_live(&key, rref)? {
+            if let Some(value) = self.value_of(&key, live)? {
                 page.items.push((key, value));
             }
         }
@@ -287,8 +325,8 @@ impl DataWal {
         self.refresh()?;
         let refs = self.live_refs(None, usize::MAX)?;
         let mut out = Vec::with_capacity(refs.len());
-        for (key, rref) in refs {
-            if let Some(value) = self.read_live(&key, rref)? {
+        for (key, live) in refs {
+            if let Some(value) = self.value_of(&key, live)? {
                 out.push((key, value));
             }
         }
@@ -331,14 +369,25 @@ impl DataWal {
         self.keys.after_log(self.log.dir_handle(), active, last_txid, owned || !self.log.options().shared)
     }
 
-    /// Run `f` owning the store: in shared mode no other writer writes
-    /// between its reads and its writes (others' appends are read first),
-    /// so read-modify-write sequences such as counters and compare-and-swap
-    /// are atomic across handles, instances and processes. Calls inside `f`
-    /// share the one ownership. A single-writer handle owns the store
-    /// anyway.
+    /// Run `f` owning the store, as a transaction: in shared mode no other
+    /// writer writes between its reads and its writes (others' appends are
+    /// read first), so read-modify-write sequences such as counters,
+    /// compare-and-swap and transfers are atomic across handles, instances
+    /// and processes. The writes `f` makes (`put`, `delete`, `write_batch`)
+    /// are held back, and reads inside `f` see them (`get`,
+    /// `contains_key`, `len`, the key and item walks; `ref_of` and the log
+    /// see committed records only, and `get_versioned` refuses a key `f`
+    /// wrote: its version is the txid it gets at the commit). When `f`
+    /// returns `Ok` they are written as one batch ([`DataWal::write_batch`]:
+    /// all or nothing after any crash, never seen in part, durable after
+    /// the next `fsync`); when it returns `Err`, panics, or the process
+    /// dies first, none of them is. Calls nested inside join this
+    /// transaction; [`DataWal::fsync`] inside syncs once it has committed
+    /// (as [`DataWal::exclusive_durable`] does). A transaction is one batch, so its writes fit
+    /// [`Options::batch_bytes_max`] and the segment size, or the write
+    /// over them fails with invalid input (the others stay held).
     pub fn exclusive<R>(&mut self, f: impl FnOnce(&mut DataWal) -> Result<R>) -> Result<R> {
-        self.owned(f)
+        self.transaction(f, false)
     }
 
     /// [`DataWal::exclusive`], then, if `f` wrote, [`DataWal::fsync`]
@@ -351,19 +400,7 @@ impl DataWal {
     /// so when this returns `Ok` they are durable. The compaction policy
     /// runs after the sync.
     pub fn exclusive_durable<R>(&mut self, f: impl FnOnce(&mut DataWal) -> Result<R>) -> Result<R> {
-        let (out, wrote) = self.owned_only(|s| {
-            // Owned: only `f` moves the txid on from here.
-            let before = s.log.last_txid();
-            let out = f(s)?;
-            anyhow::Ok((out, s.log.last_txid() != before))
-        })?;
-        if wrote {
-            self.fsync()?;
-        }
-        if self.depth == 0 {
-            self.auto_compact();
-        }
-        Ok(out)
+        self.transaction(f, true)
     }
 
     /// `f` under the log's ownership, with other writers' frames applied to
@@ -422,6 +459,9 @@ impl DataWal {
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         // Refused input never takes ownership (checked again where written).
         format::check_lengths(key.len(), value.len())?;
+        if self.hold(&[BatchOp::Put { key, value }])? {
+            return Ok(());
+        }
         self.owned(|s| {
             let Keys::Memory(keydir) = &mut s.keys else {
                 let rref = s.log.try_append_record(RecordType::Put, key, value)?;
@@ -444,16 +484,22 @@ impl DataWal {
     /// part of it. Input over a limit rejects the whole batch before any
     /// I/O; an empty batch writes nothing.
     pub fn write_batch(&mut self, ops: &[BatchOp<'_>]) -> Result<()> {
-        let records: Vec<BatchRecord<'_>> = ops.iter().map(BatchOp::record).collect();
-        for r in &records {
+        if self.hold(ops)? {
+            return Ok(());
+        }
+        for op in ops {
+            let r = op.record();
             format::check_lengths(r.key.len(), r.payload.len())?;
         }
-        self.owned(|s| {
-            let keys = &mut s.keys;
-            s.log.try_append_batch(&records, &mut |rref, t, key| {
-                crate::replay::Visitor::record(keys, rref, t, key)
-            })?;
-            Ok(())
+        Ok(self.owned(|s| s.write_ops(ops))?)
+    }
+
+    /// Write `ops` as one batch, owning the store.
+    fn write_ops(&mut self, ops: &[BatchOp<'_>]) -> Result<(), Error> {
+        let records: Vec<BatchRecord<'_>> = ops.iter().map(BatchOp::record).collect();
+        let keys = &mut self.keys;
+        self.log.try_append_batch(&records, &mut |rref, t, key| {
+            crate::replay::Visitor::record(keys, rref, t, key)
         })
     }
 
@@ -461,6 +507,9 @@ impl DataWal {
     /// the intent) and forget the key.
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
         format::check_lengths(key.len(), 0)?;
+        if self.hold(&[BatchOp::Delete { key }])? {
+            return Ok(());
+        }
         self.owned(|s| {
             let rref = s.log.try_append_record(RecordType::Delete, key, b"")?;
             s.keys.delete(key, rref);
@@ -468,7 +517,14 @@ impl DataWal {
         })
     }
 
+    /// Make every write so far durable. Inside a transaction
+    /// ([`DataWal::exclusive`]), once it has committed: its writes are
+    /// held back until then.
     pub fn fsync(&mut self) -> Result<()> {
+        if let Some(txn) = &mut self.txn {
+            txn.sync = true;
+            return Ok(());
+        }
         self.log.fsync()
     }
 
@@ -539,6 +595,12 @@ mod tests {
             order.contains(&"release") && !order.contains(&"sync"),
             "nothing written, no sync: {order:?}"
         );
+        // An `fsync` inside a transaction syncs once it has committed.
+        store.exclusive(|s| s.put(b"k", b"w").and_then(|()| s.fsync())).unwrap();
+        let order = taken();
+        let at =
+            |name| order.iter().position(|p| *p == name).unwrap_or_else(|| panic!("{name} in {order:?}"));
+        assert!(at("write") < at("release") && at("release") < at("sync"), "{order:?}");
         crate::sched::install(|_| {}, Arc::new(AtomicU64::new(now.as_nanos() as u64)));
     }
 

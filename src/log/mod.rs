@@ -290,6 +290,13 @@ impl RecordLog {
         self.latch("append", result)
     }
 
+    /// The most frame bytes one batch may take, its header included.
+    pub(crate) fn batch_bytes_max(&self) -> u64 {
+        self.options
+            .segment_bytes_max
+            .map_or(self.options.batch_limit(), |s| s.min(self.options.batch_limit()))
+    }
+
     /// The header a batch of `count` records in `bytes` is written under
     /// (none for one record, whose frame is atomic by its CRC), once its
     /// limits hold: it fits [`Options::batch_bytes_max`] and one segment.

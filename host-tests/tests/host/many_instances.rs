@@ -49,14 +49,13 @@ fn native_writer(root: &Path) -> (String, Vec<u8>) {
     let mut last = Vec::new();
     let bump = |s: &mut DataWal, k: &[u8]| -> anyhow::Result<()> {
         let now = s.get(k)?.map_or(0, |v| i64::from_le_bytes(v.try_into().unwrap()));
-        s.put(k, &(now + 1).to_le_bytes())?;
-        s.fsync()
+        s.put(k, &(now + 1).to_le_bytes())
     };
     for i in 0..ROUNDS {
-        store.exclusive(|s| bump(s, b"hits")).unwrap();
+        store.exclusive_durable(|s| bump(s, b"hits")).unwrap();
         last = format!("native:{i}").into_bytes();
-        store.exclusive(|s| s.put(key.as_bytes(), &last).and_then(|()| s.fsync())).unwrap();
-        store.exclusive(|s| bump(s, b"swapped")).unwrap();
+        store.exclusive_durable(|s| s.put(key.as_bytes(), &last)).unwrap();
+        store.exclusive_durable(|s| bump(s, b"swapped")).unwrap();
     }
     (key, last)
 }

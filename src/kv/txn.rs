@@ -1,0 +1,215 @@
+//! Transactions: [`DataWal::exclusive`] runs its closure owning the store
+//! and holds back every write the closure makes ([`Txn`]); reads inside
+//! see them over the store. When the closure returns `Ok` they are written
+//! as one batch, all or nothing (`docs/format.md`, "Batches"); when it
+//! returns `Err` or panics, nothing is written and the store is given up.
+//! Calls nested inside join the outermost transaction; an `fsync` inside
+//! syncs once the transaction has committed.
+
+use std::collections::{BTreeMap, HashMap};
+use std::ops::Bound;
+use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
+
+use anyhow::Result;
+
+use super::{BatchOp, DataWal};
+use crate::batch;
+use crate::error::Error;
+use crate::format;
+use crate::record::RecordRef;
+
+/// The writes of a transaction not committed yet: each key's last one.
+#[derive(Debug, Default)]
+pub(super) struct Txn {
+    /// `None`: deleted.
+    writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// Frame bytes the writes will take.
+    bytes: u64,
+    /// `fsync` was called inside: sync once the writes are committed.
+    pub sync: bool,
+}
+
+/// A live entry a read inside a transaction sees: the store's, or one the
+/// transaction wrote.
+pub(super) enum Live {
+    Stored(RecordRef),
+    Written(Vec<u8>),
+}
+
+impl Txn {
+    /// `key`'s write in this transaction: `Some(None)` when it deleted it.
+    pub fn get(&self, key: &[u8]) -> Option<Option<&[u8]>> {
+        self.writes.get(key).map(Option::as_deref)
+    }
+
+    /// Hold back `ops` (later ones on a key win), all of them or, when
+    /// the transaction would no longer fit `max` frame bytes with its batch
+    /// header (a batch is one write into one segment), none.
+    fn write_all(&mut self, ops: &[BatchOp<'_>], max: u64) -> Result<(), Error> {
+        let frame =
+            |key: &[u8], value_len: usize| format::record_wire_size(key.len() as u32, value_len as u32);
+        let mut bytes = self.bytes;
+        // The size each key takes after the ops so far.
+        let mut sizes: HashMap<&[u8], u64> = HashMap::new();
+        for op in ops {
+            let (key, value_len) = match *op {
+                BatchOp::Put { key, value } => (key, value.len()),
+                BatchOp::Delete { key } => (key, 0),
+            };
+            format::check_lengths(key.len(), value_len)?;
+            let old = sizes.get(key).copied().unwrap_or_else(|| {
+                self.writes.get(key).map_or(0, |v| frame(key, v.as_ref().map_or(0, Vec::len)))
+            });
+            bytes = bytes - old + frame(key, value_len);
+            sizes.insert(key, frame(key, value_len));
+        }
+        if bytes + batch::HEADER_FRAME_LEN > max {
+            return Err(Error::invalid(format!(
+                "a transaction's writes would take {} bytes, over its limit {max} \
+                 (Options::batch_bytes_max, and the segment size): it commits as one batch",
+                bytes + batch::HEADER_FRAME_LEN
+            )));
+        }
+        for op in ops {
+            match *op {
+                BatchOp::Put { key, value } => self.writes.insert(key.to_vec(), Some(value.to_vec())),
+                BatchOp::Delete { key } => self.writes.insert(key.to_vec(), None),
+            };
+        }
+        self.bytes = bytes;
+        Ok(())
+    }
+
+    fn ops(&self) -> Vec<BatchOp<'_>> {
+        self.writes
+            .iter()
+            .map(|(key, value)| match value {
+                Some(value) => BatchOp::Put { key, value },
+                None => BatchOp::Delete { key },
+            })
+            .collect()
+    }
+
+    /// The writes after `after`, ascending.
+    fn after<'a>(&'a self, after: Option<&'a [u8]>) -> impl Iterator<Item = (&'a [u8], Option<&'a [u8]>)> {
+        let from = after.map_or(Bound::Unbounded, Bound::Excluded);
+        self.writes.range::<[u8], _>((from, Bound::Unbounded)).map(|(k, v)| (k.as_slice(), v.as_deref()))
+    }
+}
+
+impl DataWal {
+    /// [`DataWal::exclusive`] (`durable`: [`DataWal::exclusive_durable`]).
+    pub(super) fn transaction<R>(
+        &mut self,
+        f: impl FnOnce(&mut DataWal) -> Result<R>,
+        durable: bool,
+    ) -> Result<R> {
+        if self.txn.is_some() {
+            return f(self);
+        }
+        let outcome = self.owned_only(|s| {
+            s.txn = Some(Box::default());
+            let result = catch_unwind(AssertUnwindSafe(|| f(s)));
+            let txn = s.txn.take().expect("set above");
+            match result {
+                // Given up (by `owned_only`) before the panic goes on.
+                Err(panic) => Ok(Err(panic)),
+                Ok(Err(e)) => Err(e),
+                Ok(Ok(out)) => {
+                    let ops = txn.ops();
+                    s.write_ops(&ops)?;
+                    Ok(Ok((out, !ops.is_empty(), txn.sync)))
+                }
+            }
+        })?;
+        let (out, wrote, sync) = outcome.unwrap_or_else(|panic| resume_unwind(panic));
+        if (durable || sync) && wrote {
+            self.fsync()?;
+        }
+        if self.depth == 0 {
+            self.auto_compact();
+        }
+        Ok(out)
+    }
+
+    /// Inside a transaction, hold back `ops` (all or none) and return
+    /// true; false outside one.
+    pub(super) fn hold(&mut self, ops: &[BatchOp<'_>]) -> Result<bool, Error> {
+        let max = self.log.batch_bytes_max();
+        let Some(txn) = &mut self.txn else { return Ok(false) };
+        txn.write_all(ops, max)?;
+        Ok(true)
+    }
+
+    /// `key`'s write in the transaction in progress, if any.
+    pub(super) fn held(&self, key: &[u8]) -> Option<Option<&[u8]>> {
+        self.txn.as_ref()?.get(key)
+    }
+
+    /// Live keys: the store's, with the transaction's writes over them.
+    pub(super) fn live_len(&self) -> Result<u64, Error> {
+        let (mut live, _) = self.keys.counts()?;
+        for (key, value) in self.txn.iter().flat_map(|t| t.after(None)) {
+            match (self.keys.get(key)?.is_some(), value.is_some()) {
+                (false, true) => live += 1,
+                (true, false) => live -= 1,
+                _ => {}
+            }
+        }
+        Ok(live)
+    }
+
+    /// Up to `count` live entries after `after`, ascending: the store's
+    /// (`Keys::sorted_after`), with the transaction's writes over them.
+    pub(super) fn live_after(
+        &self,
+        after: Option<&[u8]>,
+        count: usize,
+    ) -> Result<Vec<(Vec<u8>, Live)>, Error> {
+        let Some(txn) = &self.txn else {
+            let stored = self.keys.sorted_after(after, count)?;
+            return Ok(stored.into_iter().map(|(k, r)| (k, Live::Stored(r))).collect());
+        };
+        let mut out = Vec::new();
+        let mut written = txn.after(after).peekable();
+        let mut cursor = after.map(<[u8]>::to_vec);
+        let step = count.min(WALK_STEP);
+        while out.len() < count {
+            let stored = self.keys.sorted_after(cursor.as_deref(), step)?;
+            let last = stored.len() < step;
+            cursor = stored.last().map(|(k, _)| k.clone()).or(cursor);
+            for (key, rref) in stored {
+                // The transaction's writes before this key, and its own.
+                while let Some((k, v)) = written.next_if(|(k, _)| *k <= key.as_slice()) {
+                    out.extend(v.map(|v| (k.to_vec(), Live::Written(v.to_vec()))));
+                }
+                if txn.get(&key).is_none() {
+                    out.push((key, Live::Stored(rref)));
+                }
+            }
+            if last {
+                out.extend(
+                    written.by_ref().filter_map(|(k, v)| Some((k.to_vec(), Live::Written(v?.to_vec())))),
+                );
+                break;
+            }
+        }
+        out.truncate(count);
+        Ok(out)
+    }
+
+    /// A version is the txid a record got: a value this transaction wrote
+    /// has none until it commits.
+    pub(super) fn check_versioned(&self, key: &[u8]) -> Result<(), Error> {
+        match self.held(key) {
+            Some(_) => Err(Error::invalid(
+                "the version of a key written in this transaction is the txid its record gets when \
+                 the transaction commits; read it after exclusive returns",
+            )),
+            None => Ok(()),
+        }
+    }
+}
+
+/// Store keys read per step of a walk merged with a transaction's writes.
+const WALK_STEP: usize = 1024;
