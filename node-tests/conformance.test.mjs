@@ -231,6 +231,22 @@ class NodeHost {
       case "kv.delete":
         h.delete(bytesOf(s.key));
         return null;
+      case "kv.get-versioned": {
+        const v = h.getVersioned(bytesOf(s.key));
+        return v === undefined ? null : [canon(v[0]), num(v[1])];
+      }
+      case "kv.write-batch": {
+        const ops = s.ops.map((op) =>
+          op[0] === "put"
+            ? { tag: "put", val: [bytesOf(op[1]), bytesOf(op[2])] }
+            : { tag: "delete", val: bytesOf(op[1]) },
+        );
+        const expect = s["expect-versions"].map(([key, version]) => ({
+          key: bytesOf(key),
+          version: version === null ? undefined : BigInt(version),
+        }));
+        return h.writeBatch(ops, expect);
+      }
       case "kv.contains":
         return h.contains(bytesOf(s.key));
       case "kv.len":

@@ -274,6 +274,22 @@ impl kv::GuestStore for StoreHandle {
         with(&self.0, |s| s.delete(&key))
     }
 
+    fn get_versioned(&self, key: Vec<u8>) -> Result<Option<(Vec<u8>, u64)>> {
+        with(&self.0, |s| s.get_versioned(&key))
+    }
+
+    fn write_batch(&self, ops: Vec<kv::BatchOp>, expect: Vec<kv::VersionCheck>) -> Result<bool> {
+        let ops: Vec<crate::BatchOp<'_>> = ops
+            .iter()
+            .map(|op| match op {
+                kv::BatchOp::Put((key, value)) => crate::BatchOp::Put { key, value },
+                kv::BatchOp::Delete(key) => crate::BatchOp::Delete { key },
+            })
+            .collect();
+        let expect: Vec<(&[u8], Option<u64>)> = expect.iter().map(|e| (&e.key[..], e.version)).collect();
+        with(&self.0, |s| s.write_batch_if(&expect, &ops))
+    }
+
     fn contains(&self, key: Vec<u8>) -> Result<bool> {
         with(&self.0, |s| s.refresh().and_then(|()| s.try_contains_key(&key)))
     }

@@ -23,7 +23,7 @@ pub mod bindings {
     wasmtime::component::bindgen!({ world: "engine", path: "../wit" });
 }
 
-pub use bindings::exports::datawal::store::kv::{CompactionStats, ItemPage, KeyPage};
+pub use bindings::exports::datawal::store::kv::{BatchOp, CompactionStats, ItemPage, KeyPage, VersionCheck};
 pub use bindings::exports::datawal::store::log::{Cursor, Entry, ScanPage};
 pub use bindings::exports::datawal::store::types::{
     Corruption, Error as GuestError, OpenOptions, RecordRef, RecordType, RecoveryReport, TornTail,
@@ -284,6 +284,23 @@ impl Sandbox {
 
     pub fn kv_delete(&mut self, h: &StoreHandle, key: &[u8]) -> Result<(), GuestError> {
         no_trap(self.engine.datawal_store_kv().store().call_delete(&mut self.store, h.0, key))
+    }
+
+    pub fn kv_get_versioned(
+        &mut self,
+        h: &StoreHandle,
+        key: &[u8],
+    ) -> Result<Option<(Vec<u8>, u64)>, GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_get_versioned(&mut self.store, h.0, key))
+    }
+
+    pub fn kv_write_batch(
+        &mut self,
+        h: &StoreHandle,
+        ops: &[BatchOp],
+        expect: &[VersionCheck],
+    ) -> Result<bool, GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_write_batch(&mut self.store, h.0, ops, expect))
     }
 
     pub fn kv_contains(&mut self, h: &StoreHandle, key: &[u8]) -> Result<bool, GuestError> {

@@ -132,6 +132,25 @@ impl DataWal {
         Ok(out)
     }
 
+    /// Write `ops` as one batch, all or nothing, if every key of `expect`
+    /// still has the version given ([`DataWal::get_versioned`]'s; `None`:
+    /// absent); otherwise write nothing and return false. Atomic across
+    /// writers: the check and the write are one transaction
+    /// ([`DataWal::exclusive`]). Later operations on a key win; no sync
+    /// (call [`DataWal::fsync`] after). A multi-key compare-and-swap: read
+    /// the versions, compute, write if nobody wrote them meanwhile.
+    pub fn write_batch_if(&mut self, expect: &[(&[u8], Option<u64>)], ops: &[BatchOp<'_>]) -> Result<bool> {
+        self.exclusive(|s| {
+            for &(key, version) in expect {
+                if s.get_versioned(key)?.map(|(_, v)| v) != version {
+                    return Ok(false);
+                }
+            }
+            s.write_batch(ops)?;
+            Ok(true)
+        })
+    }
+
     /// Inside a transaction, hold back `ops` (all or none) and return
     /// true; false outside one.
     pub(super) fn hold(&mut self, ops: &[BatchOp<'_>]) -> Result<bool, Error> {

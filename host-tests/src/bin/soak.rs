@@ -22,6 +22,12 @@
 //! own, and the log must hold each writer's acknowledged appends in its
 //! order, interleaved with the others', and nothing else.
 //!
+//! Every writer also moves amounts between eight accounts all of them
+//! share, each move one transaction of two puts (`DataWal::exclusive`
+//! natively; through the component, `write-batch` with the versions it
+//! read, again until they held): after every kill the accounts' sum must
+//! be what they opened with.
+//!
 //! Compactions in place of the key/value store (`DataWal::compact`, one
 //! operation in 200, or in C with `--compact-every C`; 0: none) are killed
 //! too: a child prints `compact <i>` before one and `compacted <i> <records
@@ -87,6 +93,12 @@ enum Op {
     Put(u64),
     Delete(u64),
     Append,
+    /// Move an amount between two of the accounts every writer shares.
+    Transfer {
+        from: u64,
+        to: u64,
+        amount: u64,
+    },
     Fsync,
     Rotate,
     Compact,
@@ -102,10 +114,28 @@ fn op_at(seed: u64, i: u64) -> Op {
     match r % 100 {
         0..=54 => Op::Put((r >> 8) % KEYS),
         55..=69 => Op::Delete((r >> 8) % KEYS),
-        70..=89 => Op::Append,
+        70..=85 => Op::Append,
+        86..=89 => {
+            Op::Transfer { from: (r >> 8) % ACCOUNTS, to: (r >> 16) % ACCOUNTS, amount: 1 + (r >> 24) % 50 }
+        }
         90..=97 => Op::Fsync,
         _ => Op::Rotate,
     }
+}
+
+/// Accounts `account-0` .. `account-7`, shared by every writer, each
+/// opened with [`ACCOUNT_START`]: transfers between them (each one
+/// transaction of two puts) keep their sum, whatever is killed when.
+const ACCOUNTS: u64 = 8;
+const ACCOUNT_START: u64 = 1_000;
+
+fn account(a: u64) -> Vec<u8> {
+    format!("account-{a}").into_bytes()
+}
+
+fn balance(v: Option<Vec<u8>>) -> Result<u64, String> {
+    let v = v.ok_or("an account is missing")?;
+    Ok(u64::from_le_bytes(v.try_into().map_err(|v: Vec<u8>| format!("a balance of {} bytes", v.len()))?))
 }
 
 /// Key `k` of writer `w`.
@@ -142,6 +172,9 @@ trait Target {
     fn put(&mut self, k: &[u8], v: &[u8]) -> Result<(), String>;
     fn delete(&mut self, k: &[u8]) -> Result<(), String>;
     fn append(&mut self, p: &[u8]) -> Result<(), String>;
+    /// Move `amount` from account `from` to `to` if it holds that much:
+    /// both balances change together or neither does.
+    fn transfer(&mut self, from: &[u8], to: &[u8], amount: u64) -> Result<(), String>;
     fn fsync(&mut self) -> Result<(), String>;
     fn rotate(&mut self) -> Result<(), String>;
     /// Compact the key/value store in place; the records written.
@@ -160,6 +193,22 @@ impl Target for Native {
     }
     fn append(&mut self, p: &[u8]) -> Result<(), String> {
         self.1.append(p).map(drop).map_err(|e| format!("{e:#}"))
+    }
+    fn transfer(&mut self, from: &[u8], to: &[u8], amount: u64) -> Result<(), String> {
+        // One transaction: the two puts land as one batch, or not at all.
+        self.0
+            .exclusive(|s| {
+                let (a, b) = (
+                    balance(s.get(from)?).map_err(std::io::Error::other)?,
+                    balance(s.get(to)?).map_err(std::io::Error::other)?,
+                );
+                if from != to && a >= amount {
+                    s.put(from, &(a - amount).to_le_bytes())?;
+                    s.put(to, &(b + amount).to_le_bytes())?;
+                }
+                Ok(())
+            })
+            .map_err(|e| format!("{e:#}"))
     }
     fn fsync(&mut self) -> Result<(), String> {
         self.0.fsync().and_then(|()| self.1.fsync()).map_err(|e| format!("{e:#}"))
@@ -186,6 +235,32 @@ impl Target for InComponent {
     }
     fn append(&mut self, p: &[u8]) -> Result<(), String> {
         self.0.log_append(&self.2, p).map(drop).map_err(|e| format!("{e:?}"))
+    }
+    fn transfer(&mut self, from: &[u8], to: &[u8], amount: u64) -> Result<(), String> {
+        // Read both versions, write both if neither changed (`write-batch`:
+        // one all-or-nothing batch under one ownership), else again.
+        loop {
+            let read = |sb: &mut host_tests::Sandbox, k: &[u8]| {
+                let got = sb.kv_get_versioned(&self.1, k).map_err(|e| format!("{e:?}"))?;
+                let version = got.as_ref().map(|(_, v)| *v);
+                Ok::<_, String>((balance(got.map(|(v, _)| v))?, version))
+            };
+            let ((a, va), (b, vb)) = (read(&mut self.0, from)?, read(&mut self.0, to)?);
+            if from == to || a < amount {
+                return Ok(());
+            }
+            let ops = [
+                host_tests::BatchOp::Put((from.to_vec(), (a - amount).to_le_bytes().to_vec())),
+                host_tests::BatchOp::Put((to.to_vec(), (b + amount).to_le_bytes().to_vec())),
+            ];
+            let expect = [
+                host_tests::VersionCheck { key: from.to_vec(), version: va },
+                host_tests::VersionCheck { key: to.to_vec(), version: vb },
+            ];
+            if self.0.kv_write_batch(&self.1, &ops, &expect).map_err(|e| format!("{e:?}"))? {
+                return Ok(());
+            }
+        }
     }
     fn fsync(&mut self) -> Result<(), String> {
         self.0.kv_fsync(&self.1).and_then(|()| self.0.log_fsync(&self.2)).map_err(|e| format!("{e:?}"))
@@ -230,6 +305,7 @@ fn child(dir: &Path, w: u64, seed: u64, start: u64, component: bool, shared: boo
             Op::Put(k) => target.put(&key(w, k), &value(seed, i)),
             Op::Delete(k) => target.delete(&key(w, k)),
             Op::Append => target.append(&value(seed, i)),
+            Op::Transfer { from, to, amount } => target.transfer(&account(from), &account(to), amount),
             Op::Fsync => target.fsync(),
             Op::Rotate => target.rotate(),
             Op::Compact => {
@@ -255,6 +331,8 @@ struct Model {
     appends: Vec<u64>,
     /// Acknowledged writes (puts, deletes, appends) in total.
     acknowledged: u64,
+    /// Acknowledged transfers.
+    transfers: u64,
     next_op: u64,
 }
 
@@ -270,6 +348,10 @@ impl Model {
             Op::Put(k) => drop(self.keys.insert(k, Some(i))),
             Op::Delete(k) => drop(self.keys.insert(k, None)),
             Op::Append => self.appends.push(i),
+            Op::Transfer { .. } => {
+                self.transfers += 1;
+                return self.next_op += 1;
+            }
             Op::Fsync | Op::Rotate | Op::Compact => return self.next_op += 1,
         }
         self.acknowledged += 1;
@@ -429,7 +511,7 @@ fn main() {
     let cwasm = args.dir.join("component.cwasm");
     host_tests::precompile(&cwasm).expect("precompile the component");
 
-    let (mut acknowledged, mut lost, mut component_kills) = (0u64, 0u64, 0u64);
+    let (mut acknowledged, mut lost, mut component_kills, mut transfers) = (0u64, 0u64, 0u64, 0u64);
     let mut compactions = Compactions::default();
     let fresh_models = || (0..args.writers).map(|w| Model::new(w, writer_seed(args.seed, w))).collect();
     let mut models: Vec<Model> = fresh_models();
@@ -440,8 +522,10 @@ fn main() {
         let store_dir = args.dir.join(format!("run-{}", kill / KILLS_PER_DIR));
         if kill % KILLS_PER_DIR < args.writers {
             acknowledged += models.iter().map(|m| m.acknowledged).sum::<u64>();
+            transfers += models.iter().map(|m| m.transfers).sum::<u64>();
             models = fresh_models();
             std::fs::create_dir_all(&store_dir).unwrap();
+            open_accounts(&store_dir);
         }
         // One child per writer, all at once, each killed at its own moment.
         let children: Vec<Child> = models
@@ -498,19 +582,45 @@ fn main() {
             std::process::exit(1);
         }
         check_log_holds_only_writers(&store_dir, &models);
+        check_accounts(&store_dir);
         kill += args.writers;
     }
     acknowledged += models.iter().map(|m| m.acknowledged).sum::<u64>();
+    transfers += models.iter().map(|m| m.transfers).sum::<u64>();
     println!(
         "soak: {} native and {component_kills} component children killed in {:.1?}",
         args.kills - component_kills,
         started.elapsed()
     );
     println!("soak: {compactions}");
+    println!(
+        "soak: {transfers} transfers acknowledged; the {ACCOUNTS} accounts kept their sum after every kill"
+    );
     println!("{} kills, {acknowledged} records acknowledged, {lost} lost", args.kills);
     if lost > 0 {
         std::process::exit(1);
     }
+}
+
+/// Open the accounts of a fresh store, each with [`ACCOUNT_START`].
+fn open_accounts(dir: &Path) {
+    let mut kv = DataWal::open(&dir.join("kv")).unwrap();
+    let (keys, start) = ((0..ACCOUNTS).map(account).collect::<Vec<_>>(), ACCOUNT_START.to_le_bytes());
+    let ops: Vec<datawal::BatchOp<'_>> =
+        keys.iter().map(|key| datawal::BatchOp::Put { key, value: &start }).collect();
+    kv.write_batch(&ops).unwrap();
+    kv.fsync().unwrap();
+}
+
+/// Every account is there and their sum is what they opened with: no
+/// transfer landed in part, whoever was killed when.
+fn check_accounts(dir: &Path) {
+    let mut kv = DataWal::open(&dir.join("kv")).unwrap();
+    let balances: Vec<u64> = (0..ACCOUNTS)
+        .map(|a| balance(kv.get(&account(a)).unwrap()).unwrap_or_else(|e| panic!("account {a}: {e}")))
+        .collect();
+    let sum: u64 = balances.iter().sum();
+    assert_eq!(sum, ACCOUNTS * ACCOUNT_START, "a transfer landed in part: balances {balances:?}");
 }
 
 /// What became of the children's compactions.

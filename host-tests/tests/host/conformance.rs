@@ -20,7 +20,7 @@
 use std::collections::{BTreeMap, HashMap};
 use std::path::{Path, PathBuf};
 
-use datawal::{Cursor, DataWal, ErrorKind, RecordLog, RecordType};
+use datawal::{BatchOp, Cursor, DataWal, ErrorKind, RecordLog, RecordType};
 use host_tests::provider::bindings::exports::datawal::store::{kv as wkv, log as wlog, types as wtypes};
 use host_tests::provider::{CasError, GetMany, KvError, Provider, Shape};
 use serde_json::{json, Value};
@@ -142,6 +142,34 @@ fn cursor_arg(step: &Value) -> Option<(u32, u64)> {
     step.get("start")
         .and_then(Value::as_array)
         .map(|a| (a[0].as_u64().unwrap() as u32, a[1].as_u64().unwrap()))
+}
+
+/// `kv.write-batch`'s arguments: `ops` (`["put", key, value]` or
+/// `["delete", key]`) and `expect` (`[key, version or null]`).
+#[allow(clippy::type_complexity)]
+fn batch_args(step: &Value) -> (Vec<(Vec<u8>, Option<Vec<u8>>)>, Vec<(Vec<u8>, Option<u64>)>) {
+    let ops = step["ops"]
+        .as_array()
+        .expect("ops")
+        .iter()
+        .map(|op| match op[0].as_str() {
+            Some("put") => (bytes_of(&op[1]), Some(bytes_of(&op[2]))),
+            Some("delete") => (bytes_of(&op[1]), None),
+            other => panic!("not a batch op: {other:?}"),
+        })
+        .collect();
+    let expect = step["expect-versions"]
+        .as_array()
+        .expect("expect-versions")
+        .iter()
+        .map(|e| (bytes_of(&e[0]), e[1].as_u64()))
+        .collect();
+    (ops, expect)
+}
+
+/// A value with its version, `[value, version]`, or null.
+fn versioned(v: Option<(Vec<u8>, u64)>) -> Value {
+    v.map_or(Value::Null, |(value, version)| json!([canon(&value), version]))
 }
 
 fn opt_value(b: Option<Vec<u8>>) -> Value {
@@ -357,6 +385,19 @@ impl Host for Native {
                 .map(|()| Value::Null)
                 .map_err(nf),
             "kv.delete" => self.kv(s)?.delete(&bytes_arg(s, "key")).map(|()| Value::Null).map_err(nf),
+            "kv.get-versioned" => Ok(versioned(self.kv(s)?.get_versioned(&bytes_arg(s, "key")).map_err(nf)?)),
+            "kv.write-batch" => {
+                let (ops, expect) = batch_args(s);
+                let ops: Vec<BatchOp<'_>> = ops
+                    .iter()
+                    .map(|(k, v)| match v {
+                        Some(value) => BatchOp::Put { key: k, value },
+                        None => BatchOp::Delete { key: k },
+                    })
+                    .collect();
+                let expect: Vec<(&[u8], Option<u64>)> = expect.iter().map(|(k, v)| (&k[..], *v)).collect();
+                self.kv(s)?.write_batch_if(&expect, &ops).map(|b| json!(b)).map_err(nf)
+            }
             "kv.contains" => Ok(json!(self.kv(s)?.contains_key(&bytes_arg(s, "key")))),
             "kv.len" => Ok(json!(self.kv(s)?.len())),
             "kv.fsync" => self.kv(s)?.fsync().map(|()| Value::Null).map_err(nf),
@@ -559,6 +600,23 @@ impl Host for Wasmtime {
             }
             "kv.delete" => {
                 trap(kv.call_delete(&mut *store, h.unwrap(), &bytes_arg(s, "key"))).map(|()| Value::Null).map_err(gf)
+            }
+            "kv.get-versioned" => {
+                trap(kv.call_get_versioned(&mut *store, h.unwrap(), &bytes_arg(s, "key"))).map(versioned).map_err(gf)
+            }
+            "kv.write-batch" => {
+                use wkv::{BatchOp as Op, VersionCheck};
+                let (ops, expect) = batch_args(s);
+                let ops: Vec<Op> = ops
+                    .into_iter()
+                    .map(|(k, v)| match v {
+                        Some(v) => Op::Put((k, v)),
+                        None => Op::Delete(k),
+                    })
+                    .collect();
+                let expect: Vec<VersionCheck> =
+                    expect.into_iter().map(|(key, version)| VersionCheck { key, version }).collect();
+                trap(kv.call_write_batch(&mut *store, h.unwrap(), &ops, &expect)).map(|b| json!(b)).map_err(gf)
             }
             "kv.contains" => {
                 trap(kv.call_contains(&mut *store, h.unwrap(), &bytes_arg(s, "key"))).map(|b| json!(b)).map_err(gf)

@@ -4,6 +4,8 @@
 //! place more often than `make soak` does (one operation in 25, not 200),
 //! so that these few kills still start (and cut) compactions. A third run
 //! has the native writers preallocate (the component's stores always do).
+//! Every run also moves amounts between accounts all writers share, one
+//! transaction each, and checks their sum after every kill.
 
 #[test]
 fn sigkilled_writers_lose_no_acknowledged_record() {
@@ -41,6 +43,11 @@ fn soak(args: &[&str]) {
         matches!(counts.as_slice(), [started, returned, ..] if *started > 0 && started >= returned),
         "unexpected compactions line {line:?}\n{stdout}"
     );
+    // Transfers between the shared accounts returned, and every check of
+    // their sum after a kill held (the soak fails otherwise).
+    let line = stdout.lines().find(|l| l.contains(" transfers acknowledged")).unwrap_or_default();
+    let transfers: u64 = line.split(' ').nth(1).and_then(|n| n.parse().ok()).unwrap_or(0);
+    assert!(transfers > 0, "no transfer acknowledged: {line:?}\n{stdout}");
     let last = stdout.lines().last().unwrap_or_default();
     let fields: Vec<&str> = last.split(' ').collect();
     assert!(
