@@ -3,7 +3,8 @@
 //! machine's `dd` fdatasync bandwidth measured between its rounds), P4
 //! random get and put, P7 durable single puts (also redb, fjall and the
 //! okaywal write-ahead log); R1 opens stores whose tail is a crafted torn
-//! value (recovery's time per MiB). P1, P2 and P7 also time `raw_file`, the same
+//! value (recovery's time per MiB); A1 all-or-nothing batches and
+//! transactions against prefix-atomic batches and plain puts. P1, P2 and P7 also time `raw_file`, the same
 //! bytes written to a plain file with one `pwrite` per call (and
 //! `fdatasync`): the floor set by the system call and the disk, against
 //! which a remaining gap is judged. P7 adds `raw_file_prealloc`, the same
@@ -677,6 +678,85 @@ fn r1_torn_open() {
     common::write_result(&R1 { rows });
 }
 
+/// A1 (issue 30): what an all-or-nothing batch costs. Batches of 1, 10
+/// and 100 puts (16-byte keys, 100-byte values) each followed by one
+/// fsync: ours, ours without the batch header (prefix-atomic, as batches
+/// were written before: `testing::write_batch_without_header`), and the
+/// reference's loop of puts (it has no batch); and a transfer, two puts in
+/// one `exclusive` transaction, against the same two puts made plainly,
+/// each then fsync. Interleaved turn by turn (fsync-bound, like P7).
+fn a1_batches() {
+    const VALUE_BYTES: usize = 100;
+    const KEYS: u64 = 10_000;
+    /// What one side does per turn, on its own store.
+    enum Side {
+        Ours(usize),
+        PrefixAtomic(usize),
+        Reference(usize, Box<reference::DataWal>),
+        Transfer,
+        TwoPuts,
+    }
+    let mut sides: Vec<(String, Side)> = Vec::new();
+    for n in [1usize, 10, 100] {
+        sides.push((format!("ours_{n}"), Side::Ours(n)));
+        sides.push((format!("prefix_atomic_{n}"), Side::PrefixAtomic(n)));
+        let theirs =
+            reference::DataWal::open(&common::fresh_dir(&format!("a1-reference_{n}"))).expect("open");
+        sides.push((format!("reference_{n}"), Side::Reference(n, Box::new(theirs))));
+    }
+    sides.push(("transfer".into(), Side::Transfer));
+    sides.push(("two_puts".into(), Side::TwoPuts));
+    // Ours' stores, one per side (unused by the reference's).
+    let mut ours: Vec<datawal::DataWal> = sides
+        .iter()
+        .map(|(name, _)| {
+            datawal::DataWal::open(&common::fresh_dir(&format!("a1-{name}"))).expect("open ours")
+        })
+        .collect();
+    let value = common::value(30, VALUE_BYTES);
+    let mut rng = Rng::new(300);
+    let names: Vec<String> = sides.iter().map(|(n, _)| n.clone()).collect();
+    let names: Vec<&str> = names.iter().map(String::as_str).collect();
+    let (min, max) = if common::quick() { (10, 30) } else { (200, 3000) };
+    let interleaved = round_robin(&names, min, max, Duration::from_secs(30), |i| {
+        let count = match sides[i].1 {
+            Side::Ours(n) | Side::PrefixAtomic(n) | Side::Reference(n, _) => n,
+            Side::Transfer | Side::TwoPuts => 2,
+        };
+        let keys: Vec<[u8; 16]> = (0..count).map(|_| common::key(rng.below(KEYS))).collect();
+        let ops: Vec<datawal::BatchOp<'_>> =
+            keys.iter().map(|k| datawal::BatchOp::Put { key: k, value: &value }).collect();
+        let store = &mut ours[i];
+        let t = Instant::now();
+        match &mut sides[i].1 {
+            Side::Ours(_) => store.write_batch(&ops).expect("ours write_batch"),
+            Side::PrefixAtomic(_) => {
+                datawal::testing::write_batch_without_header(store, &ops).expect("prefix-atomic batch")
+            }
+            Side::Reference(_, theirs) => {
+                for k in &keys {
+                    theirs.put(k, &value).expect("reference put");
+                }
+                theirs.fsync().expect("reference fsync");
+                return t.elapsed();
+            }
+            Side::Transfer => store
+                .exclusive(|s| {
+                    s.put(&keys[0], &value)?;
+                    s.put(&keys[1], &value)
+                })
+                .expect("transfer"),
+            Side::TwoPuts => {
+                store.put(&keys[0], &value).expect("put");
+                store.put(&keys[1], &value).expect("put");
+            }
+        }
+        store.fsync().expect("ours fsync");
+        t.elapsed()
+    });
+    common::write_result(&common::results::A1 { value_bytes: VALUE_BYTES, sides: interleaved });
+}
+
 fn main() {
     let quick = common::quick();
     let mut c = Criterion::default()
@@ -703,6 +783,9 @@ fn main() {
     }
     if wants("r1") {
         r1_torn_open();
+    }
+    if wants("a1") {
+        a1_batches();
     }
     c.final_summary();
 }

@@ -35,6 +35,8 @@ mod targets;
 
 // Showing them: numbers and tables (`format`), then one module per
 // section of BENCHMARKS.md (`Summary::markdown` lists them in order).
+#[path = "summary/atomic.rs"]
+mod atomic;
 #[path = "summary/durable.rs"]
 mod durable;
 #[path = "summary/format.rs"]
@@ -62,7 +64,7 @@ mod shared;
 
 use common::results::{
     Dd, History, Kv, List, P2Interleaved, P4Interleaved, P7Interleaved, Run, Scale, ScaleComponent, ServeRun,
-    P3, P5, P6, R1,
+    A1, P3, P5, P6, R1,
 };
 use format::fmt_val;
 use load::{Crit, Inputs, ServePreloaded};
@@ -89,6 +91,7 @@ fn main() {
         scale: inputs.load(),
         scale_component: inputs.load(),
         serve_preloaded: inputs.load_serve_preloaded(),
+        a1: inputs.load(),
         started,
     };
     let md = s.markdown();
@@ -124,6 +127,8 @@ struct Summary {
     scale: Option<Scale>,
     scale_component: Option<ScaleComponent>,
     serve_preloaded: Option<ServePreloaded>,
+    /// Issue 30: batches and transactions (`a1_batches.json`).
+    a1: Option<A1>,
     started: Option<u64>,
 }
 
@@ -136,6 +141,7 @@ impl Summary {
             self.shared_section(),
             self.history_section(),
             self.scale_section(),
+            self.atomic_section(),
             self.durable_section(),
             self.recovery_section(),
             self.kv_section(),

@@ -73,6 +73,16 @@ pub mod testing {
         log.__set_poisoned_for_test(reason);
     }
 
+    /// Write `ops` as batches were written before they had a header: one
+    /// write, prefix-atomic after a crash. Only for the benchmark that
+    /// measures what atomicity costs (A1 in `make bench`).
+    pub fn write_batch_without_header(
+        kv: &mut crate::DataWal,
+        ops: &[crate::BatchOp<'_>],
+    ) -> anyhow::Result<()> {
+        kv.__write_batch_without_header(ops)
+    }
+
     /// Forget every lease of a shared store (its `.owner` directory), as
     /// when every writer is known to be dead: crash harnesses that killed
     /// them call it instead of waiting out the dead owners' leases.

@@ -189,6 +189,23 @@ impl ResultFile for P7Interleaved {
     const SECTION: &'static str = "p7";
 }
 
+/// `a1_batches.json` (`engine`, A1, issue 30): batches of 1, 10 and 100
+/// puts with one fsync, interleaved turn by turn: ours all or nothing
+/// (`ours_N`), ours as batches were before they had a header
+/// (`prefix_atomic_N`), the reference's loop of puts (`reference_N`);
+/// and a two-key transfer through `exclusive` (`transfer`) against two
+/// plain puts (`two_puts`), each then fsync.
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct A1 {
+    pub value_bytes: usize,
+    pub sides: Interleaved,
+}
+
+impl ResultFile for A1 {
+    const FILE: &'static str = "a1_batches.json";
+    const SECTION: &'static str = "a1";
+}
+
 /// `r1_torn_open.json` (`engine`, R1): opens of stores ending in a torn value.
 #[derive(Debug, Clone, Serialize, Deserialize)]
 pub struct R1 {

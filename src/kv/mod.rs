@@ -503,6 +503,19 @@ impl DataWal {
         })
     }
 
+    /// [`DataWal::write_batch`] without the batch header (prefix-atomic):
+    /// `testing::write_batch_without_header`, for the benchmark only.
+    #[doc(hidden)]
+    pub fn __write_batch_without_header(&mut self, ops: &[BatchOp<'_>]) -> Result<()> {
+        let records: Vec<BatchRecord<'_>> = ops.iter().map(BatchOp::record).collect();
+        Ok(self.owned(|s| {
+            let keys = &mut s.keys;
+            s.log.try_append_without_header(&records, &mut |rref, t, key| {
+                crate::replay::Visitor::record(keys, rref, t, key)
+            })
+        })?)
+    }
+
     /// Write a tombstone (even when the key is absent, so the log records
     /// the intent) and forget the key.
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
