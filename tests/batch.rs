@@ -361,3 +361,48 @@ fn a_batch_header_the_frames_do_not_bear_out_is_damage_naming_where() {
         "{message}"
     );
 }
+
+/// Another handle catching up (shared mode) while a batch is being
+/// written sees none of it, whether the rest of the write has not reached
+/// the file (cut short) or sits in room as zeros; once it is whole, all of
+/// it.
+#[test]
+fn a_handle_catching_up_never_sees_part_of_a_batch() {
+    for room in [false, true] {
+        let td = tempfile::tempdir().unwrap();
+        let options =
+            if room { Options::new().shared(true).preallocate(64 << 10) } else { Options::new().shared(true) };
+        let mut writer = DataWal::open_with(td.path(), options).unwrap();
+        let mut reader = DataWal::open_with(td.path(), options).unwrap();
+        writer.put(b"before", b"1").unwrap();
+        assert_eq!(reader.get(b"before").unwrap().as_deref(), Some(&b"1"[..]));
+        let start = segment_len(td.path());
+        let (keys, values) = batch_keys_values();
+        let ops: Vec<BatchOp<'_>> =
+            keys.iter().zip(&values).map(|(k, v)| BatchOp::Put { key: k, value: v }).collect();
+        writer.write_batch(&ops).unwrap();
+        let path = datawal::segment::segment_path(td.path(), 1);
+        let whole = std::fs::read(&path).unwrap();
+        let end = segment_len(td.path()) as usize;
+        for cut in (start as usize..end).step_by(7) {
+            // The write in flight: the first `cut` bytes landed.
+            let mut partial = whole.clone();
+            partial[cut..end].fill(0);
+            if !room {
+                partial.truncate(cut);
+            }
+            std::fs::write(&path, &partial).unwrap();
+            reader.refresh().unwrap();
+            for k in &keys {
+                assert_eq!(reader.get(k).unwrap(), None, "room {room}, cut at {cut}");
+            }
+            assert_eq!(reader.len(), 1, "room {room}, cut at {cut}");
+        }
+        std::fs::write(&path, &whole).unwrap();
+        reader.refresh().unwrap();
+        for (k, v) in keys.iter().zip(&values) {
+            assert_eq!(reader.get(k).unwrap().as_ref(), Some(v), "room {room}");
+        }
+        assert_eq!(reader.len(), 6);
+    }
+}
