@@ -370,8 +370,11 @@ fn a_batch_header_the_frames_do_not_bear_out_is_damage_naming_where() {
 fn a_handle_catching_up_never_sees_part_of_a_batch() {
     for room in [false, true] {
         let td = tempfile::tempdir().unwrap();
-        let options =
-            if room { Options::new().shared(true).preallocate(64 << 10) } else { Options::new().shared(true) };
+        let options = if room {
+            Options::new().shared(true).preallocate(64 << 10)
+        } else {
+            Options::new().shared(true)
+        };
         let mut writer = DataWal::open_with(td.path(), options).unwrap();
         let mut reader = DataWal::open_with(td.path(), options).unwrap();
         writer.put(b"before", b"1").unwrap();

@@ -173,6 +173,53 @@ fn assert_store_intact(dir: &Path) {
     kv.fsync().unwrap();
 }
 
+/// A batch and a transaction whose write fails at any point (ENOSPC, EIO,
+/// or a write that lands half its bytes): poisoned, and after a reopen
+/// the whole batch or none of it (a short write lands a prefix of the
+/// batch's bytes, which is a torn tail from its header).
+#[test]
+fn a_failed_batch_or_transaction_is_all_there_or_absent() {
+    let keys: Vec<Vec<u8>> = (0..6u8).map(|i| vec![b'b', i]).collect();
+    for transaction in [false, true] {
+        let n = explore(
+            store_with_keys,
+            |kv, _| {
+                let ops: Vec<datawal::BatchOp<'_>> =
+                    keys.iter().map(|k| datawal::BatchOp::Put { key: k, value: &[7; 300] }).collect();
+                if transaction {
+                    kv.exclusive(|s| {
+                        s.delete(b"k\x00")?;
+                        s.write_batch(&ops)
+                    })
+                } else {
+                    kv.write_batch(&ops)
+                }
+            },
+            |kv, dir, _| {
+                assert!(kv.log().is_poisoned());
+                drop(kv);
+                let reopened = DataWal::open(dir).unwrap();
+                let present = keys.iter().filter(|k| reopened.contains_key(k)).count();
+                assert!(
+                    present == 0 || present == keys.len(),
+                    "{present} of the batch's {} keys",
+                    keys.len()
+                );
+                if transaction {
+                    assert_eq!(reopened.contains_key(b"k\x00"), present == 0, "the transaction's delete");
+                }
+                let mut reopened = reopened;
+                for i in 1..4u8 {
+                    assert_eq!(reopened.get(&[b'k', i]).unwrap(), Some(vec![i; 100]));
+                }
+                reopened.put(b"after", b"works").unwrap();
+                reopened.fsync().unwrap();
+            },
+        );
+        assert!(n >= 3, "explored {n}");
+    }
+}
+
 #[test]
 fn failed_put_and_delete_poison_the_store_and_reopen_recovers() {
     for delete in [false, true] {
