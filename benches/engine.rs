@@ -202,7 +202,8 @@ fn abba<T: Copy>(items: &[T], round: usize) -> Vec<T> {
 
 /// Fine-grained interleaving for the fsync-bound benchmarks, whose cost
 /// on a shared disk swings by 50x within seconds: one operation per side
-/// per cycle (the order rotating every cycle), so every slow phase of the
+/// per cycle (the order rotating every cycle, and reversed every other),
+/// so every slow phase of the
 /// disk hits every side. Runs `min_cycles` at least, then stops at
 /// `max_cycles` or when `budget` is spent. `op(i)` runs side `i`'s
 /// operation and returns its timed part. Per side: the count, total
@@ -224,6 +225,10 @@ fn round_robin(
     let mut cycle = 0;
     while cycle < max_cycles && (cycle < min_cycles || started.elapsed() < budget) {
         for k in 0..n {
+            // Backwards every other cycle: no side always runs right after
+            // the same other side (what that one leaves behind, a journal
+            // commit in flight or a cold cache, would fall on it alone).
+            let k = if cycle % 2 == 0 { k } else { n - 1 - k };
             let i = (cycle + k) % n;
             times[i].push(op(i).as_secs_f64());
         }

@@ -53,6 +53,12 @@ impl Header {
     }
 }
 
+/// Whether a frame with this header may be a batch header (its key then
+/// says): a test on the header alone, so that most frames cost no more.
+pub(crate) fn could_be_header(header: &format::Header) -> bool {
+    header.record_type == RecordType::Raw && header.key_len as usize == KEY.len()
+}
+
 /// Whether a frame of this type and key is a batch header.
 pub fn is_header(record_type: RecordType, key: &[u8]) -> bool {
     record_type == RecordType::Raw && key == KEY

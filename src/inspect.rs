@@ -17,6 +17,7 @@ use std::path::Path;
 
 use anyhow::Result;
 
+use crate::batch;
 use crate::error::Error;
 use crate::format::RecordType;
 use crate::fs;
@@ -36,6 +37,10 @@ pub enum ProblemClass {
     Structural,
     /// Every byte from the position to the end of the file is zero.
     ZeroFill,
+    /// A batch that did not commit (`docs/format.md`, "Batches"): its
+    /// frames run into damage or the end of the segment, or do not fill
+    /// what its header announces. Reported at the header.
+    Batch,
 }
 
 impl ProblemClass {
@@ -46,6 +51,7 @@ impl ProblemClass {
             Self::CrcMismatch => "crc-mismatch",
             Self::Structural => "structural",
             Self::ZeroFill => "zero-fill",
+            Self::Batch => "batch",
         }
     }
 }
@@ -79,7 +85,8 @@ impl Verdict {
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct Problem {
     pub segment: u32,
-    /// Where the first byte that does not decode is.
+    /// Where the first byte that does not decode is (for a batch that did
+    /// not commit, its header: open drops or refuses it whole).
     pub offset: u64,
     /// Bytes from `offset` to the next CRC-valid frame, or to the end of the file.
     pub len: u64,
@@ -178,11 +185,30 @@ fn inspect_segment(
     }
     let bytes = reader.limit();
     let mut info = SegmentInfo { id, bytes, active, records: 0, txids: None, room: 0, problems: Vec::new() };
+    // The batch header whose batch was found committed (its frames follow).
+    let mut checked = None;
     loop {
         match reader.next_step()? {
             Step::Frame { offset, header } => {
                 let frame = reader.frame();
                 let rref = RecordRef { segment: id, offset, len: header.frame_len() };
+                if batch::is_header(header.record_type, frame.key) && checked != Some(offset) {
+                    match diagnose_batch(&mut reader, rref, active)? {
+                        None => {
+                            reader.rewind_to(offset);
+                            checked = Some(offset);
+                        }
+                        Some((problem, resume)) => {
+                            *in_prefix = false;
+                            info.problems.push(problem);
+                            match resume {
+                                Some(at) => reader.skip_to(at),
+                                None => return Ok(info),
+                            }
+                        }
+                    }
+                    continue;
+                }
                 info.records += 1;
                 let (lo, hi) = info.txids.unwrap_or((header.txid, header.txid));
                 info.txids = Some((lo.min(header.txid), hi.max(header.txid)));
@@ -213,6 +239,80 @@ fn inspect_segment(
                 }
             }
         }
+    }
+}
+
+/// Walk the batch whose header is `header` as open does: `None` when it
+/// committed, else the problem at its header and where to resume (after
+/// the damage that cut it, as [`diagnose`] finds it; `None`: nothing
+/// more). Open's verdicts: a batch that runs into the end of the active
+/// segment, or into damage that is a torn tail there, is a torn tail from
+/// its header; cut short in a sealed segment, or not filling what its
+/// header announces, a hard error.
+fn diagnose_batch(
+    reader: &mut SegmentReader,
+    header: RecordRef,
+    active: bool,
+) -> Result<Option<(Problem, Option<u64>)>, Error> {
+    let limit = reader.limit();
+    let announced = batch::Header::parse(reader.frame().payload);
+    let walk = match announced {
+        Ok(announced) => recovery::walk_batch(reader, header, announced)?,
+        Err(_) => recovery::BatchWalk::Mismatch,
+    };
+    let (detail, verdict, resume) = match (walk, announced) {
+        (recovery::BatchWalk::Whole, _) => return Ok(None),
+        (_, Err(why)) => (why, Verdict::Fatal, Some(header.offset + u64::from(header.len))),
+        (recovery::BatchWalk::Mismatch, Ok(a)) => (
+            format!(
+                "the batch header announces {} frames in {} bytes; the frames after it do not fill them",
+                a.count, a.bytes
+            ),
+            Verdict::Fatal,
+            Some(header.offset + u64::from(header.len)),
+        ),
+        (recovery::BatchWalk::Short, Ok(a)) => (
+            format!("a batch of {} records cut short by the end of the segment", a.count),
+            if active { Verdict::TornTail } else { Verdict::Fatal },
+            None,
+        ),
+        (recovery::BatchWalk::Damage { offset, what }, Ok(a)) => {
+            let (inner, resume) = diagnose(reader.file_mut(), limit, header.segment, offset, what, active)?;
+            let Some(inner) = inner else {
+                // Zeros to the end (room) or a frame in flight: the batch is
+                // cut short where they start.
+                let detail = format!("a batch of {} records cut short at offset {offset}", a.count);
+                let verdict = if active { Verdict::TornTail } else { Verdict::Fatal };
+                return Ok(Some((batch_problem(header, limit, detail, verdict, 0, None), None)));
+            };
+            let detail =
+                format!("a batch of {} records cut short at offset {offset}: {}", a.count, inner.detail);
+            return Ok(Some((
+                batch_problem(header, limit, detail, inner.verdict, inner.valid_frames_after, resume),
+                resume,
+            )));
+        }
+    };
+    Ok(Some((batch_problem(header, limit, detail, verdict, 0, resume), resume)))
+}
+
+/// The problem of a batch that did not commit, at its header.
+fn batch_problem(
+    header: RecordRef,
+    limit: u64,
+    detail: String,
+    verdict: Verdict,
+    valid_frames_after: u64,
+    resume: Option<u64>,
+) -> Problem {
+    Problem {
+        segment: header.segment,
+        offset: header.offset,
+        len: resume.unwrap_or(limit) - header.offset,
+        class: ProblemClass::Batch,
+        verdict,
+        valid_frames_after,
+        detail,
     }
 }
 
@@ -280,6 +380,47 @@ mod tests {
         }
         log.fsync().unwrap();
         refs
+    }
+
+    /// A batch that did not commit is reported at its header, with open's
+    /// verdict: a torn tail in the active segment (also when cut at a frame
+    /// boundary or inside a frame), a hard error in a sealed one; a
+    /// committed batch is no problem.
+    #[test]
+    fn a_batch_that_did_not_commit_is_reported_at_its_header_as_open_judges_it() {
+        let td = tempfile::tempdir().unwrap();
+        let mut kv = DataWal::open(td.path()).unwrap();
+        kv.put(b"before", b"1").unwrap();
+        let start = std::fs::metadata(seg(td.path(), 1)).unwrap().len();
+        let ops: Vec<crate::BatchOp<'_>> =
+            [&b"a"[..], b"b", b"c"].iter().map(|k| crate::BatchOp::Put { key: k, value: &[9; 50] }).collect();
+        kv.write_batch(&ops).unwrap();
+        let end = std::fs::metadata(seg(td.path(), 1)).unwrap().len();
+        let second = kv.ref_of(b"b").unwrap();
+        drop(kv);
+        let (found, seen) = run(td.path());
+        assert_eq!(found.worst(), None, "a committed batch");
+        assert_eq!(seen.len(), 5, "the frames, the header among them");
+        let whole = std::fs::read(seg(td.path(), 1)).unwrap();
+        for cut in [second.offset, second.offset + 20, end - 1] {
+            std::fs::write(seg(td.path(), 1), &whole[..cut as usize]).unwrap();
+            let (found, _) = run(td.path());
+            let p = found.problems().next().unwrap().clone();
+            assert_eq!(
+                (p.class, p.verdict, p.offset, p.len),
+                (ProblemClass::Batch, Verdict::TornTail, start, cut - start),
+                "cut at {cut}"
+            );
+            let log = RecordLog::open(td.path()).unwrap();
+            assert_eq!(log.torn_tail().map(|t| (t.offset, t.len)), Some((p.offset, p.len)), "cut at {cut}");
+        }
+        // Sealed: the same cut with a segment after it is a hard error.
+        std::fs::write(seg(td.path(), 1), &whole[..second.offset as usize]).unwrap();
+        std::fs::write(seg(td.path(), 2), b"").unwrap();
+        let (found, _) = run(td.path());
+        let p = found.problems().next().unwrap().clone();
+        assert_eq!((p.class, p.verdict, p.offset), (ProblemClass::Batch, Verdict::Fatal, start));
+        assert!(RecordLog::open(td.path()).is_err());
     }
 
     fn run(dir: &Path) -> (Inspection, Vec<(u64, bool)>) {

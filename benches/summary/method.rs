@@ -28,8 +28,10 @@ impl Summary {
 - Criterion: 0.5 s warm-up, 2 s measurement, 20 samples (10 for fsync-bound groups), median per round. \
 `raw_file` is the floor: the same payload bytes written to a plain file with one `pwrite` per call (and \
 `fdatasync` where the benchmark syncs), no framing, no checksum. The fsync-bound P2 and P7 are also \
-measured interleaved, one operation per side in turn with the order rotating (a shared disk's sync latency \
-swings by 50x within seconds, more than criterion rounds even out); their targets use that measurement. \
+measured interleaved, one operation per side in turn with the order rotating and reversed every other \
+cycle, so no side always runs right after the same one (a shared disk's sync latency swings by 50x within \
+seconds, more than criterion rounds even out; and A1 showed a side that always followed the same other side \
+measuring 9 % slower than its twin); their targets use that measurement, and A1 is measured so only. \
 So does P4, in turns of 1,000 operations (its write path moved between about 650 and 1,150 ns a put from \
 one 2 s criterion round to the next, which could put one side in a slow phase and the other not). \
 P1 and P2 logs start over in a fresh directory (outside the timed part) every 128 MiB, so appends never \

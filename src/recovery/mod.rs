@@ -97,6 +97,8 @@ pub(crate) struct Scan {
     /// The batch header (segment, offset) whose batch was found committed:
     /// its frames are being yielded.
     batch_checked: Option<(u32, u64)>,
+    /// The frame just yielded is a batch header.
+    at_header: bool,
 }
 
 /// Most frames one scan reads again as in flight: a writer finishes a
@@ -125,6 +127,7 @@ impl Scan {
             retries: 0,
             seals: None,
             batch_checked: None,
+            at_header: false,
         }
     }
 
@@ -186,8 +189,7 @@ impl Scan {
     pub fn next_record(&mut self) -> Result<Option<(RecordRef, Frame<'_>)>> {
         loop {
             let Some(rref) = self.step()? else { return Ok(None) };
-            let frame = self.frame();
-            if !batch::is_header(frame.header.record_type, frame.key) {
+            if !self.at_header {
                 return Ok(Some((rref, self.frame())));
             }
         }
@@ -242,44 +244,20 @@ impl Scan {
             let (at, verdict) = match step {
                 Step::Frame { offset, header } => {
                     let rref = RecordRef { segment: id, offset, len: header.frame_len() };
-                    let frame = reader.frame();
-                    if !batch::is_header(header.record_type, frame.key)
-                        || self.batch_checked == Some((id, offset))
-                    {
+                    self.at_header = batch::could_be_header(&header) && batch::KEY == reader.frame().key;
+                    if !self.at_header || self.batch_checked == Some((id, offset)) {
                         self.report.records_replayed += 1;
                         self.report.last_txid_seen = self.report.last_txid_seen.max(header.txid);
                         return Ok(Some(rref));
                     }
-                    let announced = match batch::Header::parse(frame.payload) {
-                        Ok(announced) => announced,
-                        Err(why) => return self.end_with(Verdict::Hard(why), id, offset),
-                    };
-                    let limit = reader.limit();
-                    match walk_batch(reader, rref, announced)? {
+                    match batch_verdict(reader, rref, judging, is_active)? {
                         // Committed: read it again, yielding its frames.
-                        BatchWalk::Whole => {
+                        None => {
                             reader.rewind_to(offset);
                             self.batch_checked = Some((id, offset));
                             continue;
                         }
-                        BatchWalk::Short if is_active => (offset, judge::tail_at(reader.file_mut(), offset, limit, 0)?),
-                        BatchWalk::Short => (offset, Verdict::Hard(format!("a batch of {} records cut short by the end of a sealed segment", announced.count))),
-                        BatchWalk::Mismatch => (offset, Verdict::Hard(format!(
-                            "the batch header announces {} frames in {} bytes; the frames after it do not fill them",
-                            announced.count, announced.bytes
-                        ))),
-                        BatchWalk::Damage { offset: damage, what } => {
-                            match judge_damage(judging, reader, damage, what, is_active)? {
-                                // A batch that never committed: everything
-                                // from its header on is the torn tail.
-                                Verdict::Tail(tail) => (
-                                    offset,
-                                    judge::tail_at(reader.file_mut(), offset, limit, tail.valid_frames_dropped)?,
-                                ),
-                                Verdict::Retry => (offset, Verdict::Retry),
-                                hard => (damage, hard),
-                            }
-                        }
+                        Some(ended) => ended,
                     }
                 }
                 Step::End => {
@@ -341,8 +319,46 @@ fn judge_damage(
     judge(reader.file_mut(), limit, offset, what, is_active, policy)
 }
 
+/// The commit rule ([`batch`]) for the batch whose header `header` the
+/// reader just read: `None` when it committed; else where the log ends
+/// and how (the torn tail starts at the header, or a hard error).
+fn batch_verdict(
+    reader: &mut SegmentReader,
+    header: RecordRef,
+    judging: (bool, DamagePolicy),
+    is_active: bool,
+) -> Result<Option<(u64, Verdict)>> {
+    let (at, limit) = (header.offset, reader.limit());
+    let announced = match batch::Header::parse(reader.frame().payload) {
+        Ok(announced) => announced,
+        Err(why) => return Ok(Some((at, Verdict::Hard(why)))),
+    };
+    let cut_short =
+        format!("a batch of {} records cut short by the end of a sealed segment", announced.count);
+    Ok(Some(match walk_batch(reader, header, announced)? {
+        BatchWalk::Whole => return Ok(None),
+        BatchWalk::Short if is_active => (at, judge::tail_at(reader.file_mut(), at, limit, 0)?),
+        BatchWalk::Short => (at, Verdict::Hard(cut_short)),
+        BatchWalk::Mismatch => (
+            at,
+            Verdict::Hard(format!(
+                "the batch header announces {} frames in {} bytes; the frames after it do not fill them",
+                announced.count, announced.bytes
+            )),
+        ),
+        BatchWalk::Damage { offset, what } => match judge_damage(judging, reader, offset, what, is_active)? {
+            // A batch that never committed: all of it is the torn tail.
+            Verdict::Tail(tail) => {
+                (at, judge::tail_at(reader.file_mut(), at, limit, tail.valid_frames_dropped)?)
+            }
+            Verdict::Retry => (at, Verdict::Retry),
+            hard => (offset, hard),
+        },
+    }))
+}
+
 /// How a batch's frames read, from the header ([`batch`]).
-enum BatchWalk {
+pub(crate) enum BatchWalk {
     /// `count` CRC-valid frames fill its bytes exactly: committed.
     Whole,
     /// The segment (as far as this reader reads it) ends first.
@@ -355,7 +371,7 @@ enum BatchWalk {
 
 /// Walk the frames of the batch whose header is `header_ref`, up to the
 /// end it announces. Leaves the reader somewhere inside the batch.
-fn walk_batch(
+pub(crate) fn walk_batch(
     reader: &mut SegmentReader,
     header_ref: RecordRef,
     announced: batch::Header,
