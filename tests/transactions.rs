@@ -155,3 +155,35 @@ fn a_transaction_past_the_batch_limit_refuses_the_write_that_passes_it() {
     assert_eq!(db.keys(), vec![b"a".to_vec(), b"b".to_vec()]);
     assert_eq!(db.get(b"a").unwrap(), Some(vec![2; 400]));
 }
+
+/// A transaction that writes nothing, and an empty batch, write nothing:
+/// not even the repair of a torn tail that a write makes first.
+#[test]
+fn a_read_only_transaction_and_an_empty_batch_write_nothing() {
+    let td = tempfile::tempdir().unwrap();
+    {
+        let mut db = DataWal::open(td.path()).unwrap();
+        db.put(b"k", b"v").unwrap();
+        db.fsync().unwrap();
+    }
+    let segment = datawal::segment::segment_path(td.path(), 1);
+    let mut bytes = std::fs::read(&segment).unwrap();
+    bytes.extend_from_slice(b"DWAL\x01\x00\x01\x00torn");
+    std::fs::write(&segment, &bytes).unwrap();
+    let files = || {
+        let mut names: Vec<String> = std::fs::read_dir(td.path())
+            .unwrap()
+            .map(|e| e.unwrap().file_name().into_string().unwrap())
+            .collect();
+        names.sort();
+        (names, std::fs::read(&segment).unwrap())
+    };
+    let mut db = DataWal::open(td.path()).unwrap();
+    let before = files();
+    assert_eq!(db.exclusive(|s| s.get(b"k")).unwrap().as_deref(), Some(&b"v"[..]));
+    db.exclusive_durable(|s| s.fsync()).unwrap();
+    db.write_batch(&[]).unwrap();
+    assert_eq!(files(), before, "nothing written, the torn tail left in place");
+    db.put(b"then", b"a write").unwrap();
+    assert!(files().0.iter().any(|n| n.contains(".torn-")), "the first write moves the torn tail aside");
+}

@@ -117,7 +117,7 @@ impl DataWal {
                 Ok(Err(e)) => Err(e),
                 Ok(Ok(out)) => {
                     let ops = txn.ops();
-                    s.write_ops(&ops)?;
+                    s.write_ops(&ops)?; // none: writes nothing
                     Ok(Ok((out, !ops.is_empty(), txn.sync)))
                 }
             }

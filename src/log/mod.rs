@@ -299,6 +299,9 @@ impl RecordLog {
         each: &mut dyn FnMut(RecordRef, RecordType, &[u8]),
     ) -> Result<(), Error> {
         self.check_writable()?;
+        if records.is_empty() {
+            return Ok(()); // Nothing to write: no ownership, no repair.
+        }
         let mut bytes = 0u64;
         for r in records {
             format::check_lengths(r.key.len(), r.payload.len())?;
