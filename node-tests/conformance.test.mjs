@@ -231,6 +231,8 @@ class NodeHost {
       case "kv.delete":
         h.delete(bytesOf(s.key));
         return null;
+      case "kv.set-if-absent":
+        return h.setIfAbsent(bytesOf(s.key), bytesOf(s.value));
       case "kv.get-versioned": {
         const v = h.getVersioned(bytesOf(s.key));
         return v === undefined ? null : [canon(v[0]), num(v[1])];

@@ -274,6 +274,10 @@ impl kv::GuestStore for StoreHandle {
         with(&self.0, |s| s.delete(&key))
     }
 
+    fn set_if_absent(&self, key: Vec<u8>, value: Vec<u8>) -> Result<bool> {
+        with(&self.0, |s| s.put_if_absent(&key, &value))
+    }
+
     fn get_versioned(&self, key: Vec<u8>) -> Result<Option<(Vec<u8>, u64)>> {
         with(&self.0, |s| s.get_versioned(&key))
     }

@@ -374,3 +374,28 @@ fn a_handle_whose_segments_were_all_removed_gets_an_error() {
     assert!(message.contains(&td.path().display().to_string()), "{message}");
     assert!(datawal::segment::list_segment_ids(td.path()).unwrap().is_empty());
 }
+
+/// Writers racing to create one key with `put_if_absent`: exactly one of
+/// them gets true, and the key holds its value.
+#[test]
+fn racing_put_if_absent_creates_the_key_once() {
+    let td = tempfile::tempdir().unwrap();
+    for round in 0..20 {
+        let key = format!("lock-{round}").into_bytes();
+        let barrier = std::sync::Arc::new(std::sync::Barrier::new(4));
+        let handles: Vec<_> = (0..4u8)
+            .map(|t| {
+                let (dir, barrier, key) = (td.path().to_path_buf(), barrier.clone(), key.clone());
+                std::thread::spawn(move || {
+                    let mut store = DataWal::open_with(&dir, shared()).unwrap();
+                    barrier.wait();
+                    store.put_if_absent(&key, &[t]).unwrap().then_some(t)
+                })
+            })
+            .collect();
+        let winners: Vec<u8> = handles.into_iter().filter_map(|h| h.join().unwrap()).collect();
+        assert_eq!(winners.len(), 1, "round {round}: {winners:?}");
+        let mut store = DataWal::open_with(td.path(), shared()).unwrap();
+        assert_eq!(store.get(&key).unwrap(), Some(vec![winners[0]]));
+    }
+}

@@ -151,6 +151,21 @@ impl DataWal {
         })
     }
 
+    /// Put `key` only if it is absent, and say whether it did: one check
+    /// and write owning the store ([`DataWal::exclusive`]), so of many
+    /// writers (instances, processes) creating a key at once exactly one
+    /// succeeds. No sync (call [`DataWal::fsync`] after).
+    pub fn put_if_absent(&mut self, key: &[u8], value: &[u8]) -> Result<bool> {
+        format::check_lengths(key.len(), value.len())?;
+        self.exclusive(|s| {
+            if s.try_contains_key(key)? {
+                return Ok(false);
+            }
+            s.put(key, value)?;
+            Ok(true)
+        })
+    }
+
     /// Inside a transaction, hold back `ops` (all or none) and return
     /// true; false outside one.
     pub(super) fn hold(&mut self, ops: &[BatchOp<'_>]) -> Result<bool, Error> {

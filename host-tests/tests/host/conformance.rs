@@ -386,6 +386,11 @@ impl Host for Native {
                 .map_err(nf),
             "kv.delete" => self.kv(s)?.delete(&bytes_arg(s, "key")).map(|()| Value::Null).map_err(nf),
             "kv.get-versioned" => Ok(versioned(self.kv(s)?.get_versioned(&bytes_arg(s, "key")).map_err(nf)?)),
+            "kv.set-if-absent" => self
+                .kv(s)?
+                .put_if_absent(&bytes_arg(s, "key"), &bytes_arg(s, "value"))
+                .map(|b| json!(b))
+                .map_err(nf),
             "kv.write-batch" => {
                 let (ops, expect) = batch_args(s);
                 let ops: Vec<BatchOp<'_>> = ops
@@ -603,6 +608,10 @@ impl Host for Wasmtime {
             }
             "kv.get-versioned" => {
                 trap(kv.call_get_versioned(&mut *store, h.unwrap(), &bytes_arg(s, "key"))).map(versioned).map_err(gf)
+            }
+            "kv.set-if-absent" => {
+                let (k, v) = (bytes_arg(s, "key"), bytes_arg(s, "value"));
+                trap(kv.call_set_if_absent(&mut *store, h.unwrap(), &k, &v)).map(|b| json!(b)).map_err(gf)
             }
             "kv.write-batch" => {
                 use wkv::{BatchOp as Op, VersionCheck};
