@@ -253,6 +253,11 @@ class NodeHost {
         return h.contains(bytesOf(s.key));
       case "kv.len":
         return num(h.len());
+      case "kv.keys-with-prefix": {
+        const after = s.after == null ? undefined : bytesOf(s.after);
+        const p = h.keysWithPrefix(bytesOf(s.prefix), after, s.limit);
+        return { keys: p.keys.map(canon), next: optValue(p.next) };
+      }
       case "kv.keys": {
         const after = s.after == null ? undefined : bytesOf(s.after);
         const p = h.keys(after, s.limit);

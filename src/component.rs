@@ -307,6 +307,13 @@ impl kv::GuestStore for StoreHandle {
         Ok(KeyPage { keys: page.keys, next: page.next })
     }
 
+    fn keys_with_prefix(&self, prefix: Vec<u8>, after: Option<Vec<u8>>, limit: u32) -> Result<KeyPage> {
+        let page = with(&self.0, |s| {
+            s.refresh().and_then(|()| s.keys_with_prefix(&prefix, after.as_deref(), limit))
+        })?;
+        Ok(KeyPage { keys: page.keys, next: page.next })
+    }
+
     fn items(&self, after: Option<Vec<u8>>, limit: u32, max_bytes: u64) -> Result<ItemPage> {
         let page = with(&self.0, |s| s.items_page(after.as_deref(), limit, max_bytes))?;
         Ok(ItemPage { items: page.items, next: page.next })

@@ -229,6 +229,25 @@ fn check_reads(
         prop_assert_eq!(&page.keys[..], &rest[..rest.len().min(3)], "keys_page({:?}, 3)", after);
         prop_assert_eq!(page.next, if rest.len() > 3 { rest.get(2).cloned() } else { None });
     }
+    // A page of 2 of the keys with each prefix, after every cursor.
+    for prefix in [&b""[..], b"\x00", b"a", b"\xff\x00"] {
+        for after in std::iter::once(None).chain(universe.iter().map(Some)) {
+            let rest: Vec<Vec<u8>> = model
+                .keys()
+                .filter(|k| k.starts_with(prefix) && after.is_none_or(|a| *k > a))
+                .cloned()
+                .collect();
+            let page = store.keys_with_prefix(prefix, after.map(Vec::as_slice), 2).unwrap();
+            prop_assert_eq!(
+                &page.keys[..],
+                &rest[..rest.len().min(2)],
+                "keys_with_prefix({:?}, {:?}, 2)",
+                prefix,
+                after
+            );
+            prop_assert_eq!(page.next, if rest.len() > 2 { rest.get(1).cloned() } else { None });
+        }
+    }
     for k in universe {
         prop_assert_eq!(store.contains_key(k), model.contains_key(k), "contains_key({:?})", k);
         prop_assert_eq!(store.get(k).unwrap(), model.get(k).cloned(), "get({:?})", k);

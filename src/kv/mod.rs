@@ -286,6 +286,34 @@ impl DataWal {
         Ok(KeyPage { keys, next })
     }
 
+    /// One page of the keys that start with `prefix`: up to `limit`
+    /// (clamped to 1..=[`PAGE_ENTRIES_MAX`]) strictly after `after`,
+    /// ascending; `next` is the cursor of the next page, `None` past the
+    /// last such key. Keys with a prefix are contiguous in key order, so a
+    /// page costs what a [`DataWal::keys_page`] of its size costs, plus
+    /// one lookup of `prefix` itself on the first page. Answers from the
+    /// last look, as `keys_page`.
+    pub fn keys_with_prefix(&self, prefix: &[u8], after: Option<&[u8]>, limit: u32) -> Result<KeyPage> {
+        let limit = limit.clamp(1, PAGE_ENTRIES_MAX) as usize;
+        // Walks go strictly after a key: from `prefix` itself, looked up
+        // first, unless the cursor is past it.
+        let from = match after {
+            Some(a) if a >= prefix => a,
+            _ if prefix.is_empty() => return self.try_keys_page(after, limit as u32),
+            _ => prefix,
+        };
+        let mut keys = Vec::new();
+        if from == prefix && after != Some(prefix) && self.try_contains_key(prefix)? {
+            keys.push(prefix.to_vec());
+        }
+        let walked = self.live_after(Some(from), limit + 1 - keys.len())?;
+        keys.extend(walked.into_iter().map(|(k, _)| k).take_while(|k| k.starts_with(prefix)));
+        let more = keys.len() > limit;
+        keys.truncate(limit);
+        let next = if more { keys.last().cloned() } else { None };
+        Ok(KeyPage { keys, next })
+    }
+
     /// One page of a pair walk: up to `limit` pairs (clamped to
     /// 1..=[`PAGE_ENTRIES_MAX`]) strictly after `after`, ascending, at most
     /// `max_bytes` of keys plus values but at least one pair if any is left.

@@ -406,6 +406,15 @@ impl Host for Native {
             "kv.contains" => Ok(json!(self.kv(s)?.contains_key(&bytes_arg(s, "key")))),
             "kv.len" => Ok(json!(self.kv(s)?.len())),
             "kv.fsync" => self.kv(s)?.fsync().map(|()| Value::Null).map_err(nf),
+            "kv.keys-with-prefix" => {
+                let (prefix, after) = (bytes_arg(s, "prefix"), opt_bytes(s, "after"));
+                let page = self
+                    .kv(s)?
+                    .keys_with_prefix(&prefix, after.as_deref(), u64_arg(s, "limit") as u32)
+                    .map_err(nf)?;
+                let keys: Vec<Value> = page.keys.iter().map(|k| canon(k)).collect();
+                Ok(json!({"keys": keys, "next": opt_value(page.next)}))
+            }
             "kv.keys" => {
                 let after = opt_bytes(s, "after");
                 let page = self.kv(s)?.keys_page(after.as_deref(), u64_arg(s, "limit") as u32);
@@ -632,6 +641,16 @@ impl Host for Wasmtime {
             }
             "kv.len" => trap(kv.call_len(&mut *store, h.unwrap())).map(|n| json!(n)).map_err(gf),
             "kv.fsync" => trap(kv.call_fsync(&mut *store, h.unwrap())).map(|()| Value::Null).map_err(gf),
+            "kv.keys-with-prefix" => {
+                let (prefix, after) = (bytes_arg(s, "prefix"), opt_bytes(s, "after"));
+                let limit = u64_arg(s, "limit") as u32;
+                trap(kv.call_keys_with_prefix(&mut *store, h.unwrap(), &prefix, after.as_deref(), limit))
+                    .map(|p| {
+                        let keys: Vec<Value> = p.keys.iter().map(|k| canon(k)).collect();
+                        json!({"keys": keys, "next": opt_value(p.next)})
+                    })
+                    .map_err(gf)
+            }
             "kv.keys" => {
                 let after = opt_bytes(s, "after");
                 trap(kv.call_keys(&mut *store, h.unwrap(), after.as_deref(), u64_arg(s, "limit") as u32))
