@@ -75,6 +75,26 @@ function canonExpected(v) {
   return v;
 }
 
+// The two exported versions of wasi:keyvalue, by their full names (jco's
+// short names `store`, `atomics`, `batch` point at the last one exported).
+const KV2 = {
+  store: "wasi:keyvalue/store@0.2.0-draft2",
+  atomics: "wasi:keyvalue/atomics@0.2.0-draft2",
+  batch: "wasi:keyvalue/batch@0.2.0-draft2",
+};
+const KV1 = {
+  store: "wasi:keyvalue/store@0.2.0-draft",
+  atomics: "wasi:keyvalue/atomics@0.2.0-draft",
+  batch: "wasi:keyvalue/batch@0.2.0-draft",
+};
+
+/** A whole listing as the suite writes it (bucket.list-all, draft.list-all). */
+function keyListing(keys, pages) {
+  // Byte order of UTF-8 equals code-point order; these keys are ASCII.
+  const sorted = keys.every((k, i) => i === 0 || keys[i - 1] < k);
+  return { count: keys.length, pages, sorted, first: keys[0] ?? null, last: keys.at(-1) ?? null };
+}
+
 const optValue = (b) => (b === undefined ? null : canon(b));
 const num = (n) => Number(n);
 const at = (r) => [r.segment, num(r.offset), r.len];
@@ -181,10 +201,13 @@ class NodeHost {
         this.keep(s, w.kv.Store.open(s.dir));
         return null;
       case "bucket.open":
-        this.keep(s, w.store.open(s.id));
+        this.keep(s, w[KV2.store].open(s.id));
+        return null;
+      case "draft.open":
+        this.keep(s, w[KV1.store].open(s.id));
         return null;
       case "cas.new":
-        this.keep(s, w.atomics.Cas.new(h, keyStr(s)));
+        this.keep(s, w[KV2.atomics].Cas.new(h, keyStr(s)));
         return null;
       case "drop":
         h[Symbol.dispose]();
@@ -315,12 +338,10 @@ class NodeHost {
           if (r.cursor === undefined) break;
           cursor = r.cursor;
         }
-        // Byte order of UTF-8 equals code-point order; these keys are ASCII.
-        const sorted = keys.every((k, i) => i === 0 || keys[i - 1] < k);
-        return { count: keys.length, pages, sorted, first: keys[0] ?? null, last: keys.at(-1) ?? null };
+        return keyListing(keys, pages);
       }
       case "atomics.increment":
-        return num(w.atomics.increment(h, keyStr(s), BigInt(s.delta)));
+        return num(w[KV2.atomics].increment(h, keyStr(s), BigInt(s.delta)));
       case "cas.current":
         return optValue(h.current());
       case "atomics.swap":
@@ -328,7 +349,7 @@ class NodeHost {
         // kept under the same name.
         this.handles.delete(s.h);
         try {
-          w.atomics.swap(h, bytesOf(s.value));
+          w[KV2.atomics].swap(h, bytesOf(s.value));
           return null;
         } catch (e) {
           if (e?.payload?.tag === "cas-failed") {
@@ -339,13 +360,53 @@ class NodeHost {
         }
       case "batch.get-many": {
         const keys = s.keys.map((k) => utf8.decode(bytesOf(k)));
-        return getManyJson(keys, w.batch.getMany(h, keys));
+        return getManyJson(keys, w[KV2.batch].getMany(h, keys));
       }
       case "batch.set-many":
-        w.batch.setMany(h, itemsArg(s));
+        w[KV2.batch].setMany(h, itemsArg(s));
         return null;
       case "batch.delete-many":
-        w.batch.deleteMany(h, s.keys.map((k) => utf8.decode(bytesOf(k))));
+        w[KV2.batch].deleteMany(h, s.keys.map((k) => utf8.decode(bytesOf(k))));
+        return null;
+      // ---- wasi:keyvalue@0.2.0-draft ----
+      case "draft.get":
+        return optValue(h.get(keyStr(s)));
+      case "draft.set":
+        h.set(keyStr(s), bytesOf(s.value));
+        return null;
+      case "draft.delete":
+        h.delete(keyStr(s));
+        return null;
+      case "draft.exists":
+        return h.exists(keyStr(s));
+      case "draft.list-keys": {
+        const r = h.listKeys(s.cursor === undefined || s.cursor === null ? undefined : BigInt(s.cursor));
+        return { keys: r.keys, cursor: r.cursor === undefined ? null : num(r.cursor) };
+      }
+      case "draft.list-all": {
+        const keys = [];
+        let pages = 0;
+        let cursor;
+        for (;;) {
+          const r = h.listKeys(cursor);
+          pages += 1;
+          keys.push(...r.keys);
+          if (r.cursor === undefined) break;
+          cursor = r.cursor;
+        }
+        return keyListing(keys, pages);
+      }
+      case "draft.increment":
+        return num(w[KV1.atomics].increment(h, keyStr(s), BigInt(s.delta)));
+      case "draft.get-many": {
+        const keys = s.keys.map((k) => utf8.decode(bytesOf(k)));
+        return getManyJson(keys, w[KV1.batch].getMany(h, keys), "upstream");
+      }
+      case "draft.set-many":
+        w[KV1.batch].setMany(h, itemsArg(s));
+        return null;
+      case "draft.delete-many":
+        w[KV1.batch].deleteMany(h, s.keys.map((k) => utf8.decode(bytesOf(k))));
         return null;
       default:
         throw new Error(`node host: unknown op ${op}`);
@@ -359,8 +420,8 @@ class NodeHost {
  * per key: null when the key is the one asked at that position; any other
  * key shows as {"unexpected-key": key}, which no expectation matches.
  */
-function getManyJson(keys, entries) {
-  if (PROVIDER !== "spin") return entries.map((o) => (o === undefined ? null : [o[0], canon(o[1])]));
+function getManyJson(keys, entries, shape = PROVIDER) {
+  if (shape !== "spin") return entries.map((o) => (o === undefined ? null : [o[0], canon(o[1])]));
   return entries.map(([k, v], i) =>
     k !== keys[i] ? { "unexpected-key": k } : v === undefined ? null : [k, canon(v)],
   );

@@ -21,7 +21,11 @@ const compile = async (name) => WebAssembly.compile(await readFile(new URL(`./ge
 const datawal = await instantiate(compile, shim.getImportObject());
 
 // wasi:keyvalue: a failure throws a ComponentError whose `payload` is the WIT error.
-const bucket = datawal.store.open("embed-example");
-const visits = datawal.atomics.increment(bucket, "visits", 1n);
+// Named in full: the component exports two versions (0.2.0-draft2 and
+// 0.2.0-draft), and jco's short names (`store`, ...) point at the last one.
+const store = datawal["wasi:keyvalue/store@0.2.0-draft2"];
+const atomics = datawal["wasi:keyvalue/atomics@0.2.0-draft2"];
+const bucket = store.open("embed-example");
+const visits = atomics.increment(bucket, "visits", 1n);
 bucket.set("greeting", new TextEncoder().encode("hello"));
 console.log(`visits = ${visits}, greeting = ${new TextDecoder().decode(bucket.get("greeting"))}`);

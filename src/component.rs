@@ -1,8 +1,9 @@
 #![cfg(target_arch = "wasm32")]
 //! WebAssembly component glue (wasm32 only): the WIT world `provider` of
-//! `wit/datawal.wit` (the world `engine` plus `wasi:keyvalue`, see
-//! `component/keyvalue.rs`; in upstream's shape, or in the Spin SDK's with
-//! the feature `spin-keyvalue`), exported by forwarding to the engine. Only type
+//! `wit/datawal.wit` (the world `engine` plus `wasi:keyvalue` in two
+//! versions, see `component/keyvalue/`; draft2 in upstream's shape, or in
+//! the Spin SDK's with the feature `spin-keyvalue`), exported by
+//! forwarding to the engine. Only type
 //! conversion lives here; paging, limits and validation are the engine's.
 //! What the worlds export, and what the component guarantees, is
 //! `docs/component.md`.
@@ -19,10 +20,11 @@ use exports::datawal::store::types::{
 };
 
 // The one place the cargo feature `spin-keyvalue` acts (besides the shape
-// of `get-many`'s answer in `keyvalue.rs`): which WIT root, so which copy of
-// `wasi:keyvalue@0.2.0-draft2`, the world `provider` is generated from.
-// Both roots hold the same `datawal.wit` (`wit-spin/datawal.wit` is a
-// symlink to it); `wit-spin/deps/keyvalue/VENDORED.md` says how they differ.
+// of `get-many`'s answer in `keyvalue/draft2.rs`): which WIT root, so
+// which copy of `wasi:keyvalue@0.2.0-draft2`, the world `provider` is
+// generated from. Both roots hold the same `datawal.wit` and
+// `deps/keyvalue-draft/` (symlinks in `wit-spin/`);
+// `wit-spin/deps/keyvalue/VENDORED.md` says how the draft2 copies differ.
 #[cfg(not(feature = "spin-keyvalue"))]
 wit_bindgen::generate!({ world: "provider", path: "wit" });
 #[cfg(feature = "spin-keyvalue")]

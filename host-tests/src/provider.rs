@@ -24,7 +24,8 @@ use wasmtime_wasi::p2::bindings::sync::filesystem::types::{
 use wasmtime_wasi::{FsPerms, WasiCtx, WasiCtxBuilder, WasiCtxView, WasiView};
 
 /// Host bindings for the world `provider` of `wit/datawal.wit` less
-/// `batch`: what both provider shapes export identically.
+/// draft2's `batch`: what both provider shapes export identically (all of
+/// `wasi:keyvalue@0.2.0-draft` included).
 pub mod bindings {
     wasmtime::component::bindgen!({
         inline: "
@@ -34,6 +35,9 @@ pub mod bindings {
                 include datawal:store/engine@0.1.0;
                 export wasi:keyvalue/store@0.2.0-draft2;
                 export wasi:keyvalue/atomics@0.2.0-draft2;
+                export wasi:keyvalue/store@0.2.0-draft;
+                export wasi:keyvalue/atomics@0.2.0-draft;
+                export wasi:keyvalue/batch@0.2.0-draft;
             }
         ",
         path: "../wit",
@@ -41,8 +45,11 @@ pub mod bindings {
     });
 }
 
-pub use bindings::exports::wasi::keyvalue::atomics::CasError;
-pub use bindings::exports::wasi::keyvalue::store::{Error as KvError, KeyResponse};
+pub use bindings::exports::wasi::keyvalue0_2_0_draft::store::{
+    Error as DraftError, KeyResponse as DraftKeyResponse,
+};
+pub use bindings::exports::wasi::keyvalue0_2_0_draft2::atomics::CasError;
+pub use bindings::exports::wasi::keyvalue0_2_0_draft2::store::{Error as KvError, KeyResponse};
 
 /// Which `wasi:keyvalue@0.2.0-draft2` shape a provider component exports
 /// (`make component` builds one of each).
@@ -63,7 +70,9 @@ pub enum GetMany {
     Spin(Vec<(String, Option<Vec<u8>>)>),
 }
 
-type GetManyUpstreamResult = (Result<Vec<Option<(String, Vec<u8>)>>, KvError>,);
+/// Upstream's `get-many` answer (both versions' upstream WIT).
+pub type UpstreamGetMany = Vec<Option<(String, Vec<u8>)>>;
+type GetManyUpstreamResult = (Result<UpstreamGetMany, KvError>,);
 type GetManySpinResult = (Result<Vec<(String, Option<Vec<u8>>)>, KvError>,);
 
 /// The `wasi:keyvalue/batch` functions of one instance. Their types are
@@ -271,46 +280,61 @@ impl Provider {
         h.resource_drop(&mut self.store)
     }
 
-    // ---- wasi:keyvalue, with traps turned into panics as in `Sandbox` ----
+    /// `wasi:keyvalue@0.2.0-draft`, the version wasmtime's and wasmCloud's
+    /// hosts implement; the methods below are `@0.2.0-draft2`.
+    pub fn draft(&mut self) -> Draft<'_> {
+        Draft(self)
+    }
+
+    // ---- wasi:keyvalue@0.2.0-draft2, with traps turned into panics as in `Sandbox` ----
 
     pub fn open_bucket(&mut self, id: &str) -> Result<ResourceAny, KvError> {
-        no_trap(self.world.wasi_keyvalue_store().call_open(&mut self.store, id))
+        no_trap(self.world.wasi_keyvalue0_2_0_draft2_store().call_open(&mut self.store, id))
     }
 
     pub fn get(&mut self, b: ResourceAny, key: &str) -> Result<Option<Vec<u8>>, KvError> {
-        no_trap(self.world.wasi_keyvalue_store().bucket().call_get(&mut self.store, b, key))
+        no_trap(self.world.wasi_keyvalue0_2_0_draft2_store().bucket().call_get(&mut self.store, b, key))
     }
 
     pub fn set(&mut self, b: ResourceAny, key: &str, value: &[u8]) -> Result<(), KvError> {
-        no_trap(self.world.wasi_keyvalue_store().bucket().call_set(&mut self.store, b, key, value))
+        no_trap(self.world.wasi_keyvalue0_2_0_draft2_store().bucket().call_set(
+            &mut self.store,
+            b,
+            key,
+            value,
+        ))
     }
 
     pub fn delete(&mut self, b: ResourceAny, key: &str) -> Result<(), KvError> {
-        no_trap(self.world.wasi_keyvalue_store().bucket().call_delete(&mut self.store, b, key))
+        no_trap(self.world.wasi_keyvalue0_2_0_draft2_store().bucket().call_delete(&mut self.store, b, key))
     }
 
     pub fn exists(&mut self, b: ResourceAny, key: &str) -> Result<bool, KvError> {
-        no_trap(self.world.wasi_keyvalue_store().bucket().call_exists(&mut self.store, b, key))
+        no_trap(self.world.wasi_keyvalue0_2_0_draft2_store().bucket().call_exists(&mut self.store, b, key))
     }
 
     pub fn list_keys(&mut self, b: ResourceAny, cursor: Option<&str>) -> Result<KeyResponse, KvError> {
-        no_trap(self.world.wasi_keyvalue_store().bucket().call_list_keys(&mut self.store, b, cursor))
+        no_trap(self.world.wasi_keyvalue0_2_0_draft2_store().bucket().call_list_keys(
+            &mut self.store,
+            b,
+            cursor,
+        ))
     }
 
     pub fn increment(&mut self, b: ResourceAny, key: &str, delta: i64) -> Result<i64, KvError> {
-        no_trap(self.world.wasi_keyvalue_atomics().call_increment(&mut self.store, b, key, delta))
+        no_trap(self.world.wasi_keyvalue0_2_0_draft2_atomics().call_increment(&mut self.store, b, key, delta))
     }
 
     pub fn cas_new(&mut self, b: ResourceAny, key: &str) -> Result<ResourceAny, KvError> {
-        no_trap(self.world.wasi_keyvalue_atomics().cas().call_new(&mut self.store, b, key))
+        no_trap(self.world.wasi_keyvalue0_2_0_draft2_atomics().cas().call_new(&mut self.store, b, key))
     }
 
     pub fn cas_current(&mut self, cas: ResourceAny) -> Result<Option<Vec<u8>>, KvError> {
-        no_trap(self.world.wasi_keyvalue_atomics().cas().call_current(&mut self.store, cas))
+        no_trap(self.world.wasi_keyvalue0_2_0_draft2_atomics().cas().call_current(&mut self.store, cas))
     }
 
     pub fn swap(&mut self, cas: ResourceAny, value: &[u8]) -> Result<(), CasError> {
-        no_trap(self.world.wasi_keyvalue_atomics().call_swap(&mut self.store, cas, value))
+        no_trap(self.world.wasi_keyvalue0_2_0_draft2_atomics().call_swap(&mut self.store, cas, value))
     }
 
     pub fn get_many(&mut self, b: ResourceAny, keys: &[String]) -> Result<GetMany, KvError> {
@@ -338,6 +362,63 @@ impl Provider {
         let f = self.batch.delete_many;
         let f = trap_on_err(f.typed::<(ResourceAny, &[String]), (Result<(), KvError>,)>(&self.store));
         no_trap(f.call(&mut self.store, (b, keys)).map(|(r,)| r))
+    }
+}
+
+/// `wasi:keyvalue@0.2.0-draft`'s calls on one instance ([`Provider::draft`]),
+/// with traps turned into panics.
+pub struct Draft<'a>(&'a mut Provider);
+
+impl Draft<'_> {
+    pub fn open(&mut self, id: &str) -> Result<ResourceAny, DraftError> {
+        let p = &mut *self.0;
+        no_trap(p.world.wasi_keyvalue0_2_0_draft_store().call_open(&mut p.store, id))
+    }
+
+    pub fn get(&mut self, b: ResourceAny, key: &str) -> Result<Option<Vec<u8>>, DraftError> {
+        let p = &mut *self.0;
+        no_trap(p.world.wasi_keyvalue0_2_0_draft_store().bucket().call_get(&mut p.store, b, key))
+    }
+
+    pub fn set(&mut self, b: ResourceAny, key: &str, value: &[u8]) -> Result<(), DraftError> {
+        let p = &mut *self.0;
+        no_trap(p.world.wasi_keyvalue0_2_0_draft_store().bucket().call_set(&mut p.store, b, key, value))
+    }
+
+    pub fn delete(&mut self, b: ResourceAny, key: &str) -> Result<(), DraftError> {
+        let p = &mut *self.0;
+        no_trap(p.world.wasi_keyvalue0_2_0_draft_store().bucket().call_delete(&mut p.store, b, key))
+    }
+
+    pub fn exists(&mut self, b: ResourceAny, key: &str) -> Result<bool, DraftError> {
+        let p = &mut *self.0;
+        no_trap(p.world.wasi_keyvalue0_2_0_draft_store().bucket().call_exists(&mut p.store, b, key))
+    }
+
+    pub fn list_keys(&mut self, b: ResourceAny, cursor: Option<u64>) -> Result<DraftKeyResponse, DraftError> {
+        let p = &mut *self.0;
+        no_trap(p.world.wasi_keyvalue0_2_0_draft_store().bucket().call_list_keys(&mut p.store, b, cursor))
+    }
+
+    pub fn increment(&mut self, b: ResourceAny, key: &str, delta: u64) -> Result<u64, DraftError> {
+        let p = &mut *self.0;
+        no_trap(p.world.wasi_keyvalue0_2_0_draft_atomics().call_increment(&mut p.store, b, key, delta))
+    }
+
+    /// Upstream's shape: the pair, or `None` for a missing key.
+    pub fn get_many(&mut self, b: ResourceAny, keys: &[String]) -> Result<UpstreamGetMany, DraftError> {
+        let p = &mut *self.0;
+        no_trap(p.world.wasi_keyvalue0_2_0_draft_batch().call_get_many(&mut p.store, b, keys))
+    }
+
+    pub fn set_many(&mut self, b: ResourceAny, items: &[(String, Vec<u8>)]) -> Result<(), DraftError> {
+        let p = &mut *self.0;
+        no_trap(p.world.wasi_keyvalue0_2_0_draft_batch().call_set_many(&mut p.store, b, items))
+    }
+
+    pub fn delete_many(&mut self, b: ResourceAny, keys: &[String]) -> Result<(), DraftError> {
+        let p = &mut *self.0;
+        no_trap(p.world.wasi_keyvalue0_2_0_draft_batch().call_delete_many(&mut p.store, b, keys))
     }
 }
 

@@ -22,7 +22,7 @@ use std::path::{Path, PathBuf};
 
 use datawal::{BatchOp, Cursor, DataWal, ErrorKind, RecordLog, RecordType};
 use host_tests::provider::bindings::exports::datawal::store::{kv as wkv, log as wlog, types as wtypes};
-use host_tests::provider::{CasError, GetMany, KvError, Provider, Shape};
+use host_tests::provider::{CasError, DraftError, GetMany, KvError, Provider, Shape};
 use serde_json::{json, Value};
 use sha2::Digest as _;
 use wasmtime::component::ResourceAny;
@@ -239,6 +239,15 @@ fn kv_fail(e: KvError) -> Fail {
         KvError::NoSuchStore => fail("no-such-store", ""),
         KvError::AccessDenied => fail("access-denied", ""),
         KvError::Other(m) => fail("other", m),
+    }
+}
+
+/// `wasi:keyvalue@0.2.0-draft`'s error: the same three tags.
+fn draft_fail(e: DraftError) -> Fail {
+    match e {
+        DraftError::NoSuchStore => fail("no-such-store", ""),
+        DraftError::AccessDenied => fail("access-denied", ""),
+        DraftError::Other(m) => fail("other", m),
     }
 }
 
@@ -514,22 +523,32 @@ impl Host for Wasmtime {
         let h = if s.get("h").is_some() { Some(self.h(s)) } else { None };
         // Steps that change the handle table first, the others below.
         match op {
-            "log.open" | "kv.open" | "bucket.open" | "cas.new" => {
+            "log.open" | "kv.open" | "bucket.open" | "cas.new" | "draft.open" => {
                 let p = self.p(s);
                 let (store, w) = (&mut p.store, &p.world);
-                let handle =
-                    match op {
-                        "log.open" => {
-                            trap(w.datawal_store_log().record_log().call_open(store, str_arg(s, "dir")))
-                                .map_err(gf)?
-                        }
-                        "kv.open" => trap(w.datawal_store_kv().store().call_open(store, str_arg(s, "dir")))
-                            .map_err(gf)?,
-                        "bucket.open" => trap(w.wasi_keyvalue_store().call_open(store, str_arg(s, "id")))
-                            .map_err(kv_fail)?,
-                        _ => trap(w.wasi_keyvalue_atomics().cas().call_new(store, h.unwrap(), &key_str(s)))
-                            .map_err(kv_fail)?,
-                    };
+                let handle = match op {
+                    "log.open" => {
+                        trap(w.datawal_store_log().record_log().call_open(store, str_arg(s, "dir")))
+                            .map_err(gf)?
+                    }
+                    "kv.open" => {
+                        trap(w.datawal_store_kv().store().call_open(store, str_arg(s, "dir"))).map_err(gf)?
+                    }
+                    "bucket.open" => {
+                        trap(w.wasi_keyvalue0_2_0_draft2_store().call_open(store, str_arg(s, "id")))
+                            .map_err(kv_fail)?
+                    }
+                    "draft.open" => {
+                        trap(w.wasi_keyvalue0_2_0_draft_store().call_open(store, str_arg(s, "id")))
+                            .map_err(draft_fail)?
+                    }
+                    _ => trap(w.wasi_keyvalue0_2_0_draft2_atomics().cas().call_new(
+                        store,
+                        h.unwrap(),
+                        &key_str(s),
+                    ))
+                    .map_err(kv_fail)?,
+                };
                 self.keep(s, str_arg(s, "as"), handle);
                 return Ok(Value::Null);
             }
@@ -705,13 +724,7 @@ impl Host for Wasmtime {
                     keys.extend(r.keys);
                     match r.cursor {
                         Some(c) => cursor = Some(c),
-                        None => {
-                            let sorted = keys.windows(2).all(|w| w[0] < w[1]);
-                            break Ok(json!({
-                                "count": keys.len(), "pages": pages, "sorted": sorted,
-                                "first": keys.first(), "last": keys.last(),
-                            }));
-                        }
+                        None => break Ok(key_listing(&keys, pages)),
                     }
                 }
             }
@@ -730,10 +743,56 @@ impl Host for Wasmtime {
             "batch.delete-many" => {
                 p.delete_many(h.unwrap(), &string_list(&s["keys"])).map(|()| Value::Null).map_err(kv_fail)
             }
+            // ---- wasi:keyvalue@0.2.0-draft ----
+            "draft.get" => p.draft().get(h.unwrap(), &key_str(s)).map(opt_value).map_err(draft_fail),
+            "draft.set" => {
+                p.draft().set(h.unwrap(), &key_str(s), &bytes_arg(s, "value")).map(|()| Value::Null).map_err(draft_fail)
+            }
+            "draft.delete" => p.draft().delete(h.unwrap(), &key_str(s)).map(|()| Value::Null).map_err(draft_fail),
+            "draft.exists" => p.draft().exists(h.unwrap(), &key_str(s)).map(|b| json!(b)).map_err(draft_fail),
+            "draft.list-keys" => {
+                let cursor = s.get("cursor").and_then(Value::as_u64);
+                p.draft()
+                    .list_keys(h.unwrap(), cursor)
+                    .map(|r| json!({"keys": r.keys, "cursor": r.cursor}))
+                    .map_err(draft_fail)
+            }
+            "draft.list-all" => {
+                let (mut keys, mut pages, mut cursor) = (Vec::new(), 0, None::<u64>);
+                loop {
+                    let r = p.draft().list_keys(h.unwrap(), cursor).map_err(draft_fail)?;
+                    pages += 1;
+                    keys.extend(r.keys);
+                    match r.cursor {
+                        Some(c) => cursor = Some(c),
+                        None => break Ok(key_listing(&keys, pages)),
+                    }
+                }
+            }
+            "draft.increment" => {
+                let delta = s["delta"].as_u64().expect("delta: a u64");
+                p.draft().increment(h.unwrap(), &key_str(s), delta).map(|n| json!(n)).map_err(draft_fail)
+            }
+            "draft.get-many" => {
+                let keys = string_list(&s["keys"]);
+                p.draft().get_many(h.unwrap(), &keys).map(|r| get_many_json(&keys, GetMany::Upstream(r))).map_err(draft_fail)
+            }
+            "draft.set-many" => {
+                p.draft().set_many(h.unwrap(), &items_arg(s)).map(|()| Value::Null).map_err(draft_fail)
+            }
+            "draft.delete-many" => {
+                p.draft().delete_many(h.unwrap(), &string_list(&s["keys"])).map(|()| Value::Null).map_err(draft_fail)
+            }
             other => panic!("wasmtime host: unknown op {other}"),
         };
         result
     }
+}
+
+/// A whole listing as the suite writes it (`bucket.list-all`, `draft.list-all`).
+fn key_listing(keys: &[String], pages: usize) -> Value {
+    let sorted = keys.windows(2).all(|w| w[0] < w[1]);
+    json!({"count": keys.len(), "pages": pages, "sorted": sorted, "first": keys.first(), "last": keys.last()})
 }
 
 /// `get-many`'s answer as the suite writes it (upstream's shape): per key,

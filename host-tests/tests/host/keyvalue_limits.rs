@@ -6,7 +6,7 @@
 use datawal::{DataWal, MAX_KEY_LEN, MAX_PAYLOAD_LEN};
 use host_tests::provider::{GetMany, KvError, Provider};
 
-/// `LIST_KEYS_PAGE_BYTES_MAX` in `src/component/keyvalue.rs`.
+/// `LIST_KEYS_PAGE_BYTES_MAX` in `src/component/keyvalue/mod.rs`.
 const PAGE_KEY_BYTES_MAX: usize = 1 << 20;
 
 /// 40 keys of 60,000 bytes (2.4 MB): every page holds as many as fit in
