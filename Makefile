@@ -4,7 +4,8 @@ CARGO ?= cargo
 WASM_TARGET := wasm32-wasip2
 
 .PHONY: all setup test lint wasm-lib component upstream-tests run soak cli install-cli serve-plugin serve-compose serve-demo \
-	tools node-deps node-test conformance-node-interop plugin compose plugin-demo spin-client spin-compose spin-demo
+	tools node-deps node-test conformance-node-interop plugin compose plugin-demo spin-client spin-compose spin-demo \
+	draft-client draft-compose draft-demo wasmcloud-plugin wasmcloud-compose wasmcloud-demo
 
 # `make`: the component and the dwal CLI.
 all: component cli
@@ -23,6 +24,8 @@ lint: setup
 	cd $(IO_FLOOR_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
 	cd $(SERVE_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
 	cd $(SPIN_CLIENT_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
+	cd $(DRAFT_CLIENT_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
+	cd $(WASMCLOUD_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
 
 # The engine library builds for the component target: the seam is proven there.
 wasm-lib: setup
@@ -62,12 +65,18 @@ upstream-tests:
 # the first two wrote; then native and wasmtime read the stores Node wrote.
 # wasmtime and Node run it against both provider components. Then the
 # Spin-shaped client, composed with datawal-spin.wasm, runs twice under the
-# wasmtime CLI (`spin-demo`; it installs wac and the CLI into .tools/).
+# wasmtime CLI (`spin-demo`; it installs wac and the CLI into .tools/), and
+# a client of wasi:keyvalue@0.2.0-draft runs with wasmtime's own provider
+# and then composed with datawal.wasm (`draft-demo`), and a wasmCloud-style
+# plugin, composed with it, serves requests under `wasmtime serve`
+# (`wasmcloud-demo`, a short run).
 test: lint wasm-lib component node-deps
 	$(CARGO) test --workspace --all-features
 	$(MAKE) node-test DATAWAL_CONFORMANCE_REQUIRE=native,wasmtime
 	$(MAKE) conformance-node-interop
 	$(MAKE) spin-demo
+	$(MAKE) draft-demo
+	$(MAKE) wasmcloud-demo WASMCLOUD_DEMO_REQUESTS=160
 	$(MAKE) upstream-tests
 
 
@@ -219,6 +228,39 @@ spin-demo: spin-compose $(PY_STAMP)
 		then echo "as expected, it failed (exit 1)"; \
 		else echo "spin-demo: the client did not fail as it should (exit $$rc)"; exit 1; fi
 
+# ---- A wasmtime-CLI-style client of wasi:keyvalue@0.2.0-draft ----
+DRAFT_CLIENT_DIR := examples/draft-client
+DRAFT_CLIENT := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/kv-draft-client.wasm
+DRAFT_COMPOSED := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/kv-draft-client-composed.wasm
+DRAFT_DEMO_DIR ?= data/draft-demo
+
+draft-client: setup
+	cd $(DRAFT_CLIENT_DIR) && $(CARGO) build --release --target $(WASM_TARGET)
+
+# Its store/atomics/batch imports (0.2.0-draft) plugged with datawal.wasm.
+draft-compose: component draft-client $(WAC)
+	$(WAC) plug $(DRAFT_CLIENT) --plug $(COMPONENT) -o $(DRAFT_COMPOSED)
+	@ls -l $(DRAFT_COMPOSED)
+
+# The same client binary twice with wasmtime's own provider
+# (`wasmtime run -S keyvalue`, in memory): run 2, a new process, must fail,
+# as run 1's state is gone. Then composed with datawal.wasm, on one
+# preopened directory: both runs pass, run 2 checking what run 1 left.
+draft-demo: draft-compose $(PY_STAMP)
+	@echo "== the client alone, wasmtime run -S keyvalue (wasmtime's in-memory provider): run 1"
+	$(WASMTIME) run -S keyvalue $(DRAFT_CLIENT) 1 </dev/null
+	@echo "== run 2, a new process: run 1's state must be gone"
+	@out="$$($(WASMTIME) run -S keyvalue $(DRAFT_CLIENT) 2 </dev/null 2>&1)"; rc=$$?; echo "$$out"; \
+		if [ $$rc -eq 1 ] && echo "$$out" | grep -q "check failed: run 2: run 1's greeting: None"; \
+		then echo "as expected, it failed: wasmtime's provider keeps nothing across processes"; \
+		else echo "draft-demo: run 2 under wasmtime's provider did not fail as it should (exit $$rc)"; exit 1; fi
+	rm -rf $(DRAFT_DEMO_DIR) && mkdir -p $(DRAFT_DEMO_DIR)
+	@echo "== composed with datawal.wasm: wasmtime run --dir $(DRAFT_DEMO_DIR)::. kv-draft-client-composed.wasm 1"
+	$(WASMTIME) run --dir $(DRAFT_DEMO_DIR)::. $(DRAFT_COMPOSED) 1 </dev/null
+	@echo "== run 2, a new process on the same directory"
+	$(WASMTIME) run --dir $(DRAFT_DEMO_DIR)::. $(DRAFT_COMPOSED) 2 </dev/null
+	@ls -l $(DRAFT_DEMO_DIR)/default
+
 # ---- The served plugin: wasi:http + wasi:keyvalue, one instance per request ----
 SERVE_DIR := examples/serve-plugin
 SERVE_PLUGIN := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/serve_plugin.wasm
@@ -239,6 +281,30 @@ serve-compose: component serve-plugin $(WAC)
 serve-demo: serve-compose $(PY_STAMP)
 	$(CARGO) build -p host-tests --bin load
 	bash scripts/serve-demo.sh $(WASMTIME) $(SERVED) $(CARGO_TARGET_DIR)/debug/load $(SERVE_DEMO_DIR)
+
+# ---- A wasmCloud-style served plugin: the wasmcloud-component crate's bindings ----
+WASMCLOUD_DIR := examples/wasmcloud-plugin
+WASMCLOUD_PLUGIN := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/wasmcloud_plugin.wasm
+WASMCLOUD_SERVED := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/wasmcloud-served.wasm
+WASMCLOUD_DEMO_DIR ?= data/wasmcloud-demo
+# Requests per C; `make test` runs a short demo (WASMCLOUD_DEMO_REQUESTS=160).
+WASMCLOUD_DEMO_REQUESTS ?= 1600
+
+wasmcloud-plugin: setup
+	cd $(WASMCLOUD_DIR) && $(CARGO) build --release --target $(WASM_TARGET)
+
+# Its wasi:keyvalue@0.2.0-draft imports plugged with datawal.wasm.
+wasmcloud-compose: component wasmcloud-plugin $(WAC)
+	$(WAC) plug $(WASMCLOUD_PLUGIN) --plug $(COMPONENT) -o $(WASMCLOUD_SERVED)
+	@ls -l $(WASMCLOUD_SERVED)
+
+# The serve demo's run (C = 1, 4, 16, counts checked exactly) with the
+# wasmCloud-style plugin. `load` is built as `cargo test --workspace
+# --all-features` builds it, so `make test` reuses that build.
+wasmcloud-demo: wasmcloud-compose $(PY_STAMP)
+	$(CARGO) build --workspace --all-features --bin load
+	SERVE_DEMO_BUCKET=wasmcloud SERVE_DEMO_PORT=8373 bash scripts/serve-demo.sh $(WASMTIME) $(WASMCLOUD_SERVED) \
+		$(CARGO_TARGET_DIR)/debug/load $(WASMCLOUD_DEMO_DIR) $(WASMCLOUD_DEMO_REQUESTS)
 
 # Benchmarks (issue 6): criterion (engine), whole-store measurements in
 # child processes (stores), the component in wasmtime (host-tests), the
@@ -266,7 +332,7 @@ IO_FLOOR_DIR := host-tests/io-floor
 io-floor: setup
 	cd $(IO_FLOOR_DIR) && $(CARGO) build --release --target $(WASM_TARGET)
 
-bench: component io-floor serve-compose $(PY_STAMP)
+bench: component io-floor serve-compose wasmcloud-compose $(PY_STAMP)
 	rm -rf $(CARGO_TARGET_DIR)/bench-results $(CARGO_TARGET_DIR)/bench-data
 	mkdir -p $(CARGO_TARGET_DIR)/bench-results
 	echo "{\"started_unix\": $$(date +%s)}" > $(CARGO_TARGET_DIR)/bench-results/run.json
@@ -286,4 +352,7 @@ bench: component io-floor serve-compose $(PY_STAMP)
 		bash scripts/serve-demo.sh $(WASMTIME) $(SERVED) $(CARGO_TARGET_DIR)/debug/load \
 		$(CARGO_TARGET_DIR)/bench-data/serve-preloaded
 	rm -rf $(CARGO_TARGET_DIR)/bench-data/serve-preloaded
+	SERVE_DEMO_RESULTS=$(CARGO_TARGET_DIR)/bench-results/serve_wasmcloud.txt SERVE_DEMO_PORT=8373 \
+		SERVE_DEMO_BUCKET=wasmcloud bash scripts/serve-demo.sh $(WASMTIME) $(WASMCLOUD_SERVED) \
+		$(CARGO_TARGET_DIR)/debug/load $(CARGO_TARGET_DIR)/bench-data/serve-wasmcloud
 	$(BENCH_CARGO) --bench summary

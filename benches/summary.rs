@@ -37,6 +37,8 @@ mod targets;
 // section of BENCHMARKS.md (`Summary::markdown` lists them in order).
 #[path = "summary/atomic.rs"]
 mod atomic;
+#[path = "summary/clients.rs"]
+mod clients;
 #[path = "summary/durable.rs"]
 mod durable;
 #[path = "summary/format.rs"]
@@ -91,6 +93,7 @@ fn main() {
         scale: inputs.load(),
         scale_component: inputs.load(),
         serve_preloaded: inputs.load_serve_preloaded(),
+        serve_wasmcloud: inputs.load_serve_wasmcloud(),
         a1: inputs.load(),
         started,
     };
@@ -127,6 +130,9 @@ struct Summary {
     scale: Option<Scale>,
     scale_component: Option<ScaleComponent>,
     serve_preloaded: Option<ServePreloaded>,
+    /// Issue 31: the served run of the wasmCloud-style plugin
+    /// (`serve_wasmcloud.txt`).
+    serve_wasmcloud: Option<Vec<ServeRun>>,
     /// Issue 30: batches and transactions (`a1_batches.json`).
     a1: Option<A1>,
     started: Option<u64>,
@@ -142,6 +148,7 @@ impl Summary {
             self.history_section(),
             self.scale_section(),
             self.atomic_section(),
+            self.clients_section(),
             self.durable_section(),
             self.recovery_section(),
             self.kv_section(),

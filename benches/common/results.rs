@@ -748,6 +748,11 @@ pub const SERVE_SECTION: &str = "serve";
 pub const SERVE_PRELOADED_FILE: &str = "serve_preloaded.txt";
 pub const SERVE_PRELOADED_SECTION: &str = "serve_preloaded";
 
+/// The same run with the wasmCloud-style plugin (issue 31,
+/// `examples/wasmcloud-plugin`), made by `make bench` beside `serve.txt`.
+pub const SERVE_WASMCLOUD_FILE: &str = "serve_wasmcloud.txt";
+pub const SERVE_WASMCLOUD_SECTION: &str = "serve_wasmcloud";
+
 /// `preload`'s line: `preload keys=1000000 key_bytes=16 value_bytes=100
 /// secs=4.2`, read like [`ServeRun`]'s (see [`ServeRun::pairs`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]

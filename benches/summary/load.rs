@@ -11,6 +11,7 @@ use serde::Deserialize;
 use crate::common;
 use crate::common::results::{
     Interleaved, ResultFile, ServePreload, ServeRun, Turns, SERVE_PRELOADED_FILE, SERVE_PRELOADED_SECTION,
+    SERVE_WASMCLOUD_FILE, SERVE_WASMCLOUD_SECTION,
 };
 
 /// Stops the summary: a result it cannot read is an error, not `n/a`.
@@ -92,6 +93,13 @@ impl Inputs {
         let file = common::results::SERVE_FILE;
         let text = self.read(file, common::results::SERVE_SECTION)?;
         Some(self.serve_runs(file, &text))
+    }
+
+    /// `serve_wasmcloud.txt`: the same lines, from the wasmCloud-style
+    /// plugin's run.
+    pub(crate) fn load_serve_wasmcloud(&self) -> Option<Vec<ServeRun>> {
+        let text = self.read(SERVE_WASMCLOUD_FILE, SERVE_WASMCLOUD_SECTION)?;
+        Some(self.serve_runs(SERVE_WASMCLOUD_FILE, &text))
     }
 
     /// `serve_preloaded.txt`: `preload`'s line, then the same runs as

@@ -1,6 +1,7 @@
 //! `## Many instances (issue 14)`: shared mode's cost on durable puts, and
 //! the served plugin under concurrency (`make serve-demo`).
 
+use crate::common::results::ServeRun;
 use crate::format::table;
 use crate::targets::{status, target_table, Goal, TargetRow, TARGET_COLUMNS};
 use crate::Summary;
@@ -18,7 +19,7 @@ impl Summary {
         format!(
             "## Many instances (issue 14)\n\n{}\n{SHARED_NOTES}\n\n{}\n",
             target_table(TARGET_COLUMNS, self.shared_targets()),
-            self.serve_table()
+            serve_table(self.serve.iter().flatten())
         )
     }
 
@@ -53,25 +54,22 @@ impl Summary {
         t.push(Goal::ServeHeld.ratio_row("Served plugin: throughput at C = 16 vs C = 1", held));
         t
     }
+}
 
-    /// `make serve-demo`'s runs, one row per C.
-    fn serve_table(&self) -> String {
-        let rows: Vec<Vec<String>> = self
-            .serve
-            .iter()
-            .flatten()
-            .map(|r| {
-                vec![
-                    r.clients.to_string(),
-                    r.ok.to_string(),
-                    format!("{:.0}", r.req_s),
-                    format!("{:.2} ms", r.p50_ms),
-                    format!("{:.2} ms", r.p99_ms),
-                    r.errors.to_string(),
-                    r.counts.clone(),
-                ]
-            })
-            .collect();
-        table(&["C", "requests", "requests/s", "p50", "p99", "errors", "counts"], &rows)
-    }
+/// A served run (`make serve-demo`'s lines), one row per C.
+pub(crate) fn serve_table<'a>(runs: impl Iterator<Item = &'a ServeRun>) -> String {
+    let rows: Vec<Vec<String>> = runs
+        .map(|r| {
+            vec![
+                r.clients.to_string(),
+                r.ok.to_string(),
+                format!("{:.0}", r.req_s),
+                format!("{:.2} ms", r.p50_ms),
+                format!("{:.2} ms", r.p99_ms),
+                r.errors.to_string(),
+                r.counts.clone(),
+            ]
+        })
+        .collect();
+    table(&["C", "requests", "requests/s", "p50", "p99", "errors", "counts"], &rows)
 }

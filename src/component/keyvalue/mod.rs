@@ -20,7 +20,8 @@
 //! Where this file makes those choices:
 //!
 //! - a bucket identifier is a store directory under the preopen, checked
-//!   by the engine's own path rule (`fs::check_relative_path`) and opened
+//!   by the engine's own path rule (`fs::check_relative_path`; the empty
+//!   identifier is [`DEFAULT_BUCKET`]) and opened
 //!   with the component's store defaults (`Options::component_store`, so
 //!   in shared mode); buckets opened with one identifier in one instance,
 //!   through either version, share one open engine store;
@@ -61,6 +62,11 @@ pub const LIST_KEYS_PAGE_BYTES_MAX: usize = 1 << 20;
 pub const GET_MANY_BYTES_MAX: u64 = crate::MAX_PAYLOAD_LEN as u64 + crate::MAX_KEY_LEN as u64;
 
 const _: () = assert!(LIST_KEYS_PAGE_BYTES_MAX >= crate::MAX_KEY_LEN as usize, "a page holds any key");
+
+/// The bucket the empty identifier opens. A client written for wasmtime's
+/// in-memory `-S keyvalue` must open `""` (it refuses every other name);
+/// `default` is the name Spin and wasmCloud give a default store.
+pub const DEFAULT_BUCKET: &str = "default";
 
 /// A frame's bytes besides its key and value: header and CRC.
 const FRAME_OVERHEAD_BYTES: u64 = (crate::format::HEADER_LEN + crate::format::CRC_LEN) as u64;
@@ -105,6 +111,7 @@ impl Store {
     /// The store a bucket identifier names, already open in this instance
     /// or opened now.
     pub fn open(identifier: &str) -> Result<Store> {
+        let identifier = if identifier.is_empty() { DEFAULT_BUCKET } else { identifier };
         let dir = crate::fs::check_relative_path(identifier).map_err(|_| Failure::NoSuchStore)?;
         if let Some(live) = OPEN.with(|open| open.borrow().get(&dir).and_then(Weak::upgrade)) {
             return Ok(Store(live));
