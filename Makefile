@@ -26,6 +26,7 @@ lint: setup
 	cd $(SPIN_CLIENT_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
 	cd $(DRAFT_CLIENT_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
 	cd $(WASMCLOUD_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
+	cd $(MEM_PROVIDER_DIR) && $(CARGO) fmt -- --check && $(CARGO) clippy --target $(WASM_TARGET) -- -D warnings
 
 # The engine library builds for the component target: the seam is proven there.
 wasm-lib: setup
@@ -306,13 +307,30 @@ wasmcloud-demo: wasmcloud-compose $(PY_STAMP)
 	SERVE_DEMO_BUCKET=wasmcloud SERVE_DEMO_PORT=8373 bash scripts/serve-demo.sh $(WASMTIME) $(WASMCLOUD_SERVED) \
 		$(CARGO_TARGET_DIR)/debug/load $(WASMCLOUD_DEMO_DIR) $(WASMCLOUD_DEMO_REQUESTS)
 
+# Issue 29's floor for the served demo: the same plugin composed with a
+# provider that keeps its map in the instance's memory (host-tests/mem-provider).
+MEM_PROVIDER_DIR := host-tests/mem-provider
+MEM_PROVIDER := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/mem_provider.wasm
+SERVED_MEM := $(CARGO_TARGET_DIR)/$(WASM_TARGET)/release/served-mem.wasm
+
+mem-provider: setup
+	cd $(MEM_PROVIDER_DIR) && $(CARGO) build --release --target $(WASM_TARGET)
+
+serve-compose-mem: serve-plugin mem-provider $(WAC)
+	$(WAC) plug $(SERVE_PLUGIN) --plug $(MEM_PROVIDER) -o $(SERVED_MEM)
+	@ls -l $(SERVED_MEM)
+
 # Benchmarks (issue 6): criterion (engine), whole-store measurements in
 # child processes (stores), the component in wasmtime (host-tests), the
 # on-disk index's requests as stores grow (issue 28: scale natively,
 # scale_component through the component), the served plugin under
-# `wasmtime serve` (the serve demo's run, on an empty store and then on one
-# preloaded with $(SERVE_PRELOAD_KEYS) keys by host-tests' `preload`, as the
-# bench build leaves it: optimized, in release/), then the summary, which
+# `wasmtime serve` (the serve demo's run at C = 1, 4, 16, 64 on an empty
+# store; issue 29's floors beside it: the same plugin with an in-memory
+# provider, and host-tests' `sync_concurrency`, N threads of pwrite +
+# fdatasync, and `many_writers`, native shared against single-writer puts;
+# then on a store preloaded with $(SERVE_PRELOAD_KEYS) keys by
+# host-tests' `preload`; then the wasmCloud-style plugin, issue 31; the bins
+# as the bench build leaves them: optimized, in release/), then the summary, which
 # prints the tables and writes BENCHMARKS.md. Data lives
 # under $(CARGO_TARGET_DIR)/bench-data (on disk). The first run also
 # compiles wasmtime and the benches at opt-level 3 (most of its time).
@@ -325,14 +343,14 @@ BENCH_CARGO = CARGO_PROFILE_BENCH_PANIC=unwind $(CARGO) bench --workspace
 # Issue 28: the served demo runs a second time on a store preloaded with
 # this many keys (host-tests' `preload`), beside its run on an empty store.
 SERVE_PRELOAD_KEYS ?= 1000000
-.PHONY: bench io-floor
+.PHONY: bench io-floor mem-provider serve-compose-mem
 # P5's floor: a guest that does one WIT call and one WASI pread or pwrite
 # per operation and nothing else (host-tests/io-floor, its own workspace).
 IO_FLOOR_DIR := host-tests/io-floor
 io-floor: setup
 	cd $(IO_FLOOR_DIR) && $(CARGO) build --release --target $(WASM_TARGET)
 
-bench: component io-floor serve-compose wasmcloud-compose $(PY_STAMP)
+bench: component io-floor serve-compose serve-compose-mem wasmcloud-compose $(PY_STAMP)
 	rm -rf $(CARGO_TARGET_DIR)/bench-results $(CARGO_TARGET_DIR)/bench-data
 	mkdir -p $(CARGO_TARGET_DIR)/bench-results
 	echo "{\"started_unix\": $$(date +%s)}" > $(CARGO_TARGET_DIR)/bench-results/run.json
@@ -345,8 +363,15 @@ bench: component io-floor serve-compose wasmcloud-compose $(PY_STAMP)
 	$(BENCH_CARGO) --bench history
 	$(BENCH_CARGO) --bench scale
 	$(BENCH_CARGO) --bench scale_component
-	SERVE_DEMO_RESULTS=$(CARGO_TARGET_DIR)/bench-results/serve.txt bash scripts/serve-demo.sh \
-		$(WASMTIME) $(SERVED) $(CARGO_TARGET_DIR)/debug/load $(CARGO_TARGET_DIR)/bench-data/serve
+	SERVE_DEMO_RESULTS=$(CARGO_TARGET_DIR)/bench-results/serve.txt SERVE_DEMO_CLIENTS="1 4 16 64" \
+		bash scripts/serve-demo.sh $(WASMTIME) $(SERVED) $(CARGO_TARGET_DIR)/debug/load $(CARGO_TARGET_DIR)/bench-data/serve
+	SERVE_DEMO_RESULTS=$(CARGO_TARGET_DIR)/bench-results/serve_mem.txt SERVE_DEMO_CLIENTS="1 4 16 64" \
+		SERVE_DEMO_PORT=8374 LOAD_COUNTS=skip bash scripts/serve-demo.sh \
+		$(WASMTIME) $(SERVED_MEM) $(CARGO_TARGET_DIR)/debug/load $(CARGO_TARGET_DIR)/bench-data/serve-mem
+	SYNC_FLOOR_DIR=$(CARGO_TARGET_DIR)/bench-data $(CARGO_TARGET_DIR)/release/sync_concurrency 2 1 4 16 64 \
+		| tee $(CARGO_TARGET_DIR)/bench-results/sync_floor.txt
+	$(CARGO_TARGET_DIR)/release/many_writers $(CARGO_TARGET_DIR)/bench-data/many-writers 2 1 4 16 \
+		| tee $(CARGO_TARGET_DIR)/bench-results/many_writers.txt
 	SERVE_DEMO_RESULTS=$(CARGO_TARGET_DIR)/bench-results/serve_preloaded.txt SERVE_DEMO_PORT=8372 \
 		SERVE_DEMO_PRELOAD=$(CARGO_TARGET_DIR)/release/preload SERVE_DEMO_PRELOAD_KEYS=$(SERVE_PRELOAD_KEYS) \
 		bash scripts/serve-demo.sh $(WASMTIME) $(SERVED) $(CARGO_TARGET_DIR)/debug/load \

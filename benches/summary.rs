@@ -63,10 +63,13 @@ mod run;
 mod scale;
 #[path = "summary/shared.rs"]
 mod shared;
+#[path = "summary/throughput.rs"]
+mod throughput;
 
 use common::results::{
-    Dd, History, Kv, List, P2Interleaved, P4Interleaved, P7Interleaved, Run, Scale, ScaleComponent, ServeRun,
-    A1, P3, P5, P6, R1,
+    Dd, History, Kv, List, ManyWriters, P2Interleaved, P4Interleaved, P7Interleaved, Run, Scale,
+    ScaleComponent, ServeRun, SyncFloor, A1, MANY_WRITERS_FILE, MANY_WRITERS_SECTION, P3, P5, P6, R1,
+    SYNC_FLOOR_FILE, SYNC_FLOOR_SECTION,
 };
 use format::fmt_val;
 use load::{Crit, Inputs, ServePreloaded};
@@ -94,6 +97,9 @@ fn main() {
         scale_component: inputs.load(),
         serve_preloaded: inputs.load_serve_preloaded(),
         serve_wasmcloud: inputs.load_serve_wasmcloud(),
+        serve_mem: inputs.load_serve_mem(),
+        sync_floor: inputs.load_lines(SYNC_FLOOR_FILE, SYNC_FLOOR_SECTION, "writers="),
+        many_writers: inputs.load_lines(MANY_WRITERS_FILE, MANY_WRITERS_SECTION, "writers="),
         a1: inputs.load(),
         started,
     };
@@ -133,6 +139,12 @@ struct Summary {
     /// Issue 31: the served run of the wasmCloud-style plugin
     /// (`serve_wasmcloud.txt`).
     serve_wasmcloud: Option<Vec<ServeRun>>,
+    /// Issue 29: the served demo with an in-memory provider
+    /// (`serve_mem.txt`), raw pwrite + fdatasync threads
+    /// (`sync_floor.txt`), native writers (`many_writers.txt`).
+    serve_mem: Option<Vec<ServeRun>>,
+    sync_floor: Option<Vec<SyncFloor>>,
+    many_writers: Option<Vec<ManyWriters>>,
     /// Issue 30: batches and transactions (`a1_batches.json`).
     a1: Option<A1>,
     started: Option<u64>,
@@ -145,6 +157,7 @@ impl Summary {
             self.header(),
             self.targets_section(),
             self.shared_section(),
+            self.throughput_section(),
             self.history_section(),
             self.scale_section(),
             self.atomic_section(),

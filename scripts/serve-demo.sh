@@ -11,7 +11,8 @@
 # With SERVE_DEMO_PRELOAD=PRELOAD (host-tests' `preload` binary), the store
 # is first filled natively with SERVE_DEMO_PRELOAD_KEYS keys (default 1 M;
 # `make bench`'s second run, issue 28); its line goes to FILE first.
-# SERVE_DEMO_BUCKET names the plugin's bucket (default `served`, the serve
+# SERVE_DEMO_CLIENTS lists the Cs (default "1 4 16"; `make bench`: 1 4 16
+# 64). SERVE_DEMO_BUCKET names the plugin's bucket (default `served`, the serve
 # plugin's; the wasmCloud-style plugin's is `wasmcloud`).
 set -euo pipefail
 wasmtime="$1" composed="$2" load="$3" data="$4" requests="${5:-1600}"
@@ -27,6 +28,6 @@ fi
 server=$!
 trap 'kill $server 2>/dev/null || true' EXIT
 echo "serve-demo: wasmtime serve on $addr, store in $data/$bucket (server log: $data.log)"
-for c in 1 4 16; do
+for c in ${SERVE_DEMO_CLIENTS:-1 4 16}; do
   "$load" "$addr" "$c" $((requests / c)) | tee -a "$results"
 done

@@ -753,6 +753,39 @@ pub const SERVE_PRELOADED_SECTION: &str = "serve_preloaded";
 pub const SERVE_WASMCLOUD_FILE: &str = "serve_wasmcloud.txt";
 pub const SERVE_WASMCLOUD_SECTION: &str = "serve_wasmcloud";
 
+/// Issue 29's floor: the serve demo's plugin with an in-memory provider,
+/// the same lines (`counts=skipped`).
+pub const SERVE_MEM_FILE: &str = "serve_mem.txt";
+pub const SERVE_MEM_SECTION: &str = "serve_mem";
+
+/// Issue 29's disk floor, host-tests' `sync_concurrency`: one line per
+/// writer count, `writers=16 records/s=17100 each/s=1069`.
+pub const SYNC_FLOOR_FILE: &str = "sync_floor.txt";
+pub const SYNC_FLOOR_SECTION: &str = "sync_floor";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct SyncFloor {
+    pub writers: u64,
+    #[serde(rename = "records/s")]
+    pub records_s: f64,
+}
+
+/// Issue 29's native rows, host-tests' `many_writers`: one line per run,
+/// `writers=4 mode=shared sync=durable puts/s=..`.
+pub const MANY_WRITERS_FILE: &str = "many_writers.txt";
+pub const MANY_WRITERS_SECTION: &str = "many_writers";
+
+#[derive(Debug, Clone, Serialize, Deserialize)]
+pub struct ManyWriters {
+    pub writers: u64,
+    /// `single` (one handle behind a mutex) or `shared`.
+    pub mode: String,
+    /// `none` or `durable`.
+    pub sync: String,
+    #[serde(rename = "puts/s")]
+    pub puts_s: f64,
+}
+
 /// `preload`'s line: `preload keys=1000000 key_bytes=16 value_bytes=100
 /// secs=4.2`, read like [`ServeRun`]'s (see [`ServeRun::pairs`]).
 #[derive(Debug, Clone, Serialize, Deserialize)]

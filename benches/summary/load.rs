@@ -10,8 +10,8 @@ use serde::Deserialize;
 
 use crate::common;
 use crate::common::results::{
-    Interleaved, ResultFile, ServePreload, ServeRun, Turns, SERVE_PRELOADED_FILE, SERVE_PRELOADED_SECTION,
-    SERVE_WASMCLOUD_FILE, SERVE_WASMCLOUD_SECTION,
+    Interleaved, ResultFile, ServePreload, ServeRun, Turns, SERVE_MEM_FILE, SERVE_MEM_SECTION,
+    SERVE_PRELOADED_FILE, SERVE_PRELOADED_SECTION, SERVE_WASMCLOUD_FILE, SERVE_WASMCLOUD_SECTION,
 };
 
 /// Stops the summary: a result it cannot read is an error, not `n/a`.
@@ -100,6 +100,35 @@ impl Inputs {
     pub(crate) fn load_serve_wasmcloud(&self) -> Option<Vec<ServeRun>> {
         let text = self.read(SERVE_WASMCLOUD_FILE, SERVE_WASMCLOUD_SECTION)?;
         Some(self.serve_runs(SERVE_WASMCLOUD_FILE, &text))
+    }
+
+    /// `serve_mem.txt`: the in-memory floor's run, the same lines.
+    pub(crate) fn load_serve_mem(&self) -> Option<Vec<ServeRun>> {
+        let text = self.read(SERVE_MEM_FILE, SERVE_MEM_SECTION)?;
+        Some(self.serve_runs(SERVE_MEM_FILE, &text))
+    }
+
+    /// `sync_floor.txt` and `many_writers.txt`: `key=value` lines, every
+    /// one that starts with `prefix` a `T`.
+    pub(crate) fn load_lines<T: DeserializeOwned>(
+        &self,
+        file: &str,
+        section: &str,
+        prefix: &str,
+    ) -> Option<Vec<T>> {
+        let text = self.read(file, section)?;
+        let path = self.dir.join(file);
+        Some(
+            text.lines()
+                .enumerate()
+                .filter(|(_, l)| l.starts_with(prefix))
+                .map(|(i, l)| {
+                    serde_path_to_error::deserialize(ServeRun::pairs(l)).unwrap_or_else(|e| {
+                        fail(format!("{} line {}: at `{}`: {}", path.display(), i + 1, e.path(), e.inner()))
+                    })
+                })
+                .collect(),
+        )
     }
 
     /// `serve_preloaded.txt`: `preload`'s line, then the same runs as

@@ -7,6 +7,9 @@
 //!
 //! Usage: `load ADDR C R [PAGES]` (PAGES default 4); prints one line
 //! `C=.. R=.. ok=.. errors=.. req/s=.. p50_ms=.. p99_ms=.. counts=exact`.
+//! With `LOAD_COUNTS=skip` the counts are not checked (`counts=skipped`):
+//! for a provider that keeps nothing between requests, the served demo's
+//! in-memory floor (issue 29).
 
 use std::collections::BTreeMap;
 use std::io::{BufRead, BufReader, Read, Write};
@@ -147,8 +150,9 @@ fn main() {
         latencies.get(((latencies.len() as f64 * q) as usize).min(latencies.len().saturating_sub(1)))
     };
     let ms = |d: Option<&Duration>| d.map_or(f64::NAN, |d| d.as_secs_f64() * 1e3);
+    let check = std::env::var("LOAD_COUNTS").map_or(true, |v| v != "skip");
     let mut exact = true;
-    for (p, before) in before.iter().enumerate() {
+    for (p, before) in before.iter().enumerate().filter(|_| check) {
         let got = count(&mut conn, p) - before;
         let want = ok.get(&p).copied().unwrap_or(0);
         if got != want {
@@ -162,7 +166,11 @@ fn main() {
         latencies.len() as f64 / secs,
         ms(pct(0.50)),
         ms(pct(0.99)),
-        if exact { "exact" } else { "WRONG" }
+        match (check, exact) {
+            (false, _) => "skipped",
+            (true, true) => "exact",
+            (true, false) => "WRONG",
+        }
     );
     if errors > 0 || !exact {
         std::process::exit(1);
