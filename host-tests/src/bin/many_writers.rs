@@ -13,7 +13,9 @@
 //! starts on an empty store under DIR. Prints one line a run:
 //! `writers=4 mode=shared sync=durable puts/s=..`.
 //!
-//! Usage: `many_writers DIR SECONDS WRITERS...` (e.g. `... 2 1 4 16`).
+//! Usage: `many_writers DIR SECONDS WRITERS...` (e.g. `... 2 1 4 16`);
+//! `MANY_WRITERS_ONLY=shared-durable` (a mode and a sync) runs that alone,
+//! to profile it.
 
 use std::path::Path;
 use std::sync::{Arc, Mutex};
@@ -90,9 +92,14 @@ fn main() {
     let seconds: f64 = args.get(1).and_then(|s| s.parse().ok()).expect(usage);
     let counts: Vec<usize> = args[2..].iter().map(|s| s.parse().expect(usage)).collect();
     assert!(!counts.is_empty(), "{usage}");
+    let only = std::env::var("MANY_WRITERS_ONLY").ok();
     for &writers in &counts {
         for durable in [false, true] {
             for mode in ["single", "shared"] {
+                let sync = if durable { "durable" } else { "none" };
+                if only.as_ref().is_some_and(|o| *o != format!("{mode}-{sync}")) {
+                    continue;
+                }
                 let dir = base.join(format!("{mode}-{writers}-{durable}"));
                 let _ = std::fs::remove_dir_all(&dir);
                 std::fs::create_dir_all(&dir).expect("the store's directory");
@@ -100,7 +107,6 @@ fn main() {
                     "single" => single(&dir, writers, seconds, durable),
                     _ => shared(&dir, writers, seconds, durable),
                 };
-                let sync = if durable { "durable" } else { "none" };
                 println!("writers={writers} mode={mode} sync={sync} puts/s={rate:.0}");
                 std::fs::remove_dir_all(&dir).expect("remove the store");
             }
