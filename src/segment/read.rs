@@ -13,17 +13,7 @@ use crate::record::RecordRef;
 use super::{corrupt, segment_file_name};
 
 /// Read-ahead size: large enough that small frames cost no syscall each.
-/// Frames larger than it are read into a buffer of their own.
 const READ_AHEAD_BYTES: usize = 256 * 1024;
-
-/// The read-ahead buffer a reader starts with. It doubles, up to
-/// [`READ_AHEAD_BYTES`], each time a read fills it or a frame needs more:
-/// a long scan soon reads 256 KiB a call, while a short one (a shared
-/// writer catching up on a few frames, many times a second) neither zeroes
-/// 256 KiB of memory nor reads 256 KiB of a preallocated segment's room.
-const READ_AHEAD_FIRST_BYTES: usize = 16 * 1024;
-
-const _: () = assert!(READ_AHEAD_FIRST_BYTES >= HEADER_LEN && READ_AHEAD_FIRST_BYTES <= READ_AHEAD_BYTES);
 
 /// One step of reading a segment front to back.
 #[derive(Debug)]
@@ -44,9 +34,9 @@ pub(crate) enum Damage {
     Structural(format::DecodeError),
 }
 
-/// Streams frames out of one segment file. Memory: a read-ahead buffer of
-/// at most [`READ_AHEAD_BYTES`], plus one buffer holding the current frame
-/// when it is larger than that (bounded by [`format::FRAME_LEN_MAX`]). A large frame's buffer can
+/// Streams frames out of one segment file. Memory: a fixed read-ahead
+/// buffer, plus one buffer holding the current frame when it is larger than
+/// that (bounded by [`format::FRAME_LEN_MAX`]). A large frame's buffer can
 /// be handed out as the record's payload ([`SegmentReader::take_key_payload`]),
 /// so a scan holds one copy of it, never two.
 pub(crate) struct SegmentReader {
@@ -86,7 +76,7 @@ impl SegmentReader {
             file,
             limit,
             read_pos: offset,
-            buf: vec![0; READ_AHEAD_FIRST_BYTES],
+            buf: vec![0; READ_AHEAD_BYTES],
             start: 0,
             end: 0,
             offset,
@@ -157,45 +147,27 @@ impl SegmentReader {
     }
 
     /// Make at least `want` bytes available (or reach the limit); returns how many
-    /// are. `want` fits the largest read-ahead buffer.
+    /// are. `want` fits the read-ahead buffer.
     fn fill(&mut self, want: usize) -> Result<usize, Error> {
-        debug_assert!(want <= READ_AHEAD_BYTES);
-        if want > self.buf.len() {
-            self.grow(want);
-        }
+        debug_assert!(want <= self.buf.len());
         while self.end - self.start < want && !self.eof {
             if self.buf.len() - self.start < want {
                 self.buf.copy_within(self.start..self.end, 0);
                 self.end -= self.start;
                 self.start = 0;
             }
-            let room = self.buf.len() - self.end;
             let n =
                 Self::read_capped(&mut self.file, &mut self.read_pos, self.limit, &mut self.buf[self.end..])?;
             self.end += n;
             self.eof = n == 0;
-            if n == room {
-                // A full read: the frames go on, so read more at a time.
-                self.grow(self.buf.len() * 2);
-            }
         }
         Ok(self.end - self.start)
-    }
-
-    /// The read-ahead buffer at least `bytes` long (a power of two times
-    /// the first size, at most [`READ_AHEAD_BYTES`]), its bytes kept.
-    fn grow(&mut self, bytes: usize) {
-        let mut len = self.buf.len();
-        while len < bytes && len < READ_AHEAD_BYTES {
-            len *= 2;
-        }
-        self.buf.resize(len.min(READ_AHEAD_BYTES), 0);
     }
 
     /// Move the `frame_len` bytes at `offset` (fewer at the limit) into
     /// `large`: what read-ahead holds, then the rest straight from the file.
     fn load_large(&mut self, frame_len: usize) -> Result<(), Error> {
-        debug_assert!(frame_len > READ_AHEAD_BYTES && frame_len as u64 <= format::FRAME_LEN_MAX);
+        debug_assert!(frame_len > self.buf.len() && frame_len as u64 <= format::FRAME_LEN_MAX);
         self.large.clear();
         self.large.extend_from_slice(&self.buf[self.start..self.end]);
         self.start = 0;
@@ -250,7 +222,7 @@ impl SegmentReader {
         if let Some(head) = self.buf[self.start..self.end].first_chunk::<HEADER_LEN>() {
             if let Ok(header) = format::parse_header(head) {
                 let frame_len = header.frame_len() as usize;
-                large = frame_len > READ_AHEAD_BYTES;
+                large = frame_len > self.buf.len();
                 if large {
                     self.load_large(frame_len)?;
                 } else {
