@@ -312,22 +312,32 @@ class NodeHost {
       case "kv.export-jsonl":
         h.exportJsonl(s.path);
         return null;
-      // ---- wasi:keyvalue ----
+      // ---- wasi:keyvalue: draft2's bucket (`bucket.*`) and draft's
+      // (`draft.*`) have the same methods; only the cursor's type differs ----
       case "bucket.get":
+      case "draft.get":
         return optValue(h.get(keyStr(s)));
       case "bucket.set":
+      case "draft.set":
         h.set(keyStr(s), bytesOf(s.value));
         return null;
       case "bucket.delete":
+      case "draft.delete":
         h.delete(keyStr(s));
         return null;
       case "bucket.exists":
+      case "draft.exists":
         return h.exists(keyStr(s));
       case "bucket.list-keys": {
         const r = h.listKeys(s.cursor ?? undefined);
         return { keys: r.keys, cursor: r.cursor ?? null };
       }
-      case "bucket.list-all": {
+      case "draft.list-keys": {
+        const r = h.listKeys(s.cursor === undefined || s.cursor === null ? undefined : BigInt(s.cursor));
+        return { keys: r.keys, cursor: r.cursor === undefined ? null : num(r.cursor) };
+      }
+      case "bucket.list-all":
+      case "draft.list-all": {
         const keys = [];
         let pages = 0;
         let cursor;
@@ -368,34 +378,7 @@ class NodeHost {
       case "batch.delete-many":
         w[KV2.batch].deleteMany(h, s.keys.map((k) => utf8.decode(bytesOf(k))));
         return null;
-      // ---- wasi:keyvalue@0.2.0-draft ----
-      case "draft.get":
-        return optValue(h.get(keyStr(s)));
-      case "draft.set":
-        h.set(keyStr(s), bytesOf(s.value));
-        return null;
-      case "draft.delete":
-        h.delete(keyStr(s));
-        return null;
-      case "draft.exists":
-        return h.exists(keyStr(s));
-      case "draft.list-keys": {
-        const r = h.listKeys(s.cursor === undefined || s.cursor === null ? undefined : BigInt(s.cursor));
-        return { keys: r.keys, cursor: r.cursor === undefined ? null : num(r.cursor) };
-      }
-      case "draft.list-all": {
-        const keys = [];
-        let pages = 0;
-        let cursor;
-        for (;;) {
-          const r = h.listKeys(cursor);
-          pages += 1;
-          keys.push(...r.keys);
-          if (r.cursor === undefined) break;
-          cursor = r.cursor;
-        }
-        return keyListing(keys, pages);
-      }
+      // ---- wasi:keyvalue@0.2.0-draft's functions ----
       case "draft.increment":
         return num(w[KV1.atomics].increment(h, keyStr(s), BigInt(s.delta)));
       case "draft.get-many": {

@@ -716,18 +716,9 @@ impl Host for Wasmtime {
                 let cursor = s.get("cursor").and_then(Value::as_str);
                 p.list_keys(h.unwrap(), cursor).map(|r| json!({"keys": r.keys, "cursor": r.cursor})).map_err(kv_fail)
             }
-            "bucket.list-all" => {
-                let (mut keys, mut pages, mut cursor) = (Vec::new(), 0, None::<String>);
-                loop {
-                    let r = p.list_keys(h.unwrap(), cursor.as_deref()).map_err(kv_fail)?;
-                    pages += 1;
-                    keys.extend(r.keys);
-                    match r.cursor {
-                        Some(c) => cursor = Some(c),
-                        None => break Ok(key_listing(&keys, pages)),
-                    }
-                }
-            }
+            "bucket.list-all" => list_all(|cursor: Option<String>| {
+                p.list_keys(h.unwrap(), cursor.as_deref()).map(|r| (r.keys, r.cursor)).map_err(kv_fail)
+            }),
             "atomics.increment" => {
                 let delta = s["delta"].as_i64().expect("delta");
                 p.increment(h.unwrap(), &key_str(s), delta).map(|n| json!(n)).map_err(kv_fail)
@@ -757,18 +748,9 @@ impl Host for Wasmtime {
                     .map(|r| json!({"keys": r.keys, "cursor": r.cursor}))
                     .map_err(draft_fail)
             }
-            "draft.list-all" => {
-                let (mut keys, mut pages, mut cursor) = (Vec::new(), 0, None::<u64>);
-                loop {
-                    let r = p.draft().list_keys(h.unwrap(), cursor).map_err(draft_fail)?;
-                    pages += 1;
-                    keys.extend(r.keys);
-                    match r.cursor {
-                        Some(c) => cursor = Some(c),
-                        None => break Ok(key_listing(&keys, pages)),
-                    }
-                }
-            }
+            "draft.list-all" => list_all(|cursor: Option<u64>| {
+                p.draft().list_keys(h.unwrap(), cursor).map(|r| (r.keys, r.cursor)).map_err(draft_fail)
+            }),
             "draft.increment" => {
                 let delta = s["delta"].as_u64().expect("delta: a u64");
                 p.draft().increment(h.unwrap(), &key_str(s), delta).map(|n| json!(n)).map_err(draft_fail)
@@ -789,7 +771,22 @@ impl Host for Wasmtime {
     }
 }
 
-/// A whole listing as the suite writes it (`bucket.list-all`, `draft.list-all`).
+/// A whole listing (`bucket.list-all`, `draft.list-all`): `page` asked for
+/// each page, with the cursor (of either version's type) the last one gave.
+fn list_all<C>(mut page: impl FnMut(Option<C>) -> Result<(Vec<String>, Option<C>), Fail>) -> Outcome {
+    let (mut keys, mut pages, mut cursor) = (Vec::new(), 0, None);
+    loop {
+        let (more, next) = page(cursor)?;
+        pages += 1;
+        keys.extend(more);
+        match next {
+            Some(c) => cursor = Some(c),
+            None => return Ok(key_listing(&keys, pages)),
+        }
+    }
+}
+
+/// A listing as the suite writes it.
 fn key_listing(keys: &[String], pages: usize) -> Value {
     let sorted = keys.windows(2).all(|w| w[0] < w[1]);
     json!({"count": keys.len(), "pages": pages, "sorted": sorted, "first": keys.first(), "last": keys.last()})

@@ -20,7 +20,7 @@
 
 use std::cell::RefCell;
 
-use super::{Failure, KeyPage, Store, LIST_KEYS_PAGE};
+use super::{KeyPage, Store, LIST_KEYS_PAGE};
 use crate::component::exports::wasi::keyvalue0_2_0_draft::atomics;
 use crate::component::exports::wasi::keyvalue0_2_0_draft::batch;
 use crate::component::exports::wasi::keyvalue0_2_0_draft::store::{self, BucketBorrow, Error, KeyResponse};
@@ -28,14 +28,7 @@ use crate::component::Component;
 
 type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl From<Failure> for Error {
-    fn from(failure: Failure) -> Error {
-        match failure {
-            Failure::NoSuchStore => Error::NoSuchStore,
-            Failure::Other(message) => Error::Other(message),
-        }
-    }
-}
+super::failure_into!(Error);
 
 pub struct Bucket {
     store: Store,

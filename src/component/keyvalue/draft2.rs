@@ -14,14 +14,7 @@ use crate::DataWal;
 
 type Result<T, E = Error> = std::result::Result<T, E>;
 
-impl From<Failure> for Error {
-    fn from(failure: Failure) -> Error {
-        match failure {
-            Failure::NoSuchStore => Error::NoSuchStore,
-            Failure::Other(message) => Error::Other(message),
-        }
-    }
-}
+super::failure_into!(Error);
 
 pub struct Bucket(Store);
 

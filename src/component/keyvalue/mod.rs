@@ -88,6 +88,22 @@ impl From<anyhow::Error> for Failure {
 
 type Result<T, E = Failure> = std::result::Result<T, E>;
 
+/// `From<Failure>` for a version's `error` variant (both have the same
+/// cases).
+macro_rules! failure_into {
+    ($error:ty) => {
+        impl From<$crate::component::keyvalue::Failure> for $error {
+            fn from(failure: $crate::component::keyvalue::Failure) -> $error {
+                match failure {
+                    $crate::component::keyvalue::Failure::NoSuchStore => <$error>::NoSuchStore,
+                    $crate::component::keyvalue::Failure::Other(message) => <$error>::Other(message),
+                }
+            }
+        }
+    };
+}
+use failure_into;
+
 thread_local! {
     /// Stores open through `wasi:keyvalue` in this instance, by directory.
     /// Weak: the store closes (and its directory can be opened again, by
