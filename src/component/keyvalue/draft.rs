@@ -12,7 +12,7 @@
 //! - `list-keys`' cursor is a `u64`, too small to hold a key, so it is an
 //!   offset: how many keys (UTF-8 ones, in key order) the listing has
 //!   returned so far. A bucket remembers the last key of the page it
-//!   returned ([`Bucket::resume`]), so paging on through one bucket costs
+//!   returned ([`Bucket::start`]), so paging on through one bucket costs
 //!   a page; an offset it did not hand out (another bucket's, another
 //!   instance's) is found by walking that many keys from the first. Keys
 //!   written or deleted between pages may shift an offset found by the
@@ -37,17 +37,16 @@ pub struct Bucket {
 }
 
 impl Bucket {
-    /// The key an offset cursor stands after: the one this bucket
-    /// remembers, or the `offset`-th key found by walking from the first.
-    /// `None`: the listing starts at the first key; `Some(None)`: the store
-    /// holds no more than `offset` keys.
-    fn resume(&self, offset: u64) -> Result<Option<Option<String>>> {
+    /// Where the page an offset cursor asks for starts: after the key this
+    /// bucket remembers, or after the `offset`-th key found by walking
+    /// from the first.
+    fn start(&self, offset: u64) -> Result<Start> {
         if offset == 0 {
-            return Ok(None);
+            return Ok(Start::First);
         }
         if let Some((cursor, key)) = &*self.resume.borrow() {
             if *cursor == offset {
-                return Ok(Some(Some(key.clone())));
+                return Ok(Start::After(key.clone()));
             }
         }
         let mut left = offset;
@@ -56,15 +55,23 @@ impl Bucket {
             let KeyPage { mut keys, more } = self.store.keys_after(after.as_deref())?;
             let n = keys.len() as u64;
             if n >= left {
-                return Ok(Some(Some(keys.swap_remove(left as usize - 1))));
+                return Ok(Start::After(keys.swap_remove(left as usize - 1)));
             }
             if !more {
-                return Ok(Some(None));
+                return Ok(Start::PastEnd);
             }
             left -= n;
             after = keys.pop();
         }
     }
+}
+
+/// Where a `list-keys` page starts.
+enum Start {
+    First,
+    After(String),
+    /// The store holds no more keys than the cursor counts.
+    PastEnd,
 }
 
 impl store::Guest for Component {
@@ -97,10 +104,10 @@ impl store::GuestBucket for Bucket {
     /// text); its cursor counts them plus this page's.
     fn list_keys(&self, cursor: Option<u64>) -> Result<KeyResponse> {
         let offset = cursor.unwrap_or(0);
-        let after = match self.resume(offset)? {
-            None => None,
-            Some(Some(key)) => Some(key),
-            Some(None) => return Ok(KeyResponse { keys: Vec::new(), cursor: None }),
+        let after = match self.start(offset)? {
+            Start::First => None,
+            Start::After(key) => Some(key),
+            Start::PastEnd => return Ok(KeyResponse { keys: Vec::new(), cursor: None }),
         };
         let KeyPage { keys, more } = self.store.keys_after(after.as_deref())?;
         debug_assert!(keys.len() <= LIST_KEYS_PAGE as usize);
