@@ -22,6 +22,11 @@ pub(crate) const COMPONENT_COMPACT_DEAD_PERCENT: u8 = 50;
 /// (to tell it from damage), so the step is kept small; the durable-write
 /// gain is the same from 16 KiB up (BENCHMARKS.md, P7).
 pub(crate) const COMPONENT_PREALLOCATE_BYTES: u64 = 256 << 10;
+/// Durable writes a handle makes before it preallocates: a request's
+/// instance that makes a few changes and drops would write a step of zeros
+/// and cut it off again (a sync more) at drop, for nothing; a writer that
+/// keeps writing gets its room from its fifth sync on (docs/durability.md).
+pub(crate) const COMPONENT_ROOM_AFTER_SYNCS: u32 = 4;
 
 /// The on-disk index's block cache, per handle, unless set
 /// ([`Options::index_cache_bytes`]): the block index of a table of about
@@ -47,6 +52,10 @@ pub struct Options {
     pub(crate) timing: lease::Timing,
     pub(crate) auto_compact: Option<AutoCompact>,
     pub(crate) preallocate: Option<u64>,
+    /// Syncs of the active segment a handle makes before it preallocates
+    /// (0: from its first write; [`COMPONENT_ROOM_AFTER_SYNCS`] in the
+    /// component's stores).
+    pub(crate) room_after_syncs: u32,
     /// `None`: [`BATCH_BYTES_MAX`].
     pub(crate) batch_bytes_max: Option<u64>,
 }
@@ -80,18 +89,22 @@ impl Options {
     /// disk and open time follow the live data, not the history. Durable
     /// changes: every `wasi:keyvalue` change ends with a sync, so the active
     /// segment is preallocated ([`Options::preallocate`], a small step:
-    /// every open reads the room once); datawal 0.1.5, which cannot read
-    /// the room, does not share these stores with WASI hosts, and the room
-    /// is cut off at close and seal. Lease and wait are the native defaults.
+    /// every open reads the room once) by a handle from its fifth sync on
+    /// (a request's instance that makes a few changes makes no room to cut
+    /// off again); datawal 0.1.5, which cannot read the room, does not
+    /// share these stores with WASI hosts, and the room is cut off at close
+    /// and seal. Lease and wait are the native defaults.
     #[must_use]
     pub fn component_store() -> Self {
-        Self::new()
+        let mut options = Self::new()
             .shared(true)
             .segment_bytes_max(COMPONENT_SEGMENT_BYTES)
             .hint_files(true)
             .index_files(true)
             .auto_compact(COMPONENT_COMPACT_MIN_BYTES, COMPONENT_COMPACT_DEAD_PERCENT)
-            .preallocate(COMPONENT_PREALLOCATE_BYTES)
+            .preallocate(COMPONENT_PREALLOCATE_BYTES);
+        options.room_after_syncs = COMPONENT_ROOM_AFTER_SYNCS;
+        options
     }
 
     /// How the WebAssembly component opens a bare record log by default
@@ -431,6 +444,7 @@ mod tests {
             .index_files(true)
             .auto_compact(4 << 20, 50)
             .preallocate(256 << 10);
+        let expected = Options { room_after_syncs: 4, ..expected };
         assert_eq!(Options::component_store(), expected);
     }
 

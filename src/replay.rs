@@ -12,6 +12,7 @@ use crate::fs;
 use crate::hint;
 use crate::record::RecordRef;
 use crate::recovery::{DamagePolicy, RecoveryReport, Scan, TornTail};
+use crate::seal::Seals;
 
 /// What open's replay feeds: each keyed record in log order (a [`DataWal`]
 /// builds its keydir from them; a bare log ignores them, `()`).
@@ -58,6 +59,7 @@ impl Visitor for () {
 pub(crate) fn replay(
     dir: &fs::Dir,
     ids: &[u32],
+    seals: &Seals,
     policy: DamagePolicy,
     hints: bool,
     visit: &mut dyn Visitor,
@@ -65,7 +67,7 @@ pub(crate) fn replay(
     let mut report = RecoveryReport::default();
     let sealed = &ids[..ids.len().saturating_sub(1)];
     if visit.takes_sealed() {
-        let torn = stream(dir, &ids[sealed.len()..], policy, false, &mut report, visit)?;
+        let torn = stream(dir, &ids[sealed.len()..], seals, policy, false, &mut report, visit)?;
         report.last_txid_seen = report.last_txid_seen.max(visit.index_sealed(dir, sealed)?);
         return Ok((report, torn));
     }
@@ -77,14 +79,14 @@ pub(crate) fn replay(
     let mut run_start = 0;
     for (i, &id) in sealed.iter().enumerate() {
         let Some(h) = (if hints { hint::load(dir, id)? } else { None }) else { continue };
-        stream(dir, &ids[run_start..i], policy, true, &mut report, visit)?;
+        stream(dir, &ids[run_start..i], seals, policy, true, &mut report, visit)?;
         h.replay(&mut |rref, record_type, key| visit.record(rref, record_type, key))?;
         report.files_scanned += 1;
         report.records_replayed += h.records;
         report.last_txid_seen = report.last_txid_seen.max(h.max_txid);
         run_start = i + 1;
     }
-    let torn = stream(dir, &ids[run_start..], policy, false, &mut report, visit)?;
+    let torn = stream(dir, &ids[run_start..], seals, policy, false, &mut report, visit)?;
     Ok((report, torn))
 }
 
@@ -93,6 +95,7 @@ pub(crate) fn replay(
 fn stream(
     dir: &fs::Dir,
     ids: &[u32],
+    seals: &Seals,
     policy: DamagePolicy,
     sealed: bool,
     report: &mut RecoveryReport,
@@ -101,7 +104,7 @@ fn stream(
     if ids.is_empty() {
         return Ok(None);
     }
-    let mut scan = Scan::new(dir.try_clone()?, ids.to_vec(), policy);
+    let mut scan = Scan::new(dir.try_clone()?, ids.to_vec(), policy).with_seals(seals.clone());
     if sealed {
         scan = scan.sealed();
     }

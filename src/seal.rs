@@ -13,7 +13,7 @@
 use std::collections::BTreeMap;
 
 use crate::error::{Error, Result};
-use crate::fs::{self, OpenMode};
+use crate::fs::{self, EntryKind, OpenMode};
 use crate::segment::segment_file_name;
 
 pub(crate) const MAGIC: [u8; 4] = *b"DWSE";
@@ -37,7 +37,7 @@ fn parse_name(name: &str) -> Option<(u32, u64)> {
 
 /// The seals in force in `dir`: per segment, where the highest
 /// generation's seal ends it.
-#[derive(Debug, Default)]
+#[derive(Debug, Default, Clone)]
 pub(crate) struct Seals(BTreeMap<u32, u64>);
 
 impl Seals {
@@ -51,9 +51,14 @@ impl Seals {
 /// segment). A seal file that does not verify is an error: it is renamed
 /// into place whole, so damage there is damage, not a crash.
 pub(crate) fn load(dir: &fs::Dir) -> Result<Seals> {
+    listed(dir, &dir.list()?)
+}
+
+/// [`load`] from a listing of `dir` the caller took.
+pub(crate) fn listed(dir: &fs::Dir, listing: &[(String, EntryKind)]) -> Result<Seals> {
     let mut newest: BTreeMap<u32, u64> = BTreeMap::new();
-    for (name, _) in dir.list()? {
-        if let Some((id, generation)) = parse_name(&name) {
+    for (name, _) in listing {
+        if let Some((id, generation)) = parse_name(name) {
             let g = newest.entry(id).or_insert(generation);
             *g = (*g).max(generation);
         }

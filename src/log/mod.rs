@@ -95,6 +95,9 @@ pub struct RecordLog {
     /// after open, whose recovered bytes a dead writer may have left only
     /// in the page cache: the first `fsync` covers everything the log shows.
     synced_len: Option<u64>,
+    /// Syncs of the active segment this handle made (saturating): it makes
+    /// room only from `Options::room_after_syncs` on.
+    syncs: u32,
     /// The directory has entries this handle has not made durable yet.
     dir_dirty: bool,
     last_txid: u64,
@@ -289,6 +292,7 @@ impl RecordLog {
         if self.synced_len != Some(self.active_len) {
             self.active.sync_data()?;
             self.synced_len = Some(self.active_len);
+            self.syncs = self.syncs.saturating_add(1);
         }
         if self.dir_dirty {
             self.dir.sync()?;

@@ -14,6 +14,7 @@ use crate::lease::Ownership;
 use crate::lock::DirLock;
 use crate::options::Options;
 use crate::replay;
+use crate::seal::Seals;
 use crate::segment::{self, segment_file_name};
 
 use super::pages::{Boundaries, CHECKPOINT_BYTES};
@@ -109,11 +110,19 @@ impl RecordLog {
     /// Beside a single writer, which holds the store for its life, the
     /// listing is taken without owning it, and checked as a snapshot's is
     /// (`segment::list_ids_unowned`).
-    fn list_or_create(dir: &fs::Dir, options: Options, owner: &mut Ownership) -> Result<Vec<u32>, Error> {
+    ///
+    /// The seals come from the same listing: a seal is written owning the
+    /// store, so one made after it is a fence of a holder that is not this
+    /// handle, found at this handle's next catch-up as before.
+    fn list_or_create(
+        dir: &fs::Dir,
+        options: Options,
+        owner: &mut Ownership,
+    ) -> Result<(Vec<u32>, Seals), Error> {
         if options.shared && !owner.acquire_unless_held_for_life(dir, options.timing)? {
             let ids = segment::list_ids_unowned(dir)?;
             if !ids.is_empty() {
-                return Ok(ids);
+                return Ok((ids, crate::seal::load(dir)?));
             }
             // No segment yet: a writer creating the store (between its
             // flock and its lease it looks like a single writer), whose
@@ -121,13 +130,14 @@ impl RecordLog {
             owner.acquire(dir, options.timing, false)?;
         }
         let listed = (|| {
-            let ids = segment::list_ids(dir)?;
+            let listing = dir.list()?;
+            let ids = segment::ids_in(&listing);
             if !ids.is_empty() {
-                return Ok(ids);
+                return Ok((ids, crate::seal::listed(dir, &listing)?));
             }
             drop(dir.open_file(&segment_file_name(1), OpenMode::CreateNew)?);
             dir.sync()?;
-            Ok(vec![1])
+            Ok((vec![1], Seals::default()))
         })();
         if options.shared && (listed.is_err() || !owner.abandoned()) {
             owner.give_up()?;
@@ -157,7 +167,7 @@ impl RecordLog {
     ) -> Result<Self, Error> {
         let mut owner = Ownership::new();
         let lock = Self::take_directory(&dir, options, &mut owner)?;
-        let ids = Self::list_or_create(&dir, options, &mut owner)?;
+        let (ids, seals) = Self::list_or_create(&dir, options, &mut owner)?;
         let active_id = *ids.last().expect("at least segment 1");
         let mut tee = Tee {
             inner: visit,
@@ -172,7 +182,7 @@ impl RecordLog {
         let (log_bytes, sealed_bytes) = Self::segment_bytes(&dir, &ids)?;
         tee.boundaries.reserve(log_bytes / CHECKPOINT_BYTES + ids.len() as u64);
         let (report, pending_repair) =
-            replay::replay(&dir, &ids, options.damage_policy(), options.hints(), &mut tee)?;
+            replay::replay(&dir, &ids, &seals, options.damage_policy(), options.hints(), &mut tee)?;
         crate::sched::point("open: replayed");
         // Removed since the listing (a compaction): `NotFound`, and the
         // open lists again (`open_in_retrying`).
@@ -199,7 +209,7 @@ impl RecordLog {
         // A torn tail in shared mode may be another writer's frame in
         // flight: only an owner may judge and repair it (at catch-up).
         let tail_to_judge = options.shared && pending_repair.is_some();
-        let active_sealed = crate::seal::end(&dir, active_id)?.is_some();
+        let active_sealed = seals.end(active_id).is_some();
         let pending_repair = if options.shared { None } else { pending_repair };
         let mut log = RecordLog {
             dir,
@@ -212,6 +222,7 @@ impl RecordLog {
             active_len,
             room_end,
             synced_len: None,
+            syncs: 0,
             dir_dirty: true,
             last_txid: report.last_txid_seen,
             report,

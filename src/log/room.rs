@@ -65,11 +65,18 @@ impl RecordLog {
         Ok(cut)
     }
 
-    /// Whether the active segment may have room to cut: this handle made
-    /// some, or saw some. A shared writer must own the store to look, so
-    /// it looks only then.
+    /// The step of room this handle makes ahead of its writes, if it
+    /// makes any yet: not before it has synced `Options::room_after_syncs`
+    /// times (a short-lived handle would only cut its room off again).
+    pub(super) fn makes_room(&self) -> Option<u64> {
+        self.options.preallocate.filter(|_| self.syncs >= self.options.room_after_syncs)
+    }
+
+    /// Whether the active segment may have room to cut: this handle makes
+    /// room (others that do may have left some too), or saw some. A shared
+    /// writer must own the store to look, so it looks only then.
     pub(super) fn may_have_room(&self) -> bool {
-        self.poisoned.is_none() && (self.options.preallocate.is_some() || self.room_end > self.active_len)
+        self.poisoned.is_none() && (self.makes_room().is_some() || self.room_end > self.active_len)
     }
 
     /// [`RecordLog::cut_room`], synced.
@@ -137,6 +144,47 @@ mod tests {
             assert_eq!(log.scan().unwrap().len(), 23);
             log.close().unwrap();
             assert_eq!((1..=5).map(|id| segment_len(dir, id)).collect::<Vec<_>>(), sizes, "nothing left");
+        }
+    }
+
+    /// With `room_after_syncs` (the component's stores), a handle makes no
+    /// room before that many syncs, so one that makes a few durable writes
+    /// and closes never extends the file past its frames nor cuts it back;
+    /// from then on it makes room as any preallocating writer does.
+    #[test]
+    fn room_waits_for_the_syncs_it_is_told_to() {
+        let frame = format::record_wire_size(0, 100);
+        for shared in [false, true] {
+            let td = tempfile::tempdir().unwrap();
+            let dir = td.path();
+            let mut options = Options::new().shared(shared).preallocate(1000);
+            options.room_after_syncs = 3;
+            let mut log = RecordLog::open_with(dir, options).unwrap();
+            for n in 1..=3 {
+                log.append(&[7; 100]).unwrap();
+                assert_eq!(segment_len(dir, 1), n * frame, "no room before the third sync, shared {shared}");
+                assert!(!log.may_have_room(), "nothing to cut yet");
+                log.fsync().unwrap();
+            }
+            log.append(&[7; 100]).unwrap();
+            assert_eq!(segment_len(dir, 1), 1000, "room from then on");
+            log.close().unwrap();
+            assert_eq!(segment_len(dir, 1), 4 * frame, "cut at close");
+            // A handle below its threshold still cuts room it finds.
+            let mut log = RecordLog::open_with(dir, options).unwrap();
+            log.append(&[7; 100]).unwrap();
+            std::fs::OpenOptions::new()
+                .write(true)
+                .open(segment::segment_path(dir, 1))
+                .unwrap()
+                .set_len(1000)
+                .unwrap();
+            drop(log);
+            let mut log = RecordLog::open_with(dir, options).unwrap();
+            assert!(log.may_have_room(), "it saw the room at open");
+            log.append(&[7; 100]).unwrap();
+            log.close().unwrap();
+            assert_eq!(segment_len(dir, 1), 6 * frame, "and cut it, shared {shared}");
         }
     }
 }

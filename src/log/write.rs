@@ -128,7 +128,7 @@ impl RecordLog {
         // Room first (see `room_for`): when its write fails, no byte of the
         // records is on disk; when a crash cuts between the two, the zeros
         // after the old end are room.
-        if let Some(step) = self.options.preallocate.filter(|_| end > self.room_end) {
+        if let Some(step) = self.makes_room().filter(|_| end > self.room_end) {
             let room_end = self.room_for(end, step);
             self.write_room(end, room_end)?;
             self.room_end = room_end;

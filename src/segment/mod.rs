@@ -96,14 +96,18 @@ fn parse_id(name: &str, ext: &str) -> Option<u32> {
 
 /// Ids of the segment files in `dir`, ascending.
 pub(crate) fn list_ids(dir: &fs::Dir) -> Result<Vec<u32>, Error> {
-    let mut ids: Vec<u32> = dir
-        .list()?
-        .into_iter()
+    Ok(ids_in(&dir.list()?))
+}
+
+/// Ids of the segment files in a listing, ascending.
+pub(crate) fn ids_in(listing: &[(String, EntryKind)]) -> Vec<u32> {
+    let mut ids: Vec<u32> = listing
+        .iter()
         .filter(|(_, kind)| *kind == EntryKind::File)
-        .filter_map(|(name, _)| parse_segment_filename(&name))
+        .filter_map(|(name, _)| parse_segment_filename(name))
         .collect();
     ids.sort_unstable();
-    Ok(ids)
+    ids
 }
 
 /// Listings a snapshot ([`open_all`]) tries while segments it listed keep

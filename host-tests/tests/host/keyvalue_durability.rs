@@ -43,9 +43,10 @@ fn assert_written_then_synced(what: &str, trace: &str) {
     assert_writes_then_synced(what, trace, 1);
 }
 
-/// The same for a call that also makes room (a store's first write): the
-/// component preallocates 256 KiB, written as zeros 64 KiB at a time
-/// before the frames (`tests/power_loss.rs` checks the order and sizes).
+/// The same for a call that also makes room (a handle's first write after
+/// its fourth sync): the component preallocates 256 KiB, written as zeros
+/// 64 KiB at a time before the frames (`tests/power_loss.rs` checks the
+/// order and sizes).
 const ROOM_WRITES: usize = (256 << 10) / (64 << 10);
 
 fn assert_writes_then_synced(what: &str, trace: &str, writes_max: usize) {
@@ -61,7 +62,7 @@ fn every_mutating_call_writes_once_and_syncs_before_returning() {
     let mut p = Provider::new(td.path()).unwrap();
     let b = p.open_bucket("durable").unwrap();
     let t = trace_of(&mut p, |p| p.set(b, "a", b"1").unwrap());
-    assert_writes_then_synced("set that makes room", &t, ROOM_WRITES + 1);
+    assert_written_then_synced("set: no room before the handle's fifth sync", &t);
     let t = trace_of(&mut p, |p| p.set(b, "a", b"2").unwrap());
     assert_written_then_synced("set on an existing segment: one write, one data sync", &t);
     let t = trace_of(&mut p, |p| p.delete(b, "a").unwrap());
@@ -70,7 +71,12 @@ fn every_mutating_call_writes_once_and_syncs_before_returning() {
     assert_written_then_synced("increment", &t);
     let items: Vec<(String, Vec<u8>)> = (0..200).map(|i| (format!("k{i:03}"), vec![i as u8; 100])).collect();
     let t = trace_of(&mut p, |p| p.set_many(b, &items).unwrap());
-    assert_written_then_synced("set-many of 200 keys: one write, one sync", &t);
+    assert_writes_then_synced(
+        "set-many of 200 keys, the fifth change: room, one write, one sync",
+        &t,
+        ROOM_WRITES + 1,
+    );
+    assert!(t.starts_with(&"W".repeat(ROOM_WRITES + 1)), "the fifth change makes room: {t:?}");
     let keys: Vec<String> = (0..50).map(|i| format!("k{i:03}")).chain(["absent".into()]).collect();
     let t = trace_of(&mut p, |p| p.delete_many(b, &keys).unwrap());
     assert_written_then_synced("delete-many of 50 keys (one absent): one write, one sync", &t);
