@@ -25,6 +25,10 @@ pub(crate) trait Visitor {
     /// segment can hold (`hint::claimed_entries`), so this only sizes a map
     /// up front.
     fn expect_keys(&mut self, _keys: u64) {}
+    /// Called once, before the active segment's frames, by an on-disk
+    /// index's replay ([`Visitor::takes_sealed`]): they hold at most
+    /// `bytes` bytes, so this too only sizes a map up front.
+    fn expect_active_bytes(&mut self, _bytes: u64) {}
     /// Whether the visitor keeps an on-disk index of the sealed segments:
     /// then replay feeds it the active segment only, and hands it the
     /// sealed ones afterwards ([`Visitor::index_sealed`]).
@@ -59,6 +63,7 @@ impl Visitor for () {
 pub(crate) fn replay(
     dir: &fs::Dir,
     ids: &[u32],
+    active_bytes: u64,
     seals: &Seals,
     policy: DamagePolicy,
     hints: bool,
@@ -67,6 +72,7 @@ pub(crate) fn replay(
     let mut report = RecoveryReport::default();
     let sealed = &ids[..ids.len().saturating_sub(1)];
     if visit.takes_sealed() {
+        visit.expect_active_bytes(active_bytes);
         let torn = stream(dir, &ids[sealed.len()..], seals, policy, false, &mut report, visit)?;
         report.last_txid_seen = report.last_txid_seen.max(visit.index_sealed(dir, sealed)?);
         return Ok((report, torn));

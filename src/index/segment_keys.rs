@@ -65,6 +65,14 @@ fn delta(t: RecordType, rref: RecordRef, before: Option<u32>) -> (i64, i64) {
 }
 
 impl SegmentKeys {
+    /// Hashed for about `keys` distinct keys before the first rehash (the
+    /// entries still grow as keys come: their memory follows the keys).
+    pub fn with_capacity(keys: usize) -> SegmentKeys {
+        let mut k = SegmentKeys::default();
+        k.index.reserve(keys, |_| 0);
+        k
+    }
+
     pub fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {
         let end = rref.offset + u64::from(rref.len);
         self.read = Some(match self.read {

@@ -60,6 +60,12 @@ impl replay::Visitor for Load {
         }
     }
 
+    fn expect_active_bytes(&mut self, bytes: u64) {
+        if let Load::Disk(disk) = self {
+            disk.index.expect_active_bytes(bytes);
+        }
+    }
+
     fn takes_sealed(&self) -> bool {
         matches!(self, Load::Disk(_))
     }

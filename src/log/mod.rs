@@ -153,6 +153,10 @@ impl replay::Visitor for Tee<'_> {
         self.inner.expect_keys(keys);
     }
 
+    fn expect_active_bytes(&mut self, bytes: u64) {
+        self.inner.expect_active_bytes(bytes);
+    }
+
     fn takes_sealed(&self) -> bool {
         self.inner.takes_sealed()
     }

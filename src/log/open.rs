@@ -181,8 +181,15 @@ impl RecordLog {
         // tests/memory.rs measures.
         let (log_bytes, sealed_bytes) = Self::segment_bytes(&dir, &ids)?;
         tee.boundaries.reserve(log_bytes / CHECKPOINT_BYTES + ids.len() as u64);
-        let (report, pending_repair) =
-            replay::replay(&dir, &ids, &seals, options.damage_policy(), options.hints(), &mut tee)?;
+        let (report, pending_repair) = replay::replay(
+            &dir,
+            &ids,
+            log_bytes - sealed_bytes,
+            &seals,
+            options.damage_policy(),
+            options.hints(),
+            &mut tee,
+        )?;
         crate::sched::point("open: replayed");
         // Removed since the listing (a compaction): `NotFound`, and the
         // open lists again (`open_in_retrying`).
