@@ -329,7 +329,8 @@ serve-compose-mem: serve-plugin mem-provider $(WAC)
 # provider, and host-tests' `sync_concurrency`, N threads of pwrite +
 # fdatasync, and `many_writers`, native shared against single-writer puts;
 # then on a store preloaded with $(SERVE_PRELOAD_KEYS) keys by
-# host-tests' `preload`; then the wasmCloud-style plugin, issue 31; the bins
+# host-tests' `preload`, and on one with $(SERVE_ACTIVE_KEYS) keys in its
+# active segment; then the wasmCloud-style plugin, issue 31; the bins
 # as the bench build leaves them: optimized, in release/), then the summary, which
 # prints the tables and writes BENCHMARKS.md. Data lives
 # under $(CARGO_TARGET_DIR)/bench-data (on disk). The first run also
@@ -343,6 +344,10 @@ BENCH_CARGO = CARGO_PROFILE_BENCH_PANIC=unwind $(CARGO) bench --workspace
 # Issue 28: the served demo runs a second time on a store preloaded with
 # this many keys (host-tests' `preload`), beside its run on an empty store.
 SERVE_PRELOAD_KEYS ?= 1000000
+# And a third time with this many keys left in the active segment (about
+# 3 MB of the component's 4 MiB segment, so the run's own writes do not
+# rotate it): what every request's instance replays at open.
+SERVE_ACTIVE_KEYS ?= 20000
 .PHONY: bench io-floor mem-provider serve-compose-mem
 # P5's floor: a guest that does one WIT call and one WASI pread or pwrite
 # per operation and nothing else (host-tests/io-floor, its own workspace).
@@ -377,6 +382,11 @@ bench: component io-floor serve-compose serve-compose-mem wasmcloud-compose $(PY
 		bash scripts/serve-demo.sh $(WASMTIME) $(SERVED) $(CARGO_TARGET_DIR)/debug/load \
 		$(CARGO_TARGET_DIR)/bench-data/serve-preloaded
 	rm -rf $(CARGO_TARGET_DIR)/bench-data/serve-preloaded
+	SERVE_DEMO_RESULTS=$(CARGO_TARGET_DIR)/bench-results/serve_active.txt SERVE_DEMO_PORT=8375 \
+		SERVE_DEMO_PRELOAD=$(CARGO_TARGET_DIR)/release/preload SERVE_DEMO_PRELOAD_KEYS=$(SERVE_ACTIVE_KEYS) \
+		PRELOAD_ACTIVE=1 bash scripts/serve-demo.sh $(WASMTIME) $(SERVED) $(CARGO_TARGET_DIR)/debug/load \
+		$(CARGO_TARGET_DIR)/bench-data/serve-active
+	rm -rf $(CARGO_TARGET_DIR)/bench-data/serve-active
 	SERVE_DEMO_RESULTS=$(CARGO_TARGET_DIR)/bench-results/serve_wasmcloud.txt SERVE_DEMO_PORT=8373 \
 		SERVE_DEMO_BUCKET=wasmcloud bash scripts/serve-demo.sh $(WASMTIME) $(WASMCLOUD_SERVED) \
 		$(CARGO_TARGET_DIR)/debug/load $(CARGO_TARGET_DIR)/bench-data/serve-wasmcloud

@@ -96,6 +96,7 @@ fn main() {
         scale: inputs.load(),
         scale_component: inputs.load(),
         serve_preloaded: inputs.load_serve_preloaded(),
+        serve_active: inputs.load_serve_active(),
         serve_wasmcloud: inputs.load_serve_wasmcloud(),
         serve_mem: inputs.load_serve_mem(),
         sync_floor: inputs.load_lines(SYNC_FLOOR_FILE, SYNC_FLOOR_SECTION, "writers="),
@@ -136,6 +137,9 @@ struct Summary {
     scale: Option<Scale>,
     scale_component: Option<ScaleComponent>,
     serve_preloaded: Option<ServePreloaded>,
+    /// The served demo on a store whose active segment holds preloaded
+    /// keys (`serve_active.txt`).
+    serve_active: Option<ServePreloaded>,
     /// Issue 31: the served run of the wasmCloud-style plugin
     /// (`serve_wasmcloud.txt`).
     serve_wasmcloud: Option<Vec<ServeRun>>,

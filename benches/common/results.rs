@@ -748,6 +748,13 @@ pub const SERVE_SECTION: &str = "serve";
 pub const SERVE_PRELOADED_FILE: &str = "serve_preloaded.txt";
 pub const SERVE_PRELOADED_SECTION: &str = "serve_preloaded";
 
+/// The same run on a store whose active segment holds host-tests'
+/// `preload` keys (`PRELOAD_ACTIVE=1`: not rotated, so every instance
+/// replays them at open), made by `make bench` beside `serve.txt`; the
+/// file begins with `preload`'s line.
+pub const SERVE_ACTIVE_FILE: &str = "serve_active.txt";
+pub const SERVE_ACTIVE_SECTION: &str = "serve_active";
+
 /// The same run with the wasmCloud-style plugin (issue 31,
 /// `examples/wasmcloud-plugin`), made by `make bench` beside `serve.txt`.
 pub const SERVE_WASMCLOUD_FILE: &str = "serve_wasmcloud.txt";

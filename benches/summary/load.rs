@@ -10,8 +10,9 @@ use serde::Deserialize;
 
 use crate::common;
 use crate::common::results::{
-    Interleaved, ResultFile, ServePreload, ServeRun, Turns, SERVE_MEM_FILE, SERVE_MEM_SECTION,
-    SERVE_PRELOADED_FILE, SERVE_PRELOADED_SECTION, SERVE_WASMCLOUD_FILE, SERVE_WASMCLOUD_SECTION,
+    Interleaved, ResultFile, ServePreload, ServeRun, Turns, SERVE_ACTIVE_FILE, SERVE_ACTIVE_SECTION,
+    SERVE_MEM_FILE, SERVE_MEM_SECTION, SERVE_PRELOADED_FILE, SERVE_PRELOADED_SECTION, SERVE_WASMCLOUD_FILE,
+    SERVE_WASMCLOUD_SECTION,
 };
 
 /// Stops the summary: a result it cannot read is an error, not `n/a`.
@@ -135,8 +136,17 @@ impl Inputs {
     /// `serve.txt`'s on the preloaded store. Without the `preload` line
     /// the file is malformed.
     pub(crate) fn load_serve_preloaded(&self) -> Option<ServePreloaded> {
-        let text = self.read(SERVE_PRELOADED_FILE, SERVE_PRELOADED_SECTION)?;
-        let path = self.dir.join(SERVE_PRELOADED_FILE);
+        self.load_preloaded(SERVE_PRELOADED_FILE, SERVE_PRELOADED_SECTION)
+    }
+
+    /// `serve_active.txt`, read as `serve_preloaded.txt` is.
+    pub(crate) fn load_serve_active(&self) -> Option<ServePreloaded> {
+        self.load_preloaded(SERVE_ACTIVE_FILE, SERVE_ACTIVE_SECTION)
+    }
+
+    fn load_preloaded(&self, file: &str, section: &str) -> Option<ServePreloaded> {
+        let text = self.read(file, section)?;
+        let path = self.dir.join(file);
         let (i, line) = text
             .lines()
             .enumerate()
@@ -145,7 +155,7 @@ impl Inputs {
         let preload = serde_path_to_error::deserialize(ServeRun::pairs(line)).unwrap_or_else(|e| {
             fail(format!("{} line {}: at `{}`: {}", path.display(), i + 1, e.path(), e.inner()))
         });
-        Some(ServePreloaded { preload, runs: self.serve_runs(SERVE_PRELOADED_FILE, &text) })
+        Some(ServePreloaded { preload, runs: self.serve_runs(file, &text) })
     }
 
     /// The `C=..` lines of `file` (its `text`) as runs.
