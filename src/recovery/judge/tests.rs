@@ -74,6 +74,52 @@ fn a_header_written_since_it_was_read_is_in_flight() {
     assert!(matches!(verdict, Verdict::Hard(_)), "{verdict:?}");
 }
 
+/// The same when the header lands while the damage is judged (after the
+/// first look at it, before the judge reads it as a well-formed header
+/// with its frame half-copied): still in flight, however long the writer
+/// takes to copy the rest. `tests/live_reader.rs` hit this once in about a
+/// dozen runs on a loaded machine, reported as "bad magic [00, 00, 00, 00]".
+#[test]
+fn a_header_written_while_it_is_judged_is_in_flight() {
+    use std::cell::Cell;
+    use std::rc::Rc;
+    use std::sync::atomic::AtomicU64;
+    use std::sync::Arc;
+
+    let td = tempfile::tempdir().unwrap();
+    let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+    let a = encode_record(RecordType::Put, 1, b"a", &[1; 10]).unwrap();
+    let b = encode_record(RecordType::Put, 2, b"b", &[2; 10_000]).unwrap();
+    let c = encode_record(RecordType::Put, 3, b"c", &[3; 10]).unwrap();
+    let room = vec![0u8; 64 << 10];
+    let mut file = dir.open_file(&segment_file_name(1), OpenMode::CreateNew).unwrap();
+    // A valid frame well after the zeros: what makes them look like damage.
+    file.write_all_at(&[&a[..], &room[..], &c[..]].concat(), 0).unwrap();
+    let mut reader = SegmentReader::open(&dir, 1, 0).unwrap();
+    assert!(matches!(reader.next_step().unwrap(), Step::Frame { offset: 0, .. }));
+    let offset = a.len() as u64;
+    let what = Damage::Structural(format::parse_header(&[0u8; HEADER_LEN]).unwrap_err());
+    let limit = reader.limit();
+
+    let landed = Rc::new(Cell::new(false));
+    let writer = std::cell::RefCell::new(dir.open_file(&segment_file_name(1), OpenMode::Existing).unwrap());
+    let (flag, half) = (landed.clone(), b.len() / 2);
+    let header_and_half = b[..half].to_vec();
+    crate::sched::install(
+        move |point| {
+            if point == "judge: active segment" && !flag.replace(true) {
+                writer.borrow_mut().write_all_at(&header_and_half, offset).unwrap();
+            }
+        },
+        Arc::new(AtomicU64::new(crate::lease::now_ns())),
+    );
+    let verdict = judge(reader.file_mut(), limit, offset, what, true, DamagePolicy::Strict);
+    crate::sched::install(|_| {}, Arc::new(AtomicU64::new(crate::lease::now_ns())));
+    assert!(landed.get(), "the hook ran");
+    let verdict = verdict.unwrap();
+    assert!(matches!(verdict, Verdict::Retry), "{verdict:?}");
+}
+
 /// What a scan of one segment ends in, as docs/recovery.md names it.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
 enum Outcome {
