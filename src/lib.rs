@@ -83,6 +83,14 @@ pub mod testing {
         kv.__write_batch_without_header(ops)
     }
 
+    /// `options` whose store writes the active segment's prefix table every
+    /// `bytes` instead of every 256 KiB (index files only): for crash and
+    /// model tests, which cannot write that much between two crash points.
+    pub fn prefix_every(mut options: crate::Options, bytes: u64) -> crate::Options {
+        options.prefix_every = Some(bytes.max(1));
+        options
+    }
+
     /// Forget every lease of a shared store (its `.owner` directory), as
     /// when every writer is known to be dead: crash harnesses that killed
     /// them call it instead of waiting out the dead owners' leases.

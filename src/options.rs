@@ -33,6 +33,13 @@ pub(crate) const COMPONENT_ROOM_AFTER_SYNCS: u32 = 4;
 /// 1 M keys, or every block of one of about 200 k.
 pub(crate) const INDEX_CACHE_BYTES: u64 = 8 << 20;
 
+/// With index files, an owner writes the active segment's prefix table
+/// each time this many bytes came after the last one (docs/index.md, "The
+/// active segment's prefix"): what an open replays of the active segment
+/// is at most this plus what came since, and the table is rewritten about
+/// `segment_bytes_max / PREFIX_BYTES` times a segment.
+pub(crate) const PREFIX_BYTES: u64 = 256 << 10;
+
 /// The largest batch, unless set ([`Options::batch_bytes_max`]): a batch
 /// is encoded whole in memory and written with one write, so its size is
 /// what a write costs in memory. One largest frame fits.
@@ -58,6 +65,8 @@ pub struct Options {
     pub(crate) room_after_syncs: u32,
     /// `None`: [`BATCH_BYTES_MAX`].
     pub(crate) batch_bytes_max: Option<u64>,
+    /// `None`: [`PREFIX_BYTES`] (set smaller by this crate's tests).
+    pub(crate) prefix_every: Option<u64>,
 }
 
 /// When a store compacts itself ([`Options::auto_compact`]).
@@ -200,6 +209,11 @@ impl Options {
 
     pub(crate) fn batch_limit(&self) -> u64 {
         self.batch_bytes_max.unwrap_or(BATCH_BYTES_MAX)
+    }
+
+    /// Bytes of the active segment between its prefix tables ([`PREFIX_BYTES`]).
+    pub(crate) fn prefix_bytes(&self) -> u64 {
+        self.prefix_every.unwrap_or(PREFIX_BYTES)
     }
 
     /// Shared mode (default off natively; on in the component): any number

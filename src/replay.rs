@@ -29,6 +29,17 @@ pub(crate) trait Visitor {
     /// index's replay ([`Visitor::takes_sealed`]): they hold at most
     /// `bytes` bytes, so this too only sizes a map up front.
     fn expect_active_bytes(&mut self, _bytes: u64) {}
+    /// Called once, before the active segment `active` (`bytes` long, with
+    /// no seal) is fed, by an on-disk index's replay: the visitor may take
+    /// a prefix table of the segment's first bytes and return where its
+    /// frames resume (0: from the start, the default).
+    fn active_prefix(&mut self, _dir: &fs::Dir, _active: u32, _bytes: u64) -> Result<u64> {
+        Ok(0)
+    }
+    /// The replay from [`Visitor::active_prefix`]'s offset met no frame
+    /// there: drop the prefix and what was fed after it; the segment is
+    /// fed again from its start.
+    fn forget_prefix(&mut self) {}
     /// Whether the visitor keeps an on-disk index of the sealed segments:
     /// then replay feeds it the active segment only, and hands it the
     /// sealed ones afterwards ([`Visitor::index_sealed`]).
@@ -70,10 +81,18 @@ pub(crate) fn replay(
     visit: &mut dyn Visitor,
 ) -> Result<(RecoveryReport, Option<TornTail>)> {
     let mut report = RecoveryReport::default();
+    let pass = Pass { dir, seals, policy };
     let sealed = &ids[..ids.len().saturating_sub(1)];
     if visit.takes_sealed() {
+        let active = &ids[sealed.len()..];
         visit.expect_active_bytes(active_bytes);
-        let torn = stream(dir, &ids[sealed.len()..], seals, policy, false, &mut report, visit)?;
+        let torn = match seals.end(active[0]) {
+            None => match visit.active_prefix(dir, active[0], active_bytes)? {
+                0 => stream(pass, active, (false, 0), &mut report, visit)?,
+                from => resume(pass, active, from, &mut report, visit)?,
+            },
+            Some(_) => stream(pass, active, (false, 0), &mut report, visit)?,
+        };
         report.last_txid_seen = report.last_txid_seen.max(visit.index_sealed(dir, sealed)?);
         return Ok((report, torn));
     }
@@ -85,32 +104,66 @@ pub(crate) fn replay(
     let mut run_start = 0;
     for (i, &id) in sealed.iter().enumerate() {
         let Some(h) = (if hints { hint::load(dir, id)? } else { None }) else { continue };
-        stream(dir, &ids[run_start..i], seals, policy, true, &mut report, visit)?;
+        stream(pass, &ids[run_start..i], (true, 0), &mut report, visit)?;
         h.replay(&mut |rref, record_type, key| visit.record(rref, record_type, key))?;
         report.files_scanned += 1;
         report.records_replayed += h.records;
         report.last_txid_seen = report.last_txid_seen.max(h.max_txid);
         run_start = i + 1;
     }
-    let torn = stream(dir, &ids[run_start..], seals, policy, false, &mut report, visit)?;
+    let torn = stream(pass, &ids[run_start..], (false, 0), &mut report, visit)?;
     Ok((report, torn))
 }
 
-/// Stream `ids` (all sealed when `sealed`, else the last is active) into
-/// `visit`, adding to `report`.
-fn stream(
-    dir: &fs::Dir,
-    ids: &[u32],
-    seals: &Seals,
+/// Stream the active segment `active` from `from`, where the visitor's
+/// prefix table ends. Where the prefix is sound, `from` is a frame
+/// boundary and the log goes on there, or ends (room, or nothing). When no
+/// frame starts there (a read error, or damage right at `from`), the
+/// prefix cannot be told from a stale or forged one: it is given up and
+/// the segment streamed from its start, whose rules judge its bytes.
+fn resume(
+    pass: Pass<'_>,
+    active: &[u32],
+    from: u64,
+    report: &mut RecoveryReport,
+    visit: &mut dyn Visitor,
+) -> Result<Option<TornTail>> {
+    let mut resumed = RecoveryReport::default();
+    match stream(pass, active, (false, from), &mut resumed, visit) {
+        Ok(torn) if torn.is_none_or(|t| t.all_zero || t.offset > from) => {
+            *report = resumed;
+            Ok(torn)
+        }
+        _ => {
+            visit.forget_prefix();
+            stream(pass, active, (false, 0), report, visit)
+        }
+    }
+}
+
+/// What every streamed pass of one replay reads with.
+#[derive(Clone, Copy)]
+struct Pass<'a> {
+    dir: &'a fs::Dir,
+    seals: &'a Seals,
     policy: DamagePolicy,
-    sealed: bool,
+}
+
+/// Stream `ids` (all sealed when `sealed`, else the last is active) into
+/// `visit` from byte `from` of the first, adding to `report`.
+fn stream(
+    pass: Pass<'_>,
+    ids: &[u32],
+    (sealed, from): (bool, u64),
     report: &mut RecoveryReport,
     visit: &mut dyn Visitor,
 ) -> Result<Option<TornTail>> {
     if ids.is_empty() {
         return Ok(None);
     }
-    let mut scan = Scan::new(dir.try_clone()?, ids.to_vec(), policy).with_seals(seals.clone());
+    let Pass { dir, seals, policy } = pass;
+    let mut scan =
+        Scan::new(dir.try_clone()?, ids.to_vec(), policy).with_seals(seals.clone()).resume_at(from);
     if sealed {
         scan = scan.sealed();
     }

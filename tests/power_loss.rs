@@ -853,3 +853,80 @@ fn a_sync_after_giving_the_store_up_covers_the_writers_own_frames() {
     });
     assert!(n > 100, "explored {n} crash states");
 }
+
+/// The active segment's prefix tables (index files), written every few
+/// frames, power lost at every point: of each table's write, of the sync
+/// before it, of a rotation that seals a segment that had one. A crashed
+/// store opens, holds the state after some prefix of the writes that
+/// includes every synced one, and its index answers as the walk does.
+#[test]
+fn prefix_tables_lose_nothing_at_any_power_loss() {
+    let td = tempfile::tempdir().unwrap();
+    let root = td.path().join("store");
+    let options =
+        datawal::testing::prefix_every(Options::new().index_files(true).segment_bytes_max(1 << 20), 60);
+    let mut states: Vec<BTreeMap<Vec<u8>, Vec<u8>>> = vec![BTreeMap::new()];
+    let run = record(&root, |dir, _, synced_at| {
+        let mut kv = DataWal::open_with(dir, options).unwrap();
+        let mut now = BTreeMap::new();
+        for round in 0..4u8 {
+            for i in 0..(6 + round) {
+                let key = vec![b'k', i % 5];
+                if (i + round) % 4 == 0 {
+                    kv.delete(&key).unwrap();
+                    now.remove(&key);
+                } else {
+                    kv.put(&key, &[round, i]).unwrap();
+                    now.insert(key, vec![round, i]);
+                }
+                states.push(now.clone());
+            }
+            kv.fsync().unwrap();
+            synced_at.push((faults::trace_len(), states.len() - 1));
+            if round == 2 {
+                // Sealed with a prefix table: the segment's table is read
+                // from the segment, the prefix table goes.
+                kv.rotate().unwrap();
+            }
+        }
+        drop(kv);
+        let mut kv = DataWal::open_with(dir, options).unwrap();
+        kv.put(b"k\x09", b"after a reopen").unwrap();
+        kv.fsync().unwrap();
+        now.insert(b"k\x09".to_vec(), b"after a reopen".to_vec());
+        states.push(now);
+        synced_at.push((faults::trace_len(), states.len() - 1));
+    });
+    let prefixes = run
+        .trace
+        .iter()
+        .filter(|op| matches!(op, Op::Rename { to, .. } if to.extension().is_some_and(|e| e == "prefix")))
+        .count();
+    assert!(prefixes >= 4, "{prefixes} prefix tables written");
+    let n = explore(&run, 0x9e7f1, 4, |out, synced| {
+        let dir = out.join("store");
+        if !dir.exists() {
+            assert_eq!(synced, 0, "a synced store vanished");
+            return;
+        }
+        let mut ours = DataWal::open_with(&dir, options).unwrap_or_else(|e| panic!("bricked: {e:#}"));
+        let got: BTreeMap<Vec<u8>, Vec<u8>> = ours.items().unwrap().into_iter().collect();
+        assert!(states[synced..].contains(&got), "not a state after {synced} writes or later: {got:?}");
+        assert_eq!(ours.try_len().unwrap(), got.len(), "len agrees with the walk");
+        assert_eq!(ours.keys(), got.keys().cloned().collect::<Vec<_>>());
+        for (k, v) in &got {
+            assert_eq!(ours.get(k).unwrap().as_ref(), Some(v));
+        }
+        // Written on after the crash: a prefix table and a reopen agree.
+        ours.put(b"k\x0a", b"x").unwrap();
+        ours.fsync().unwrap();
+        drop(ours);
+        let mut again = DataWal::open_with(&dir, options).unwrap();
+        let mut want = got.clone();
+        want.insert(b"k\x0a".to_vec(), b"x".to_vec());
+        let got: BTreeMap<Vec<u8>, Vec<u8>> = again.items().unwrap().into_iter().collect();
+        assert_eq!(got, want);
+        assert_eq!(again.try_len().unwrap(), want.len());
+    });
+    assert!(n > 100, "explored {n} crash states");
+}

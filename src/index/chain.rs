@@ -88,6 +88,11 @@ impl Chain {
         self.cache.clone()
     }
 
+    /// The block cache, for lookups in tables beside the chain (a prefix).
+    pub fn blocks(&self) -> &BlockCache {
+        &self.cache
+    }
+
     /// Tables in the chain, newest first.
     #[cfg(test)]
     pub fn len(&self) -> usize {

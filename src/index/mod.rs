@@ -1,8 +1,9 @@
 //! The on-disk index (docs/index.md): the chain of tables over a store's
 //! sealed segments (`chain`), and in memory the keys of the segments after
-//! it, the tail ([`DiskIndex`]). A lookup asks the tail, then the tables
-//! newest first; the first entry found answers. An ordered walk merges
-//! them (`merge`).
+//! it, the tail ([`DiskIndex`]), whose active segment may start after a
+//! prefix table of its first bytes. A lookup asks the tail (each segment's
+//! keys, then its prefix table), then the tables newest first; the first
+//! entry found answers. An ordered walk merges them (`merge`).
 
 use std::sync::Arc;
 
@@ -10,8 +11,9 @@ use crate::error::{Error, Result};
 use crate::format::RecordType;
 use crate::fs::{self, OpenMode};
 use crate::record::RecordRef;
+use crate::recovery::{DamagePolicy, Scan};
 use crate::segment::{self, segment_file_name};
-use crate::table::{BlockCache, Table};
+use crate::table::{self, BlockCache, Meta, Table};
 
 mod chain;
 mod merge;
@@ -21,11 +23,12 @@ use chain::Chain;
 pub(crate) use merge::{Merge, Source};
 use segment_keys::SegmentKeys;
 
-/// Whether `err` is damage in an index table (a block that fails its
-/// check): the table is a cache of its segments, so it is rebuilt rather
-/// than reported ([`DiskIndex::repair`]).
+/// Whether `err` is damage in an index table or a prefix table (a block
+/// that fails its check): each is a cache of its segment's bytes, so it is
+/// rebuilt rather than reported ([`DiskIndex::repair`]).
 pub(crate) fn is_table_damage(err: &Error) -> bool {
-    matches!(err, Error::Corrupt { file, .. } if file.extension().is_some_and(|e| e == segment::INDEX_EXT))
+    matches!(err, Error::Corrupt { file, .. }
+        if file.extension().is_some_and(|e| e == segment::INDEX_EXT || e == segment::PREFIX_EXT))
 }
 
 /// Readings of the chain tried while compactions remove segments listed.
@@ -38,9 +41,39 @@ const REREAD_TRIES: u32 = 8;
 pub(crate) struct DiskIndex {
     chain: Chain,
     /// Ascending by segment id.
-    tail: Vec<(u32, SegmentKeys)>,
+    tail: Vec<TailSegment>,
     /// Keys the next segment of the tail is sized for ([`DiskIndex::expect_active_bytes`]).
     presize: usize,
+}
+
+/// One segment of the tail: its keys as read, and (the active segment
+/// only, when an open found one) the prefix table of the bytes before
+/// them, which answers for the keys they do not hold.
+#[derive(Debug)]
+struct TailSegment {
+    id: u32,
+    keys: SegmentKeys,
+    prefix: Option<Table>,
+}
+
+impl TailSegment {
+    fn new(id: u32, keys: SegmentKeys) -> TailSegment {
+        TailSegment { id, keys, prefix: None }
+    }
+
+    /// The segment's newest record of `key`: its keys', else its prefix's.
+    fn get(&self, key: &[u8], blocks: &BlockCache) -> Result<Option<(RecordType, RecordRef)>> {
+        match (self.keys.get(key), &self.prefix) {
+            (Some(found), _) => Ok(Some(found)),
+            (None, Some(prefix)) => prefix.get(key, blocks),
+            (None, None) => Ok(None),
+        }
+    }
+
+    /// Where the keys start: the prefix's end (0 without one).
+    fn from(&self) -> u64 {
+        self.prefix.as_ref().map_or(0, |p| p.meta().last_len)
+    }
 }
 
 /// The smallest frame a presized tail counts on: a header and 20 bytes of
@@ -60,15 +93,6 @@ impl DiskIndex {
         }
     }
 
-    /// The index over `sealed` (ascending, as listed), with an empty tail:
-    /// the caller feeds it the active segment's frames ([`DiskIndex::record`]).
-    #[cfg(test)]
-    pub fn open(dir: &fs::Dir, sealed: &[u32]) -> Result<DiskIndex> {
-        let mut index = DiskIndex::new(1 << 20);
-        index.open_chain(dir, sealed)?;
-        Ok(index)
-    }
-
     /// Read the chain over `sealed` (open's replay, once the active
     /// segment's frames are in the tail).
     pub fn open_chain(&mut self, dir: &fs::Dir, sealed: &[u32]) -> Result<()> {
@@ -78,13 +102,22 @@ impl DiskIndex {
 
     /// If `err` is damage in a table ([`is_table_damage`]): remove that
     /// table and read the chain again, which rebuilds it from its
-    /// segments; true when repaired so.
+    /// segments, or (a prefix table) read the bytes it stood for instead;
+    /// true when repaired so.
     pub fn repair(&mut self, dir: &fs::Dir, err: &Error, active: u32) -> Result<bool> {
         let Error::Corrupt { file, .. } = err else { return Ok(false) };
         if !is_table_damage(err) {
             return Ok(false);
         }
         let Some(name) = file.file_name().and_then(|n| n.to_str()) else { return Ok(false) };
+        if let Some(id) = segment::parse_prefix_filename(name) {
+            if let Some(at) = self.tail.iter().position(|s| s.id == id && s.prefix.is_some()) {
+                self.unfold(dir, at)?;
+            }
+            // Best effort, as after any rebuild: a name nobody trusts unchecked.
+            let _ = dir.remove_file_if_exists(name);
+            return Ok(true);
+        }
         dir.remove_file_if_exists(name)?;
         self.reread_chain(dir, active)?;
         Ok(true)
@@ -93,26 +126,32 @@ impl DiskIndex {
     /// The first Raw record of the store, as far as this index has seen.
     pub fn first_raw(&self) -> Option<RecordRef> {
         let sealed = self.chain.newest().and_then(|m| m.first_raw);
-        sealed.or_else(|| self.tail.iter().find_map(|(_, keys)| keys.first_raw))
+        sealed.or_else(|| {
+            self.tail
+                .iter()
+                .find_map(|s| s.prefix.as_ref().and_then(|p| p.meta().first_raw).or(s.keys.first_raw))
+        })
     }
 
     /// Live bytes, estimated without a lookup: the sealed segments' (the
-    /// newest table's count) plus every Put of the tail.
+    /// newest table's count, or a prefix table's) plus every Put of the
+    /// tail after it.
     pub fn live_bytes_estimate(&self) -> u64 {
-        let sealed = self.chain.newest().map_or(0, |m| m.live_bytes_after);
-        let tail: u64 = self
-            .tail
-            .iter()
-            .flat_map(|(_, keys)| keys.iter())
-            .filter(|(_, t, _)| *t == RecordType::Put)
-            .map(|(_, _, r)| u64::from(r.len))
-            .sum();
-        sealed + tail
+        let mut bytes = self.chain.newest().map_or(0, |m| m.live_bytes_after);
+        for s in &self.tail {
+            if let Some(prefix) = &s.prefix {
+                bytes = prefix.meta().live_bytes_after;
+            }
+            let puts = s.keys.iter().filter(|(_, t, _)| *t == RecordType::Put);
+            bytes = bytes.saturating_add(puts.map(|(_, _, r)| u64::from(r.len)).sum());
+        }
+        bytes
     }
 
-    /// The highest txid of the sealed segments (0 for none).
+    /// The highest txid of the sealed segments and prefix tables (0 for none).
     pub fn max_txid(&self) -> u64 {
-        self.chain.newest().map_or(0, |m| m.max_txid)
+        let prefixes = self.tail.iter().filter_map(|s| s.prefix.as_ref().map(|p| p.meta().max_txid));
+        prefixes.fold(self.chain.newest().map_or(0, |m| m.max_txid), u64::max)
     }
 
     /// Read the chain again over `listed` (the directory's segments now),
@@ -121,8 +160,8 @@ impl DiskIndex {
     /// chain now covers), and the chain covers everything below the tail
     /// (or below `active`).
     pub fn reopen_chain(&mut self, dir: &fs::Dir, listed: &[u32], active: u32) -> Result<()> {
-        self.tail.retain(|(id, _)| listed.binary_search(id).is_ok());
-        let below = self.tail.first().map_or(active, |(id, _)| *id);
+        self.tail.retain(|s| listed.binary_search(&s.id).is_ok());
+        let below = self.tail.first().map_or(active, |s| s.id);
         let sealed: Vec<u32> = listed.iter().copied().filter(|&id| id < below).collect();
         self.chain = Chain::open(dir, &sealed, self.chain.cache())?;
         Ok(())
@@ -136,15 +175,43 @@ impl DiskIndex {
         self.presize = usize::try_from(bytes / PRESIZE_FRAME_BYTES).unwrap_or(0);
     }
 
+    /// Open, before it replays the active segment `active` (`bytes` long,
+    /// without a seal): take its prefix table if there is a valid one, and
+    /// return where replay resumes (its end; 0 for none). A replay from
+    /// there that meets no frame where it starts gives it up
+    /// ([`DiskIndex::forget_prefix`]).
+    pub fn adopt_prefix(&mut self, dir: &fs::Dir, active: u32, bytes: u64) -> Result<u64> {
+        debug_assert!(self.tail.is_empty(), "before the active segment's frames");
+        let segment = dir.open_file(&segment_file_name(active), OpenMode::Read)?;
+        let prefix = match Table::open_prefix(dir, active, &segment) {
+            Ok(Some(prefix)) => prefix,
+            Ok(None) => return Ok(0),
+            // A damaged root block: no prefix (the next owner writes another).
+            Err(e) if is_table_damage(&e) => return Ok(0),
+            Err(e) => return Err(e),
+        };
+        let from = prefix.meta().last_len;
+        self.expect_active_bytes(bytes.saturating_sub(from));
+        let keys = SegmentKeys::resuming_at(from, std::mem::take(&mut self.presize));
+        self.tail.push(TailSegment { id: active, keys, prefix: Some(prefix) });
+        Ok(from)
+    }
+
+    /// Give up the prefix table [`DiskIndex::adopt_prefix`] took, and what
+    /// was read after it: open replays the segment from its start instead.
+    pub fn forget_prefix(&mut self) {
+        self.tail.clear();
+    }
+
     /// A frame of a segment after the chain, in log order.
     pub fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {
-        if self.tail.last().is_none_or(|(id, _)| *id < rref.segment) {
+        if self.tail.last().is_none_or(|s| s.id < rref.segment) {
             let presize = std::mem::take(&mut self.presize);
-            self.tail.push((rref.segment, SegmentKeys::with_capacity(presize)));
+            self.tail.push(TailSegment::new(rref.segment, SegmentKeys::with_capacity(presize)));
         }
-        let (id, keys) = self.tail.last_mut().expect("pushed above");
-        debug_assert_eq!(*id, rref.segment, "frames come in log order");
-        keys.record(rref, record_type, key);
+        let s = self.tail.last_mut().expect("pushed above");
+        debug_assert_eq!(s.id, rref.segment, "frames come in log order");
+        s.keys.record(rref, record_type, key);
     }
 
     /// Where `key`'s live value is, if it has one.
@@ -155,12 +222,24 @@ impl DiskIndex {
     /// `key`'s newest record in the chain and the first `tail` segments of
     /// the tail.
     fn newest(&self, key: &[u8], tail: usize) -> Result<Option<(RecordType, RecordRef)>> {
-        for (_, keys) in self.tail[..tail].iter().rev() {
-            if let Some(found) = keys.get(key) {
+        for s in self.tail[..tail].iter().rev() {
+            if let Some(found) = s.get(key, self.chain.blocks())? {
                 return Ok(Some(found));
             }
         }
         self.chain.get(key)
+    }
+
+    /// `key`'s newest record before the keys of tail segment `at`: in its
+    /// prefix table, the segments below it, the chain.
+    fn before(&self, key: &[u8], at: usize) -> Result<Option<(RecordType, RecordRef)>> {
+        match &self.tail[at].prefix {
+            Some(prefix) => match prefix.get(key, self.chain.blocks())? {
+                Some(found) => Ok(Some(found)),
+                None => self.newest(key, at),
+            },
+            None => self.newest(key, at),
+        }
     }
 
     /// Index the tail's segments below `active` (sealed now), oldest first:
@@ -171,16 +250,16 @@ impl DiskIndex {
     /// `may_list` (owning the store, see `RecordLog::moved_on`), that
     /// segment stays in the tail and this returns false.
     pub fn seal_below(&mut self, dir: &fs::Dir, active: u32, max_txid: u64, may_list: bool) -> Result<bool> {
-        while self.tail.first().is_some_and(|(id, _)| *id < active) {
-            let (id, mut keys) = self.tail.remove(0);
-            keys.max_txid = keys.max_txid.max(max_txid);
-            let moved = match self.seal(dir, id, &keys) {
+        while self.tail.first().is_some_and(|s| s.id < active) {
+            let mut s = self.tail.remove(0);
+            s.keys.max_txid = s.keys.max_txid.max(max_txid);
+            let moved = match self.seal(dir, s.id, &s.keys) {
                 Ok(sealed) => !sealed,
                 Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => true,
                 Err(e) => return Err(e),
             };
             if moved && !may_list {
-                self.tail.insert(0, (id, keys));
+                self.tail.insert(0, s);
                 return Ok(false);
             }
             if moved {
@@ -192,6 +271,9 @@ impl DiskIndex {
 
     /// Index sealed segment `id` from its `keys`, or take the table another
     /// writer wrote for it; false when that table covers more (merged).
+    /// Keys that resumed after a prefix table do not cover the segment, so
+    /// the segment is read ([`Chain::push`]); its prefix table, of no use
+    /// once it is sealed, goes.
     fn seal(&mut self, dir: &fs::Dir, id: u32, keys: &SegmentKeys) -> Result<bool> {
         let segment = dir.open_file(&segment_file_name(id), OpenMode::Read)?;
         let (len, tail) = segment::len_and_tail(&segment)?;
@@ -202,6 +284,8 @@ impl DiskIndex {
             Some(_) => return Ok(false),
             None => self.chain.push(dir, id, keys)?,
         }
+        // Best effort: a prefix table of a sealed segment is never read.
+        let _ = dir.remove_file_if_exists(&segment::prefix_file_name(id));
         Ok(true)
     }
 
@@ -222,14 +306,18 @@ impl DiskIndex {
         }
     }
 
-    /// Live keys and their frames' bytes: the chain's, plus what the tail
-    /// changed (one lookup per key of the tail).
+    /// Live keys and their frames' bytes: the chain's (or a prefix
+    /// table's, which counted everything before its end), plus what the
+    /// tail changed after it (one lookup per key of the tail).
     pub fn counts(&self) -> Result<(u64, u64)> {
         let (mut live, mut bytes) =
             self.chain.newest().map_or((0, 0), |m| (m.live_after, m.live_bytes_after));
-        for (at, (_, keys)) in self.tail.iter().enumerate() {
-            let (dl, db) = keys.delta(|key| {
-                Ok(match self.newest(key, at)? {
+        for (at, s) in self.tail.iter().enumerate() {
+            if let Some(prefix) = &s.prefix {
+                (live, bytes) = (prefix.meta().live_after, prefix.meta().live_bytes_after);
+            }
+            let (dl, db) = s.keys.delta(|key| {
+                Ok(match self.before(key, at)? {
                     Some((RecordType::Put, old)) => Some(old.len),
                     _ => None,
                 })
@@ -246,11 +334,83 @@ impl DiskIndex {
     /// Puts' references.
     pub fn live_after(&self, after: Option<&[u8]>) -> Result<Merge<'_>> {
         let mut sources: Vec<Source<'_>> = Vec::new();
-        for (_, keys) in self.tail.iter().rev() {
-            sources.push(Box::new(keys.entries_after(after)));
+        for s in self.tail.iter().rev() {
+            sources.push(Box::new(s.keys.entries_after(after)));
+            if let Some(prefix) = &s.prefix {
+                sources.push(Box::new(prefix.iter_after(after)?));
+            }
         }
         self.chain.sources_after(after, &mut sources)?;
         Merge::new(sources)
+    }
+
+    /// Whether the active segment `active`, whose frames end at `end`, has
+    /// read `every` bytes or more since its prefix table (or its start),
+    /// all of them, with no gap: then [`DiskIndex::write_prefix`] may
+    /// write its next prefix table, once those bytes are durable.
+    pub fn prefix_due(&self, active: u32, end: u64, every: u64) -> bool {
+        let Some(s) = self.tail.last().filter(|s| s.id == active) else { return false };
+        let from = s.from();
+        end >= from.saturating_add(every) && s.keys.span() == Some((from, end))
+    }
+
+    /// Write the prefix table of the active segment `active` up to `end`
+    /// (its frames' end, durable: [`DiskIndex::prefix_due`]), the store's
+    /// highest txid `max_txid`: its keys merged with the prefix table
+    /// before them, and the store's counts there. The tail's keys then
+    /// start after it: what an open replays, and what this handle holds.
+    pub fn write_prefix(&mut self, dir: &fs::Dir, active: u32, end: u64, max_txid: u64) -> Result<()> {
+        assert!(self.prefix_due(active, end, 1), "a prefix table is written over a tail read to its end");
+        let (live_after, live_bytes_after) = self.counts()?;
+        let segment = dir.open_file(&segment_file_name(active), OpenMode::Read)?;
+        let mut last_tail = [0u8; crate::format::CRC_LEN];
+        segment.read_exact_at(&mut last_tail, end - crate::format::CRC_LEN as u64)?;
+        let meta = Meta {
+            first: active,
+            last: active,
+            segments: 1,
+            last_len: end,
+            last_tail: u32::from_le_bytes(last_tail),
+            live_after,
+            live_bytes_after,
+            max_txid: max_txid.max(self.max_txid()),
+            first_raw: self.first_raw(),
+        };
+        let s = self.tail.last().expect("prefix_due");
+        let entries = s.keys.len() as u64 + s.prefix.as_ref().map_or(0, Table::entries);
+        table::write_prefix(dir, meta, entries, |b| {
+            let mut sources: Vec<Source<'_>> = vec![Box::new(s.keys.entries_after(None))];
+            if let Some(prefix) = &s.prefix {
+                sources.push(Box::new(prefix.iter_after(None)?));
+            }
+            let mut merge = Merge::new(sources)?;
+            while let Some(e) = merge.newest()? {
+                b.push(&e.key, e.record_type, e.rref)?;
+            }
+            Ok(())
+        })?;
+        // Only this handle's own table replaces what it holds (a fenced
+        // writer's could be there instead: valid too, for other bytes).
+        if let Some(prefix) = Table::open_prefix(dir, active, &segment)?.filter(|p| p.meta() == meta) {
+            let s = self.tail.last_mut().expect("prefix_due");
+            *s = TailSegment { id: active, keys: SegmentKeys::resuming_at(end, 0), prefix: Some(prefix) };
+        }
+        Ok(())
+    }
+
+    /// Read tail segment `at` again from its start to where its keys end,
+    /// without its prefix table (damaged).
+    fn unfold(&mut self, dir: &fs::Dir, at: usize) -> Result<()> {
+        let s = &self.tail[at];
+        let end = s.keys.read.map_or(s.from(), |(_, to)| to);
+        let mut keys = SegmentKeys::default();
+        let mut scan = Scan::new(dir.try_clone()?, vec![s.id], DamagePolicy::Strict).sealed().ending_at(end);
+        while let Some((rref, frame)) = scan.next_frame()? {
+            keys.record(rref, frame.header.record_type, frame.key);
+        }
+        keys.max_txid = s.keys.max_txid;
+        self.tail[at] = TailSegment::new(s.id, keys);
+        Ok(())
     }
 }
 

@@ -73,6 +73,21 @@ impl SegmentKeys {
         k
     }
 
+    /// [`SegmentKeys::with_capacity`] for the frames from byte `offset` on
+    /// (a prefix table holds the ones before).
+    pub fn resuming_at(offset: u64, keys: usize) -> SegmentKeys {
+        let mut k = SegmentKeys::with_capacity(keys);
+        k.read = (offset > 0).then_some((offset, offset));
+        k
+    }
+
+    /// The bytes these keys were read from, when read with no gap: from
+    /// the first frame's offset (or where they resumed) to the last one's
+    /// end.
+    pub fn span(&self) -> Option<(u64, u64)> {
+        self.read.filter(|(from, _)| *from != u64::MAX)
+    }
+
     pub fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {
         let end = rref.offset + u64::from(rref.len);
         self.read = Some(match self.read {

@@ -70,6 +70,19 @@ impl replay::Visitor for Load {
         matches!(self, Load::Disk(_))
     }
 
+    fn active_prefix(&mut self, dir: &fs::Dir, active: u32, bytes: u64) -> Result<u64> {
+        match self {
+            Load::Memory(_) => Ok(0),
+            Load::Disk(disk) => disk.index.adopt_prefix(dir, active, bytes),
+        }
+    }
+
+    fn forget_prefix(&mut self) {
+        if let Load::Disk(disk) = self {
+            disk.index.forget_prefix();
+        }
+    }
+
     fn index_sealed(&mut self, dir: &fs::Dir, sealed: &[u32]) -> Result<u64> {
         match self {
             Load::Memory(_) => Ok(0),
@@ -247,6 +260,21 @@ impl Keys {
         }?;
         disk.stale = !sealed;
         Ok(())
+    }
+
+    /// On disk, owning the store: whether the active segment `active`,
+    /// whose frames end at `end`, is due a prefix table
+    /// (`DiskIndex::prefix_due`, every `every` bytes).
+    pub fn prefix_due(&self, active: u32, end: u64, every: u64) -> bool {
+        matches!(self, Keys::Disk(disk) if disk.index.prefix_due(active, end, every))
+    }
+
+    /// Write that prefix table, `end` being durable (`DiskIndex::write_prefix`).
+    pub fn write_prefix(&mut self, dir: &fs::Dir, active: u32, end: u64, max_txid: u64) -> Result<()> {
+        match self {
+            Keys::Memory(_) => Ok(()),
+            Keys::Disk(disk) => disk.index.write_prefix(dir, active, end, max_txid),
+        }
     }
 
     /// If `err` is damage in an index table: rebuild it (see

@@ -245,6 +245,22 @@ impl DataWal {
         self.keys.after_log(self.log.dir_handle(), active, last_txid, owned || !self.log.options().shared)
     }
 
+    /// On disk, owning the store: every `Options::prefix_bytes` of the
+    /// active segment, make its frames durable and write its prefix table,
+    /// so that opens replay only what came after (docs/index.md, "The
+    /// active segment's prefix"). The table is a cache: failing to write
+    /// it fails nothing (the next owner tries again); the sync is the
+    /// log's, and its failure is the log's (it poisons the handle).
+    fn save_prefix(&mut self) -> Result<(), Error> {
+        let (active, end) = (self.log.active_segment(), self.log.active_end());
+        if !self.keys.prefix_due(active, end, self.log.options().prefix_bytes()) {
+            return Ok(());
+        }
+        self.log.try_fsync()?;
+        let _ = self.keys.write_prefix(self.log.dir_handle(), active, end, self.log.last_txid());
+        Ok(())
+    }
+
     /// Run `f` owning the store, as a transaction: in shared mode no other
     /// writer writes between its reads and its writes (others' appends are
     /// read first), so read-modify-write sequences such as counters,
@@ -296,7 +312,7 @@ impl DataWal {
         // What catch-up read (others' seals, a compaction) is indexed before
         // `f` looks at the keys: a compaction must not copy from segments
         // another one removed.
-        if let Err(e) = self.after_log(true) {
+        if let Err(e) = self.after_log(true).and_then(|()| self.save_prefix()) {
             self.log.disown()?;
             return Err(e.into());
         }

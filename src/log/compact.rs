@@ -60,7 +60,7 @@ pub(super) fn in_flight(dir: &fs::Dir) -> Result<bool, Error> {
     Ok(fs::unplanned(|| dir.entry_kind(MARKER))?.is_some())
 }
 
-/// Whether `name` is a hint or index file of a segment below `first` (the
+/// Whether `name` is a hint, index or prefix file of a segment below `first` (the
 /// lowest one there is), or one being written when its writer died: a
 /// writer that wrote the table of a segment a compaction removed
 /// meanwhile, or was killed writing it, leaves one that nothing reads.
@@ -72,7 +72,10 @@ fn orphan_side_file(name: &str, first: u32) -> bool {
         let (stem, _) = name.split_once(&format!(".{ext}"))?;
         segment::parse_segment_filename(&format!("{stem}.{}", segment::SEGMENT_EXT))
     };
-    [segment::INDEX_EXT, segment::HINT_EXT].iter().filter_map(|ext| id(ext)).any(|id| id < first)
+    [segment::INDEX_EXT, segment::HINT_EXT, segment::PREFIX_EXT]
+        .iter()
+        .filter_map(|ext| id(ext))
+        .any(|id| id < first)
 }
 
 fn temp_name(output: u32) -> String {
@@ -202,6 +205,7 @@ impl RecordLog {
             self.dir.remove_file_if_exists(&segment_file_name(id))?;
             self.dir.remove_file_if_exists(&segment::hint_file_name(id))?;
             self.dir.remove_file_if_exists(&segment::index_file_name(id))?;
+            self.dir.remove_file_if_exists(&segment::prefix_file_name(id))?;
         }
         crate::seal::remove_up_to(&self.dir, plan.last_input)?;
         self.dir.sync()?;

@@ -161,6 +161,18 @@ impl replay::Visitor for Tee<'_> {
         self.inner.takes_sealed()
     }
 
+    fn active_prefix(&mut self, dir: &fs::Dir, active: u32, bytes: u64) -> crate::error::Result<u64> {
+        self.active_end = self.inner.active_prefix(dir, active, bytes)?;
+        Ok(self.active_end)
+    }
+
+    fn forget_prefix(&mut self) {
+        self.inner.forget_prefix();
+        self.active_end = 0;
+        self.boundaries.forget(self.active);
+        self.hint = None;
+    }
+
     fn index_sealed(&mut self, dir: &fs::Dir, sealed: &[u32]) -> crate::error::Result<u64> {
         self.inner.index_sealed(dir, sealed)
     }
@@ -303,6 +315,12 @@ impl RecordLog {
             self.dir_dirty = false;
         }
         Ok(())
+    }
+
+    /// Where the active segment's frames end, as this handle knows (all of
+    /// them while it owns the store).
+    pub(crate) fn active_end(&self) -> u64 {
+        self.active_len
     }
 
     /// Bytes of the log's segments, as this handle last counted them.

@@ -61,6 +61,11 @@ impl Boundaries {
         }
     }
 
+    /// Drop the checkpoints of segment `id` (a replay of it is started again).
+    pub(super) fn forget(&mut self, id: u32) {
+        self.checkpoints.retain(|c| c.segment != id);
+    }
+
     fn issue(&mut self, cursor: Cursor) {
         if self.issued.len() == ISSUED_CURSORS_MAX {
             self.issued.remove(0);

@@ -81,6 +81,8 @@ pub(crate) struct Scan {
     policy: DamagePolicy,
     /// Where reading starts in the first segment (0 unless resuming).
     first_offset: u64,
+    /// Where reading ends in the first segment, if before its end.
+    first_end: Option<u64>,
     /// The segment judged as active (torn tails tolerated): the last one,
     /// unless the scan covers sealed segments only.
     active: Option<u32>,
@@ -119,6 +121,7 @@ impl Scan {
             reader: None,
             policy,
             first_offset: 0,
+            first_end: None,
             active,
             report,
             torn: None,
@@ -165,6 +168,13 @@ impl Scan {
     /// A scan that starts at byte `offset` of the first segment in `ids`.
     pub fn resume_at(mut self, offset: u64) -> Self {
         self.first_offset = offset;
+        self
+    }
+
+    /// A scan that reads no further than byte `offset` of the first
+    /// segment in `ids` (with [`Scan::sealed`]: whose frames end there).
+    pub fn ending_at(mut self, offset: u64) -> Self {
+        self.first_end = Some(offset);
         self
     }
 
@@ -231,6 +241,9 @@ impl Scan {
                     self.seals = Some(crate::seal::load(&self.dir)?);
                 }
                 if let Some(end) = self.seals.as_ref().and_then(|s| s.end(id)) {
+                    reader.clamp(end);
+                }
+                if let Some(end) = self.first_end.filter(|_| self.idx == 0) {
                     reader.clamp(end);
                 }
                 self.reader = Some(reader);

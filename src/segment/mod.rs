@@ -85,6 +85,21 @@ pub fn parse_index_filename(name: &str) -> Option<u32> {
     parse_id(name, INDEX_EXT)
 }
 
+/// Prefix table extension: `<id>.prefix` indexes the first bytes of
+/// segment `id` while it is the active one (docs/format.md, "Prefix
+/// tables"; a name datawal 0.1.5 ignores).
+pub const PREFIX_EXT: &str = "prefix";
+
+/// File name of segment `id`'s prefix table.
+pub fn prefix_file_name(id: u32) -> String {
+    format!("{id:0width$}.{PREFIX_EXT}", width = SEGMENT_ID_WIDTH)
+}
+
+/// The segment id of a prefix table's name, or `None` for any other name.
+pub fn parse_prefix_filename(name: &str) -> Option<u32> {
+    parse_id(name, PREFIX_EXT)
+}
+
 /// `<SEGMENT_ID_WIDTH digits>.<ext>`'s id.
 fn parse_id(name: &str, ext: &str) -> Option<u32> {
     let digits = name.strip_suffix(ext)?.strip_suffix('.')?;

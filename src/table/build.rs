@@ -3,7 +3,7 @@
 //! of a table file beside its segments.
 
 use super::filter::{self, Probe, FILTER_BYTES};
-use super::{encode_footer, u32_at, Footer, Meta, Table, BLOCK_BYTES, CHILD_FIXED};
+use super::{encode_footer, u32_at, Footer, Kind, Meta, Table, BLOCK_BYTES, CHILD_FIXED};
 use crate::error::Result;
 use crate::format::RecordType;
 use crate::fs::{self, OpenMode};
@@ -195,6 +195,18 @@ pub(crate) fn write(
     write_then_meta(dir, meta.last, entries, existing, |b| fill(b).map(|()| meta))
 }
 
+/// [`write`] for the prefix table of segment `meta.last`
+/// (`<last>.prefix`), replacing any there: a prefix table only ever grows
+/// with its segment, and any valid one is correct.
+pub(crate) fn write_prefix(
+    dir: &fs::Dir,
+    meta: Meta,
+    entries: u64,
+    fill: impl FnOnce(&mut Builder<'_>) -> Result<()>,
+) -> Result<()> {
+    write_as(dir, Kind::Prefix, meta.last, entries, Existing::Replace, |b| fill(b).map(|()| meta))
+}
+
 /// [`write`] for a table whose run is known only once its entries are
 /// pushed (a compaction's output, written in the same pass): `fill`
 /// returns the run, which must end at `last`.
@@ -205,7 +217,18 @@ pub(crate) fn write_then_meta(
     existing: Existing,
     fill: impl FnOnce(&mut Builder<'_>) -> Result<Meta>,
 ) -> Result<()> {
-    let name = crate::segment::index_file_name(last);
+    write_as(dir, Kind::Run, last, entries, existing, fill)
+}
+
+fn write_as(
+    dir: &fs::Dir,
+    kind: Kind,
+    last: u32,
+    entries: u64,
+    existing: Existing,
+    fill: impl FnOnce(&mut Builder<'_>) -> Result<Meta>,
+) -> Result<()> {
+    let name = kind.file_name(last);
     let tmp = {
         use std::hash::{BuildHasher, Hasher};
         let mut h = std::collections::hash_map::RandomState::new().build_hasher();
@@ -221,7 +244,8 @@ pub(crate) fn write_then_meta(
         file.sync_data()?;
         // Checked just before the rename: what is left is the instant
         // between the two (docs/index.md, "Merge").
-        if existing == Existing::Keep && Table::open(dir, last, meta.last_len, meta.last_tail)?.is_some() {
+        let keep = existing == Existing::Keep && kind == Kind::Run;
+        if keep && Table::open(dir, last, meta.last_len, meta.last_tail)?.is_some() {
             return dir.remove_file_if_exists(&tmp);
         }
         dir.rename(&tmp, dir, &name)

@@ -39,7 +39,7 @@ mod build;
 mod cache;
 mod filter;
 use block::Block;
-pub(crate) use build::{write, write_then_meta, Existing};
+pub(crate) use build::{write, write_prefix, write_then_meta, Existing};
 pub(crate) use cache::BlockCache;
 use filter::{Probe, FILTER_BYTES};
 
@@ -82,6 +82,26 @@ pub(crate) struct Meta {
     /// The run's first Raw record (appended through the log interface),
     /// if it has one: compaction refuses such stores.
     pub first_raw: Option<RecordRef>,
+}
+
+/// Which table of a segment a file is.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub(crate) enum Kind {
+    /// `<last>.index`: a run of sealed segments.
+    Run,
+    /// `<id>.prefix`: the first `last_len` bytes of segment `id`, written
+    /// while it is the active one (docs/index.md, "The active segment's
+    /// prefix").
+    Prefix,
+}
+
+impl Kind {
+    pub fn file_name(self, id: u32) -> String {
+        match self {
+            Kind::Run => crate::segment::index_file_name(id),
+            Kind::Prefix => crate::segment::prefix_file_name(id),
+        }
+    }
 }
 
 /// One entry: the last record a segment holds for `key`.
@@ -227,9 +247,35 @@ impl Table {
     /// ([`Meta::first`], [`Meta::segments`]). Reads the footer and the root
     /// block.
     pub fn open(dir: &fs::Dir, last: u32, last_len: u64, last_tail: u32) -> Result<Option<Table>> {
-        let id = last;
-        let name = crate::segment::index_file_name(id);
-        let file = match dir.open_file(&name, OpenMode::Read) {
+        Table::open_as(dir, Kind::Run, last, |m| Ok(m.last_len == last_len && m.last_tail == last_tail))
+    }
+
+    /// The prefix table of segment `id` (`<id>.prefix`), if there is one
+    /// for the first bytes of `segment` as they are now: its one segment is
+    /// `id`, which holds at least its `last_len` bytes, the last four of
+    /// them `last_tail` (the CRC of the frame ending there). `None` when it
+    /// is missing, torn, or made for other bytes.
+    pub fn open_prefix(dir: &fs::Dir, id: u32, segment: &fs::File) -> Result<Option<Table>> {
+        Table::open_as(dir, Kind::Prefix, id, |m| {
+            let frame_min = (crate::format::HEADER_LEN + crate::format::CRC_LEN) as u64;
+            if m.first != id || m.segments != 1 || m.last_len < frame_min || segment.len()? < m.last_len {
+                return Ok(false);
+            }
+            let mut tail = [0u8; CRC_LEN];
+            segment.read_exact_at(&mut tail, m.last_len - CRC_LEN as u64)?;
+            Ok(u32::from_le_bytes(tail) == m.last_tail)
+        })
+    }
+
+    /// The `kind` table of segment `id`, if its footer decodes, names `id`
+    /// as its last segment and `matches` its segments.
+    fn open_as(
+        dir: &fs::Dir,
+        kind: Kind,
+        id: u32,
+        matches: impl FnOnce(&Meta) -> Result<bool>,
+    ) -> Result<Option<Table>> {
+        let file = match dir.open_file(&kind.file_name(id), OpenMode::Read) {
             Ok(file) => file,
             Err(Error::Io { source, .. }) if source.kind() == std::io::ErrorKind::NotFound => {
                 return Ok(None)
@@ -243,8 +289,7 @@ impl Table {
         let mut bytes = [0u8; FOOTER_LEN];
         file.read_exact_at(&mut bytes, len - FOOTER_LEN as u64)?;
         let Some(footer) = decode_footer(&bytes, len) else { return Ok(None) };
-        let m = footer.meta;
-        if m.last != id || m.last_len != last_len || m.last_tail != last_tail {
+        if footer.meta.last != id || !matches(&footer.meta)? {
             return Ok(None);
         }
         let serial = SERIALS.fetch_add(1, Ordering::Relaxed);

@@ -4,7 +4,9 @@
 //! do; here the host writes them) are never served as data. A table that
 //! is torn, random, or made for other segments is ignored and rebuilt from
 //! the segments; a table with valid CRCs whose entries point at other
-//! keys' frames yields `corrupt`, never the other key's value.
+//! keys' frames yields `corrupt`, never the other key's value. The same
+//! for the active segment's prefix table (`<id>.prefix`), which is given
+//! up (the segment replayed from its start) instead of rebuilt.
 
 use std::collections::BTreeMap;
 use std::path::Path;
@@ -66,6 +68,27 @@ fn assert_reads(lay: &Layout, name: &str, model: &BTreeMap<Vec<u8>, Vec<u8>>) {
     sb.kv_close(&kv).unwrap();
 }
 
+type Forge = fn(&Path, &Path, &str);
+
+/// Forgeries of the table `table` in the store directory `dir` (the
+/// layout's root first: another store there has tables of the same names).
+fn forgeries() -> [(&'static str, Forge); 4] {
+    [
+        ("random", |_, dir, table| {
+            let len = std::fs::metadata(dir.join(table)).unwrap().len() as usize;
+            std::fs::write(dir.join(table), bytes(len as u64, len)).unwrap();
+        }),
+        ("torn", |_, dir, table| {
+            let b = std::fs::read(dir.join(table)).unwrap();
+            std::fs::write(dir.join(table), &b[..b.len() / 2]).unwrap();
+        }),
+        ("another store's", |lay_root, dir, table| {
+            std::fs::copy(lay_root.join("other").join(table), dir.join(table)).unwrap();
+        }),
+        ("empty", |_, dir, table| std::fs::write(dir.join(table), b"").unwrap()),
+    ]
+}
+
 #[test]
 fn forged_tables_are_rebuilt_or_refused_never_read_as_data() {
     let lay = Layout::new();
@@ -79,22 +102,7 @@ fn forged_tables_are_rebuilt_or_refused_never_read_as_data() {
 
     // Each forgery in a copy of the store; the tables' bytes after the
     // reads tell whether they were rebuilt.
-    type Forge = fn(&Path, &Path, &str);
-    let forgeries: [(&str, Forge); 4] = [
-        ("random", |_, dir, table| {
-            let len = std::fs::metadata(dir.join(table)).unwrap().len() as usize;
-            std::fs::write(dir.join(table), bytes(len as u64, len)).unwrap();
-        }),
-        ("torn", |_, dir, table| {
-            let b = std::fs::read(dir.join(table)).unwrap();
-            std::fs::write(dir.join(table), &b[..b.len() / 2]).unwrap();
-        }),
-        ("another store's", |lay_root, dir, table| {
-            std::fs::copy(lay_root.join("other").join(table), dir.join(table)).unwrap();
-        }),
-        ("empty", |_, dir, table| std::fs::write(dir.join(table), b"").unwrap()),
-    ];
-    for (what, forge) in forgeries {
+    for (what, forge) in forgeries() {
         let name = format!("forged-{}", what.replace(['\'', ' '], "-"));
         let dir = lay.host(&name);
         copy_store(&original, &dir);
@@ -125,12 +133,16 @@ fn a_table_with_valid_crcs_pointing_at_other_frames_yields_corrupt() {
     let mut sb = lay.sandbox();
     let model = build(&mut sb, "store", 1);
     let dir = lay.host("store");
-    let table = dir.join(&tables(&dir)[0]);
-    let mut b = std::fs::read(&table).unwrap();
+    let (first_key, second_key) = swap_first_two_refs(&dir.join(&tables(&dir)[0]));
+    assert_ne!(model[&first_key], model[&second_key]);
+    assert_corrupt_pair(&lay, "store", OPTIONS, &model, [&first_key, &second_key]);
+}
 
-    // The table's one block (docs/format.md, "Index files"): a data block
-    // at the root. Swap its first two entries' record references and
-    // make its CRC valid again.
+/// Swap the record references of the first two entries of the table at
+/// `path`, a table of one block (docs/format.md, "Index files": a data
+/// block at the root), and make its CRC valid again; the two keys.
+fn swap_first_two_refs(path: &Path) -> (Vec<u8>, Vec<u8>) {
+    let mut b = std::fs::read(path).unwrap();
     let footer = b.len() - FOOTER_LEN;
     assert_eq!(b[footer + 6], 0, "a table of one block (depth 0)");
     let root = u64::from_le_bytes(b[footer + 72..footer + 80].try_into().unwrap()) as usize;
@@ -148,15 +160,24 @@ fn a_table_with_valid_crcs_pointing_at_other_frames_yields_corrupt() {
     block[second_at + 5..second_at + 21].copy_from_slice(&a);
     let crc = crc32c::crc32c(&block[..payload_len]);
     block[payload_len..].copy_from_slice(&crc.to_le_bytes());
-    std::fs::write(&table, &b).unwrap();
-    assert_ne!(model[&first_key], model[&second_key]);
+    std::fs::write(path, &b).unwrap();
+    (first_key, second_key)
+}
 
-    // Each of the two keys: `corrupt` (the frame found is another key's),
-    // never the other key's value; every other key reads as written; a
-    // walk over them is `corrupt` too.
+/// Each of the two `keys`: `corrupt` (the frame found is another key's),
+/// never the other key's value; every other key reads as written; a walk
+/// over them is `corrupt` too.
+fn assert_corrupt_pair(
+    lay: &Layout,
+    name: &str,
+    options: OpenOptions,
+    model: &BTreeMap<Vec<u8>, Vec<u8>>,
+    keys: [&Vec<u8>; 2],
+) {
+    let [first_key, second_key] = keys;
     let mut sb = lay.sandbox();
-    let kv = sb.kv_open_with("store", OPTIONS).unwrap();
-    for key in [&first_key, &second_key] {
+    let kv = sb.kv_open_with(name, options).unwrap();
+    for key in [first_key, second_key] {
         match sb.kv_get(&kv, key) {
             Err(GuestError::Corrupt(c)) => {
                 assert!(c.message.starts_with("datawal:") && c.segment >= 1, "{}", c.message)
@@ -164,9 +185,53 @@ fn a_table_with_valid_crcs_pointing_at_other_frames_yields_corrupt() {
             other => panic!("{}: expected corrupt, got {other:?}", String::from_utf8_lossy(key)),
         }
     }
-    for (k, v) in model.iter().filter(|(k, _)| **k != first_key && **k != second_key) {
+    for (k, v) in model.iter().filter(|(k, _)| *k != first_key && *k != second_key) {
         assert_eq!(sb.kv_get(&kv, k).unwrap().as_ref(), Some(v));
     }
     assert!(matches!(sb.kv_items_all(&kv, 100), Err(GuestError::Corrupt(_))));
     sb.kv_close(&kv).unwrap();
+}
+
+/// The active segment's prefix table, written natively by a store with
+/// the component's options (its writer writes one every 256 KiB of the
+/// active segment; here every 300 bytes), then forged as the tables above
+/// in copies of the store: each is given up (the segment replayed from
+/// its start) and every key reads back through the component; one with
+/// valid CRCs whose entries point at other frames yields `corrupt`.
+#[test]
+fn forged_prefix_tables_are_given_up_or_refused_never_read_as_data() {
+    let lay = Layout::new();
+    let native = datawal::testing::prefix_every(datawal::Options::component_store(), 300);
+    let build_native = |name: &str, seed: u64| {
+        let mut db = datawal::DataWal::open_with(&lay.host(name), native).unwrap();
+        let mut model = BTreeMap::new();
+        for i in 0..80u64 {
+            let (k, v) = (format!("key-{i:02}").into_bytes(), bytes(seed * 1000 + i, 100));
+            db.put(&k, &v).unwrap();
+            model.insert(k, v);
+        }
+        db.fsync().unwrap();
+        model
+    };
+    let model = build_native("store", 1);
+    build_native("other", 2);
+    let original = lay.host("store");
+    const PREFIX: &str = "00000001.prefix";
+    assert!(original.join(PREFIX).exists() && lay.host("other").join(PREFIX).exists());
+    assert_reads(&lay, "store", &model);
+
+    for (what, forge) in forgeries() {
+        let name = format!("prefix-{}", what.replace(['\'', ' '], "-"));
+        let dir = lay.host(&name);
+        copy_store(&original, &dir);
+        forge(&lay.root(), &dir, PREFIX);
+        assert_reads(&lay, &name, &model);
+        assert_eq!(reference_items(&dir), model.clone().into_iter().collect::<Vec<_>>(), "{what}");
+    }
+
+    let dir = lay.host("prefix-swapped");
+    copy_store(&original, &dir);
+    let (first_key, second_key) = swap_first_two_refs(&dir.join(PREFIX));
+    assert_ne!(model[&first_key], model[&second_key]);
+    assert_corrupt_pair(&lay, "prefix-swapped", OPTIONS, &model, [&first_key, &second_key]);
 }
