@@ -88,13 +88,15 @@ run: component
 	$(CARGO_TARGET_DIR)/debug/plugin-host data
 
 # The crash harness at full size: 1000 SIGKILLs of native and component
-# writers, then 1000 more with four writers at once on the same stores
+# writers, then 1000 more with four writers at once on the same stores,
+# preallocating, then keeping the on-disk index with prefix tables
 # (SEED=n replays a run's operation stream and kill delays).
 soak: component
 	$(CARGO) build --workspace --bins
 	$(CARGO_TARGET_DIR)/debug/soak --kills 1000 $(if $(SEED),--seed $(SEED))
 	$(CARGO_TARGET_DIR)/debug/soak --kills 1000 --writers 4 $(if $(SEED),--seed $(SEED))
 	$(CARGO_TARGET_DIR)/debug/soak --kills 1000 --writers 4 --preallocate 4096 $(if $(SEED),--seed $(SEED))
+	$(CARGO_TARGET_DIR)/debug/soak --kills 1000 --writers 4 --prefix-every 500 $(if $(SEED),--seed $(SEED))
 	PROPTEST_CASES=4000 $(CARGO) test --all-features --test fuzz --test recovery
 
 

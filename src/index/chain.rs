@@ -285,7 +285,14 @@ fn unreadable(dir: &fs::Dir, id: u32) -> Error {
 
 /// The table named after `sealed[at]`, if it is valid: it matches that
 /// segment's bytes, and its run's segments are all still listed (a
-/// compaction removes its inputs; a run straddling them is stale).
+/// compaction removes its inputs; a run straddling them is stale). The
+/// run's first segment must be listed itself: a run merged across the id
+/// a compaction in flight kept free (inputs `..=35`, output 36, the next
+/// active segment 37: a run `35..=37` of 2 segments) counts 2 segments
+/// again once the output is installed and its inputs removed (36 and 37),
+/// but covers an input that is gone and not the output: trusted, it hid
+/// every key of the output (the SIGKILL soak with native writers keeping
+/// the on-disk index found it: "an account is missing").
 fn valid_table(dir: &fs::Dir, sealed: &[u32], at: usize) -> Result<Option<Table>> {
     let id = sealed[at];
     let segment = match dir.open_file(&segment_file_name(id), OpenMode::Read) {
@@ -298,5 +305,6 @@ fn valid_table(dir: &fs::Dir, sealed: &[u32], at: usize) -> Result<Option<Table>
     let Some(table) = Table::open(dir, id, len, tail)? else { return Ok(None) };
     let m = table.meta();
     let listed = sealed[..=at].iter().rev().take_while(|&&s| s >= m.first).count();
-    Ok((listed == m.segments as usize).then_some(table))
+    let first_listed = sealed[..=at].binary_search(&m.first).is_ok();
+    Ok((listed == m.segments as usize && first_listed).then_some(table))
 }

@@ -31,8 +31,15 @@ pub(crate) fn is_table_damage(err: &Error) -> bool {
         if file.extension().is_some_and(|e| e == segment::INDEX_EXT || e == segment::PREFIX_EXT))
 }
 
-/// Readings of the chain tried while compactions remove segments listed.
-const REREAD_TRIES: u32 = 8;
+/// Readings of the chain tried while compactions remove segments listed,
+/// and the longest pause between two: a compaction removes its inputs
+/// one by one after its install, without owning the store, so readings
+/// taken back to back can each list one it is about to remove (the
+/// SIGKILL soak's native writers keeping the on-disk index ran out of 8
+/// tries so, a put failing with `NotFound`). Paused 1 ms doubling to 32
+/// ms, the tries span about a quarter of a second.
+const REREAD_TRIES: u32 = 12;
+const REREAD_PAUSE_MAX: std::time::Duration = std::time::Duration::from_millis(32);
 
 /// A store's on-disk index: the chain over its sealed segments, and in
 /// memory the keys of the segments after it (the tail: the active segment,
@@ -290,16 +297,18 @@ impl DiskIndex {
     }
 
     /// [`DiskIndex::reopen_chain`] over a fresh listing, again while
-    /// compactions remove what it listed (up to [`REREAD_TRIES`] times).
+    /// compactions remove what it listed (up to [`REREAD_TRIES`] times,
+    /// pausing between them).
     pub fn reread_chain(&mut self, dir: &fs::Dir, active: u32) -> Result<()> {
-        let mut tries = 1;
+        let (mut tries, mut pause) = (1, std::time::Duration::from_millis(1));
         loop {
             let listed = segment::list_ids(dir)?;
             match self.reopen_chain(dir, &listed, active) {
                 Err(Error::Io { source, .. })
                     if source.kind() == std::io::ErrorKind::NotFound && tries < REREAD_TRIES =>
                 {
-                    tries += 1;
+                    std::thread::sleep(pause);
+                    (tries, pause) = (tries + 1, (pause * 2).min(REREAD_PAUSE_MAX));
                 }
                 other => return other,
             }

@@ -42,12 +42,19 @@
 //! active segment ends in zeros, and reopening must tell them from a torn
 //! tail and cut them off.
 //!
+//! With `--prefix-every B`, native writers keep the on-disk index
+//! (`Options::index_files`, 16 KiB segments) and write the active
+//! segment's prefix table every B bytes of it (instead of every 256 KiB):
+//! kills then land in and around those writes, and the parent checks each
+//! round through the on-disk index (the accounts through the keydir too).
+//!
 //! With `SOAK_STOP_ON_LOSS` set, each round's store is copied to
 //! `<dir>/before-verify` before it is checked, and the first round that
 //! loses a write stops the run there (each lost key is named on stderr).
 //!
 //! Usage: `soak [--kills N] [--writers W] [--component-every K]
-//! [--compact-every C] [--preallocate B] [--seed S] [--dir D]`.
+//! [--compact-every C] [--preallocate B] [--prefix-every B] [--seed S]
+//! [--dir D]`.
 //! The line before the last reads `compactions: S started, R returned (C
 //! compacted, Z found nothing to do), K killed inside; ...`; the last line
 //! reads `N kills, M records acknowledged, L lost`; a failing seed replays
@@ -77,6 +84,24 @@ const COMPACT_EVERY_DEFAULT: u64 = 200;
 /// (`--preallocate B`, handed to the children; 0: not, the default; the
 /// component's stores always do, by its defaults).
 static PREALLOCATE: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+/// Native writers and the parent's checks use the on-disk index, with a
+/// prefix table every this many bytes of the active segment
+/// (`--prefix-every B`; 0: the keydir, the default).
+static PREFIX_EVERY: std::sync::OnceLock<u64> = std::sync::OnceLock::new();
+
+/// How the store is opened by native writers (`shared` or not) and by
+/// the parent's checks: `--preallocate` and `--prefix-every`.
+fn kv_options(shared: bool) -> Options {
+    let options = match *PREALLOCATE.get().unwrap() {
+        0 => Options::new().shared(shared),
+        bytes => Options::new().shared(shared).preallocate(bytes),
+    };
+    match *PREFIX_EVERY.get().unwrap() {
+        0 => options,
+        every => datawal::testing::prefix_every(options.index_files(true).segment_bytes_max(16 << 10), every),
+    }
+}
+
 /// The compaction marker a compaction holds while it runs (docs/compaction.md).
 const COMPACTION_MARKER: &str = ".compacting";
 
@@ -286,12 +311,12 @@ fn child(dir: &Path, w: u64, seed: u64, start: u64, component: bool, shared: boo
         let log = sb.log_open("log").map_err(|e| format!("writer {w}, component, opening log: {e:?}"))?;
         Box::new(InComponent(sb, kv, log))
     } else {
+        let kv = DataWal::open_with(&dir.join("kv"), kv_options(shared))
+            .map_err(|e| format!("writer {w}, native, opening kv: {e:#}"))?;
         let options = match *PREALLOCATE.get().unwrap() {
             0 => Options::new().shared(shared),
             bytes => Options::new().shared(shared).preallocate(bytes),
         };
-        let kv = DataWal::open_with(&dir.join("kv"), options)
-            .map_err(|e| format!("writer {w}, native, opening kv: {e:#}"))?;
         let log = RecordLog::open_with(&dir.join("log"), options)
             .map_err(|e| format!("writer {w}, native, opening log: {e:#}"))?;
         Box::new(Native(kv, log))
@@ -366,7 +391,8 @@ impl Model {
         let in_flight = self.next_op;
         let mut lost = 0;
         let mut landed = false;
-        let mut kv = DataWal::open(&dir.join("kv")).unwrap_or_else(|e| panic!("store does not open: {e:#}"));
+        let mut kv = DataWal::open_with(&dir.join("kv"), kv_options(true))
+            .unwrap_or_else(|e| panic!("store does not open: {e:#}"));
         for k in 0..KEYS {
             let got = kv.get(&key(w, k)).unwrap_or_else(|e| panic!("get {k}: {e:#}"));
             let expect = self.keys.get(&k).copied().flatten().map(|i| value(seed, i));
@@ -442,6 +468,7 @@ struct Args {
     component_every: u64,
     compact_every: u64,
     preallocate: u64,
+    prefix_every: u64,
     seed: u64,
     dir: PathBuf,
 }
@@ -453,6 +480,7 @@ fn parse_args() -> Args {
         component_every: 5,
         compact_every: COMPACT_EVERY_DEFAULT,
         preallocate: 0,
+        prefix_every: 0,
         seed: mix(std::process::id() as u64 ^ Instant::now().elapsed().as_nanos() as u64),
         dir: std::env::temp_dir().join("datawal-soak"),
     };
@@ -465,6 +493,7 @@ fn parse_args() -> Args {
             "--component-every" => a.component_every = value.parse().expect("--component-every K"),
             "--compact-every" => a.compact_every = value.parse().expect("--compact-every C"),
             "--preallocate" => a.preallocate = value.parse().expect("--preallocate B"),
+            "--prefix-every" => a.prefix_every = value.parse().expect("--prefix-every B"),
             "--seed" => a.seed = value.parse().expect("--seed S"),
             "--dir" => a.dir = value.into(),
             other => panic!("unknown argument {other}"),
@@ -478,6 +507,7 @@ fn main() {
         let get = |v: &str| std::env::var(v).unwrap_or_else(|_| panic!("{v} not set"));
         COMPACT_EVERY.set(get("SOAK_COMPACT_EVERY").parse().unwrap()).unwrap();
         PREALLOCATE.set(get("SOAK_PREALLOCATE").parse().unwrap()).unwrap();
+        PREFIX_EVERY.set(get("SOAK_PREFIX_EVERY").parse().unwrap()).unwrap();
         let result = child(
             Path::new(&get("SOAK_DIR")),
             get("SOAK_WRITER").parse().unwrap(),
@@ -495,15 +525,17 @@ fn main() {
     let args = parse_args();
     COMPACT_EVERY.set(args.compact_every).unwrap();
     PREALLOCATE.set(args.preallocate).unwrap();
+    PREFIX_EVERY.set(args.prefix_every).unwrap();
     println!(
         "soak: seed {} (replay with --seed {}), {} kills, {} writer(s) at once, a compaction every {} ops, \
-         native writers preallocating {} bytes at a time, dir {}",
+         native writers preallocating {} bytes at a time, a prefix table every {} bytes (0: keydir), dir {}",
         args.seed,
         args.seed,
         args.kills,
         args.writers,
         args.compact_every,
         args.preallocate,
+        args.prefix_every,
         args.dir.display()
     );
     let _ = std::fs::remove_dir_all(&args.dir);
@@ -736,6 +768,7 @@ fn spawn_child(dir: &Path, cwasm: &Path, how: Run, delay: Duration) -> Child {
         .env("SOAK_SHARED", if how.shared { "1" } else { "0" })
         .env("SOAK_COMPACT_EVERY", COMPACT_EVERY.get().unwrap().to_string())
         .env("SOAK_PREALLOCATE", PREALLOCATE.get().unwrap().to_string())
+        .env("SOAK_PREFIX_EVERY", PREFIX_EVERY.get().unwrap().to_string())
         .env("DATAWAL_CWASM", cwasm)
         .stdout(Stdio::piped())
         .stderr(Stdio::inherit())

@@ -3,7 +3,9 @@
 //! writers at once on the same stores, in shared mode. Both compact in
 //! place more often than `make soak` does (one operation in 25, not 200),
 //! so that these few kills still start (and cut) compactions. A third run
-//! has the native writers preallocate (the component's stores always do).
+//! has the native writers preallocate (the component's stores always do);
+//! a fourth has them keep the on-disk index with small segments and a
+//! prefix table every 500 bytes, checked through that index.
 //! Every run also moves amounts between accounts all writers share, one
 //! transaction each, and checks their sum after every kill.
 
@@ -21,6 +23,25 @@ fn sigkilled_concurrent_writers_lose_no_acknowledged_record() {
 #[test]
 fn sigkilled_preallocating_writers_lose_no_acknowledged_record() {
     soak(&["--kills", "60", "--writers", "3", "--compact-every", "25", "--preallocate", "4096"]);
+}
+
+/// The same with native writers keeping the on-disk index (16 KiB
+/// segments, so tables seal, merge and straddle compactions) and writing
+/// a prefix table every 500 bytes of the active segment.
+#[test]
+fn sigkilled_writers_with_index_and_prefix_tables_lose_no_acknowledged_record() {
+    soak(&[
+        "--kills",
+        "60",
+        "--writers",
+        "3",
+        "--compact-every",
+        "25",
+        "--preallocate",
+        "4096",
+        "--prefix-every",
+        "500",
+    ]);
 }
 
 fn soak(args: &[&str]) {
