@@ -33,11 +33,12 @@ pub(crate) const COMPONENT_ROOM_AFTER_SYNCS: u32 = 4;
 /// 1 M keys, or every block of one of about 200 k.
 pub(crate) const INDEX_CACHE_BYTES: u64 = 8 << 20;
 
-/// With index files, an owner writes the active segment's prefix table
-/// each time this many bytes came after the last one (docs/index.md, "The
-/// active segment's prefix"): what an open replays of the active segment
-/// is at most this plus what came since, and the table is rewritten about
-/// `segment_bytes_max / PREFIX_BYTES` times a segment.
+/// With index files, a handle writes the active segment's prefix table
+/// after a sync once this many bytes came after the last one
+/// (docs/index.md, "The active segment's prefix"): what an open replays
+/// of the active segment is at most this plus what came since the last
+/// such sync, and the table is rewritten about `segment_bytes_max /
+/// PREFIX_BYTES` times a segment.
 pub(crate) const PREFIX_BYTES: u64 = 256 << 10;
 
 /// The largest batch, unless set ([`Options::batch_bytes_max`]): a batch

@@ -168,18 +168,19 @@ fn shared_writers_index_each_others_segments_and_survive_a_compaction() {
 }
 
 /// The same with a prefix table written every 300 bytes of the active
-/// segment: by whichever writer owns the store when one is due, replaced
-/// as the segment grows, read around after a seal, dropped with the
-/// segments a compaction removes.
+/// segment: by whichever writer syncs when one is due, replaced as the
+/// segment grows, read around after a seal, dropped with the segments a
+/// compaction removes.
 #[test]
 fn shared_writers_with_prefix_tables_survive_a_compaction() {
     let shared = || datawal::testing::prefix_every(options().shared(true).segment_bytes_max(4 << 10), 300);
     assert!(shared_writers_and_a_compaction(shared), "prefix tables written");
 }
 
-/// Whether an active segment had a prefix table after the writes.
+/// Whether an active segment had a prefix table after a sync.
 fn shared_writers_and_a_compaction(shared: impl Fn() -> Options) -> bool {
     let td = tempfile::tempdir().unwrap();
+    let mut prefixes = false;
     let mut a = DataWal::open_with(td.path(), shared()).unwrap();
     let mut b = DataWal::open_with(td.path(), shared()).unwrap();
     let mut model = std::collections::BTreeMap::new();
@@ -192,13 +193,17 @@ fn shared_writers_and_a_compaction(shared: impl Fn() -> Options) -> bool {
             db.put(&k, &value(i)).unwrap();
             model.insert(k, value(i));
         }
+        if i % 40 == 0 {
+            // A sync: a prefix table, when one is due.
+            db.fsync().unwrap();
+            prefixes |= !names(td.path(), ".prefix").is_empty();
+        }
     }
     for db in [&mut a, &mut b] {
         db.refresh().unwrap();
         assert_store(db, &model);
     }
     assert!(!names(td.path(), ".index").is_empty(), "tables written");
-    let prefixes = !names(td.path(), ".prefix").is_empty();
 
     let mut c = DataWal::open_with(td.path(), Options::new().shared(true)).unwrap();
     let stats = c.compact().unwrap();
@@ -471,8 +476,8 @@ fn len_looks_each_key_of_the_tail_up_once() {
     assert_store(&mut again, &model);
 }
 
-/// The active segment's prefix table: written by the writer every 256 KiB
-/// of the segment (once they are durable), read by every open, which then
+/// The active segment's prefix table: written after a sync once 256 KiB
+/// of the segment came after the last one, read by every open, which then
 /// replays only the frames after it; damaged, it is read around (the
 /// segment's bytes again) and the answers stay right.
 #[test]

@@ -193,7 +193,7 @@ impl DiskIndex {
         let prefix = match Table::open_prefix(dir, active, &segment) {
             Ok(Some(prefix)) => prefix,
             Ok(None) => return Ok(0),
-            // A damaged root block: no prefix (the next owner writes another).
+            // A damaged root block: no prefix (the next sync writes another).
             Err(e) if is_table_damage(&e) => return Ok(0),
             Err(e) => return Err(e),
         };

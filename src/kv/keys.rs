@@ -262,7 +262,7 @@ impl Keys {
         Ok(())
     }
 
-    /// On disk, owning the store: whether the active segment `active`,
+    /// On disk: whether the active segment `active`,
     /// whose frames end at `end`, is due a prefix table
     /// (`DiskIndex::prefix_due`, every `every` bytes).
     pub fn prefix_due(&self, active: u32, end: u64, every: u64) -> bool {

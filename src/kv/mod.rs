@@ -245,20 +245,19 @@ impl DataWal {
         self.keys.after_log(self.log.dir_handle(), active, last_txid, owned || !self.log.options().shared)
     }
 
-    /// On disk, owning the store: every `Options::prefix_bytes` of the
-    /// active segment, make its frames durable and write its prefix table,
-    /// so that opens replay only what came after (docs/index.md, "The
-    /// active segment's prefix"). The table is a cache: failing to write
-    /// it fails nothing (the next owner tries again); the sync is the
-    /// log's, and its failure is the log's (it poisons the handle).
-    fn save_prefix(&mut self) -> Result<(), Error> {
+    /// On disk, after a sync that made the active segment durable to
+    /// where this handle's keys of it end: every `Options::prefix_bytes`
+    /// of the segment, write its prefix table, so that opens replay only
+    /// what came after (docs/index.md, "The active segment's prefix").
+    /// Not owning the store (a durable change syncs after giving it up):
+    /// any valid prefix table is right, and other writers go on meanwhile.
+    /// The table is a cache: failing to write it fails nothing (the next
+    /// sync tries again).
+    fn save_prefix(&mut self) {
         let (active, end) = (self.log.active_segment(), self.log.active_end());
-        if !self.keys.prefix_due(active, end, self.log.options().prefix_bytes()) {
-            return Ok(());
+        if self.log.synced_to_end() && self.keys.prefix_due(active, end, self.log.options().prefix_bytes()) {
+            let _ = self.keys.write_prefix(self.log.dir_handle(), active, end, self.log.last_txid());
         }
-        self.log.try_fsync()?;
-        let _ = self.keys.write_prefix(self.log.dir_handle(), active, end, self.log.last_txid());
-        Ok(())
     }
 
     /// Run `f` owning the store, as a transaction: in shared mode no other
@@ -312,7 +311,7 @@ impl DataWal {
         // What catch-up read (others' seals, a compaction) is indexed before
         // `f` looks at the keys: a compaction must not copy from segments
         // another one removed.
-        if let Err(e) = self.after_log(true).and_then(|()| self.save_prefix()) {
+        if let Err(e) = self.after_log(true) {
             self.log.disown()?;
             return Err(e.into());
         }
@@ -430,7 +429,9 @@ impl DataWal {
             txn.sync = true;
             return Ok(());
         }
-        self.log.fsync()
+        self.log.fsync()?;
+        self.save_prefix();
+        Ok(())
     }
 
     /// Seal the active segment and start the next one; see [`RecordLog::rotate`].

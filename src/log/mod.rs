@@ -323,6 +323,12 @@ impl RecordLog {
         self.active_len
     }
 
+    /// Whether this handle's last sync made the active segment durable up
+    /// to [`RecordLog::active_end`].
+    pub(crate) fn synced_to_end(&self) -> bool {
+        self.synced_len == Some(self.active_len)
+    }
+
     /// Bytes of the log's segments, as this handle last counted them.
     pub(crate) fn log_bytes(&self) -> u64 {
         self.sealed_bytes + self.active_len
