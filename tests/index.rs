@@ -536,3 +536,46 @@ fn an_open_replays_the_active_segment_only_after_its_prefix_table() {
         assert_eq!(theirs.get(k).unwrap().as_ref(), Some(v));
     }
 }
+
+/// datawal 0.1.5 writes into a store whose active segment has a prefix
+/// table (it ignores the file and appends frames after it): this crate's
+/// next open resumes after the table and reads the reference's writes,
+/// overwrites and deletes too; and the reference reads it all.
+#[test]
+fn datawal_0_1_5_writes_after_a_prefix_table_and_both_read_it_all() {
+    let td = tempfile::tempdir().unwrap();
+    let options = Options::new().index_files(true).segment_bytes_max(4 << 20);
+    let mut model = std::collections::BTreeMap::new();
+    let mut db = DataWal::open_with(td.path(), options).unwrap();
+    for i in 0..5_000u32 {
+        db.put(&key(i), &value(i)).unwrap();
+        model.insert(key(i), value(i));
+    }
+    db.fsync().unwrap();
+    drop(db);
+    assert_eq!(names(td.path(), ".prefix"), ["00000001.prefix"]);
+
+    let mut theirs = reference::DataWal::open(td.path()).unwrap();
+    for i in 0..300u32 {
+        let k = key(if i % 3 == 0 { i * 7 } else { 10_000 + i });
+        theirs.put(&k, &value(i + 1)).unwrap();
+        model.insert(k, value(i + 1));
+        if i % 10 == 0 {
+            theirs.delete(&key(i * 11)).unwrap();
+            model.remove(&key(i * 11));
+        }
+    }
+    theirs.fsync().unwrap();
+    drop(theirs);
+
+    let mut db = DataWal::open_with(td.path(), options).unwrap();
+    let replayed = db.log().recovery_report().unwrap().records_replayed;
+    assert!(replayed < 1_000, "{replayed} frames replayed: the prefix table was not used");
+    assert_store(&mut db, &model);
+    assert_eq!(db.try_len().unwrap(), model.len());
+    drop(db);
+    let mut theirs = reference::DataWal::open(td.path()).unwrap();
+    for (k, v) in model.iter().step_by(17) {
+        assert_eq!(theirs.get(k).unwrap().as_ref(), Some(v));
+    }
+}

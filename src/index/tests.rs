@@ -376,3 +376,56 @@ fn a_run_merged_across_a_compactions_output_id_is_rebuilt_once_it_lands() {
     assert_eq!(live.len(), 29, "keys 0..19 in 2, 20..30 in 3");
     check(&mut chain, &live);
 }
+
+/// A valid prefix table, then bytes that are no frame: right where it ends
+/// (a torn write after it), no frame starts where replay would resume, so
+/// the open gives the table up and replays the segment from its start,
+/// whose rules judge the torn tail as any open does; after frames that
+/// follow it, the table stands and replay resumes there (the torn tail is
+/// the log's as usual). Every key reads back either way.
+#[test]
+fn damage_after_a_prefix_table_is_judged_as_any_torn_tail() {
+    let options =
+        Options { prefix_every: Some(100), ..Options::new().index_files(true).segment_bytes_max(1 << 20) };
+    for frames_after in [0u8, 5] {
+        let td = tempfile::tempdir().unwrap();
+        let mut db = crate::DataWal::open_with(td.path(), options).unwrap();
+        for i in 0..20u8 {
+            db.put(&[b'k', i], &[i; 30]).unwrap();
+        }
+        db.fsync().unwrap();
+        // Not synced: no prefix table for these.
+        for i in 20..20 + frames_after {
+            db.put(&[b'k', i], &[i; 30]).unwrap();
+        }
+        drop(db);
+        let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+        let segment = dir.open_file(&segment::segment_file_name(1), OpenMode::Read).unwrap();
+        let end = segment.len().unwrap();
+        let prefix = Table::open_prefix(&dir, 1, &segment).unwrap().expect("a prefix table");
+        let covered = prefix.meta().last_len;
+        assert_eq!(covered == end, frames_after == 0);
+        drop((prefix, segment));
+        let path = td.path().join(segment::segment_file_name(1));
+        let mut bytes = std::fs::read(&path).unwrap();
+        bytes.extend_from_slice(&[0xab; 10]);
+        std::fs::write(&path, bytes).unwrap();
+
+        let mut db = crate::DataWal::open_with(td.path(), options).unwrap();
+        let report = db.log().recovery_report().unwrap();
+        let replayed = if frames_after == 0 { 20 } else { u64::from(frames_after) };
+        assert_eq!(report.records_replayed, replayed, "{frames_after} frames after the table");
+        assert_eq!(db.log().torn_tail().map(|t| t.offset), Some(end), "the torn tail, judged as usual");
+        let keys = 20 + frames_after;
+        assert_eq!(db.try_len().unwrap(), usize::from(keys));
+        for i in 0..keys {
+            assert_eq!(db.get(&[b'k', i]).unwrap(), Some(vec![i; 30]));
+        }
+        db.put(b"after", b"repair").unwrap();
+        db.fsync().unwrap();
+        drop(db);
+        let mut db = crate::DataWal::open_with(td.path(), options).unwrap();
+        assert_eq!(db.try_len().unwrap(), usize::from(keys) + 1);
+        assert_eq!(db.get(b"after").unwrap(), Some(b"repair".to_vec()));
+    }
+}
