@@ -86,12 +86,14 @@ pub(crate) fn replay(
     if visit.takes_sealed() {
         let active = &ids[sealed.len()..];
         visit.expect_active_bytes(active_bytes);
-        let torn = match seals.end(active[0]) {
-            None => match visit.active_prefix(dir, active[0], active_bytes)? {
-                0 => stream(pass, active, (false, 0), &mut report, visit)?,
-                from => resume(pass, active, from, &mut report, visit)?,
-            },
-            Some(_) => stream(pass, active, (false, 0), &mut report, visit)?,
+        // A sealed active segment (a fencing writer's) is replayed whole.
+        let from = match seals.end(active[0]) {
+            None => visit.active_prefix(dir, active[0], active_bytes)?,
+            Some(_) => 0,
+        };
+        let torn = match from {
+            0 => stream(pass, active, (false, 0), &mut report, visit)?,
+            from => resume(pass, active, from, &mut report, visit)?,
         };
         report.last_txid_seen = report.last_txid_seen.max(visit.index_sealed(dir, sealed)?);
         return Ok((report, torn));

@@ -695,21 +695,38 @@ fn index_tables_and_their_merges_lose_nothing_at_any_power_loss() {
         }
     });
     let n = explore(&run, 0x1dec5, 4, |out, synced| {
-        let dir = out.join("store");
-        if !dir.exists() {
-            assert_eq!(synced, 0, "a synced store vanished");
-            return;
-        }
-        let mut ours = DataWal::open_with(&dir, options).unwrap_or_else(|e| panic!("bricked: {e:#}"));
-        let got: BTreeMap<Vec<u8>, Vec<u8>> = ours.items().unwrap().into_iter().collect();
-        assert!(states[synced..].contains(&got), "not a state after {synced} writes or later: {got:?}");
-        assert_eq!(ours.len(), got.len(), "len agrees with the walk");
-        assert_eq!(ours.keys(), got.keys().cloned().collect::<Vec<_>>());
-        for (k, v) in &got {
-            assert_eq!(ours.get(k).unwrap().as_ref(), Some(v));
-        }
+        open_at_a_state(&out.join("store"), options, &states, synced);
     });
     assert!(n > 100, "explored {n} crash states");
+}
+
+/// A store's keys and values.
+type State = BTreeMap<Vec<u8>, Vec<u8>>;
+
+/// The crashed store at `dir` opens with `options` and holds one of
+/// `states` from the `synced`-th on (every synced write, nothing made
+/// up), its index answering as its walk does: `len`, keys, every value.
+/// The store and its state; `None` when the store is gone (allowed only
+/// before any sync).
+fn open_at_a_state(
+    dir: &Path,
+    options: Options,
+    states: &[State],
+    synced: usize,
+) -> Option<(DataWal, State)> {
+    if !dir.exists() {
+        assert_eq!(synced, 0, "a synced store vanished");
+        return None;
+    }
+    let mut ours = DataWal::open_with(dir, options).unwrap_or_else(|e| panic!("bricked: {e:#}"));
+    let got: State = ours.items().unwrap().into_iter().collect();
+    assert!(states[synced..].contains(&got), "not a state after {synced} writes or later: {got:?}");
+    assert_eq!(ours.try_len().unwrap(), got.len(), "len agrees with the walk");
+    assert_eq!(ours.keys(), got.keys().cloned().collect::<Vec<_>>());
+    for (k, v) in &got {
+        assert_eq!(ours.get(k).unwrap().as_ref(), Some(v));
+    }
+    Some((ours, got))
 }
 
 fn in_place_compaction_at_any_power_loss(options: Options) {
@@ -905,18 +922,7 @@ fn prefix_tables_lose_nothing_at_any_power_loss() {
     assert!(prefixes >= 4, "{prefixes} prefix tables written");
     let n = explore(&run, 0x9e7f1, 4, |out, synced| {
         let dir = out.join("store");
-        if !dir.exists() {
-            assert_eq!(synced, 0, "a synced store vanished");
-            return;
-        }
-        let mut ours = DataWal::open_with(&dir, options).unwrap_or_else(|e| panic!("bricked: {e:#}"));
-        let got: BTreeMap<Vec<u8>, Vec<u8>> = ours.items().unwrap().into_iter().collect();
-        assert!(states[synced..].contains(&got), "not a state after {synced} writes or later: {got:?}");
-        assert_eq!(ours.try_len().unwrap(), got.len(), "len agrees with the walk");
-        assert_eq!(ours.keys(), got.keys().cloned().collect::<Vec<_>>());
-        for (k, v) in &got {
-            assert_eq!(ours.get(k).unwrap().as_ref(), Some(v));
-        }
+        let Some((mut ours, got)) = open_at_a_state(&dir, options, &states, synced) else { return };
         // Written on after the crash: a prefix table and a reopen agree.
         ours.put(b"k\x0a", b"x").unwrap();
         ours.fsync().unwrap();

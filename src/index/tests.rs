@@ -213,13 +213,12 @@ proptest! {
                             dir.remove_file_if_exists(&segment::index_file_name(*id)).unwrap();
                         }
                     }
-                    let path = td.path().join(segment::prefix_file_name(log.active_segment()));
-                    match (prefix, std::fs::read(&path)) {
-                        (1, Ok(_)) => std::fs::remove_file(&path).unwrap(),
-                        (2 | 3, Ok(mut bytes)) => {
-                            let at = if prefix == 2 { 10 } else { bytes.len() - 30 };
-                            bytes[at] ^= 0x55;
-                            std::fs::write(&path, bytes).unwrap();
+                    let name = segment::prefix_file_name(log.active_segment());
+                    match (prefix, dir.open_file(&name, OpenMode::Existing)) {
+                        (1, Ok(_)) => dir.remove_file_if_exists(&name).unwrap(),
+                        (2 | 3, Ok(mut file)) => {
+                            let at = if prefix == 2 { 10 } else { file.len().unwrap() - 30 };
+                            flip(&mut file, at);
                         }
                         _ => {}
                     }
@@ -245,6 +244,13 @@ proptest! {
         let after: Vec<Vec<u8>> = index.live_after(Some(&[30])).unwrap().map(|e| e.unwrap().0).collect();
         prop_assert_eq!(after, model.keys().filter(|k| k.as_slice() > [30].as_slice()).cloned().collect::<Vec<_>>());
     }
+}
+
+/// Flip the bits of byte `at` of `file`.
+fn flip(file: &mut fs::File, at: u64) {
+    let mut byte = [0u8];
+    file.read_exact_at(&mut byte, at).unwrap();
+    file.write_all_at(&[byte[0] ^ 0x55], at).unwrap();
 }
 
 /// A block cache smaller than the tables the tests write: lookups both hit
@@ -350,9 +356,9 @@ fn a_run_merged_across_a_compactions_output_id_is_rebuilt_once_it_lands() {
     // Segments 1 (keys 0..20), 2 (keys 0..19, newer), 3 (empty, active).
     let (td, _) = store(&ops, 20);
     let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
-    let path = |id: u32| td.path().join(segment::segment_file_name(id));
+    let name = segment::segment_file_name;
     // Segment 2 out of the way: the free id, with 1 and a new 3 sealed.
-    std::fs::rename(path(2), td.path().join("held")).unwrap();
+    dir.rename(&name(2), &dir, "held").unwrap();
     let mut log = RecordLog::open_with(td.path(), Options::new()).unwrap();
     for k in 20..30u8 {
         log.append_record(RecordType::Put, &[k], &[k; 5]).unwrap();
@@ -364,8 +370,8 @@ fn a_run_merged_across_a_compactions_output_id_is_rebuilt_once_it_lands() {
     assert_eq!((chain.len(), chain.segments()), (1, 2), "one run of 1 and 3, merged");
     drop(chain);
     // The "output" lands as 2 (the held segment's frames) and 1 goes.
-    std::fs::rename(td.path().join("held"), path(2)).unwrap();
-    std::fs::remove_file(path(1)).unwrap();
+    dir.rename("held", &dir, &name(2)).unwrap();
+    dir.remove_file_if_exists(&name(1)).unwrap();
     assert_eq!(sealed(&dir), [2, 3]);
     let mut chain = Chain::open(&dir, &[2, 3], cache()).unwrap();
     let mut live = BTreeMap::new();
@@ -406,10 +412,9 @@ fn damage_after_a_prefix_table_is_judged_as_any_torn_tail() {
         let covered = prefix.meta().last_len;
         assert_eq!(covered == end, frames_after == 0);
         drop((prefix, segment));
-        let path = td.path().join(segment::segment_file_name(1));
-        let mut bytes = std::fs::read(&path).unwrap();
-        bytes.extend_from_slice(&[0xab; 10]);
-        std::fs::write(&path, bytes).unwrap();
+        let mut segment = dir.open_file(&segment::segment_file_name(1), OpenMode::Existing).unwrap();
+        segment.write_all_at(&[0xab; 10], end).unwrap();
+        drop(segment);
 
         let mut db = crate::DataWal::open_with(td.path(), options).unwrap();
         let report = db.log().recovery_report().unwrap();
