@@ -70,11 +70,15 @@ impl TailSegment {
 
     /// The segment's newest record of `key`: its keys', else its prefix's.
     fn get(&self, key: &[u8], blocks: &BlockCache) -> Result<Option<(RecordType, RecordRef)>> {
-        match (self.keys.get(key), &self.prefix) {
-            (Some(found), _) => Ok(Some(found)),
-            (None, Some(prefix)) => prefix.get(key, blocks),
-            (None, None) => Ok(None),
+        match self.keys.get(key) {
+            Some(found) => Ok(Some(found)),
+            None => self.get_before(key, blocks),
         }
+    }
+
+    /// `key`'s newest record before the keys: in the prefix table, if any.
+    fn get_before(&self, key: &[u8], blocks: &BlockCache) -> Result<Option<(RecordType, RecordRef)>> {
+        self.prefix.as_ref().map_or(Ok(None), |prefix| prefix.get(key, blocks))
     }
 
     /// Where the keys start: the prefix's end (0 without one).
@@ -240,11 +244,8 @@ impl DiskIndex {
     /// `key`'s newest record before the keys of tail segment `at`: in its
     /// prefix table, the segments below it, the chain.
     fn before(&self, key: &[u8], at: usize) -> Result<Option<(RecordType, RecordRef)>> {
-        match &self.tail[at].prefix {
-            Some(prefix) => match prefix.get(key, self.chain.blocks())? {
-                Some(found) => Ok(Some(found)),
-                None => self.newest(key, at),
-            },
+        match self.tail[at].get_before(key, self.chain.blocks())? {
+            Some(found) => Ok(Some(found)),
             None => self.newest(key, at),
         }
     }
