@@ -52,6 +52,11 @@ pub(crate) trait Visitor {
     fn index_sealed(&mut self, _dir: &fs::Dir, _sealed: &[u32]) -> Result<u64> {
         Ok(0)
     }
+    /// After [`Visitor::index_sealed`]: the sealed segments' bytes, if the
+    /// index's tables know them (so open need not open every segment).
+    fn sealed_bytes(&self) -> Option<u64> {
+        None
+    }
     fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]);
     /// A Put in a compaction's output (segment `rref.segment`), read after
     /// frames that came later in the log: it is `key`'s live record only

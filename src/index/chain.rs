@@ -105,6 +105,12 @@ impl Chain {
         self.tables.iter().map(|t| t.meta().segments as usize).sum()
     }
 
+    /// The bytes of the segments the chain covers, if every table knows
+    /// its run's ([`Meta::run_bytes`]).
+    pub fn bytes(&self) -> Option<u64> {
+        self.tables.iter().try_fold(0u64, |sum, t| Some(sum.saturating_add(t.meta().run_bytes?)))
+    }
+
     /// The newest table's counts: the store's after its sealed segments.
     pub fn newest(&self) -> Option<Meta> {
         self.tables.first().map(Table::meta)
@@ -201,6 +207,7 @@ impl Chain {
             segments: 1,
             last_len,
             last_tail,
+            run_bytes: Some(last_len),
             live_after: live,
             live_bytes_after: live_bytes,
             max_txid,
@@ -238,7 +245,12 @@ impl Chain {
             let (newer, older) = (self.tables[0].meta(), self.tables[1].meta());
             // Deletes shadow nothing below the oldest table: dropped there.
             let oldest = self.tables.len() == 2;
-            let meta = Meta { first: older.first, segments: newer.segments + older.segments, ..newer };
+            let meta = Meta {
+                first: older.first,
+                segments: newer.segments + older.segments,
+                run_bytes: newer.run_bytes.zip(older.run_bytes).map(|(a, b)| a.saturating_add(b)),
+                ..newer
+            };
             {
                 let sources: Vec<Source<'_>> = vec![
                     Box::new(self.tables[0].iter_after(None)?),

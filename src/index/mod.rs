@@ -159,6 +159,12 @@ impl DiskIndex {
         bytes
     }
 
+    /// The bytes of the sealed segments the chain covers (after
+    /// [`DiskIndex::open_chain`]: all of them), if its tables know them.
+    pub fn sealed_bytes(&self) -> Option<u64> {
+        self.chain.bytes()
+    }
+
     /// The highest txid of the sealed segments and prefix tables (0 for none).
     pub fn max_txid(&self) -> u64 {
         let prefixes = self.tail.iter().filter_map(|s| s.prefix.as_ref().map(|p| p.meta().max_txid));
@@ -381,6 +387,7 @@ impl DiskIndex {
             segments: 1,
             last_len: end,
             last_tail: u32::from_le_bytes(last_tail),
+            run_bytes: Some(end),
             live_after,
             live_bytes_after,
             max_txid: max_txid.max(self.max_txid()),

@@ -33,6 +33,10 @@ fn store(ops: &[(u8, Option<u8>)], per_segment: usize) -> (tempfile::TempDir, BT
     (td, live)
 }
 
+fn segment_len(dir: &fs::Dir, id: u32) -> u64 {
+    dir.open_file(&segment::segment_file_name(id), OpenMode::Read).unwrap().len().unwrap()
+}
+
 fn sealed(dir: &fs::Dir) -> Vec<u32> {
     let ids = segment::list_ids(dir).unwrap();
     ids[..ids.len() - 1].to_vec()
@@ -223,6 +227,8 @@ proptest! {
                         _ => {}
                     }
                     index = reopen(&dir);
+                    let sealed_bytes = sealed(&dir).iter().map(|&id| segment_len(&dir, id)).sum::<u64>();
+                    prop_assert_eq!(index.sealed_bytes(), Some(sealed_bytes), "the chain's footers count the sealed bytes");
                 }
                 Op::Prefix => {
                     log.fsync().unwrap();
@@ -328,6 +334,7 @@ fn a_prefix_table_that_ends_inside_a_frame_is_given_up() {
         segments: 1,
         last_len: end,
         last_tail: u32::from_le_bytes(last_tail),
+        run_bytes: Some(end),
         live_after: 1_000,
         live_bytes_after: 1_000,
         max_txid: 0,
@@ -433,4 +440,64 @@ fn damage_after_a_prefix_table_is_judged_as_any_torn_tail() {
         assert_eq!(db.try_len().unwrap(), usize::from(keys) + 1);
         assert_eq!(db.get(b"after").unwrap(), Some(b"repair".to_vec()));
     }
+}
+
+/// Open counts the sealed segments' bytes (what the compaction policy
+/// weighs) from the chain's footers: the same as the segments' lengths,
+/// through merged runs and a compaction. A version 2 table (written
+/// before footers had the run's bytes) is still read, and for a run of
+/// several segments open counts them from the segments.
+#[test]
+fn open_counts_the_sealed_bytes_from_the_tables() {
+    let td = tempfile::tempdir().unwrap();
+    let options = Options::new().index_files(true).segment_bytes_max(600).no_auto_compact();
+    let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+    let on_disk =
+        |dir: &fs::Dir| segment::list_ids(dir).unwrap().iter().map(|&id| segment_len(dir, id)).sum::<u64>();
+    let mut db = crate::DataWal::open_with(td.path(), options).unwrap();
+    for i in 0..200u8 {
+        db.put(&[b'k', i % 50], &[i; 30]).unwrap();
+    }
+    drop(db);
+    let db = crate::DataWal::open_with(td.path(), options).unwrap();
+    let tables = names(&dir, segment::INDEX_EXT);
+    assert!(tables.len() < sealed(&dir).len(), "merged runs: {tables:?} over {:?}", sealed(&dir));
+    assert_eq!(db.log().log_bytes(), on_disk(&dir));
+    drop(db);
+
+    // The oldest table (a merged run) as version 2 wrote it.
+    let oldest = tables.first().unwrap();
+    let mut file = dir.open_file(oldest, OpenMode::Existing).unwrap();
+    let footer = crate::table::tests::as_version_2(&file);
+    let v3_len = file.len().unwrap();
+    file.set_len(v3_len - crate::table::FOOTER_LEN as u64).unwrap();
+    file.write_all_at(&footer, v3_len - crate::table::FOOTER_LEN as u64).unwrap();
+    drop(file);
+    let id = segment::parse_index_filename(oldest).unwrap();
+    let mut db = crate::DataWal::open_with(td.path(), options).unwrap();
+    let table =
+        Table::open(&dir, id, segment_len(&dir, id), segment_tail(&dir, id)).unwrap().expect("still read");
+    assert!(table.meta().segments > 1 && table.meta().run_bytes.is_none());
+    assert_eq!(db.log().log_bytes(), on_disk(&dir), "counted from the segments");
+    for i in 150..200u8 {
+        assert_eq!(db.get(&[b'k', i % 50]).unwrap(), Some(vec![i; 30]));
+    }
+
+    db.compact().unwrap();
+    db.put(b"after", b"compaction").unwrap();
+    db.rotate().unwrap();
+    drop(db);
+    let db = crate::DataWal::open_with(td.path(), options).unwrap();
+    assert_eq!(db.log().log_bytes(), on_disk(&dir), "after a compaction");
+}
+
+fn names(dir: &fs::Dir, ext: &str) -> Vec<String> {
+    let mut names: Vec<String> =
+        dir.list().unwrap().into_iter().map(|(n, _)| n).filter(|n| n.ends_with(ext)).collect();
+    names.sort();
+    names
+}
+
+fn segment_tail(dir: &fs::Dir, id: u32) -> u32 {
+    segment::len_and_tail(&dir.open_file(&segment::segment_file_name(id), OpenMode::Read).unwrap()).unwrap().1
 }

@@ -210,6 +210,7 @@ impl DataWal {
                     segments: 1,
                     last_len: output.len(),
                     last_tail: output.tail(),
+                    run_bytes: Some(output.len()),
                     live_after: output.keys(),
                     live_bytes_after: live_bytes,
                     max_txid: output.max_txid(),

@@ -93,6 +93,13 @@ impl replay::Visitor for Load {
         }
     }
 
+    fn sealed_bytes(&self) -> Option<u64> {
+        match self {
+            Load::Memory(_) => None,
+            Load::Disk(disk) => disk.index.sealed_bytes(),
+        }
+    }
+
     fn record(&mut self, rref: RecordRef, record_type: RecordType, key: &[u8]) {
         match self {
             Load::Memory(load) => load.record(rref, record_type, key),

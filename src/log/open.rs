@@ -145,18 +145,10 @@ impl RecordLog {
         listed
     }
 
-    /// Bytes of the segments `ids` (the last is the active one): all of
-    /// them, and the sealed ones.
-    fn segment_bytes(dir: &fs::Dir, ids: &[u32]) -> Result<(u64, u64), Error> {
-        let (mut all, mut sealed) = (0u64, 0u64);
-        for (i, &id) in ids.iter().enumerate() {
-            let len = dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?;
-            all += len;
-            if i + 1 < ids.len() {
-                sealed += len;
-            }
-        }
-        Ok((all, sealed))
+    /// Bytes of the segments `ids`.
+    fn segment_bytes(dir: &fs::Dir, ids: &[u32]) -> Result<u64, Error> {
+        ids.iter()
+            .try_fold(0, |sum, &id| Ok(sum + dir.open_file(&segment_file_name(id), OpenMode::Read)?.len()?))
     }
 
     /// Recovery: lock, list, replay every frame through `visit`, find the end.
@@ -179,18 +171,31 @@ impl RecordLog {
         // Sized before replay: growing it while replay holds a large frame
         // can strand that frame's freed memory (heap fragmentation), which
         // tests/memory.rs measures.
-        let (log_bytes, sealed_bytes) = Self::segment_bytes(&dir, &ids)?;
-        tee.boundaries.reserve(log_bytes / CHECKPOINT_BYTES + ids.len() as u64);
+        // An on-disk index reads only the active segment; its tables count
+        // the sealed segments' bytes (an open then opens no sealed segment
+        // but the chain's last ones: issue 28, docs/index.md).
+        let (sealed, active_ids) = ids.split_at(ids.len() - 1);
+        let active_bytes = Self::segment_bytes(&dir, active_ids)?;
+        let sealed_counted = match tee.inner.takes_sealed() {
+            true => None,
+            false => Some(Self::segment_bytes(&dir, sealed)?),
+        };
+        let checkpoints = (sealed_counted.unwrap_or(0) + active_bytes) / CHECKPOINT_BYTES;
+        tee.boundaries.reserve(checkpoints + ids.len() as u64);
         let (report, pending_repair) = replay::replay(
             &dir,
             &ids,
-            log_bytes - sealed_bytes,
+            active_bytes,
             &seals,
             options.damage_policy(),
             options.hints(),
             &mut tee,
         )?;
         crate::sched::point("open: replayed");
+        let sealed_bytes = match sealed_counted.or_else(|| tee.inner.sealed_bytes()) {
+            Some(bytes) => bytes,
+            None => Self::segment_bytes(&dir, sealed)?,
+        };
         // Removed since the listing (a compaction): `NotFound`, and the
         // open lists again (`open_in_retrying`).
         let mut active = dir.open_file(&segment_file_name(active_id), OpenMode::Existing)?;

@@ -48,9 +48,16 @@ use filter::{Probe, FILTER_BYTES};
 pub(crate) const BLOCK_BYTES: usize = 4096;
 
 pub(crate) const MAGIC: [u8; 4] = *b"DWIX";
-/// 2: filter blocks (version 1 tables are rebuilt like any the code cannot use).
-const VERSION: u16 = 2;
-pub(crate) const FOOTER_LEN: usize = 108;
+/// 2: filter blocks (version 1 tables are rebuilt like any the code cannot
+/// use). 3: the run's bytes (`Meta::run_bytes`) in a footer 8 bytes longer;
+/// version 2 tables are still read.
+const VERSION: u16 = 3;
+pub(crate) const FOOTER_LEN: usize = 116;
+/// A version 2 footer: version 3's without `run_bytes`.
+const FOOTER_V2_LEN: usize = 108;
+/// `run_bytes` as written when it is not known (a merge of a version 2
+/// table of several segments).
+const RUN_BYTES_UNKNOWN: u64 = u64::MAX;
 const CRC_LEN: usize = 4;
 /// A filter block in the file: its bits and its CRC.
 const FILTER_BLOCK_LEN: u64 = (FILTER_BYTES + CRC_LEN) as u64;
@@ -73,6 +80,13 @@ pub(crate) struct Meta {
     /// frame's CRC; 0 for an empty segment).
     pub last_len: u64,
     pub last_tail: u32,
+    /// The bytes of the run's segments, if known (every table this code
+    /// writes knows them; a version 2 table of several segments does not):
+    /// with them, open counts the store's sealed bytes from the chain's
+    /// footers instead of opening every segment. Sealed segments never
+    /// change, so a valid table's count is exact; a forged one misleads
+    /// only when the compaction policy runs (`DataWal::auto_compact`).
+    pub run_bytes: Option<u64>,
     /// Live keys, and their frames' bytes, in the store once the run is
     /// applied over everything older: what `len()` and the compaction
     /// policy read without reading a key.
@@ -151,20 +165,29 @@ fn encode_footer(f: &Footer) -> [u8; FOOTER_LEN] {
     b[88..96].copy_from_slice(&raw.offset.to_le_bytes());
     b[96..100].copy_from_slice(&raw.len.to_le_bytes());
     b[100..104].copy_from_slice(&f.filters.to_le_bytes());
+    b[104..112].copy_from_slice(&m.run_bytes.unwrap_or(RUN_BYTES_UNKNOWN).to_le_bytes());
     let crc = crc32c::crc32c(&b[..FOOTER_LEN - CRC_LEN]);
     b[FOOTER_LEN - CRC_LEN..].copy_from_slice(&crc.to_le_bytes());
     b
 }
 
-/// The footer, if these bytes are one (magic, version, CRC, bounds).
-fn decode_footer(b: &[u8; FOOTER_LEN], file_len: u64) -> Option<Footer> {
-    let crc = u32_at(b, FOOTER_LEN - CRC_LEN);
-    if b[0..4] != MAGIC
-        || u16::from_le_bytes([b[4], b[5]]) != VERSION
-        || crc32c::crc32c(&b[..FOOTER_LEN - CRC_LEN]) != crc
-    {
+/// The footer the file ends with, if the last bytes are one (magic,
+/// version, CRC, bounds): a version 3 footer, or else a version 2 one;
+/// with the bytes before it.
+fn decode_footer(end: &[u8; FOOTER_LEN], file_len: u64) -> Option<(Footer, u64)> {
+    let is = |b: &[u8], version: u16| {
+        let crc_at = b.len() - CRC_LEN;
+        b[0..4] == MAGIC
+            && u16::from_le_bytes([b[4], b[5]]) == version
+            && crc32c::crc32c(&b[..crc_at]) == u32_at(b, crc_at)
+    };
+    let (b, run_bytes) = if is(end, VERSION) {
+        (&end[..], Some(u64_at(end, 104)).filter(|&n| n != RUN_BYTES_UNKNOWN))
+    } else if is(&end[FOOTER_LEN - FOOTER_V2_LEN..], 2) {
+        (&end[FOOTER_LEN - FOOTER_V2_LEN..], None)
+    } else {
         return None;
-    }
+    };
     let raw = RecordRef { segment: u32_at(b, 84), offset: u64_at(b, 88), len: u32_at(b, 96) };
     let f = Footer {
         meta: Meta {
@@ -173,6 +196,7 @@ fn decode_footer(b: &[u8; FOOTER_LEN], file_len: u64) -> Option<Footer> {
             segments: u32_at(b, 16),
             last_tail: u32_at(b, 20),
             last_len: u64_at(b, 24),
+            run_bytes,
             live_after: u64_at(b, 32),
             live_bytes_after: u64_at(b, 40),
             max_txid: u64_at(b, 48),
@@ -185,7 +209,7 @@ fn decode_footer(b: &[u8; FOOTER_LEN], file_len: u64) -> Option<Footer> {
         root_len: u32_at(b, 80),
         depth: b[6],
     };
-    let body = file_len.checked_sub(FOOTER_LEN as u64)?;
+    let body = file_len.checked_sub(b.len() as u64)?;
     let root_end = f.root_offset.checked_add(u64::from(f.root_len))?;
     let filter_end = f.data_end.checked_add(u64::from(f.filters) * FILTER_BLOCK_LEN)?;
     let m = &f.meta;
@@ -200,7 +224,7 @@ fn decode_footer(b: &[u8; FOOTER_LEN], file_len: u64) -> Option<Footer> {
             0 => root_end == f.data_end && filter_end == body,
             _ => root_end == body && filter_end <= f.root_offset,
         };
-    sane.then_some(f)
+    sane.then_some((f, body))
 }
 
 fn u32_at(b: &[u8], at: usize) -> u32 {
@@ -283,17 +307,19 @@ impl Table {
             Err(e) => return Err(e),
         };
         let len = file.len()?;
-        if len < FOOTER_LEN as u64 {
+        // The last bytes, right-aligned: a version 2 footer may be all
+        // there is (an empty table).
+        let n = len.min(FOOTER_LEN as u64) as usize;
+        if n < FOOTER_V2_LEN {
             return Ok(None);
         }
         let mut bytes = [0u8; FOOTER_LEN];
-        file.read_exact_at(&mut bytes, len - FOOTER_LEN as u64)?;
-        let Some(footer) = decode_footer(&bytes, len) else { return Ok(None) };
+        file.read_exact_at(&mut bytes[FOOTER_LEN - n..], len - n as u64)?;
+        let Some((footer, body_len)) = decode_footer(&bytes, len) else { return Ok(None) };
         if footer.meta.last != id || !matches(&footer.meta)? {
             return Ok(None);
         }
         let serial = SERIALS.fetch_add(1, Ordering::Relaxed);
-        let body_len = len - FOOTER_LEN as u64;
         let mut table = Table { file, footer, root: None, serial, body_len };
         if footer.root_len > 0 {
             let data = footer.depth == 0;
@@ -440,4 +466,4 @@ impl Iterator for TableIter<'_> {
 }
 
 #[cfg(test)]
-mod tests;
+pub(crate) mod tests;

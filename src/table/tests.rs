@@ -13,6 +13,7 @@ fn meta(last: u32) -> Meta {
         segments: 2,
         last_len: 1000,
         last_tail: 7,
+        run_bytes: Some(2500),
         live_after: 42,
         live_bytes_after: 4200,
         max_txid: 9,
@@ -45,8 +46,12 @@ fn write_table(dir: &fs::Dir, bytes: &[u8]) {
 }
 
 fn check(dir: &fs::Dir, m: &Model, probes: &[Vec<u8>]) {
+    check_as(dir, m, probes, meta(3));
+}
+
+fn check_as(dir: &fs::Dir, m: &Model, probes: &[Vec<u8>], meta: Meta) {
     let table = Table::open(dir, 3, 1000, 7).unwrap().expect("the table");
-    assert_eq!(table.meta(), meta(3));
+    assert_eq!(table.meta(), meta);
     assert_eq!(table.entries(), m.len() as u64);
     // Uncached, then through a cache smaller than the table (evictions)
     // twice (hits): the same answers.
@@ -239,4 +244,36 @@ fn absent_keys_are_answered_by_the_filter() {
     assert!(errors > 0, "some keys' filter bits are in the damaged block");
     let message = table.get(m.keys().find(|k| table.get(k, &BlockCache::new(0)).is_err()).unwrap(), &cache);
     assert!(message.unwrap_err().to_string().contains("CRC mismatch"));
+}
+
+/// The footer `file` ends with, as version 2 wrote it: version 3's first
+/// 104 bytes (version 2's fields), its own version and CRC.
+pub(crate) fn as_version_2(file: &fs::File) -> Vec<u8> {
+    let len = file.len().unwrap();
+    let mut v3 = [0u8; FOOTER_LEN];
+    file.read_exact_at(&mut v3, len - FOOTER_LEN as u64).unwrap();
+    let mut v2 = v3[..FOOTER_V2_LEN - CRC_LEN].to_vec();
+    v2[4..6].copy_from_slice(&2u16.to_le_bytes());
+    let crc = crc32c::crc32c(&v2);
+    v2.extend_from_slice(&crc.to_le_bytes());
+    v2
+}
+
+/// Version 2 tables (no `run_bytes`) are read: the same entries, the run's
+/// bytes unknown. A version 3 footer says them.
+#[test]
+fn a_version_2_table_is_read_without_its_runs_bytes() {
+    let td = tempfile::tempdir().unwrap();
+    let dir = fs::Dir::open_ambient(td.path(), false).unwrap();
+    let m = model((0u32..3_000).map(|i| i.to_be_bytes().to_vec()));
+    write_model(&dir, &m);
+    assert_eq!(Table::open(&dir, 3, 1000, 7).unwrap().unwrap().meta().run_bytes, Some(2500));
+    let mut file = dir.open_file(&crate::segment::index_file_name(3), OpenMode::Existing).unwrap();
+    let v2 = as_version_2(&file);
+    let len = file.len().unwrap();
+    file.set_len(len - FOOTER_LEN as u64).unwrap();
+    file.write_all_at(&v2, len - FOOTER_LEN as u64).unwrap();
+    drop(file);
+    let probes: Vec<Vec<u8>> = m.keys().step_by(97).cloned().collect();
+    check_as(&dir, &m, &probes, Meta { run_bytes: None, ..meta(3) });
 }
