@@ -18,8 +18,9 @@
 //! [`ErrorKind`] callers can match.
 
 // The exceptions, each a single call with its SAFETY comment: pread,
-// pwrite and fstat under WASI, in `fs/wasi.rs` (no safe stable API), and a cache prefetch
-// hint in `keydir` (x86-64 intrinsics are `unsafe` to call).
+// pwrite, fstat and wasi-libc's preopen lookup under WASI, in `fs/wasi.rs`
+// (no safe stable API), and a cache prefetch hint in `keydir` (x86-64
+// intrinsics are `unsafe` to call).
 #![deny(unsafe_code)]
 #![deny(rust_2018_idioms)]
 

@@ -101,7 +101,12 @@ impl DirBackend for Wasi {
         Self::open_ambient(&path)
     }
 
+    /// Straight from `wasi:filesystem` where the directory's preopen is
+    /// known ([`raw::open_dir`]); else through wasi-libc.
     fn list(&self) -> io::Result<Vec<(String, EntryKind)>> {
+        if let Some(dir) = raw::open_dir(&self.0) {
+            return raw::list(&dir, |name| self.kind(name));
+        }
         listing(std::fs::read_dir(&self.0)?, |e| {
             let ft = e.file_type()?;
             Ok((e.file_name(), kind_of(ft.is_file(), ft.is_dir())))
@@ -149,7 +154,7 @@ fn offset_arg(offset: u64) -> io::Result<libc::off_t> {
 }
 
 impl FileBackend for WasiFile {
-    #[allow(unsafe_code)] // one of the crate's four unsafe calls (see lib.rs)
+    #[allow(unsafe_code)] // one of the crate's five unsafe calls (see lib.rs)
     fn read_at(&self, buf: &mut [u8], offset: u64) -> io::Result<usize> {
         let offset = offset_arg(offset)?;
         // SAFETY: `buf` is valid for `buf.len()` writable bytes and `self`
@@ -158,7 +163,7 @@ impl FileBackend for WasiFile {
         usize::try_from(n).map_err(|_| io::Error::last_os_error())
     }
 
-    #[allow(unsafe_code)] // one of the crate's four unsafe calls (see lib.rs)
+    #[allow(unsafe_code)] // one of the crate's five unsafe calls (see lib.rs)
     fn write_at(&self, buf: &[u8], offset: u64) -> io::Result<usize> {
         let offset = offset_arg(offset)?;
         // SAFETY: as in `read_at`, for `buf.len()` readable bytes.
@@ -167,7 +172,7 @@ impl FileBackend for WasiFile {
     }
 
     /// One host call (`Metadata` has no link count on WASI yet).
-    #[allow(unsafe_code)] // one of the crate's four unsafe calls (see lib.rs)
+    #[allow(unsafe_code)] // one of the crate's five unsafe calls (see lib.rs)
     fn len_and_links(&self) -> io::Result<(u64, u64)> {
         let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();
         // SAFETY: `stat` is valid for writing a `libc::stat`, which fstat
@@ -212,5 +217,115 @@ impl FileBackend for WasiFile {
 impl Drop for WasiFile {
     fn drop(&mut self) {
         let _ = self.unlock();
+    }
+}
+
+/// Directory listings through `wasi:filesystem` itself. wasi-libc's
+/// `readdir` makes two host calls an entry (`read-directory-entry`, then
+/// `metadata-hash-at` for its inode number, which nothing here reads); a
+/// store's listing is its largest host-call cost at open (issue 28: 350
+/// entries in a store of 10 M keys, two calls each, while the store is
+/// owned). Here it is one call an entry.
+mod raw {
+    use std::ffi::{c_char, c_int, CStr, CString};
+    use std::io;
+    use std::path::Path;
+
+    use wasi::filesystem::preopens;
+    use wasi::filesystem::types::{
+        Descriptor, DescriptorFlags, DescriptorType, ErrorCode, OpenFlags, PathFlags,
+    };
+
+    use crate::fs::EntryKind;
+
+    extern "C" {
+        /// wasi-libc's own resolution of a path (interpreted from the root,
+        /// as every path is in a program that never changes directory) to a
+        /// preopen: its fd, the preopen's name as wasi-libc keeps it, and
+        /// the rest of the path ("." for the preopen itself).
+        fn __wasilibc_find_abspath(
+            path: *const c_char,
+            prefix: *mut *const c_char,
+            rest: *mut *const c_char,
+        ) -> c_int;
+    }
+
+    thread_local! {
+        /// The preopens, each a descriptor of this instance's own and its
+        /// name. Read once: `get-directories` makes new handles each call.
+        static PREOPENS: Vec<(Descriptor, String)> = preopens::get_directories();
+    }
+
+    /// A preopen's name as wasi-libc keeps it: without leading `/`, `./`,
+    /// or a lone `.`.
+    fn stripped(mut name: &str) -> &str {
+        loop {
+            name = match name {
+                _ if name.starts_with('/') => &name[1..],
+                _ if name.starts_with("./") => &name[2..],
+                "." => "",
+                _ => return name,
+            }
+        }
+    }
+
+    /// The directory at `path`, opened through the preopen wasi-libc would
+    /// open it through; `None` (the caller goes through wasi-libc) when it
+    /// resolves to no preopen, to one whose name two preopens share, or
+    /// the open fails.
+    #[allow(unsafe_code)] // one of the crate's five unsafe calls (see lib.rs)
+    pub(super) fn open_dir(path: &Path) -> Option<Descriptor> {
+        let c_path = CString::new(path.to_str()?).ok()?;
+        let (mut prefix, mut rest) = (std::ptr::null(), std::ptr::null());
+        // SAFETY: `c_path` is a valid C string for the call; on success the
+        // two outputs point to C strings that wasi-libc keeps (the preopen's
+        // name) or that point into `c_path`, both read before `c_path` goes.
+        let (prefix, rest) = unsafe {
+            if __wasilibc_find_abspath(c_path.as_ptr(), &mut prefix, &mut rest) < 0 {
+                return None;
+            }
+            (CStr::from_ptr(prefix).to_str().ok()?.to_owned(), CStr::from_ptr(rest).to_str().ok()?.to_owned())
+        };
+        PREOPENS.with(|preopens| {
+            let mut named = preopens.iter().filter(|(_, name)| stripped(name) == prefix);
+            let (preopen, _) = named.next()?;
+            if named.next().is_some() {
+                return None;
+            }
+            let flags = DescriptorFlags::READ;
+            preopen.open_at(PathFlags::SYMLINK_FOLLOW, &rest, OpenFlags::DIRECTORY, flags).ok()
+        })
+    }
+
+    /// The entries of `dir`; `kind` for one whose type the host does not say.
+    pub(super) fn list(
+        dir: &Descriptor,
+        kind: impl Fn(&str) -> io::Result<EntryKind>,
+    ) -> io::Result<Vec<(String, EntryKind)>> {
+        let entries = dir.read_directory().map_err(error)?;
+        let mut out = Vec::new();
+        while let Some(entry) = entries.read_directory_entry().map_err(error)? {
+            let entry_kind = match entry.type_ {
+                DescriptorType::RegularFile => EntryKind::File,
+                DescriptorType::Directory => EntryKind::Dir,
+                DescriptorType::Unknown => kind(&entry.name)?,
+                _ => EntryKind::Other,
+            };
+            out.push((entry.name, entry_kind));
+        }
+        Ok(out)
+    }
+
+    /// The error as std reports it (a vanished entry is `NotFound`, which
+    /// `Dir::list` retries).
+    fn error(code: ErrorCode) -> io::Error {
+        let kind = match code {
+            ErrorCode::NoEntry => io::ErrorKind::NotFound,
+            ErrorCode::Access | ErrorCode::NotPermitted => io::ErrorKind::PermissionDenied,
+            ErrorCode::NotDirectory => io::ErrorKind::NotADirectory,
+            ErrorCode::Interrupted => io::ErrorKind::Interrupted,
+            _ => io::ErrorKind::Other,
+        };
+        io::Error::new(kind, format!("wasi:filesystem: {code:?}"))
     }
 }
