@@ -171,7 +171,8 @@ impl FileBackend for WasiFile {
         usize::try_from(n).map_err(|_| io::Error::last_os_error())
     }
 
-    /// One host call (`Metadata` has no link count on WASI yet).
+    /// wasi-libc's `fstat` (std's `Metadata` has no link count on WASI
+    /// yet): two host calls, `stat` and `metadata-hash` (for `st_ino`).
     #[allow(unsafe_code)] // one of the crate's five unsafe calls (see lib.rs)
     fn len_and_links(&self) -> io::Result<(u64, u64)> {
         let mut stat = std::mem::MaybeUninit::<libc::stat>::uninit();

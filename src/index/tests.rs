@@ -467,12 +467,7 @@ fn open_counts_the_sealed_bytes_from_the_tables() {
 
     // The oldest table (a merged run) as version 2 wrote it.
     let oldest = tables.first().unwrap();
-    let mut file = dir.open_file(oldest, OpenMode::Existing).unwrap();
-    let footer = crate::table::tests::as_version_2(&file);
-    let v3_len = file.len().unwrap();
-    file.set_len(v3_len - crate::table::FOOTER_LEN as u64).unwrap();
-    file.write_all_at(&footer, v3_len - crate::table::FOOTER_LEN as u64).unwrap();
-    drop(file);
+    crate::table::tests::make_version_2(&mut dir.open_file(oldest, OpenMode::Existing).unwrap());
     let id = segment::parse_index_filename(oldest).unwrap();
     let mut db = crate::DataWal::open_with(td.path(), options).unwrap();
     let table =

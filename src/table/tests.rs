@@ -246,17 +246,18 @@ fn absent_keys_are_answered_by_the_filter() {
     assert!(message.unwrap_err().to_string().contains("CRC mismatch"));
 }
 
-/// The footer `file` ends with, as version 2 wrote it: version 3's first
-/// 104 bytes (version 2's fields), its own version and CRC.
-pub(crate) fn as_version_2(file: &fs::File) -> Vec<u8> {
-    let len = file.len().unwrap();
+/// Rewrite the footer `file` ends with as version 2 wrote it: version 3's
+/// first 104 bytes (version 2's fields), its own version and CRC.
+pub(crate) fn make_version_2(file: &mut fs::File) {
+    let at = file.len().unwrap() - FOOTER_LEN as u64;
     let mut v3 = [0u8; FOOTER_LEN];
-    file.read_exact_at(&mut v3, len - FOOTER_LEN as u64).unwrap();
+    file.read_exact_at(&mut v3, at).unwrap();
     let mut v2 = v3[..FOOTER_V2_LEN - CRC_LEN].to_vec();
     v2[4..6].copy_from_slice(&2u16.to_le_bytes());
     let crc = crc32c::crc32c(&v2);
     v2.extend_from_slice(&crc.to_le_bytes());
-    v2
+    file.set_len(at).unwrap();
+    file.write_all_at(&v2, at).unwrap();
 }
 
 /// Version 2 tables (no `run_bytes`) are read: the same entries, the run's
@@ -268,12 +269,7 @@ fn a_version_2_table_is_read_without_its_runs_bytes() {
     let m = model((0u32..3_000).map(|i| i.to_be_bytes().to_vec()));
     write_model(&dir, &m);
     assert_eq!(Table::open(&dir, 3, 1000, 7).unwrap().unwrap().meta().run_bytes, Some(2500));
-    let mut file = dir.open_file(&crate::segment::index_file_name(3), OpenMode::Existing).unwrap();
-    let v2 = as_version_2(&file);
-    let len = file.len().unwrap();
-    file.set_len(len - FOOTER_LEN as u64).unwrap();
-    file.write_all_at(&v2, len - FOOTER_LEN as u64).unwrap();
-    drop(file);
+    make_version_2(&mut dir.open_file(&crate::segment::index_file_name(3), OpenMode::Existing).unwrap());
     let probes: Vec<Vec<u8>> = m.keys().step_by(97).cloned().collect();
     check_as(&dir, &m, &probes, Meta { run_bytes: None, ..meta(3) });
 }
