@@ -256,6 +256,13 @@ class NodeHost {
         return null;
       case "kv.set-if-absent":
         return h.setIfAbsent(bytesOf(s.key), bytesOf(s.value));
+      case "kv.put-expiring":
+        h.putExpiring(bytesOf(s.key), bytesOf(s.value), BigInt(s["ttl-ms"]));
+        return null;
+      case "kv.expires-at": {
+        const at = h.expiresAt(bytesOf(s.key));
+        return at === undefined ? null : at > BigInt(Date.now()) ? "ahead" : "passed";
+      }
       case "kv.get-versioned": {
         const v = h.getVersioned(bytesOf(s.key));
         return v === undefined ? null : [canon(v[0]), num(v[1])];
@@ -429,6 +436,9 @@ function hostFileOp(root, op, s) {
       fs.writeFileSync(p("file"), data);
       return null;
     }
+    case "host.sleep":
+      Atomics.wait(new Int32Array(new SharedArrayBuffer(4)), 0, 0, s.ms);
+      return null;
     case "host.write":
       fs.writeFileSync(p("file"), bytesOf(s.bytes));
       return null;

@@ -280,6 +280,15 @@ impl kv::GuestStore for StoreHandle {
         with(&self.0, |s| s.put_if_absent(&key, &value))
     }
 
+    fn put_expiring(&self, key: Vec<u8>, value: Vec<u8>, ttl_ms: u64) -> Result<()> {
+        with(&self.0, |s| s.put_expiring(&key, &value, std::time::Duration::from_millis(ttl_ms)))
+    }
+
+    fn expires_at(&self, key: Vec<u8>) -> Result<Option<u64>> {
+        let at = with(&self.0, |s| s.expires_at(&key))?;
+        Ok(at.map(|at| at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64)))
+    }
+
     fn get_versioned(&self, key: Vec<u8>) -> Result<Option<(Vec<u8>, u64)>> {
         with(&self.0, |s| s.get_versioned(&key))
     }

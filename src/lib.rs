@@ -53,7 +53,7 @@ pub use error::{Error, ErrorKind};
 #[allow(unsafe_code)]
 mod component;
 pub use format::{RecordType, MAX_KEY_LEN, MAX_PAYLOAD_LEN, WIRE_VERSION};
-pub use kv::{BatchOp, CompactionStats, DataWal, ItemPage, KeyPage};
+pub use kv::{BatchOp, CompactionStats, DataWal, ItemPage, KeyPage, EXPIRING_KEY_LEN_MAX, TTL_MAX};
 pub use lease::LEASE_MIN;
 pub use log::{Cursor, RecordIter, RecordLog, ScanPage, PAGE_ENTRIES_MAX};
 pub use options::{Options, BATCH_BYTES_MAX};

@@ -66,12 +66,19 @@ impl RecordLogReader {
     /// latest Put or Delete is (memory: one frame, as for
     /// [`RecordLogReader::scan_iter`]); then that Put is read again and
     /// verified like [`DataWal::get`] (CRC, type, key, size). Same rules as
-    /// a scan: ends at a torn tail, fails on damage.
+    /// a scan: ends at a torn tail, fails on damage. A key whose expiry
+    /// ([`DataWal::put_expiring`](crate::DataWal::put_expiring)) has come by the wall clock is absent,
+    /// and so are the expiry entries themselves.
     ///
     /// [`DataWal`]: crate::DataWal
     /// [`DataWal::get`]: crate::DataWal::get
     pub fn get(&self, key: &[u8]) -> Result<Option<Vec<u8>>> {
+        if crate::kv::expiry::is_reserved(key) {
+            return Ok(None);
+        }
         let mut latest = None;
+        // The key's expiry entries as the frames go by (`kv::expiry`).
+        let mut expiring = crate::kv::expiry::Expiring::default();
         // The scan (and its frame buffer) is gone before the value is read.
         {
             let mut scan = self.scan()?;
@@ -82,8 +89,13 @@ impl RecordLogReader {
                         RecordType::Delete => latest = None,
                         RecordType::Raw => {}
                     }
+                } else if crate::kv::expiry::parse(frame.key).is_some_and(|(_, k)| k == key) {
+                    expiring.note(frame.header.record_type, frame.key);
                 }
             }
+        }
+        if expiring.hides(key, crate::kv::expiry::wall_ms()) {
+            return Ok(None);
         }
         let Some(rref) = latest else { return Ok(None) };
         let at = self.segments.binary_search(&rref.segment).expect("a segment of the snapshot");

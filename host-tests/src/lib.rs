@@ -176,21 +176,59 @@ fn no_trap<T>(r: wasmtime::Result<Result<T, GuestError>>) -> Result<T, GuestErro
 /// component, `host_dir` preopened read-write as [`GUEST_ROOT`]: the host
 /// every [`Sandbox`] is, also used by the benches' other guests.
 pub fn wasi_host(host_dir: &Path) -> Result<(Store<HostState>, Linker<HostState>)> {
+    wasi_host_with_clock(host_dir, None)
+}
+
+/// [`wasi_host`] whose `wasi:clocks/wall-clock` reads `clock` when given.
+fn wasi_host_with_clock(
+    host_dir: &Path,
+    clock: Option<WallClock>,
+) -> Result<(Store<HostState>, Linker<HostState>)> {
     let mut linker = Linker::<HostState>::new(engine());
     wasmtime_wasi::p2::add_to_linker_sync(&mut linker)?;
-    let ctx = WasiCtxBuilder::new()
+    let mut builder = WasiCtxBuilder::new();
+    builder
         .inherit_stderr()
         // A synchronous host: run file I/O on this thread instead of
         // handing each call to a blocking-task pool.
         .allow_blocking_current_thread(true)
-        .preopened_dir(host_dir, GUEST_ROOT, FsPerms::ReadWrite)?
-        .build();
+        .preopened_dir(host_dir, GUEST_ROOT, FsPerms::ReadWrite)?;
+    if let Some(clock) = clock {
+        builder.wall_clock(clock);
+    }
+    let ctx = builder.build();
     Ok((Store::new(engine(), HostState { ctx, table: ResourceTable::new() }), linker))
+}
+
+/// A wall clock the test sets (ms since the Unix epoch), shared by every
+/// instance given a clone: `wasi:clocks/wall-clock` for expiry tests.
+#[derive(Clone, Default)]
+pub struct WallClock(std::sync::Arc<std::sync::atomic::AtomicU64>);
+
+impl WallClock {
+    pub fn set_ms(&self, at_ms: u64) {
+        self.0.store(at_ms, std::sync::atomic::Ordering::SeqCst);
+    }
+}
+
+impl wasmtime_wasi::HostWallClock for WallClock {
+    fn resolution(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(1)
+    }
+
+    fn now(&self) -> std::time::Duration {
+        std::time::Duration::from_millis(self.0.load(std::sync::atomic::Ordering::SeqCst))
+    }
 }
 
 impl Sandbox {
     pub fn new(host_dir: &Path) -> Result<Sandbox> {
-        let (mut store, linker) = wasi_host(host_dir)?;
+        Sandbox::with_clock(host_dir, None)
+    }
+
+    /// A sandbox whose wall clock is `clock` (else the host's).
+    pub fn with_clock(host_dir: &Path, clock: Option<WallClock>) -> Result<Sandbox> {
+        let (mut store, linker) = wasi_host_with_clock(host_dir, clock)?;
         let engine = bindings::Engine::instantiate(&mut store, component(), &linker)?;
         Ok(Sandbox { store, engine })
     }
@@ -284,6 +322,26 @@ impl Sandbox {
 
     pub fn kv_delete(&mut self, h: &StoreHandle, key: &[u8]) -> Result<(), GuestError> {
         no_trap(self.engine.datawal_store_kv().store().call_delete(&mut self.store, h.0, key))
+    }
+
+    pub fn kv_put_expiring(
+        &mut self,
+        h: &StoreHandle,
+        key: &[u8],
+        value: &[u8],
+        ttl_ms: u64,
+    ) -> Result<(), GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_put_expiring(
+            &mut self.store,
+            h.0,
+            key,
+            value,
+            ttl_ms,
+        ))
+    }
+
+    pub fn kv_expires_at(&mut self, h: &StoreHandle, key: &[u8]) -> Result<Option<u64>, GuestError> {
+        no_trap(self.engine.datawal_store_kv().store().call_expires_at(&mut self.store, h.0, key))
     }
 
     pub fn kv_get_versioned(

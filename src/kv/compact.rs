@@ -72,13 +72,16 @@ impl DataWal {
             Ok::<_, Error>(Some((plan, live, high_water)))
         })?;
         let Some((plan, live, high_water)) = begun else { return Ok(CompactionStats::default()) };
+        // Expiry entries are copied as keys; the stats count the user's.
+        let mut entries = 0;
         let copied = match live {
             Some(mut live) => {
                 // Log order: txids ascend through the output, as through any segment.
                 live.sort_unstable_by_key(|(_, r)| (r.segment, r.offset));
+                entries = live.iter().filter(|(key, _)| super::expiry::is_reserved(key)).count() as u64;
                 self.copy_live(plan, &live, &high_water).map(|(output, moved)| (output, Some((live, moved))))
             }
-            None => self.copy_in_key_order(plan, &high_water).map(|output| (output, None)),
+            None => self.copy_in_key_order(plan, &high_water, &mut entries).map(|output| (output, None)),
         };
         let (output, moved) = match copied {
             Ok(done) => done,
@@ -88,7 +91,7 @@ impl DataWal {
             }
         };
         let stats = CompactionStats {
-            live_keys: output.keys(),
+            live_keys: output.keys() - entries,
             records_written: output.records(),
             bytes_written: output.len(),
         };
@@ -176,6 +179,7 @@ impl DataWal {
         &mut self,
         plan: crate::log::CompactionPlan,
         high_water: &HighWater,
+        entries: &mut u64,
     ) -> Result<crate::log::CompactionOutput, Error> {
         // Sizes the table's filter; more entries only raise its false
         // positive rate.
@@ -194,6 +198,7 @@ impl DataWal {
             |table| {
                 for entry in keys.live_walk(plan.last_input)? {
                     let (key, rref) = entry?;
+                    *entries += u64::from(super::expiry::is_reserved(&key));
                     let (frame, header) = super::read::read_frame_in(readers, log, &key, rref)?;
                     let copy = output.push(&frame, RecordType::Put, &key, header.txid)?;
                     table.push(&key, RecordType::Put, copy)?;
@@ -273,14 +278,15 @@ impl DataWal {
         let options = self.log.options();
         let mut out = RecordLog::open_in(parent.open_subdir(tmp, true)?, options, &mut ())?;
         let mut stats = CompactionStats::default();
-        let refs = self.stored_refs(None, usize::MAX)?;
+        let refs = self.stored_refs()?;
         for (key, rref) in refs {
             let Some(value) = self.read_live(&key, rref)? else { continue };
             let written = out.try_append_record(RecordType::Put, &key, &value)?;
             stats.records_written += 1;
             stats.bytes_written += u64::from(written.len);
+            // An expiry entry goes with its key: not a key of the user's.
+            stats.live_keys += u64::from(!super::expiry::is_reserved(&key));
         }
-        stats.live_keys = stats.records_written;
         if options.hint_files || options.index_files {
             // Seal the copy so its one segment gets a hint (or, at its first
             // open, a table): open then reads keys and refs only.

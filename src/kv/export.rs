@@ -45,8 +45,9 @@ impl DataWal {
         let mut line = String::new();
         let mut pending = Vec::with_capacity(EXPORT_BUFFER_BYTES);
         let mut written = 0u64;
-        let refs = self.stored_refs(None, usize::MAX)?;
-        for (key, rref) in refs {
+        let refs = self.stored_refs()?;
+        // Pairs only: an expiry is not part of the export.
+        for (key, rref) in refs.into_iter().filter(|(key, _)| !super::expiry::is_reserved(key)) {
             let Some(value) = self.read_live(&key, rref)? else { continue };
             line.clear();
             line.push_str("{\"key_b64\":\"");

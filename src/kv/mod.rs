@@ -29,15 +29,17 @@ use crate::record::{BatchRecord, RecordRef};
 use crate::segment::into_value;
 
 mod compact;
+pub(crate) mod expiry;
 mod export;
 mod keys;
 mod read;
 mod txn;
 mod walk;
 
-use keys::Keys;
+use keys::{Form, Keys};
 
 pub use compact::CompactionStats;
+pub use expiry::{EXPIRING_KEY_LEN_MAX, TTL_MAX};
 pub use walk::{ItemPage, KeyPage};
 
 /// Key/value store over a [`RecordLog`].
@@ -58,6 +60,9 @@ pub struct DataWal {
     auto_next_at: u64,
     /// The writes of the transaction in progress ([`DataWal::exclusive`]).
     txn: Option<Box<txn::Txn>>,
+    /// The latest time (ms since the epoch) this handle's reads judged
+    /// expiry by: its clock never goes back (`DataWal::now_ms`).
+    clock_ms: std::sync::atomic::AtomicU64,
 }
 
 impl DataWal {
@@ -80,7 +85,7 @@ impl DataWal {
             )));
         }
         let (log, load) = RecordLog::open_in_retrying(dir, options, &mut || keys::Load::new(&options))?;
-        Ok(DataWal {
+        let mut store = DataWal {
             log,
             keys: load.finish(),
             deferred: std::sync::Mutex::new(None),
@@ -88,7 +93,26 @@ impl DataWal {
             depth: 0,
             auto_next_at: 0,
             txn: None,
-        })
+            clock_ms: std::sync::atomic::AtomicU64::new(0),
+        };
+        match store.keys.walk_expiring() {
+            Err(e) if store.repair(&e)? => store.keys.walk_expiring()?,
+            other => other?,
+        }
+        Ok(store)
+    }
+
+    /// The time expiry is judged by, ms since the Unix epoch: the wall
+    /// clock, or the latest time this handle used if the clock went back.
+    fn now_ms(&self) -> u64 {
+        let wall = expiry::wall_ms();
+        self.clock_ms.fetch_max(wall, std::sync::atomic::Ordering::Relaxed).max(wall)
+    }
+
+    /// Whether reads must not show `key` (an expiry entry, or expired).
+    fn hidden(&self, key: &[u8]) -> bool {
+        expiry::is_reserved(key)
+            || !self.keys.expiring.is_empty() && self.keys.expiring.hides(key, self.now_ms())
     }
 
     /// `result`'s value, or (it failed: only on disk) `T::default()`, the
@@ -174,6 +198,22 @@ impl DataWal {
         }
     }
 
+    /// When `key` expires, if it is live and was written with
+    /// [`DataWal::put_expiring`] (any later write without one cleared it).
+    /// Reads other writers' appends first, as `get` does.
+    pub fn expires_at(&mut self, key: &[u8]) -> Result<Option<std::time::SystemTime>> {
+        if let Some(held) = self.held(key) {
+            // Written in this transaction: its expiry is the one it set.
+            let at = held.and_then(|_| self.txn.as_ref().and_then(|t| t.expiry_of(key)));
+            return Ok(at.map(expiry::to_system_time));
+        }
+        self.refresh()?;
+        if self.hidden(key) || self.keys.get(key)?.is_none() {
+            return Ok(None);
+        }
+        Ok(self.keys.expiring.of(key).map(expiry::to_system_time))
+    }
+
     /// Where the live value of `key` is, without reading it. Inside a
     /// transaction, the committed value's (a write held back has none yet).
     pub fn ref_of(&self, key: &[u8]) -> Option<RecordRef> {
@@ -182,6 +222,9 @@ impl DataWal {
 
     /// [`DataWal::ref_of`], failing on a failed index read.
     pub fn try_ref_of(&self, key: &[u8]) -> Result<Option<RecordRef>> {
+        if self.hidden(key) {
+            return Ok(None);
+        }
         Ok(self.keys.get(key)?)
     }
 
@@ -192,6 +235,9 @@ impl DataWal {
             return Ok(value.map(<[u8]>::to_vec));
         }
         self.refresh()?;
+        if self.hidden(key) {
+            return Ok(None);
+        }
         let Some(rref) = self.live_ref(key)? else { return Ok(None) };
         Ok(self.read_live(key, rref)?)
     }
@@ -205,6 +251,9 @@ impl DataWal {
     pub fn get_versioned(&mut self, key: &[u8]) -> Result<Option<(Vec<u8>, u64)>> {
         self.check_versioned(key)?;
         self.refresh()?;
+        if self.hidden(key) {
+            return Ok(None);
+        }
         let Some(rref) = self.live_ref(key)? else { return Ok(None) };
         Ok(self.read_live_frame(key, rref)?.map(|(frame, header)| (into_value(frame, &header), header.txid)))
     }
@@ -213,9 +262,50 @@ impl DataWal {
     /// since this handle last looked, without owning the store. `get`,
     /// `items` and the mutations do it themselves; `contains_key`, `len`,
     /// `keys`, `keys_page` and `ref_of` answer from the last look. Nothing
-    /// to do in single-writer mode.
+    /// to do in single-writer mode. Then keys whose expiry has come are
+    /// deleted ([`DataWal::expire_due`]); if that write fails (another
+    /// writer holds the store past the wait, or the handle is poisoned)
+    /// reads still hide them.
     pub fn refresh(&mut self) -> Result<()> {
-        Ok(self.refresh_keys()?)
+        self.refresh_keys()?;
+        if self.txn.is_none() && self.any_due() {
+            let _ = self.expire_due();
+        }
+        Ok(())
+    }
+
+    /// Delete every key whose expiry has come (and its entry), owning the
+    /// store, in batches: from then on no clock brings it back. Every write
+    /// does this first, and so does [`DataWal::refresh`] (and the reads
+    /// that refresh); reads through `&self` (`len`, `contains_key`, the
+    /// key walks) hide such keys meanwhile. Returns how many it deleted.
+    pub fn expire_due(&mut self) -> Result<usize> {
+        Ok(self.owned_only(|s| s.delete_due())?)
+    }
+
+    /// Whether a key's expiry has come (without reading the clock in a
+    /// store where no key has one: in a component that is a host call).
+    fn any_due(&self) -> bool {
+        !self.keys.expiring.is_empty() && self.keys.expiring.due(self.now_ms()).next().is_some()
+    }
+
+    /// [`DataWal::expire_due`]'s writes, owning the store.
+    fn delete_due(&mut self) -> Result<usize, Error> {
+        let mut deleted = 0;
+        while self.any_due() {
+            let due = self.keys.expiring.purge_ops(self.now_ms(), self.log.batch_bytes_max());
+            let records: Vec<BatchRecord<'_>> = due
+                .iter()
+                .flat_map(|(key, entry)| [key, entry])
+                .map(|key| BatchRecord { record_type: RecordType::Delete, key, payload: b"" })
+                .collect();
+            let keys = &mut self.keys;
+            self.log.try_append_batch(&records, &mut |rref, t, key| {
+                crate::replay::Visitor::record(keys, rref, t, key)
+            })?;
+            deleted += due.len();
+        }
+        Ok(deleted)
     }
 
     /// [`DataWal::refresh`], and what the keys need after the log moved.
@@ -310,8 +400,13 @@ impl DataWal {
         self.log.own(&mut self.keys)?;
         // What catch-up read (others' seals, a compaction) is indexed before
         // `f` looks at the keys: a compaction must not copy from segments
-        // another one removed.
-        if let Err(e) = self.after_log(true) {
+        // another one removed. Then what expired is deleted, before `f`
+        // writes over it or a compaction copies it.
+        let ready = self.after_log(true).and_then(|()| match self.depth == 0 && self.txn.is_none() {
+            true => self.delete_due().map(drop),
+            false => Ok(()),
+        });
+        if let Err(e) = ready {
             self.log.disown()?;
             return Err(e.into());
         }
@@ -346,22 +441,27 @@ impl DataWal {
         }
     }
 
-    /// Write a Put; visible at once, durable after [`DataWal::fsync`].
+    /// Write a Put; visible at once, durable after [`DataWal::fsync`]. A
+    /// key that had an expiry ([`DataWal::put_expiring`]) no longer has one.
     pub fn put(&mut self, key: &[u8], value: &[u8]) -> Result<()> {
         // Refused input never takes ownership (checked again where written).
         format::check_lengths(key.len(), value.len())?;
+        expiry::check_key(key)?;
         if self.hold(&[BatchOp::Put { key, value }])? {
             return Ok(());
         }
         self.owned(|s| {
-            let Keys::Memory(keydir) = &mut s.keys else {
+            if s.keys.expiring.of(key).is_some() {
+                return Ok(s.write_ops(&[BatchOp::Put { key, value }])?);
+            }
+            let Form::Memory(keydir) = &mut s.keys.form else {
                 let rref = s.log.try_append_record(RecordType::Put, key, value)?;
                 s.keys.put(key, rref);
                 return Ok(());
             };
             let hash = keydir.prefetch(key);
             let rref = s.log.try_append_record(RecordType::Put, key, value)?;
-            let Keys::Memory(keydir) = &mut s.keys else { unreachable!("checked above") };
+            let Form::Memory(keydir) = &mut s.keys.form else { unreachable!("checked above") };
             keydir.set_hashed(hash, key, rref);
             Ok(())
         })
@@ -381,13 +481,44 @@ impl DataWal {
         for op in ops {
             let r = op.record();
             format::check_lengths(r.key.len(), r.payload.len())?;
+            expiry::check_key(r.key)?;
         }
         Ok(self.owned(|s| s.write_ops(ops))?)
     }
 
-    /// Write `ops` as one batch, owning the store.
+    /// Put `key` with an expiry `ttl` from now (at least a millisecond):
+    /// from then on every read finds it absent (`get`, `contains_key`,
+    /// `len`, the walks), and the first call that can write deletes it
+    /// ([`DataWal::expire_due`]); compaction drops it. The expiry is kept in
+    /// the log beside the Put, in the same batch (docs/expiry.md): it
+    /// survives restarts and compaction; any later write of the key without
+    /// one clears it. Keys up to [`EXPIRING_KEY_LEN_MAX`] bytes.
+    pub fn put_expiring(&mut self, key: &[u8], value: &[u8], ttl: std::time::Duration) -> Result<()> {
+        format::check_lengths(key.len(), value.len())?;
+        expiry::check_key(key)?;
+        let at = expiry::expires_at(key, ttl, self.now_ms())?;
+        let entry = expiry::entry_key(at, key);
+        let ops = [BatchOp::Put { key, value }, BatchOp::Put { key: &entry, value: b"" }];
+        if self.hold(&ops)? {
+            return Ok(());
+        }
+        Ok(self.owned(|s| s.write_ops(&ops))?)
+    }
+
+    /// Write `ops` as one batch, owning the store, with the expiry entries
+    /// they change ([`expiry::Expiring::expand`]).
     fn write_ops(&mut self, ops: &[BatchOp<'_>]) -> Result<(), Error> {
         let records: Vec<BatchRecord<'_>> = ops.iter().map(BatchOp::record).collect();
+        let (mut records, entries) =
+            match self.keys.expiring.is_empty() && !records.iter().any(|r| expiry::is_reserved(r.key)) {
+                true => (records, Vec::new()),
+                false => self.keys.expiring.expand(&records),
+            };
+        records.extend(entries.iter().map(|(record_type, key)| BatchRecord {
+            record_type: *record_type,
+            key,
+            payload: b"",
+        }));
         let keys = &mut self.keys;
         self.log.try_append_batch(&records, &mut |rref, t, key| {
             crate::replay::Visitor::record(keys, rref, t, key)
@@ -411,10 +542,14 @@ impl DataWal {
     /// the intent) and forget the key.
     pub fn delete(&mut self, key: &[u8]) -> Result<()> {
         format::check_lengths(key.len(), 0)?;
+        expiry::check_key(key)?;
         if self.hold(&[BatchOp::Delete { key }])? {
             return Ok(());
         }
         self.owned(|s| {
+            if s.keys.expiring.of(key).is_some() {
+                return Ok(s.write_ops(&[BatchOp::Delete { key }])?);
+            }
             let rref = s.log.try_append_record(RecordType::Delete, key, b"")?;
             s.keys.delete(key, rref);
             Ok(())
@@ -423,11 +558,16 @@ impl DataWal {
 
     /// Make every write so far durable. Inside a transaction
     /// ([`DataWal::exclusive`]), once it has committed: its writes are
-    /// held back until then.
+    /// held back until then. Keys whose expiry has come are deleted first
+    /// ([`DataWal::expire_due`]), so what reads hid stays hidden after a
+    /// crash, whatever the clock says then.
     pub fn fsync(&mut self) -> Result<()> {
         if let Some(txn) = &mut self.txn {
             txn.sync = true;
             return Ok(());
+        }
+        if self.any_due() {
+            self.expire_due()?;
         }
         self.log.fsync()?;
         self.save_prefix();

@@ -12,7 +12,7 @@ use std::panic::{catch_unwind, resume_unwind, AssertUnwindSafe};
 
 use anyhow::Result;
 
-use super::{BatchOp, DataWal};
+use super::{expiry, BatchOp, DataWal};
 use crate::batch;
 use crate::error::Error;
 use crate::format;
@@ -23,6 +23,9 @@ use crate::record::RecordRef;
 pub(super) struct Txn {
     /// `None`: deleted.
     writes: BTreeMap<Vec<u8>, Option<Vec<u8>>>,
+    /// The expiry each key `put_expiring` wrote here ends with; its
+    /// entry is written at the commit (`Expiring::expand`).
+    expiry: HashMap<Vec<u8>, u64>,
     /// Frame bytes the writes will take.
     bytes: u64,
     /// `fsync` was called inside: sync once the writes are committed.
@@ -42,6 +45,11 @@ impl Txn {
         self.writes.get(key).map(Option::as_deref)
     }
 
+    /// The expiry `key` was written with here, if any.
+    pub fn expiry_of(&self, key: &[u8]) -> Option<u64> {
+        self.expiry.get(key).copied()
+    }
+
     /// Hold back `ops` (later ones on a key win), all of them or, when
     /// the transaction would no longer fit `max` frame bytes with its batch
     /// header (a batch is one write into one segment), none.
@@ -57,6 +65,11 @@ impl Txn {
                 BatchOp::Delete { key } => (key, 0),
             };
             format::check_lengths(key.len(), value_len)?;
+            if expiry::is_reserved(key) {
+                // An entry: its frame, counted once (one per key at most).
+                bytes += frame(key, 0);
+                continue;
+            }
             let old = sizes.get(key).copied().unwrap_or_else(|| {
                 self.writes.get(key).map_or(0, |v| frame(key, v.as_ref().map_or(0, Vec::len)))
             });
@@ -71,23 +84,38 @@ impl Txn {
             )));
         }
         for op in ops {
-            match *op {
-                BatchOp::Put { key, value } => self.writes.insert(key.to_vec(), Some(value.to_vec())),
-                BatchOp::Delete { key } => self.writes.insert(key.to_vec(), None),
+            let (key, value) = match *op {
+                BatchOp::Put { key, value } => (key, Some(value.to_vec())),
+                BatchOp::Delete { key } => (key, None),
             };
+            match expiry::parse(key) {
+                Some((at, user_key)) => {
+                    self.expiry.insert(user_key.to_vec(), at);
+                }
+                None => {
+                    // A write without an expiry clears one set here.
+                    if let Some(at) = self.expiry.remove(key) {
+                        bytes -= frame(&expiry::entry_key(at, key), 0);
+                    }
+                    self.writes.insert(key.to_vec(), value);
+                }
+            }
         }
         self.bytes = bytes;
         Ok(())
     }
 
-    fn ops(&self) -> Vec<BatchOp<'_>> {
-        self.writes
-            .iter()
-            .map(|(key, value)| match value {
-                Some(value) => BatchOp::Put { key, value },
-                None => BatchOp::Delete { key },
-            })
-            .collect()
+    /// The writes, and the expiry entries `put_expiring` asked for.
+    fn ops<'a>(&'a self, entries: &'a [Vec<u8>]) -> Vec<BatchOp<'a>> {
+        let writes = self.writes.iter().map(|(key, value)| match value {
+            Some(value) => BatchOp::Put { key, value },
+            None => BatchOp::Delete { key },
+        });
+        writes.chain(entries.iter().map(|key| BatchOp::Put { key, value: b"" })).collect()
+    }
+
+    fn entries(&self) -> Vec<Vec<u8>> {
+        self.expiry.iter().map(|(key, at)| expiry::entry_key(*at, key)).collect()
     }
 
     /// The writes after `after`, ascending.
@@ -116,7 +144,8 @@ impl DataWal {
                 Err(panic) => Ok(Err(panic)),
                 Ok(Err(e)) => Err(e),
                 Ok(Ok(out)) => {
-                    let ops = txn.ops();
+                    let entries = txn.entries();
+                    let ops = txn.ops(&entries);
                     s.write_ops(&ops)?; // none: writes nothing
                     Ok(Ok((out, !ops.is_empty(), txn.sync)))
                 }
@@ -183,8 +212,20 @@ impl DataWal {
     /// Live keys: the store's, with the transaction's writes over them.
     pub(super) fn live_len(&self) -> Result<u64, Error> {
         let (mut live, _) = self.keys.counts()?;
+        // Expiry entries are keys to the layers below; expired keys are
+        // hidden (when still live: only a writer of another crate removes
+        // a key and not its entry).
+        let expiring = &self.keys.expiring;
+        if !expiring.is_empty() {
+            live -= expiring.len() as u64;
+            for (_, key) in expiring.due(self.now_ms()) {
+                if self.keys.get(key)?.is_some() {
+                    live -= 1;
+                }
+            }
+        }
         for (key, value) in self.txn.iter().flat_map(|t| t.after(None)) {
-            match (self.keys.get(key)?.is_some(), value.is_some()) {
+            match (!self.hidden(key) && self.keys.get(key)?.is_some(), value.is_some()) {
                 (false, true) => live += 1,
                 (true, false) => live -= 1,
                 _ => {}
@@ -201,7 +242,7 @@ impl DataWal {
         count: usize,
     ) -> Result<Vec<(Vec<u8>, Live)>, Error> {
         let Some(txn) = &self.txn else {
-            let stored = self.keys.sorted_after(after, count)?;
+            let stored = self.visible_after(after, count)?;
             return Ok(stored.into_iter().map(|(k, r)| (k, Live::Stored(r))).collect());
         };
         let mut out = Vec::new();
@@ -213,6 +254,9 @@ impl DataWal {
             let last = stored.len() < step;
             cursor = stored.last().map(|(k, _)| k.clone()).or(cursor);
             for (key, rref) in stored {
+                if self.hidden(&key) {
+                    continue;
+                }
                 // The transaction's writes before this key, and its own.
                 while let Some((k, v)) = written.next_if(|(k, _)| *k <= key.as_slice()) {
                     out.extend(v.map(|v| (k.to_vec(), Live::Written(v.to_vec()))));
@@ -227,6 +271,31 @@ impl DataWal {
                 );
                 break;
             }
+        }
+        out.truncate(count);
+        Ok(out)
+    }
+
+    /// Up to `count` stored keys after `after` that reads show
+    /// (`Keys::sorted_after` without expiry entries and expired keys).
+    pub(super) fn visible_after(
+        &self,
+        after: Option<&[u8]>,
+        count: usize,
+    ) -> Result<Vec<(Vec<u8>, RecordRef)>, Error> {
+        let mut out = self.keys.sorted_after(after, count)?;
+        if self.keys.expiring.is_empty() {
+            return Ok(out);
+        }
+        let step = count.min(WALK_STEP);
+        let mut more = out.len() == count;
+        let mut cursor = out.last().map(|(k, _)| k.clone());
+        out.retain(|(key, _)| !self.hidden(key));
+        while more && out.len() < count {
+            let stored = self.keys.sorted_after(cursor.as_deref(), step)?;
+            more = stored.len() == step;
+            cursor = stored.last().map(|(k, _)| k.clone()).or(cursor);
+            out.extend(stored.into_iter().filter(|(key, _)| !self.hidden(key)));
         }
         out.truncate(count);
         Ok(out)

@@ -30,18 +30,20 @@ pub struct ItemPage {
 }
 
 impl DataWal {
-    /// Up to `count` live keys after `after`, ascending, with their
-    /// references (`Keys::sorted_after`); a damaged index table met on
-    /// the way is rebuilt and the walk made again.
-    pub(super) fn stored_refs(
-        &mut self,
-        after: Option<&[u8]>,
-        count: usize,
-    ) -> Result<Vec<(Vec<u8>, RecordRef)>, Error> {
-        match self.keys.sorted_after(after, count) {
-            Err(e) if self.repair(&e)? => self.keys.sorted_after(after, count),
+    /// Every live key with its reference, ascending (`Keys::sorted_after`),
+    /// what a copy of the store takes: expired keys left out, the expiry
+    /// entries of the others kept. A damaged index table met on the way is
+    /// rebuilt and the walk made again.
+    pub(super) fn stored_refs(&mut self) -> Result<Vec<(Vec<u8>, RecordRef)>, Error> {
+        let mut refs = match self.keys.sorted_after(None, usize::MAX) {
+            Err(e) if self.repair(&e)? => self.keys.sorted_after(None, usize::MAX),
             other => other,
+        }?;
+        if !self.keys.expiring.is_empty() {
+            let now = self.now_ms();
+            refs.retain(|(key, _)| !self.keys.expiring.dropped(key, now));
         }
+        Ok(refs)
     }
 
     /// [`DataWal::stored_refs`] with the transaction's writes over them.

@@ -400,6 +400,21 @@ impl Host for Native {
                 .put_if_absent(&bytes_arg(s, "key"), &bytes_arg(s, "value"))
                 .map(|b| json!(b))
                 .map_err(nf),
+            "kv.put-expiring" => self
+                .kv(s)?
+                .put_expiring(
+                    &bytes_arg(s, "key"),
+                    &bytes_arg(s, "value"),
+                    std::time::Duration::from_millis(u64_arg(s, "ttl-ms")),
+                )
+                .map(|()| Value::Null)
+                .map_err(nf),
+            "kv.expires-at" => {
+                let at = self.kv(s)?.expires_at(&bytes_arg(s, "key")).map_err(nf)?;
+                Ok(expiry_seen(
+                    at.map(|at| at.duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64),
+                ))
+            }
             "kv.write-batch" => {
                 let (ops, expect) = batch_args(s);
                 let ops: Vec<BatchOp<'_>> = ops
@@ -641,6 +656,13 @@ impl Host for Wasmtime {
                 let (k, v) = (bytes_arg(s, "key"), bytes_arg(s, "value"));
                 trap(kv.call_set_if_absent(&mut *store, h.unwrap(), &k, &v)).map(|b| json!(b)).map_err(gf)
             }
+            "kv.put-expiring" => {
+                let (k, v, ttl) = (bytes_arg(s, "key"), bytes_arg(s, "value"), u64_arg(s, "ttl-ms"));
+                trap(kv.call_put_expiring(&mut *store, h.unwrap(), &k, &v, ttl)).map(|()| Value::Null).map_err(gf)
+            }
+            "kv.expires-at" => {
+                trap(kv.call_expires_at(&mut *store, h.unwrap(), &bytes_arg(s, "key"))).map(expiry_seen).map_err(gf)
+            }
             "kv.write-batch" => {
                 use wkv::{BatchOp as Op, VersionCheck};
                 let (ops, expect) = batch_args(s);
@@ -868,6 +890,10 @@ fn host_file_op(root: &Path, op: &str, s: &Value) -> Outcome {
             std::fs::write(path("file"), data).map_err(io)?;
             Ok(Value::Null)
         }
+        "host.sleep" => {
+            std::thread::sleep(std::time::Duration::from_millis(u64_arg(s, "ms")));
+            Ok(Value::Null)
+        }
         "host.write" => std::fs::write(path("file"), bytes_arg(s, "bytes")).map(|()| Value::Null).map_err(io),
         "host.mkdir" => std::fs::create_dir_all(path("dir")).map(|()| Value::Null).map_err(io),
         "host.size" => Ok(json!(std::fs::metadata(path("file")).map_err(io)?.len())),
@@ -921,6 +947,13 @@ fn check(step: &Value, outcome: Outcome) -> Result<(), String> {
             _ => Ok(()),
         },
     }
+}
+
+/// `kv.expires-at`'s result: null, or whether the expiry (ms since the
+/// epoch) is still ahead of this host's wall clock.
+fn expiry_seen(at_ms: Option<u64>) -> Value {
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    at_ms.map_or(Value::Null, |at| json!(if at > now { "ahead" } else { "passed" }))
 }
 
 /// Run `steps` on `host` whose preopen is `root`; returns the steps run.

@@ -10,6 +10,7 @@ mod component_api;
 mod component_differential;
 mod component_interop_recovery;
 mod conformance;
+mod expiry;
 mod forged_index;
 mod frozen_holder;
 mod keyvalue_cas;
