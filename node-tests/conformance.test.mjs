@@ -533,14 +533,15 @@ function segments(root) {
 describe(`conformance interop (node, ${PROVIDER} provider)`, () => {
   for (const c of suite.interop) {
     if (c.writers.includes(HOST)) {
-      test(`${c.name}: written by node, byte-identical to the suite's digests`, async () => {
+      const digests = c.segments === "clock" ? "its bytes hold wall-clock times" : "byte-identical to the suite's digests";
+      test(`${c.name}: written by node, ${digests}`, async () => {
         const root = join(OUT, OUT_LABEL, c.name);
         rmSync(root, { recursive: true, force: true });
         fs.mkdirSync(root, { recursive: true });
         const host = new NodeHost(root);
         await runSteps(host, root, c.write);
         host.restart();
-        assert.deepEqual(segments(root), c.segments);
+        if (c.segments !== "clock") assert.deepEqual(segments(root), c.segments);
         counts.written += 1;
       });
     }
@@ -550,7 +551,7 @@ describe(`conformance interop (node, ${PROVIDER} provider)`, () => {
       const skip = !present && !REQUIRE.includes(writer) && `no ${writer} output at ${src} (run the Rust hosts first)`;
       test(`${c.name}: written by ${writer}, read by node`, { skip }, async () => {
         assert.ok(present, `${writer}'s store ${src} is missing`);
-        assert.deepEqual(segments(src), c.segments, `${writer}'s segments`);
+        if (c.segments !== "clock") assert.deepEqual(segments(src), c.segments, `${writer}'s segments`);
         const root = tmp();
         try {
           fs.cpSync(src, root, { recursive: true });

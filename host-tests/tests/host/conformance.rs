@@ -1078,6 +1078,9 @@ fn segments(root: &Path) -> BTreeMap<String, Vec<u8>> {
 /// The store's segments against the suite's digests.
 fn check_digests(case: &Value, root: &Path, whose: &str) -> Result<(), String> {
     let name = str_arg(case, "name");
+    if case["segments"] == "clock" {
+        return Ok(()); // the bytes hold wall-clock times: never the same twice
+    }
     let want: BTreeMap<String, String> = case["segments"]
         .as_object()
         .unwrap()
