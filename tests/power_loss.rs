@@ -936,3 +936,65 @@ fn prefix_tables_lose_nothing_at_any_power_loss() {
     });
     assert!(n > 100, "explored {n} crash states");
 }
+
+/// Keys written with expiries (each value and its entry one batch), their
+/// expiries cleared by plain puts and deletes, through a rotation and a
+/// compaction: every crash state is a state after at least every synced
+/// write, each key with exactly the expiry it had then (an hour ahead:
+/// none runs out during the test).
+#[test]
+fn expiries_are_kept_or_cleared_with_their_values_at_any_power_loss() {
+    type Expiring = BTreeMap<Vec<u8>, (Vec<u8>, Option<std::time::SystemTime>)>;
+    let td = tempfile::tempdir().unwrap();
+    let root = td.path().join("store");
+    let options = Options::new().index_files(true).segment_bytes_max(4096);
+    let hour = std::time::Duration::from_secs(3600);
+    let mut states: Vec<Expiring> = vec![BTreeMap::new()];
+    let run = record(&root, |dir, _, synced_at| {
+        let mut kv = DataWal::open_with(dir, options).unwrap();
+        let mut now = BTreeMap::new();
+        for step in 0..18u8 {
+            let key = vec![b'k', step % 5];
+            match step % 4 {
+                0 | 1 => {
+                    kv.put_expiring(&key, &[step; 30], hour + std::time::Duration::from_secs(step.into()))
+                }
+                2 => kv.put(&key, &[step; 30]),
+                _ => kv.delete(&key),
+            }
+            .unwrap();
+            match step % 4 {
+                3 => drop(now.remove(&key)),
+                _ => drop(now.insert(key.clone(), (vec![step; 30], kv.expires_at(&key).unwrap()))),
+            }
+            states.push(now.clone());
+            if step % 3 == 2 {
+                kv.fsync().unwrap();
+                synced_at.push((faults::trace_len(), states.len() - 1));
+            }
+            if step == 9 {
+                kv.rotate().unwrap();
+                kv.compact().unwrap();
+            }
+        }
+        kv.fsync().unwrap();
+        synced_at.push((faults::trace_len(), states.len() - 1));
+    });
+    assert!(states.iter().flat_map(|s| s.values()).any(|(_, at)| at.is_some()));
+    let n = explore(&run, 0xe7, 3, |out, synced| {
+        let dir = out.join("store");
+        if !dir.exists() {
+            assert_eq!(synced, 0, "a synced store vanished");
+            return;
+        }
+        let mut ours = DataWal::open_with(&dir, options).unwrap_or_else(|e| panic!("bricked: {e:#}"));
+        let mut got = BTreeMap::new();
+        for (k, v) in ours.items().unwrap() {
+            let at = ours.expires_at(&k).unwrap();
+            got.insert(k, (v, at));
+        }
+        assert!(states[synced..].contains(&got), "not a state after {synced} writes or later: {got:?}");
+        assert_eq!(ours.try_len().unwrap(), got.len(), "len agrees with the walk");
+    });
+    assert!(n > 100, "explored {n} crash states");
+}

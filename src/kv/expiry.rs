@@ -56,8 +56,10 @@ pub(crate) fn parse(entry: &[u8]) -> Option<(u64, &[u8])> {
     Some((u64::from_be_bytes(*at), key))
 }
 
+#[inline]
 pub(crate) fn is_reserved(key: &[u8]) -> bool {
-    key.starts_with(PREFIX)
+    // The first byte alone settles it for nearly every key.
+    key.first() == Some(&0) && key.starts_with(PREFIX)
 }
 
 /// A user key under the reserved prefix is invalid input.
@@ -93,6 +95,23 @@ pub(crate) fn expires_at(key: &[u8], ttl: std::time::Duration, now_ms: u64) -> R
         )));
     }
     Ok(now_ms + ttl.as_millis() as u64)
+}
+
+/// A value with an expiry is written with its entry, as one batch: it
+/// fits the batch limit (at most the segment size), where a plain put of
+/// one record may take a segment of its own.
+pub(crate) fn check_batch(key: &[u8], value: &[u8], entry: &[u8], max: u64) -> Result<(), crate::Error> {
+    let bytes = crate::batch::HEADER_FRAME_LEN
+        + format::record_wire_size(key.len() as u32, value.len() as u32)
+        + format::record_wire_size(entry.len() as u32, 0);
+    if bytes > max {
+        return Err(crate::Error::invalid(format!(
+            "a value with an expiry is written with its expiry entry in one batch: {bytes} bytes \
+             with a {}-byte value, over the batch limit {max} (Options::batch_bytes_max, and the segment size)",
+            value.len()
+        )));
+    }
+    Ok(())
 }
 
 pub(crate) fn to_system_time(at_ms: u64) -> std::time::SystemTime {

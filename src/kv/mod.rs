@@ -110,9 +110,10 @@ impl DataWal {
     }
 
     /// Whether reads must not show `key` (an expiry entry, or expired).
+    /// With no key under the reserved prefix live, nothing is hidden.
+    #[inline]
     fn hidden(&self, key: &[u8]) -> bool {
-        expiry::is_reserved(key)
-            || !self.keys.expiring.is_empty() && self.keys.expiring.hides(key, self.now_ms())
+        !self.keys.expiring.is_empty() && self.keys.expiring.hides(key, self.now_ms())
     }
 
     /// `result`'s value, or (it failed: only on disk) `T::default()`, the
@@ -498,6 +499,7 @@ impl DataWal {
         expiry::check_key(key)?;
         let at = expiry::expires_at(key, ttl, self.now_ms())?;
         let entry = expiry::entry_key(at, key);
+        expiry::check_batch(key, value, &entry, self.log.batch_bytes_max())?;
         let ops = [BatchOp::Put { key, value }, BatchOp::Put { key: &entry, value: b"" }];
         if self.hold(&ops)? {
             return Ok(());

@@ -285,6 +285,12 @@ fn reserved_keys_and_bad_expiries_are_refused_before_any_write() {
     refused(store.put_expiring(b"k", b"", TTL_MAX + Duration::from_millis(1)));
     let long = vec![b'k'; EXPIRING_KEY_LEN_MAX + 1];
     assert!(refused(store.put_expiring(&long, b"", Duration::from_secs(1))).contains("at most"));
+    // Key, value and entry are one batch: over the segment size is refused.
+    let mut small =
+        DataWal::open_with(&td.path().join("small"), Options::default().segment_bytes_max(4096)).unwrap();
+    let message = refused(small.put_expiring(b"k", &[0; 4096], Duration::from_secs(1)));
+    assert!(message.contains("one batch") && message.contains("4096-byte value"), "{message}");
+    assert_eq!(small.log().last_txid(), 0);
     store.put_expiring(&long[1..], b"v", Duration::from_secs(1)).unwrap();
     assert_eq!(store.log().last_txid(), 3, "only the last put wrote (a header, the key, its entry)");
     assert_eq!(store.get(&entry).unwrap(), None);
