@@ -22,6 +22,8 @@
 
 use std::collections::{BTreeSet, HashMap};
 
+use super::{BatchOp, DataWal};
+use crate::error::Error;
 use crate::format::{self, RecordType};
 use crate::record::BatchRecord;
 
@@ -63,9 +65,9 @@ pub(crate) fn is_reserved(key: &[u8]) -> bool {
 }
 
 /// A user key under the reserved prefix is invalid input.
-pub(crate) fn check_key(key: &[u8]) -> Result<(), crate::Error> {
+pub(crate) fn check_key(key: &[u8]) -> Result<(), Error> {
     if is_reserved(key) {
-        return Err(crate::Error::invalid(format!(
+        return Err(Error::invalid(format!(
             "key {:?}: keys starting with {:?} are reserved for expiry entries",
             String::from_utf8_lossy(&key[..key.len().min(40)]),
             String::from_utf8_lossy(PREFIX)
@@ -80,16 +82,16 @@ pub const TTL_MAX: std::time::Duration = std::time::Duration::from_secs(100 * 36
 /// When a key put at `now_ms` with `ttl` expires; invalid input for a key
 /// too long to carry an entry, or a `ttl` under a millisecond or over
 /// [`TTL_MAX`].
-pub(crate) fn expires_at(key: &[u8], ttl: std::time::Duration, now_ms: u64) -> Result<u64, crate::Error> {
+pub(crate) fn expires_at(key: &[u8], ttl: std::time::Duration, now_ms: u64) -> Result<u64, Error> {
     if key.len() > EXPIRING_KEY_LEN_MAX {
-        return Err(crate::Error::invalid(format!(
+        return Err(Error::invalid(format!(
             "a key with an expiry is at most {EXPIRING_KEY_LEN_MAX} bytes (its expiry entry is a key \
              {ENTRY_OVERHEAD} bytes longer), got {}",
             key.len()
         )));
     }
     if ttl < std::time::Duration::from_millis(1) || ttl > TTL_MAX {
-        return Err(crate::Error::invalid(format!(
+        return Err(Error::invalid(format!(
             "an expiry is 1 ms to {} s from now, got {ttl:?}",
             TTL_MAX.as_secs()
         )));
@@ -100,12 +102,12 @@ pub(crate) fn expires_at(key: &[u8], ttl: std::time::Duration, now_ms: u64) -> R
 /// A value with an expiry is written with its entry, as one batch: it
 /// fits the batch limit (at most the segment size), where a plain put of
 /// one record may take a segment of its own.
-pub(crate) fn check_batch(key: &[u8], value: &[u8], entry: &[u8], max: u64) -> Result<(), crate::Error> {
+pub(crate) fn check_batch(key: &[u8], value: &[u8], entry: &[u8], max: u64) -> Result<(), Error> {
     let bytes = crate::batch::HEADER_FRAME_LEN
         + format::record_wire_size(key.len() as u32, value.len() as u32)
         + format::record_wire_size(entry.len() as u32, 0);
     if bytes > max {
-        return Err(crate::Error::invalid(format!(
+        return Err(Error::invalid(format!(
             "a value with an expiry is written with its expiry entry in one batch: {bytes} bytes \
              with a {}-byte value, over the batch limit {max} (Options::batch_bytes_max, and the segment size)",
             value.len()
@@ -121,6 +123,87 @@ pub(crate) fn to_system_time(at_ms: u64) -> std::time::SystemTime {
 /// Wall-clock milliseconds since the Unix epoch (the test clock in unit tests).
 pub(crate) fn wall_ms() -> u64 {
     crate::lease::now_ns() / 1_000_000
+}
+
+impl DataWal {
+    /// The time expiry is judged by, ms since the Unix epoch: the wall
+    /// clock, or the latest time this handle used if the clock went back.
+    pub(super) fn now_ms(&self) -> u64 {
+        let wall = wall_ms();
+        self.clock_ms.fetch_max(wall, std::sync::atomic::Ordering::Relaxed).max(wall)
+    }
+
+    /// Whether reads must not show `key` (an expiry entry, or expired).
+    /// With no key under the reserved prefix live, nothing is hidden.
+    #[inline]
+    pub(super) fn hidden(&self, key: &[u8]) -> bool {
+        !self.keys.expiring.is_empty() && self.keys.expiring.hides(key, self.now_ms())
+    }
+    /// When `key` expires, if it is live and was written with
+    /// [`DataWal::put_expiring`] (any later write without one cleared it).
+    /// Reads other writers' appends first, as `get` does.
+    pub fn expires_at(&mut self, key: &[u8]) -> anyhow::Result<Option<std::time::SystemTime>> {
+        if let Some(held) = self.held(key) {
+            // Written in this transaction: its expiry is the one it set.
+            let at = held.and_then(|_| self.txn.as_ref().and_then(|t| t.expiry_of(key)));
+            return Ok(at.map(to_system_time));
+        }
+        self.refresh()?;
+        if self.hidden(key) || self.keys.get(key)?.is_none() {
+            return Ok(None);
+        }
+        Ok(self.keys.expiring.of(key).map(to_system_time))
+    }
+
+    /// Delete every key whose expiry has come (and its entry), owning the
+    /// store, in batches: from then on no clock brings it back. Every write
+    /// does this first, and so does [`DataWal::refresh`] (and the reads
+    /// that refresh); reads through `&self` (`len`, `contains_key`, the
+    /// key walks) hide such keys meanwhile. Returns how many it deleted.
+    pub fn expire_due(&mut self) -> anyhow::Result<usize> {
+        Ok(self.owned_only(|s| s.delete_due())?)
+    }
+
+    /// Whether a key's expiry has come (without reading the clock in a
+    /// store where no key has one: in a component that is a host call).
+    pub(super) fn any_due(&self) -> bool {
+        !self.keys.expiring.is_empty() && self.keys.expiring.due(self.now_ms()).next().is_some()
+    }
+
+    /// [`DataWal::expire_due`]'s writes, owning the store.
+    pub(super) fn delete_due(&mut self) -> Result<usize, Error> {
+        let mut deleted = 0;
+        while self.any_due() {
+            let due = self.keys.expiring.purge_ops(self.now_ms(), self.log.batch_bytes_max());
+            let records: Vec<BatchRecord<'_>> = due
+                .iter()
+                .flat_map(|(key, entry)| [key, entry])
+                .map(|key| BatchRecord { record_type: RecordType::Delete, key, payload: b"" })
+                .collect();
+            self.append_batch(&records)?;
+            deleted += due.len();
+        }
+        Ok(deleted)
+    }
+    /// Put `key` with an expiry `ttl` from now (at least a millisecond):
+    /// from then on every read finds it absent (`get`, `contains_key`,
+    /// `len`, the walks), and the first call that can write deletes it
+    /// ([`DataWal::expire_due`]); compaction drops it. The expiry is kept in
+    /// the log beside the Put, in the same batch (docs/expiry.md): it
+    /// survives restarts and compaction; any later write of the key without
+    /// one clears it. Keys up to [`EXPIRING_KEY_LEN_MAX`] bytes.
+    pub fn put_expiring(&mut self, key: &[u8], value: &[u8], ttl: std::time::Duration) -> anyhow::Result<()> {
+        format::check_lengths(key.len(), value.len())?;
+        check_key(key)?;
+        let at = expires_at(key, ttl, self.now_ms())?;
+        let entry = entry_key(at, key);
+        check_batch(key, value, &entry, self.log.batch_bytes_max())?;
+        let ops = [BatchOp::Put { key, value }, BatchOp::Put { key: &entry, value: b"" }];
+        if self.hold(&ops)? {
+            return Ok(());
+        }
+        Ok(self.owned(|s| s.write_ops(&ops))?)
+    }
 }
 
 /// The live keys that carry an expiry: memory for them only (nothing in a

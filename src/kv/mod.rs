@@ -102,20 +102,6 @@ impl DataWal {
         Ok(store)
     }
 
-    /// The time expiry is judged by, ms since the Unix epoch: the wall
-    /// clock, or the latest time this handle used if the clock went back.
-    fn now_ms(&self) -> u64 {
-        let wall = expiry::wall_ms();
-        self.clock_ms.fetch_max(wall, std::sync::atomic::Ordering::Relaxed).max(wall)
-    }
-
-    /// Whether reads must not show `key` (an expiry entry, or expired).
-    /// With no key under the reserved prefix live, nothing is hidden.
-    #[inline]
-    fn hidden(&self, key: &[u8]) -> bool {
-        !self.keys.expiring.is_empty() && self.keys.expiring.hides(key, self.now_ms())
-    }
-
     /// `result`'s value, or (it failed: only on disk) `T::default()`, the
     /// failure kept for the next call that can report it.
     fn or_deferred<T: Default>(&self, result: Result<T>) -> T {
@@ -199,22 +185,6 @@ impl DataWal {
         }
     }
 
-    /// When `key` expires, if it is live and was written with
-    /// [`DataWal::put_expiring`] (any later write without one cleared it).
-    /// Reads other writers' appends first, as `get` does.
-    pub fn expires_at(&mut self, key: &[u8]) -> Result<Option<std::time::SystemTime>> {
-        if let Some(held) = self.held(key) {
-            // Written in this transaction: its expiry is the one it set.
-            let at = held.and_then(|_| self.txn.as_ref().and_then(|t| t.expiry_of(key)));
-            return Ok(at.map(expiry::to_system_time));
-        }
-        self.refresh()?;
-        if self.hidden(key) || self.keys.get(key)?.is_none() {
-            return Ok(None);
-        }
-        Ok(self.keys.expiring.of(key).map(expiry::to_system_time))
-    }
-
     /// Where the live value of `key` is, without reading it. Inside a
     /// transaction, the committed value's (a write held back has none yet).
     pub fn ref_of(&self, key: &[u8]) -> Option<RecordRef> {
@@ -273,40 +243,6 @@ impl DataWal {
             let _ = self.expire_due();
         }
         Ok(())
-    }
-
-    /// Delete every key whose expiry has come (and its entry), owning the
-    /// store, in batches: from then on no clock brings it back. Every write
-    /// does this first, and so does [`DataWal::refresh`] (and the reads
-    /// that refresh); reads through `&self` (`len`, `contains_key`, the
-    /// key walks) hide such keys meanwhile. Returns how many it deleted.
-    pub fn expire_due(&mut self) -> Result<usize> {
-        Ok(self.owned_only(|s| s.delete_due())?)
-    }
-
-    /// Whether a key's expiry has come (without reading the clock in a
-    /// store where no key has one: in a component that is a host call).
-    fn any_due(&self) -> bool {
-        !self.keys.expiring.is_empty() && self.keys.expiring.due(self.now_ms()).next().is_some()
-    }
-
-    /// [`DataWal::expire_due`]'s writes, owning the store.
-    fn delete_due(&mut self) -> Result<usize, Error> {
-        let mut deleted = 0;
-        while self.any_due() {
-            let due = self.keys.expiring.purge_ops(self.now_ms(), self.log.batch_bytes_max());
-            let records: Vec<BatchRecord<'_>> = due
-                .iter()
-                .flat_map(|(key, entry)| [key, entry])
-                .map(|key| BatchRecord { record_type: RecordType::Delete, key, payload: b"" })
-                .collect();
-            let keys = &mut self.keys;
-            self.log.try_append_batch(&records, &mut |rref, t, key| {
-                crate::replay::Visitor::record(keys, rref, t, key)
-            })?;
-            deleted += due.len();
-        }
-        Ok(deleted)
     }
 
     /// [`DataWal::refresh`], and what the keys need after the log moved.
@@ -403,10 +339,9 @@ impl DataWal {
         // `f` looks at the keys: a compaction must not copy from segments
         // another one removed. Then what expired is deleted, before `f`
         // writes over it or a compaction copies it.
-        let ready = self.after_log(true).and_then(|()| match self.depth == 0 && self.txn.is_none() {
-            true => self.delete_due().map(drop),
-            false => Ok(()),
-        });
+        let outermost = self.depth == 0 && self.txn.is_none();
+        let ready =
+            self.after_log(true).and_then(|()| if outermost { self.delete_due().map(drop) } else { Ok(()) });
         if let Err(e) = ready {
             self.log.disown()?;
             return Err(e.into());
@@ -487,44 +422,27 @@ impl DataWal {
         Ok(self.owned(|s| s.write_ops(ops))?)
     }
 
-    /// Put `key` with an expiry `ttl` from now (at least a millisecond):
-    /// from then on every read finds it absent (`get`, `contains_key`,
-    /// `len`, the walks), and the first call that can write deletes it
-    /// ([`DataWal::expire_due`]); compaction drops it. The expiry is kept in
-    /// the log beside the Put, in the same batch (docs/expiry.md): it
-    /// survives restarts and compaction; any later write of the key without
-    /// one clears it. Keys up to [`EXPIRING_KEY_LEN_MAX`] bytes.
-    pub fn put_expiring(&mut self, key: &[u8], value: &[u8], ttl: std::time::Duration) -> Result<()> {
-        format::check_lengths(key.len(), value.len())?;
-        expiry::check_key(key)?;
-        let at = expiry::expires_at(key, ttl, self.now_ms())?;
-        let entry = expiry::entry_key(at, key);
-        expiry::check_batch(key, value, &entry, self.log.batch_bytes_max())?;
-        let ops = [BatchOp::Put { key, value }, BatchOp::Put { key: &entry, value: b"" }];
-        if self.hold(&ops)? {
-            return Ok(());
-        }
-        Ok(self.owned(|s| s.write_ops(&ops))?)
-    }
-
     /// Write `ops` as one batch, owning the store, with the expiry entries
     /// they change ([`expiry::Expiring::expand`]).
     fn write_ops(&mut self, ops: &[BatchOp<'_>]) -> Result<(), Error> {
         let records: Vec<BatchRecord<'_>> = ops.iter().map(BatchOp::record).collect();
-        let (mut records, entries) =
-            match self.keys.expiring.is_empty() && !records.iter().any(|r| expiry::is_reserved(r.key)) {
-                true => (records, Vec::new()),
-                false => self.keys.expiring.expand(&records),
-            };
+        if self.keys.expiring.is_empty() && !records.iter().any(|r| expiry::is_reserved(r.key)) {
+            return self.append_batch(&records);
+        }
+        let (mut records, entries) = self.keys.expiring.expand(&records);
         records.extend(entries.iter().map(|(record_type, key)| BatchRecord {
             record_type: *record_type,
             key,
             payload: b"",
         }));
+        self.append_batch(&records)
+    }
+
+    /// Append `records` as one batch, owning the store, and apply them to the keys.
+    fn append_batch(&mut self, records: &[BatchRecord<'_>]) -> Result<(), Error> {
         let keys = &mut self.keys;
-        self.log.try_append_batch(&records, &mut |rref, t, key| {
-            crate::replay::Visitor::record(keys, rref, t, key)
-        })
+        self.log
+            .try_append_batch(records, &mut |rref, t, key| crate::replay::Visitor::record(keys, rref, t, key))
     }
 
     /// [`DataWal::write_batch`] without the batch header (prefix-atomic):
