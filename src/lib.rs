@@ -53,6 +53,11 @@ pub use error::{Error, ErrorKind};
 #[allow(unsafe_code)]
 mod component;
 pub use format::{RecordType, MAX_KEY_LEN, MAX_PAYLOAD_LEN, WIRE_VERSION};
+/// Per-key expiry's entries as a store holds them (docs/expiry.md), for
+/// tools that read a store's records themselves (`dwal inspect`).
+pub mod expiry {
+    pub use crate::kv::expiry::{parse as parse_entry, PREFIX};
+}
 pub use kv::{BatchOp, CompactionStats, DataWal, ItemPage, KeyPage, EXPIRING_KEY_LEN_MAX, TTL_MAX};
 pub use lease::LEASE_MIN;
 pub use log::{Cursor, RecordIter, RecordLog, ScanPage, PAGE_ENTRIES_MAX};

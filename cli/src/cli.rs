@@ -143,6 +143,9 @@ pub struct PutArgs {
     /// Create the store if DIR is missing or empty
     #[arg(long)]
     pub create: bool,
+    /// Expire the key MS milliseconds from now (DataWal::put_expiring): absent to every read from then on
+    #[arg(long, value_name = "MS")]
+    pub ttl_ms: Option<u64>,
     #[command(flatten)]
     pub key_format: KeyFormat,
     #[command(flatten)]

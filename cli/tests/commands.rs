@@ -206,6 +206,40 @@ fn inspect_reports_segments_keys_and_dead_bytes() {
 }
 
 #[test]
+fn put_with_a_ttl_expires_and_inspect_counts_expiring_keys() {
+    let td = tempdir();
+    let dir = td.path();
+    let out = json(&mut dwal_in("put", dir, &["long", "l", "--create", "--ttl-ms", "3600000", "--json"]), 0);
+    let at = out["expires_at_ms"].as_u64().expect("an expiry");
+    let now = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_millis() as u64;
+    assert!(at > now + 3_500_000 && at <= now + 3_600_000, "{at} vs {now}");
+    // (Written before `short` expires: a write deletes the keys due.)
+    exits(&mut dwal_in("put", dir, &["plain", "p"]), 0);
+    exits(&mut dwal_in("put", dir, &["short", "s", "--ttl-ms", "1000"]), 0);
+    std::thread::sleep(std::time::Duration::from_millis(1100));
+    // `get` reads without a lock and writes nothing: the expired key is absent.
+    exits(&mut dwal_in("get", dir, &["short"]), 3);
+    assert_eq!(get_out(dir, "long"), (0, "l\n".to_string()));
+    let report = json(&mut dwal_in("inspect", dir, &["--json"]), 0);
+    assert_eq!(
+        (&report["live_keys"], &report["expiring_keys"], &report["expired_keys"]),
+        (&json!(2), &json!(2), &json!(1)),
+        "plain and long shown; the entries are no keys"
+    );
+    let text = stdout(&exits(&mut dwal_in("inspect", dir, &[]), 0));
+    assert!(text.contains("expiring    2 keys with an expiry, 1 past it"), "{text}");
+    // A write deletes what expired.
+    exits(&mut dwal_in("put", dir, &["plain", "p2"]), 0);
+    let report = json(&mut dwal_in("inspect", dir, &["--json"]), 0);
+    assert_eq!(
+        (&report["live_keys"], &report["expiring_keys"], &report["expired_keys"]),
+        (&json!(2), &json!(1), &json!(0))
+    );
+    let err = stderr(&exits(&mut dwal_in("put", dir, &["k", "v", "--ttl-ms", "0"]), 2));
+    assert!(err.starts_with("datawal:") && err.contains("1 ms"), "{err}");
+}
+
+#[test]
 fn a_store_written_by_datawal_0_1_5_reads_the_same() {
     let (theirs, mine) = (tempdir(), tempdir());
     reference_store(theirs.path());

@@ -29,7 +29,7 @@ use crate::record::BatchRecord;
 
 /// The reserved key space of expiry entries. A user key under it is
 /// refused (`check_key`) and never shown.
-pub(crate) const PREFIX: &[u8] = b"\0datawal/expiry/";
+pub const PREFIX: &[u8] = b"\0datawal/expiry/";
 
 /// Bytes an expiry entry adds to its key.
 pub(crate) const ENTRY_OVERHEAD: usize = PREFIX.len() + 8;
@@ -52,7 +52,7 @@ pub(crate) fn entry_key(at_ms: u64, key: &[u8]) -> Vec<u8> {
 
 /// `(expires_at_ms, key)` of a reserved entry; `None` for any other key
 /// (a reserved key too short to hold a time is nobody's: hidden, ignored).
-pub(crate) fn parse(entry: &[u8]) -> Option<(u64, &[u8])> {
+pub fn parse(entry: &[u8]) -> Option<(u64, &[u8])> {
     let rest = entry.strip_prefix(PREFIX)?;
     let (at, key) = rest.split_first_chunk::<8>()?;
     Some((u64::from_be_bytes(*at), key))

@@ -22,6 +22,8 @@ struct Tally {
     raw: u64,
     /// Live key -> size of the frame holding its value.
     live: HashMap<Vec<u8>, u32>,
+    /// Live expiry entries: key -> expires at (ms since the epoch).
+    expiring: HashMap<Vec<u8>, u64>,
 }
 
 impl Tally {
@@ -39,6 +41,20 @@ impl Tally {
             RecordType::Delete => drop(self.live.remove(f.key)),
             RecordType::Raw => {}
         }
+        if let Some((at, key)) = datawal::expiry::parse_entry(f.key) {
+            match f.record_type {
+                RecordType::Put => drop(self.expiring.insert(key.to_vec(), at)),
+                RecordType::Delete if self.expiring.get(key) == Some(&at) => drop(self.expiring.remove(key)),
+                _ => {}
+            }
+        }
+    }
+
+    /// Keys with an expiry that are live, and how many of them are past it
+    /// at `now_ms` (a store hides those and deletes them at its next write).
+    fn expiring(&self, now_ms: u64) -> (u64, u64) {
+        let live = self.expiring.iter().filter(|(key, _)| self.live.contains_key(key.as_slice()));
+        live.fold((0, 0), |(all, past), (_, &at)| (all + 1, past + u64::from(at <= now_ms)))
     }
 }
 
@@ -48,7 +64,12 @@ struct Report {
     total_bytes: u64,
     segments: Vec<SegmentOut>,
     records: Records,
+    /// Keys a store shows now: expiry entries and keys past their expiry left out.
     live_keys: u64,
+    /// Live keys with an expiry (past it or not).
+    expiring_keys: u64,
+    /// Of those, the ones past it: hidden, deleted by the store's next write.
+    expired_keys: u64,
     /// Bytes of the records holding live values: the size of a compacted copy.
     live_bytes: u64,
     /// Everything else: what `dwal compact` would reclaim.
@@ -110,6 +131,10 @@ pub fn run(dir: &Path, json: bool) -> anyhow::Result<Code> {
 impl Report {
     fn new(store: &Store, found: &Inspection, tally: &Tally) -> anyhow::Result<Report> {
         let total_bytes = found.total_bytes();
+        let now_ms = std::time::SystemTime::now()
+            .duration_since(std::time::UNIX_EPOCH)
+            .map_or(0, |d| d.as_millis() as u64);
+        let (expiring_keys, expired) = tally.expiring(now_ms);
         let live_bytes: u64 = tally.live.values().map(|&len| u64::from(len)).sum();
         let torn_tail =
             found.problems().next().filter(|p| p.verdict == Verdict::TornTail).map(|p| TornTailOut {
@@ -130,7 +155,10 @@ impl Report {
                 delete: tally.delete,
                 raw: tally.raw,
             },
-            live_keys: tally.live.len() as u64,
+            live_keys: tally.live.keys().filter(|k| !k.starts_with(datawal::expiry::PREFIX)).count() as u64
+                - expired,
+            expiring_keys,
+            expired_keys: expired,
             live_bytes,
             dead_bytes: total_bytes.saturating_sub(live_bytes),
             torn_tail,
@@ -151,6 +179,13 @@ impl Report {
         let r = &self.records;
         let _ = writeln!(t, "records     {} ({} put, {} delete, {} raw)", r.total, r.put, r.delete, r.raw);
         let _ = writeln!(t, "live keys   {} ({} of records)", self.live_keys, human(self.live_bytes));
+        if self.expiring_keys > 0 {
+            let _ = writeln!(
+                t,
+                "expiring    {} keys with an expiry, {} past it (hidden; deleted by the next write)",
+                self.expiring_keys, self.expired_keys
+            );
+        }
         let share = (self.dead_bytes * 100).checked_div(self.total_bytes).unwrap_or(0);
         let _ = writeln!(
             t,

@@ -70,13 +70,27 @@ pub fn put(args: &PutArgs, json: bool) -> anyhow::Result<Code> {
     let keys = args.key_format.key_format;
     let key = keys.decode_arg("KEY", &args.key)?;
     let value = read_value(args)?;
-    let (txid, ()) = write(&args.dir, args.create, |wal| wal.put(&key, &value))?;
+    let (txid, expires) = write(&args.dir, args.create, |wal| match args.ttl_ms {
+        None => wal.put(&key, &value).map(|()| None),
+        Some(ms) => {
+            wal.put_expiring(&key, &value, std::time::Duration::from_millis(ms))?;
+            wal.expires_at(&key)
+        }
+    })?;
+    let expires_ms =
+        expires.map(|at| at.duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_millis() as u64));
     if json {
-        output::json(
-            &json!({"op": "put", "key": keys.encode("key", &key)?, "bytes": value.len(), "txid": txid}),
-        )
+        output::json(&json!({
+            "op": "put", "key": keys.encode("key", &key)?, "bytes": value.len(), "txid": txid,
+            "expires_at_ms": expires_ms,
+        }))
     } else {
-        output::text(&format!("put {} ({}) at txid {txid}\n", keys.show(&key), human(value.len() as u64)))
+        let expiry = expires_ms.map_or(String::new(), |ms| format!(", expires at {ms} ms since the epoch"));
+        output::text(&format!(
+            "put {} ({}) at txid {txid}{expiry}\n",
+            keys.show(&key),
+            human(value.len() as u64)
+        ))
     }?;
     Ok(Code::Ok)
 }
