@@ -221,9 +221,12 @@ pub(crate) struct Expiring {
 impl Expiring {
     /// A record of `key` became the live one (Put) or removed it (Delete).
     pub fn note(&mut self, record_type: RecordType, key: &[u8]) {
+        if !is_reserved(key) {
+            return; // every key a store writes but its entries: one byte looked at
+        }
         let Some((at, user_key)) = parse(key) else {
             match record_type {
-                RecordType::Put if is_reserved(key) => drop(self.malformed.insert(key.to_vec())),
+                RecordType::Put => drop(self.malformed.insert(key.to_vec())),
                 RecordType::Delete => drop(self.malformed.remove(key)),
                 _ => {}
             }
