@@ -4,7 +4,8 @@
 //!   writer per directory, recovery of the longest valid prefix on open.
 //! - [`RecordLogReader`]: a lock-free snapshot reader.
 //! - [`DataWal`]: last-write-wins keys -> values projected from the log;
-//!   only record references live in memory, `get` re-verifies the frame.
+//!   only record references live in memory, `get` re-verifies the frame;
+//!   keys may expire ([`DataWal::put_expiring`]).
 //!
 //! The bytes on disk are those of the `datawal` 0.1.x crate (wire version
 //! 1, see [`format`](mod@format)), so stores move between the two in both directions,

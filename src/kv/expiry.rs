@@ -247,6 +247,8 @@ impl Expiring {
             }
             RecordType::Raw => {}
         }
+        // One time per key: the two maps are one set of entries.
+        debug_assert_eq!(self.by_key.len(), self.by_time.len(), "expiry maps out of step");
     }
 
     pub fn is_empty(&self) -> bool {
